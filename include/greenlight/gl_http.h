@@ -1,0 +1,37 @@
+/* gl_http: a small HTTP/1.1 server on the daemon's libuv loop, for
+ * /healthz, /metrics and state queries. GET and HEAD only; one request per
+ * connection read (keep-alive honoured); requests over 8 KiB are refused
+ * with 431; other methods get 405. Bound to loopback by default.
+ *
+ * Lifecycle (libuv style): gl_http_start() binds and listens; the handler
+ * runs on the loop thread for each complete request and fills a response;
+ * gl_http_close() closes the listener and every connection, and calls cb
+ * once all handles are closed and memory is freed. */
+#ifndef GREENLIGHT_GL_HTTP_H
+#define GREENLIGHT_GL_HTTP_H
+
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct gl_http gl_http_t;
+
+typedef struct gl_http_response {
+  int status;               /* Default 200. */
+  const char *content_type; /* Default "text/plain; charset=utf-8". Not owned; static. */
+  char *body;               /* malloc'd by the handler; freed by the server. */
+  size_t body_len;
+} gl_http_response_t;
+
+/* Called for each request with the path (query string included). Fill resp;
+ * a handler that leaves status 0 yields 404. */
+typedef void (*gl_http_handler_fn)(void *opaque, const char *method, const char *path,
+                                   gl_http_response_t *resp);
+
+/* Starts listening on host:port (port 0 = pick a free one; see
+ * gl_http_port()). Returns NULL and writes errstr on failure. */
+gl_http_t *gl_http_start(uv_loop_t *loop, const char *host, int port, gl_http_handler_fn handler,
+                         void *opaque, char *errstr, size_t errlen);
+int gl_http_port(const gl_http_t *h);
+void gl_http_close(gl_http_t *h, void (*cb)(void *arg), void *arg);
+
+#endif

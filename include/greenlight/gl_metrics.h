@@ -1,0 +1,41 @@
+/* gl_metrics: counters, gauges and histograms rendered in the Prometheus
+ * text exposition format (version 0.0.4).
+ *
+ * A metric is a family (name + help + type) with one series per label set.
+ * Series are created on first use and live until gl_metrics_destroy().
+ * Updates to a series are atomic, so a delivery-report callback on a
+ * librdkafka thread may count; creating series and rendering are for the
+ * loop thread only. */
+#ifndef GREENLIGHT_GL_METRICS_H
+#define GREENLIGHT_GL_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct gl_metrics gl_metrics_t;
+typedef struct gl_series gl_series_t;
+
+gl_metrics_t *gl_metrics_new(void);
+void gl_metrics_destroy(gl_metrics_t *m);
+
+/* Returns the series of family `name` with `labels` (the text inside the
+ * braces, e.g. `state="APPROVED"`, or NULL for none), creating it if needed.
+ * The same name must always be used with the same help text and type. */
+gl_series_t *gl_metrics_counter(gl_metrics_t *m, const char *name, const char *help,
+                                const char *labels);
+gl_series_t *gl_metrics_gauge(gl_metrics_t *m, const char *name, const char *help,
+                              const char *labels);
+/* A histogram with the given upper bounds (ascending, +Inf implied). */
+gl_series_t *gl_metrics_histogram(gl_metrics_t *m, const char *name, const char *help,
+                                  const char *labels, const double *bounds, size_t nbounds);
+
+void gl_series_add(gl_series_t *s, double v);   /* Counter or gauge. */
+void gl_series_set(gl_series_t *s, double v);   /* Gauge. */
+void gl_series_observe(gl_series_t *s, double v); /* Histogram. */
+double gl_series_value(const gl_series_t *s);   /* Counter/gauge value, histogram count. */
+
+/* Renders every family into a malloc'd NUL-terminated buffer; returns its
+ * length (excluding the NUL). */
+size_t gl_metrics_render(gl_metrics_t *m, char **out);
+
+#endif

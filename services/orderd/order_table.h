@@ -1,0 +1,100 @@
+/* order_table: the order state machine of SPEC §4 as a pure function of
+ * (policy, order, event) -> (order', status records, refusals).
+ *
+ * No Kafka, no I/O, no clocks: time is the event time handed in, so a
+ * replay of the same input reproduces the same output byte for byte. The
+ * daemon glue (orderd.c) owns the store and the Kafka side; this file owns
+ * every rule. */
+#ifndef GREENLIGHT_ORDER_TABLE_H
+#define GREENLIGHT_ORDER_TABLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "greenlight/gl_codec.h"
+#include "order_policy.h"
+
+/* One order's state; opaque outside order_table.c. */
+typedef struct order order_t;
+
+/* An input event as the table sees it. */
+typedef struct order_event {
+  const gl_envelope_t *env; /* Decoded and validated (gl_envelope_decode). */
+  const void *raw;          /* The original record value, kept if the event is parked. */
+  size_t raw_len;
+  const char *topic;        /* Source topic, partition and offset: the cause. */
+  int32_t partition;
+  int64_t offset;
+} order_event_t;
+
+/* A status record to publish. */
+typedef struct order_status_rec {
+  uint8_t *buf; /* malloc'd serialized greenlight.v1.OrderStatus. */
+  size_t len;
+  int state;    /* Its OrderState, for metrics. */
+} order_status_rec_t;
+
+/* An input that goes to the dead-letter topic: the applied event itself
+ * (raw == NULL: the glue sends the current record) or a parked one that
+ * expired (raw is a malloc'd copy with its own source coordinates). */
+typedef struct order_refusal {
+  const char *reason; /* Stable code, e.g. "order_closed", "over_clearance". */
+  char detail[256];   /* Human text naming the rule and the numbers. */
+  uint8_t *raw;
+  size_t raw_len;
+  char topic[256];
+  int32_t partition;
+  int64_t offset;
+} order_refusal_t;
+
+#define ORDER_OUT_MAX 64
+
+/* What one call produced. Zero-initialize before the first use; release
+ * with order_out_release() after each call. */
+typedef struct order_out {
+  order_status_rec_t status[ORDER_OUT_MAX];
+  size_t nstatus;
+  order_refusal_t refusal[ORDER_OUT_MAX];
+  size_t nrefusal;
+  bool changed;  /* The order must be written to the changelog. */
+  bool remove;   /* The order must be deleted (tombstone) from store and changelog. */
+  unsigned duplicates; /* Events ignored as repeated event_id (rule 10). */
+  unsigned parked;     /* Events parked by this call (rule 9). */
+} order_out_t;
+
+order_t *order_new(const char *order_id);
+void order_free(order_t *o);
+
+/* Changelog value (greenlight.v1.OrderRecord) <-> order. */
+order_t *order_decode(const void *buf, size_t len, char *errstr, size_t errlen);
+size_t order_encode(const order_t *o, uint8_t **out); /* malloc'd; returns length. */
+
+/* Applies ev to o. o is never NULL: pass order_new(id) for an unseen id;
+ * if the call leaves out->changed false and the order was new, the glue
+ * discards it. stream_time_ms is the partition group's event time after
+ * this event (SPEC §5). */
+void order_apply(const order_policy_t *pol, order_t *o, const order_event_t *ev,
+                 int64_t stream_time_ms, order_out_t *out);
+
+/* Event time has advanced to now_ms (a Tick or any later event): expires
+ * the approval (rule 6), drops parked events past their TTL (rule 9,
+ * refusal `expired_unmatched`) and, for a terminal order past its
+ * retention, sets out->remove. cause is the event that moved time. */
+void order_advance(const order_policy_t *pol, order_t *o, int64_t now_ms,
+                   const order_event_t *cause, order_out_t *out);
+
+/* The earliest event time at which order_advance() would act on o;
+ * INT64_MAX if never. Lets the glue keep a deadline index. */
+int64_t order_next_deadline(const order_policy_t *pol, const order_t *o);
+
+void order_out_release(order_out_t *out);
+
+/* Read-only views for the glue, queries and tests. */
+const char *order_id(const order_t *o);
+int order_state(const order_t *o);   /* greenlight.v1.OrderState value. */
+int64_t order_version(const order_t *o);
+/* The current status as a malloc'd serialized OrderStatus (for GET /orders/{id}). */
+size_t order_status_pack(const order_t *o, uint8_t **out);
+
+#endif
