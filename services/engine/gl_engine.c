@@ -1,0 +1,661 @@
+/* gl_engine: the daemon's life — configuration, the Kafka clients, the libuv
+ * loop that drives them through queue io events, rebalances, the record
+ * context, /healthz and /metrics, and shutdown. The merge lives in
+ * gl_task.c, the transaction cycle in gl_txn.c. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gl_engine_int.h"
+
+extern char **environ;
+
+#define GL_OFF(f) offsetof(gl_engine_conf_t, f)
+const gl_conf_prop_t gl_engine_conf_props[] = {
+    {"app.id", GL_CONF_STR, "greenlight", 0, 0, NULL, GL_OFF(app_id),
+     "Application id: consumer group, transactional id prefix and changelog topic prefix."},
+    {"instance.id", GL_CONF_STR, "0", 0, 0, NULL, GL_OFF(instance_id),
+     "This instance's stable id: static group member <app.id>-<instance.id> and transactional.id."},
+    {"topic.prefix", GL_CONF_STR, "", 0, 0, NULL, GL_OFF(topic_prefix),
+     "Prepended to every topic name, so several environments can share a cluster."},
+    {"input.topics", GL_CONF_STR, "", 0, 0, NULL, GL_OFF(input_topics),
+     "Comma-separated co-partitioned input topics; their order is the merge tie-break rank."},
+    {"output.topics", GL_CONF_STR, "", 0, 0, NULL, GL_OFF(output_topics),
+     "Comma-separated output topics."},
+    {"dlq.topic", GL_CONF_STR, "greenlight.dlq", 0, 0, NULL, GL_OFF(dlq_topic),
+     "Dead-letter topic for records that cannot be decoded, validated or applied."},
+    {"processing.guarantee", GL_CONF_ENUM, "exactly_once", 0, 0, "exactly_once|at_least_once",
+     GL_OFF(guarantee), "exactly_once: one Kafka transaction per commit; at_least_once: for comparison."},
+    {"commit.interval.ms", GL_CONF_INT, "100", 1, 600000, NULL, GL_OFF(commit_interval_ms),
+     "Commit the open transaction at least this often."},
+    {"commit.max.records", GL_CONF_INT, "1000", 1, 10000000, NULL, GL_OFF(commit_max_records),
+     "Commit once this many input records were processed in the transaction."},
+    {"max.idle.ms", GL_CONF_INT, "100", 0, 600000, NULL, GL_OFF(max_idle_ms),
+     "How long the merge waits for a lagging input with nothing buffered."},
+    {"buffer.max.records", GL_CONF_INT, "2000", 2, 10000000, NULL, GL_OFF(buffer_max_records),
+     "Records buffered per input partition before it is paused (back-pressure)."},
+    {"http.host", GL_CONF_STR, "127.0.0.1", 0, 0, NULL, GL_OFF(http_host),
+     "Address of the HTTP port (/healthz, /metrics, state queries)."},
+    {"http.port", GL_CONF_INT, "0", -1, 65535, NULL, GL_OFF(http_port),
+     "HTTP port; 0 picks a free one (logged), -1 disables HTTP."},
+    {"log.level", GL_CONF_ENUM, "info", 0, 0, "debug|info|warn|error", GL_OFF(log_level),
+     "Least severe level logged."},
+    {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
+
+uint64_t gl_now_ms(void) { return uv_hrtime() / 1000000; }
+
+static void gl_engine_close(gl_engine_t *e);
+
+void gl_engine_fatal(gl_engine_t *e, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  gl_error(&e->log, "fatal", "%s; exiting so that a supervisor restarts the daemon", msg);
+  e->exit_code = 1;
+  gl_engine_close(e);
+}
+
+/* ---- Record context ---------------------------------------------------- */
+
+int32_t gl_ctx_partition(const gl_ctx_t *ctx) { return ctx->task->partition; }
+void *gl_ctx_task_data(const gl_ctx_t *ctx) { return ctx->task->data; }
+int64_t gl_ctx_stream_time(const gl_ctx_t *ctx) { return ctx->task->stream_time; }
+gl_store_t *gl_ctx_store(const gl_ctx_t *ctx) { return ctx->task->store; }
+gl_metrics_t *gl_ctx_metrics(const gl_ctx_t *ctx) { return ctx->e->metrics; }
+const gl_log_t *gl_ctx_log(const gl_ctx_t *ctx) { return &ctx->e->log; }
+
+void gl_ctx_emit(gl_ctx_t *ctx, int output, const void *key, size_t klen, const void *value,
+                 size_t vlen, const char *message_type) {
+  gl_engine_t *e = ctx->e;
+  if (output < 0 || output >= e->noutputs) {
+    gl_engine_fatal(e, "processor emitted to output %d, but output.topics has %d", output,
+                    e->noutputs);
+    return;
+  }
+  rd_kafka_headers_t *h = NULL;
+  if (message_type) {
+    h = rd_kafka_headers_new(2);
+    rd_kafka_header_add(h, GL_HDR_CONTENT_TYPE, -1, GL_CONTENT_TYPE, -1);
+    rd_kafka_header_add(h, GL_HDR_MESSAGE_TYPE, -1, message_type, -1);
+  }
+  gl_txn_produce(e, e->outputs[output], RD_KAFKA_PARTITION_UA, key, klen, value, vlen, h);
+}
+
+void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const void *key,
+                    size_t klen, const void *value, size_t vlen, const char *topic,
+                    int32_t partition, int64_t offset) {
+  gl_engine_t *e = ctx->e;
+  rd_kafka_headers_t *h = NULL;
+  if (ctx->msg && value == ctx->msg->payload) {
+    rd_kafka_headers_t *orig = NULL;
+    if (rd_kafka_message_headers(ctx->msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR)
+      h = rd_kafka_headers_copy(orig);
+  }
+  if (!h) h = rd_kafka_headers_new(6);
+  char num[32];
+  rd_kafka_header_add(h, "dlq.reason", -1, reason, -1);
+  rd_kafka_header_add(h, "dlq.error", -1, detail ? detail : "", -1);
+  rd_kafka_header_add(h, "dlq.topic", -1, topic, -1);
+  snprintf(num, sizeof(num), "%" PRId32, partition);
+  rd_kafka_header_add(h, "dlq.partition", -1, num, -1);
+  snprintf(num, sizeof(num), "%" PRId64, offset);
+  rd_kafka_header_add(h, "dlq.offset", -1, num, -1);
+  rd_kafka_header_add(h, "dlq.service", -1, e->proc->name, -1);
+  char labels[128];
+  snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
+  gl_series_add(gl_metrics_counter(e->metrics, "greenlight_dlq_records_total",
+                                   "Records sent to the dead-letter topic, by reason.", labels),
+                1);
+  gl_warn(&e->log, "dlq", "%s [%d] @%" PRId64 " -> %s: %s: %s", topic, partition, offset, e->dlq,
+          reason, detail ? detail : "");
+  gl_txn_produce(e, e->dlq, RD_KAFKA_PARTITION_UA, key, klen, value, vlen, h);
+}
+
+void gl_ctx_dlq(gl_ctx_t *ctx, const char *reason, const char *detail) {
+  const rd_kafka_message_t *m = ctx->msg;
+  gl_ctx_dlq_raw(ctx, reason, detail, m->key, m->key_len, m->payload, m->len, ctx->topic,
+                 m->partition, m->offset);
+}
+
+gl_store_t *gl_engine_store(gl_engine_t *e, int32_t partition) {
+  if (partition < 0 || partition >= e->ntasks || !e->tasks[partition]) return NULL;
+  gl_task_t *t = e->tasks[partition];
+  return t->state == GL_TASK_ACTIVE ? t->store : NULL;
+}
+int gl_engine_input_partitions(gl_engine_t *e) { return e->ntasks; }
+gl_metrics_t *gl_engine_metrics(gl_engine_t *e) { return e->metrics; }
+
+/* ---- Processing -------------------------------------------------------- */
+
+static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m) {
+  gl_txn_begin(e);
+  gl_ctx_t ctx = {.e = e, .task = t, .msg = m, .topic = e->inputs[rank]};
+  gl_record_t rec = {.topic = e->inputs[rank],
+                     .topic_rank = rank,
+                     .partition = m->partition,
+                     .offset = m->offset,
+                     .timestamp_ms = rd_kafka_message_timestamp(m, NULL),
+                     .key = m->key,
+                     .key_len = m->key_len,
+                     .value = m->payload,
+                     .value_len = m->len};
+  gl_envelope_t *env = NULL;
+  if (e->proc->decode_envelope) {
+    const char *reason = NULL;
+    char detail[512];
+    env = gl_envelope_decode(m->payload, m->len, &reason, detail, sizeof(detail));
+    if (!env) {
+      gl_ctx_dlq(&ctx, reason, detail);
+      goto done;
+    }
+    rec.env = env;
+    if (env->occurred_at_ms > t->stream_time) t->stream_time = env->occurred_at_ms;
+  } else if (rec.timestamp_ms > t->stream_time) {
+    t->stream_time = rec.timestamp_ms;
+  }
+  e->proc->process(&ctx, &rec, e->proc->opaque);
+done:
+  gl_envelope_free(env);
+  rd_kafka_message_destroy(m);
+  e->txn_records++;
+  gl_series_add(e->m_records, 1);
+}
+
+static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
+  int rank = m->rkt ? gl_task_find_rank(e, rd_kafka_topic_name(m->rkt)) : -1;
+  gl_task_t *t = m->partition >= 0 && m->partition < e->ntasks ? e->tasks[m->partition] : NULL;
+  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    if (t && rank >= 0) gl_task_eof(t, rank, m->offset);
+  } else if (m->err) {
+    if (m->err == RD_KAFKA_RESP_ERR__FATAL)
+      gl_engine_fatal(e, "consumer: %s", rd_kafka_message_errstr(m));
+    else
+      gl_warn(&e->log, "consumer_error", "%s", rd_kafka_message_errstr(m));
+  } else if (t && rank >= 0 && t->inputs[rank].assigned) {
+    gl_task_push(e, t, rank, m);
+    return;
+  }
+  rd_kafka_message_destroy(m);
+}
+
+/* Takes what the Kafka queues hold, processes what the merge allows, and
+ * starts a commit when one is due. Called on io events and by the cron. */
+void gl_engine_pump(gl_engine_t *e) {
+  if (e->closed || e->committing) return;
+  rd_kafka_message_t *m;
+  for (int n = 0; n < 20000 && !e->closed && (m = rd_kafka_consumer_poll(e->restorer, 0)); n++) {
+    gl_task_restore_msg(e, m);
+    rd_kafka_message_destroy(m);
+  }
+  for (int n = 0; n < 20000 && !e->closed && (m = rd_kafka_consumer_poll(e->consumer, 0)); n++)
+    gl_dispatch(e, m);
+  if (!e->closed) rd_kafka_poll(e->producer, 0);
+  uint64_t now = gl_now_ms();
+  bool progress = true;
+  while (progress && !e->closed && !e->stopping && !gl_txn_due(e, now)) {
+    progress = false;
+    for (int p = 0; p < e->ntasks && !e->closed; p++) {
+      gl_task_t *t = e->tasks[p];
+      int rank;
+      for (int k = 0; t && k < 64 && e->txn_records < e->conf.commit_max_records; k++) {
+        rd_kafka_message_t *r = gl_task_next(e, t, now, &rank);
+        if (!r) break;
+        gl_process_one(e, t, rank, r);
+        progress = true;
+      }
+    }
+  }
+  if (!e->closed && gl_txn_due(e, gl_now_ms())) gl_txn_commit_async(e);
+}
+
+static void gl_finish_stop(gl_engine_t *e);
+
+void gl_engine_after_commit(gl_engine_t *e) {
+  if (e->closed) return;
+  if (e->stopping)
+    gl_finish_stop(e);
+  else
+    gl_engine_pump(e);
+}
+
+/* ---- Rebalance --------------------------------------------------------- */
+
+static void gl_tasks_grow(gl_engine_t *e, int32_t p) {
+  if (p < e->ntasks) return;
+  int n = p + 1;
+  gl_task_t **nt = realloc(e->tasks, sizeof(*nt) * (size_t)n);
+  if (!nt) abort();
+  for (int i = e->ntasks; i < n; i++) nt[i] = NULL;
+  e->tasks = nt;
+  e->ntasks = n;
+}
+
+static void gl_drop_tasks(gl_engine_t *e) {
+  for (int p = 0; p < e->ntasks; p++) {
+    gl_task_destroy(e, e->tasks[p]);
+    e->tasks[p] = NULL;
+  }
+}
+
+static void gl_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *parts, void *opaque) {
+  gl_engine_t *e = opaque;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    rd_kafka_assign(rk, parts);
+    for (int i = 0; i < parts->cnt; i++) {
+      int rank = gl_task_find_rank(e, parts->elems[i].topic);
+      int32_t p = parts->elems[i].partition;
+      if (rank < 0) continue;
+      gl_tasks_grow(e, p);
+      if (!e->tasks[p]) e->tasks[p] = gl_task_new(e, p);
+      e->tasks[p]->inputs[rank].assigned = true;
+    }
+    int n = 0;
+    for (int p = 0; p < e->ntasks; p++)
+      if (e->tasks[p] && e->tasks[p]->state == GL_TASK_RESTORING && !e->tasks[p]->restore_assigned) {
+        gl_task_restore_start(e, e->tasks[p]);
+        n++;
+      }
+    gl_info(&e->log, "assigned", "assigned %d input partitions; %d partition groups to restore",
+            parts->cnt, n);
+    return;
+  }
+  /* Revoked or lost: finish or abandon the open transaction, then drop the
+   * tasks; their state lives on in the changelog for the next owner. */
+  if (e->txn_open && e->exit_code == 0) {
+    if (rd_kafka_assignment_lost(rk)) {
+      gl_warn(&e->log, "lost", "partitions lost; aborting the open transaction");
+      gl_txn_abort_sync(e);
+    } else if (gl_txn_commit_sync(e) == GL_TXN_FATAL) {
+      gl_error(&e->log, "fatal", "commit on revocation failed: %s", e->commit_err);
+      e->exit_code = 1;
+    }
+  }
+  gl_drop_tasks(e);
+  rd_kafka_assign(rk, NULL);
+  gl_info(&e->log, "revoked", "revoked %d input partitions", parts->cnt);
+}
+
+/* ---- Kafka clients ----------------------------------------------------- */
+
+static void gl_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+  gl_engine_t *e = rd_kafka_opaque(rk);
+  gl_log_level_t l = level <= 3 ? GL_LOG_ERROR : level <= 4 ? GL_LOG_WARN : level <= 6 ? GL_LOG_INFO : GL_LOG_DEBUG;
+  gl_log(&e->log, l, "librdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+static void gl_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+  gl_engine_t *e = opaque;
+  if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    char fatal[512];
+    rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+    gl_engine_fatal(e, "%s: %s", rd_kafka_name(rk), fatal);
+    return;
+  }
+  gl_warn(&e->log, "kafka_error", "%s: %s: %s", rd_kafka_name(rk),
+          rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+}
+
+static void gl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  gl_engine_t *e = opaque;
+  (void)rk;
+  if (m->err && atomic_fetch_add(&e->delivery_failures, 1) < 10)
+    gl_warn(&e->log, "delivery_failed", "%s [%d]: %s", rd_kafka_topic_name(m->rkt), m->partition,
+            rd_kafka_err2str(m->err));
+}
+
+static int gl_kset(rd_kafka_conf_t *kc, const char *k, const char *v, char *errstr, size_t errlen) {
+  if (rd_kafka_conf_set(kc, k, v, errstr, errlen) != RD_KAFKA_CONF_OK) return -1;
+  return 0;
+}
+
+/* Builds a client configuration: our defaults, then the pass-through, then
+ * the settings correctness depends on. */
+static rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *defaults,
+                                      const char *const *forced, char *errstr, size_t errlen) {
+  rd_kafka_conf_t *kc = rd_kafka_conf_new();
+  rd_kafka_conf_set_opaque(kc, e);
+  rd_kafka_conf_set_log_cb(kc, gl_kafka_log_cb);
+  rd_kafka_conf_set_error_cb(kc, gl_kafka_error_cb);
+  int rc = gl_kset(kc, "bootstrap.servers", "127.0.0.1:19092", errstr, errlen);
+  for (const char *const *d = defaults; rc == 0 && d && *d; d += 2) rc = gl_kset(kc, d[0], d[1], errstr, errlen);
+  if (rc == 0) rc = gl_conf_kafka_apply(&e->gconf, kc, errstr, errlen);
+  for (const char *const *d = forced; rc == 0 && d && *d; d += 2) rc = gl_kset(kc, d[0], d[1], errstr, errlen);
+  if (rc < 0) {
+    rd_kafka_conf_destroy(kc);
+    return NULL;
+  }
+  return kc;
+}
+
+static void gl_qpoll_cb(uv_poll_t *h, int status, int events) {
+  gl_engine_t *e = h->data;
+  (void)status;
+  (void)events;
+  char buf[256];
+  int fd = -1;
+  uv_fileno((uv_handle_t *)h, &fd);
+  while (read(fd, buf, sizeof(buf)) > 0) {
+  }
+  gl_engine_pump(e);
+}
+
+static int gl_qpoll_start(gl_engine_t *e, struct gl_qpoll *qp, rd_kafka_queue_t *q) {
+  if (pipe2(qp->fds, O_NONBLOCK | O_CLOEXEC) < 0) return -1;
+  qp->q = q;
+  rd_kafka_queue_io_event_enable(q, qp->fds[1], "1", 1);
+  uv_poll_init(&e->loop, &qp->poll, qp->fds[0]);
+  qp->poll.data = e;
+  return uv_poll_start(&qp->poll, UV_READABLE, gl_qpoll_cb);
+}
+
+static char **gl_split_topics(const char *prefix, const char *list, int *n) {
+  char **out = NULL;
+  *n = 0;
+  char *dup = strdup(list), *save = NULL;
+  for (char *tok = strtok_r(dup, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+    out = realloc(out, sizeof(char *) * (size_t)(*n + 1));
+    if (!out || asprintf(&out[*n], "%s%s", prefix, tok) < 0) abort();
+    (*n)++;
+  }
+  free(dup);
+  return out;
+}
+
+static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
+  gl_engine_conf_t *c = &e->conf;
+  e->eos = strcmp(c->guarantee, "exactly_once") == 0;
+  e->inputs = gl_split_topics(c->topic_prefix, c->input_topics, &e->ninputs);
+  e->outputs = gl_split_topics(c->topic_prefix, c->output_topics, &e->noutputs);
+  if (e->ninputs == 0) {
+    snprintf(errstr, errlen, "config: input.topics = '': expected at least one topic");
+    return -1;
+  }
+  if (asprintf(&e->dlq, "%s%s", c->topic_prefix, c->dlq_topic) < 0) abort();
+  if (e->proc->store &&
+      asprintf(&e->changelog, "%s%s.%s.changelog", c->topic_prefix, c->app_id, e->proc->store->name) < 0)
+    abort();
+  char member[512], restore_group[512];
+  snprintf(member, sizeof(member), "%s-%s", c->app_id, c->instance_id);
+  snprintf(restore_group, sizeof(restore_group), "%s-restore", c->app_id);
+
+  const char *cons_def[] = {"auto.offset.reset", "earliest", "session.timeout.ms", "10000", NULL};
+  const char *cons_forced[] = {"group.id", c->app_id, "group.instance.id", member,
+                               "partition.assignment.strategy", "range",
+                               "enable.auto.commit", "false", "enable.auto.offset.store", "false",
+                               "enable.partition.eof", "true",
+                               "isolation.level", e->eos ? "read_committed" : "read_uncommitted",
+                               "client.id", member, NULL};
+  rd_kafka_conf_t *kc = gl_kafka_conf(e, cons_def, cons_forced, errstr, errlen);
+  if (!kc) return -1;
+  rd_kafka_conf_set_rebalance_cb(kc, gl_rebalance_cb);
+  if (!(e->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errlen))) return -1;
+  rd_kafka_poll_set_consumer(e->consumer);
+
+  const char *rest_forced[] = {"group.id", restore_group, "enable.auto.commit", "false",
+                               "enable.partition.eof", "true", "isolation.level", "read_committed",
+                               "auto.offset.reset", "earliest", NULL};
+  if (!(kc = gl_kafka_conf(e, NULL, rest_forced, errstr, errlen))) return -1;
+  if (!(e->restorer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errlen))) return -1;
+  rd_kafka_poll_set_consumer(e->restorer);
+
+  const char *prod_def[] = {"linger.ms", "5", "queue.buffering.max.messages", "1000000", NULL};
+  const char *prod_forced_eos[] = {"transactional.id", member, "enable.idempotence", "true",
+                                   "acks", "all", "partitioner", "murmur2_random", NULL};
+  const char *prod_forced_alo[] = {"enable.idempotence", "true", "acks", "all", "partitioner",
+                                   "murmur2_random", NULL};
+  if (!(kc = gl_kafka_conf(e, prod_def, e->eos ? prod_forced_eos : prod_forced_alo, errstr, errlen)))
+    return -1;
+  rd_kafka_conf_set_dr_msg_cb(kc, gl_dr_cb);
+  if (!(e->producer = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errlen))) return -1;
+
+  if (e->eos) {
+    for (int attempt = 0;; attempt++) {
+      rd_kafka_error_t *err = rd_kafka_init_transactions(e->producer, 30000);
+      if (!err) break;
+      bool retry = rd_kafka_error_is_retriable(err) && attempt < 5;
+      snprintf(errstr, errlen, "init_transactions (transactional.id %s): %s", member,
+               rd_kafka_error_string(err));
+      rd_kafka_error_destroy(err);
+      if (!retry) return -1;
+      gl_warn(&e->log, "init_transactions", "%s; retrying", errstr);
+    }
+  }
+
+  rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(e->ninputs);
+  for (int i = 0; i < e->ninputs; i++)
+    rd_kafka_topic_partition_list_add(sub, e->inputs[i], RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t serr = rd_kafka_subscribe(e->consumer, sub);
+  rd_kafka_topic_partition_list_destroy(sub);
+  if (serr) {
+    snprintf(errstr, errlen, "subscribe: %s", rd_kafka_err2str(serr));
+    return -1;
+  }
+
+  if (gl_qpoll_start(e, &e->cons_io, rd_kafka_queue_get_consumer(e->consumer)) < 0 ||
+      gl_qpoll_start(e, &e->rest_io, rd_kafka_queue_get_consumer(e->restorer)) < 0 ||
+      gl_qpoll_start(e, &e->prod_io, rd_kafka_queue_get_main(e->producer)) < 0) {
+    snprintf(errstr, errlen, "cannot wire Kafka queues into the loop");
+    return -1;
+  }
+  gl_info(&e->log, "started",
+          "%s: member %s, %s, inputs %s, outputs %s, changelog %s, commit every %lld ms or %lld records",
+          e->proc->name, member, c->guarantee, c->input_topics, c->output_topics,
+          e->changelog ? e->changelog : "(none)", (long long)c->commit_interval_ms,
+          (long long)c->commit_max_records);
+  return 0;
+}
+
+/* ---- Cron, signals, HTTP, shutdown ------------------------------------ */
+
+/* Redis-style: one periodic timer, with slower work in run-with-period blocks. */
+#define GL_CRON_MS 10
+#define gl_run_with_period(e, ms) if (((e)->cron_runs % ((ms) / GL_CRON_MS)) == 0)
+
+static void gl_update_lag(gl_engine_t *e) {
+  int64_t lag = 0;
+  for (int p = 0; p < e->ntasks; p++) {
+    gl_task_t *t = e->tasks[p];
+    for (int i = 0; t && i < t->ninputs; i++) {
+      gl_input_t *in = &t->inputs[i];
+      int64_t lo = 0, hi = 0;
+      if (!in->assigned ||
+          rd_kafka_get_watermark_offsets(e->consumer, e->inputs[i], p, &lo, &hi) != 0)
+        continue;
+      int64_t pos = in->len ? in->ring[in->head]->offset
+                            : (in->next_offset >= 0 ? in->next_offset : in->rewind_offset);
+      if (pos >= 0 && hi > pos) lag += hi - pos;
+    }
+  }
+  gl_series_set(e->m_lag, (double)lag);
+}
+
+static void gl_cron_cb(uv_timer_t *h) {
+  gl_engine_t *e = h->data;
+  e->cron_runs++;
+  /* The fallback poll: an idle consumer must still be served, and the
+   * merge's max.idle.ms and the commit interval need a clock. */
+  gl_engine_pump(e);
+  gl_run_with_period(e, 1000) gl_update_lag(e);
+}
+
+static void gl_signal_cb(uv_signal_t *h, int signum) {
+  gl_engine_t *e = h->data;
+  if (e->stopping) return;
+  gl_info(&e->log, "stopping", "signal %d: draining, committing and exiting", signum);
+  e->stopping = true;
+  if (!e->committing) gl_finish_stop(e);
+}
+
+static void gl_http_cb(void *opaque, const char *method, const char *path, gl_http_response_t *r) {
+  gl_engine_t *e = opaque;
+  (void)method;
+  if (strcmp(path, "/metrics") == 0) {
+    r->status = 200;
+    r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r->body_len = gl_metrics_render(e->metrics, &r->body);
+    return;
+  }
+  if (strcmp(path, "/healthz") == 0) {
+    int tasks = 0, restoring = 0;
+    for (int p = 0; p < e->ntasks; p++)
+      if (e->tasks[p]) {
+        tasks++;
+        restoring += e->tasks[p]->state == GL_TASK_RESTORING;
+      }
+    const char *status = e->stopping ? "stopping" : restoring ? "restoring" : "ok";
+    r->status = e->exit_code ? 503 : 200;
+    r->content_type = "application/json";
+    r->body_len = (size_t)asprintf(&r->body,
+                                   "{\"status\":\"%s\",\"service\":\"%s\",\"partitions\":%d,"
+                                   "\"restoring\":%d,\"committing\":%s}\n",
+                                   status, e->proc->name, tasks, restoring,
+                                   e->committing ? "true" : "false");
+    return;
+  }
+  if (e->proc->http) e->proc->http(e, path, r, e->proc->opaque);
+}
+
+static void gl_close_handle(uv_handle_t *h) {
+  if (h->loop && !uv_is_closing(h)) uv_close(h, NULL);
+}
+
+/* Stops everything: Kafka clients are closed after the loop ends. */
+static void gl_engine_close(gl_engine_t *e) {
+  if (e->closed) return;
+  e->closed = true;
+  gl_close_handle((uv_handle_t *)&e->cron);
+  gl_close_handle((uv_handle_t *)&e->sigterm);
+  gl_close_handle((uv_handle_t *)&e->sigint);
+  gl_close_handle((uv_handle_t *)&e->cons_io.poll);
+  gl_close_handle((uv_handle_t *)&e->prod_io.poll);
+  gl_close_handle((uv_handle_t *)&e->rest_io.poll);
+  if (e->http) {
+    gl_http_close(e->http, NULL, NULL);
+    e->http = NULL;
+  }
+}
+
+static void gl_finish_stop(gl_engine_t *e) {
+  if (e->closed) return;
+  if (e->txn_open && gl_txn_commit_sync(e) != GL_TXN_OK) {
+    gl_error(&e->log, "stop", "final commit failed: %s", e->commit_err);
+    e->exit_code = 1;
+  }
+  gl_engine_close(e);
+}
+
+static void gl_engine_destroy(gl_engine_t *e) {
+  if (e->consumer) {
+    /* Closing the consumer runs the final revocation (nothing left to commit). */
+    rd_kafka_consumer_close(e->consumer);
+    gl_drop_tasks(e);
+  }
+  if (e->restorer) rd_kafka_consumer_close(e->restorer);
+  struct gl_qpoll *qps[] = {&e->cons_io, &e->prod_io, &e->rest_io};
+  for (int i = 0; i < 3; i++) {
+    if (qps[i]->q) rd_kafka_queue_destroy(qps[i]->q);
+    if (qps[i]->fds[0] > 0) close(qps[i]->fds[0]);
+    if (qps[i]->fds[1] > 0) close(qps[i]->fds[1]);
+  }
+  if (e->consumer) rd_kafka_destroy(e->consumer);
+  if (e->restorer) rd_kafka_destroy(e->restorer);
+  if (e->producer) {
+    if (!e->eos) rd_kafka_flush(e->producer, 10000);
+    rd_kafka_destroy(e->producer);
+  }
+  for (int i = 0; i < e->ninputs; i++) free(e->inputs[i]);
+  for (int i = 0; i < e->noutputs; i++) free(e->outputs[i]);
+  free(e->inputs);
+  free(e->outputs);
+  free(e->dlq);
+  free(e->changelog);
+  free(e->tasks);
+  gl_metrics_destroy(e->metrics);
+  gl_conf_destroy(&e->gconf);
+  uv_loop_close(&e->loop);
+  free(e);
+}
+
+static void gl_engine_metrics_init(gl_engine_t *e) {
+  static const double lat[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
+  static const double recs[] = {1, 10, 100, 1000, 10000};
+  gl_metrics_t *m = e->metrics = gl_metrics_new();
+  e->m_records = gl_metrics_counter(m, "greenlight_records_processed_total", "Input records processed.", NULL);
+  e->m_commits = gl_metrics_counter(m, "greenlight_commits_total", "Transactions committed.", NULL);
+  e->m_aborts = gl_metrics_counter(m, "greenlight_aborts_total", "Transactions aborted and rewound.", NULL);
+  e->m_commit_latency = gl_metrics_histogram(m, "greenlight_commit_latency_seconds",
+                                             "Time to commit a transaction.", NULL, lat, 11);
+  e->m_txn_records = gl_metrics_histogram(m, "greenlight_transaction_records",
+                                          "Input records per committed transaction.", NULL, recs, 5);
+  e->m_restore_records = gl_metrics_counter(m, "greenlight_restore_records_total",
+                                            "Changelog records read while restoring state.", NULL);
+  e->m_tasks_restoring = gl_metrics_gauge(m, "greenlight_partitions_restoring",
+                                          "Partition groups still restoring their state.", NULL);
+  e->m_idle_waits = gl_metrics_counter(m, "greenlight_merge_idle_expired_total",
+                                       "Records taken after waiting max.idle.ms for a lagging input.", NULL);
+  e->m_lag = gl_metrics_gauge(m, "greenlight_consumer_lag_records",
+                              "Input records not yet processed (high watermark minus position).", NULL);
+}
+
+int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *const *defaults,
+                   const gl_conf_prop_t *extra_props, void *extra_conf,
+                   int (*on_config)(void *, gl_processor_t *, char *, size_t)) {
+  char errstr[1024] = "";
+  gl_engine_t *e = calloc(1, sizeof(*e));
+  if (!e) abort();
+  e->proc = proc;
+  const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+  gl_conf_init(&e->gconf, prog);
+  gl_log_init(&e->log, proc->name, GL_LOG_INFO);
+  uv_loop_init(&e->loop);
+  gl_engine_metrics_init(e);
+  int rc = gl_conf_add_table(&e->gconf, gl_engine_conf_props, &e->conf, errstr, sizeof(errstr));
+  if (rc == 0 && extra_props)
+    rc = gl_conf_add_table(&e->gconf, extra_props, extra_conf, errstr, sizeof(errstr));
+  for (const char *const *d = defaults; rc == 0 && d && *d; d += 2)
+    rc = gl_conf_set(&e->gconf, d[0], d[1], errstr, sizeof(errstr));
+  if (rc == 0) rc = gl_conf_load(&e->gconf, argc, argv, environ, errstr, sizeof(errstr));
+  if (rc == 0) gl_log_level_parse(e->conf.log_level, &e->log.level);
+  if (rc == 0 && on_config) rc = on_config(extra_conf, proc, errstr, sizeof(errstr));
+  if (rc == 0 && gl_engine_setup(e, errstr, sizeof(errstr)) < 0) rc = -1;
+  if (rc == 0 && e->conf.http_port >= 0) {
+    e->http = gl_http_start(&e->loop, e->conf.http_host, (int)e->conf.http_port, gl_http_cb, e,
+                            errstr, sizeof(errstr));
+    if (!e->http) rc = -1;
+    else
+      gl_info(&e->log, "http", "listening on http://%s:%d (/healthz, /metrics)", e->conf.http_host,
+              gl_http_port(e->http));
+  }
+  if (rc != 0) {
+    if (rc < 0) {
+      gl_error(&e->log, "config", "%s", errstr);
+      fprintf(stderr, "%s: %s\n", prog, errstr);
+    }
+    gl_engine_close(e);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    gl_engine_destroy(e);
+    return rc < 0 ? 2 : 0;
+  }
+  uv_timer_init(&e->loop, &e->cron);
+  e->cron.data = e;
+  uv_timer_start(&e->cron, gl_cron_cb, GL_CRON_MS, GL_CRON_MS);
+  uv_signal_init(&e->loop, &e->sigterm);
+  uv_signal_init(&e->loop, &e->sigint);
+  e->sigterm.data = e->sigint.data = e;
+  uv_signal_start(&e->sigterm, gl_signal_cb, SIGTERM);
+  uv_signal_start(&e->sigint, gl_signal_cb, SIGINT);
+  /* Queue io events fire only on empty -> non-empty: serve what is there now. */
+  gl_engine_pump(e);
+  uv_run(&e->loop, UV_RUN_DEFAULT);
+  int code = e->exit_code;
+  gl_info(&e->log, "exit", "exiting with status %d", code);
+  gl_engine_destroy(e);
+  return code;
+}

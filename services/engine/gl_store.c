@@ -1,0 +1,200 @@
+/* gl_store: changelog-backed key/value state. See include/greenlight/gl_store.h.
+ *
+ * A chained hash table with FNV-1a hashing that doubles when the load
+ * factor passes 1. Dirty entries are also linked in first-dirtied order so
+ * that a flush is deterministic and costs O(dirty). A deleted entry stays in
+ * the table with a NULL object until its tombstone has been flushed. */
+#include "greenlight/gl_store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct gl_entry {
+  struct gl_entry *next;       /* Hash chain. */
+  struct gl_entry *dirty_next; /* Dirty list, when dirty. */
+  void *obj;                   /* NULL: deleted, tombstone pending. */
+  uint64_t hash;
+  size_t klen;
+  int dirty;
+  char key[];
+} gl_entry_t;
+
+struct gl_store {
+  const gl_store_ops_t *ops;
+  void *opaque;
+  gl_entry_t **buckets;
+  size_t nbuckets;
+  size_t nentries; /* Entries with an object. */
+  size_t nslots;   /* All entries, tombstones included. */
+  gl_entry_t *dirty_head, *dirty_tail;
+  size_t ndirty;
+};
+
+static uint64_t gl_store_hash(const void *key, size_t klen) {
+  uint64_t h = 1469598103934665603ULL;
+  const unsigned char *p = key;
+  for (size_t i = 0; i < klen; i++) {
+    h ^= p[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+gl_store_t *gl_store_new(const gl_store_ops_t *ops, void *opaque) {
+  gl_store_t *s = calloc(1, sizeof(*s));
+  if (!s) abort();
+  s->ops = ops;
+  s->opaque = opaque;
+  s->nbuckets = 1024;
+  s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
+  if (!s->buckets) abort();
+  return s;
+}
+
+void gl_store_clear(gl_store_t *s) {
+  for (size_t b = 0; b < s->nbuckets; b++) {
+    gl_entry_t *e = s->buckets[b];
+    while (e) {
+      gl_entry_t *next = e->next;
+      if (e->obj) s->ops->free(s->opaque, e->obj);
+      free(e);
+      e = next;
+    }
+    s->buckets[b] = NULL;
+  }
+  s->nentries = s->nslots = s->ndirty = 0;
+  s->dirty_head = s->dirty_tail = NULL;
+}
+
+void gl_store_destroy(gl_store_t *s) {
+  if (!s) return;
+  gl_store_clear(s);
+  free(s->buckets);
+  free(s);
+}
+
+static gl_entry_t *gl_store_find(const gl_store_t *s, const void *key, size_t klen, uint64_t h) {
+  for (gl_entry_t *e = s->buckets[h & (s->nbuckets - 1)]; e; e = e->next)
+    if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0) return e;
+  return NULL;
+}
+
+static void gl_store_grow(gl_store_t *s) {
+  size_t n = s->nbuckets * 2;
+  gl_entry_t **b = calloc(n, sizeof(*b));
+  if (!b) abort();
+  for (size_t i = 0; i < s->nbuckets; i++) {
+    gl_entry_t *e = s->buckets[i];
+    while (e) {
+      gl_entry_t *next = e->next;
+      e->next = b[e->hash & (n - 1)];
+      b[e->hash & (n - 1)] = e;
+      e = next;
+    }
+  }
+  free(s->buckets);
+  s->buckets = b;
+  s->nbuckets = n;
+}
+
+static gl_entry_t *gl_store_upsert(gl_store_t *s, const void *key, size_t klen) {
+  uint64_t h = gl_store_hash(key, klen);
+  gl_entry_t *e = gl_store_find(s, key, klen, h);
+  if (e) return e;
+  if (s->nslots >= s->nbuckets) gl_store_grow(s);
+  e = calloc(1, sizeof(*e) + klen + 1);
+  if (!e) abort();
+  e->hash = h;
+  e->klen = klen;
+  memcpy(e->key, key, klen);
+  e->next = s->buckets[h & (s->nbuckets - 1)];
+  s->buckets[h & (s->nbuckets - 1)] = e;
+  s->nslots++;
+  return e;
+}
+
+static void gl_store_unlink(gl_store_t *s, gl_entry_t *e) {
+  gl_entry_t **pp = &s->buckets[e->hash & (s->nbuckets - 1)];
+  while (*pp != e) pp = &(*pp)->next;
+  *pp = e->next;
+  s->nslots--;
+  free(e);
+}
+
+static void gl_store_mark(gl_store_t *s, gl_entry_t *e) {
+  if (e->dirty) return;
+  e->dirty = 1;
+  e->dirty_next = NULL;
+  if (s->dirty_tail)
+    s->dirty_tail->dirty_next = e;
+  else
+    s->dirty_head = e;
+  s->dirty_tail = e;
+  s->ndirty++;
+}
+
+static void gl_store_set(gl_store_t *s, gl_entry_t *e, void *obj) {
+  if (e->obj && e->obj != obj) s->ops->free(s->opaque, e->obj);
+  if (!e->obj && obj) s->nentries++;
+  if (e->obj && !obj) s->nentries--;
+  e->obj = obj;
+}
+
+void *gl_store_get(const gl_store_t *s, const void *key, size_t klen) {
+  gl_entry_t *e = gl_store_find(s, key, klen, gl_store_hash(key, klen));
+  return e ? e->obj : NULL;
+}
+
+void gl_store_put(gl_store_t *s, const void *key, size_t klen, void *obj) {
+  gl_entry_t *e = gl_store_upsert(s, key, klen);
+  gl_store_set(s, e, obj);
+  gl_store_mark(s, e);
+}
+
+void gl_store_touch(gl_store_t *s, const void *key, size_t klen) {
+  gl_entry_t *e = gl_store_find(s, key, klen, gl_store_hash(key, klen));
+  if (e && e->obj) gl_store_mark(s, e);
+}
+
+void gl_store_delete(gl_store_t *s, const void *key, size_t klen) {
+  gl_entry_t *e = gl_store_upsert(s, key, klen);
+  gl_store_set(s, e, NULL);
+  gl_store_mark(s, e);
+}
+
+void gl_store_restore(gl_store_t *s, const void *key, size_t klen, void *obj) {
+  if (obj) {
+    gl_store_set(s, gl_store_upsert(s, key, klen), obj);
+    return;
+  }
+  gl_entry_t *e = gl_store_find(s, key, klen, gl_store_hash(key, klen));
+  if (e && !e->dirty) {
+    gl_store_set(s, e, NULL);
+    gl_store_unlink(s, e);
+  }
+}
+
+void gl_store_flush(gl_store_t *s, gl_store_dirty_cb cb, void *arg) {
+  gl_entry_t *e = s->dirty_head;
+  s->dirty_head = s->dirty_tail = NULL;
+  s->ndirty = 0;
+  while (e) {
+    gl_entry_t *next = e->dirty_next;
+    e->dirty = 0;
+    e->dirty_next = NULL;
+    if (cb) cb(arg, e->key, e->klen, e->obj);
+    if (!e->obj) gl_store_unlink(s, e);
+    e = next;
+  }
+}
+
+size_t gl_store_dirty_count(const gl_store_t *s) { return s->ndirty; }
+size_t gl_store_count(const gl_store_t *s) { return s->nentries; }
+const gl_store_ops_t *gl_store_ops(const gl_store_t *s) { return s->ops; }
+void *gl_store_opaque(const gl_store_t *s) { return s->opaque; }
+
+void gl_store_foreach(gl_store_t *s, gl_store_each_cb cb, void *arg) {
+  for (size_t b = 0; b < s->nbuckets; b++)
+    for (gl_entry_t *e = s->buckets[b]; e; e = e->next)
+      if (e->obj) cb(arg, e->key, e->klen, e->obj);
+}

@@ -1,0 +1,78 @@
+/* gl_config: one declarative property table per component that is at once
+ * the parser, the validator and the documentation (`--help`).
+ *
+ * Sources, later ones winning: the table's defaults, a config file
+ * (`--config FILE` or GREENLIGHT_CONFIG), the environment (GREENLIGHT_<KEY>
+ * with dots and dashes as underscores, e.g. GREENLIGHT_COMMIT_INTERVAL_MS),
+ * then flags (`--key=value`, `--key value`, or `-X key=value`).
+ *
+ * Keys that start with "kafka." are passed through to librdkafka with the
+ * prefix removed (TLS, SASL, bootstrap servers, ...); their environment
+ * form is GREENLIGHT_KAFKA_<PROPERTY>, e.g. GREENLIGHT_KAFKA_BOOTSTRAP_SERVERS.
+ * `-b HOST:PORT` is short for kafka.bootstrap.servers. Unknown keys are
+ * rejected, and every error names the key, the value and what was expected. */
+#ifndef GREENLIGHT_GL_CONFIG_H
+#define GREENLIGHT_GL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <librdkafka/rdkafka.h>
+
+typedef enum gl_conf_type {
+  GL_CONF_STR,  /* char * (malloc'd, owned by the config). */
+  GL_CONF_INT,  /* int64_t, within [min, max]. */
+  GL_CONF_BOOL, /* bool: true/false/1/0/yes/no. */
+  GL_CONF_ENUM  /* char * restricted to `choices` ("a|b|c"). */
+} gl_conf_type_t;
+
+typedef struct gl_conf_prop {
+  const char *name;
+  gl_conf_type_t type;
+  const char *def; /* Default as text; NULL = "" for strings, 0 for numbers. */
+  int64_t min, max;
+  const char *choices;
+  size_t offset; /* Where the value lives in the owner's struct. */
+  const char *doc;
+} gl_conf_prop_t;
+
+#define GL_CONF_MAX_TABLES 4
+
+typedef struct gl_conf {
+  struct {
+    const gl_conf_prop_t *props; /* Terminated by an entry with name NULL. */
+    void *base;
+  } tables[GL_CONF_MAX_TABLES];
+  int ntables;
+  char **kafka; /* name, value, name, value, ... (prefix removed). */
+  size_t nkafka;
+  const char *program;
+} gl_conf_t;
+
+void gl_conf_init(gl_conf_t *c, const char *program);
+/* Registers a table and applies its defaults. */
+int gl_conf_add_table(gl_conf_t *c, const gl_conf_prop_t *props, void *base, char *errstr,
+                      size_t errlen);
+/* Overrides a table default before loading (daemons set their own defaults). */
+int gl_conf_set_default(gl_conf_t *c, const char *key, const char *value);
+
+int gl_conf_set(gl_conf_t *c, const char *key, const char *value, char *errstr, size_t errlen);
+int gl_conf_load_file(gl_conf_t *c, const char *path, char *errstr, size_t errlen);
+int gl_conf_load_env(gl_conf_t *c, char **envp, char *errstr, size_t errlen);
+
+/* Applies all sources in order. Returns 0, -1 on error (errstr set), or 1
+ * if --help was asked for (the usage has been printed to stdout). */
+int gl_conf_load(gl_conf_t *c, int argc, char **argv, char **envp, char *errstr, size_t errlen);
+
+void gl_conf_usage(const gl_conf_t *c, FILE *out);
+
+/* Copies the kafka.* pass-through properties into kc. */
+int gl_conf_kafka_apply(const gl_conf_t *c, rd_kafka_conf_t *kc, char *errstr, size_t errlen);
+/* The pass-through value of a librdkafka property, or NULL. */
+const char *gl_conf_kafka_get(const gl_conf_t *c, const char *name);
+
+void gl_conf_destroy(gl_conf_t *c);
+
+#endif

@@ -1,0 +1,126 @@
+/* gl_engine: the exactly-once consume -> process -> produce cycle on a
+ * libuv loop, shared by every greenlight daemon.
+ *
+ * A daemon is a gl_processor_t: a function called once per input record, in
+ * a deterministic order, with a context through which it reads and writes
+ * its partition group's store and emits output records. The engine does the
+ * rest (SPEC §6):
+ *   - one consumer (group app.id, static member app.id-instance.id, range
+ *     assignment so that partition N of every input topic lands on the same
+ *     instance) and one transactional producer (transactional.id
+ *     app.id-instance.id), both wired into the loop by queue io events;
+ *   - a partition group ("task") per partition number; within a task the
+ *     buffered input heads are merged by (record timestamp, topic rank,
+ *     offset), waiting up to max.idle.ms for an input that lags;
+ *   - outputs, changelog writes and input offsets in one transaction,
+ *     committed every commit.interval.ms or commit.max.records; an abortable
+ *     error aborts, rewinds the inputs to the last commit and restores the
+ *     state from the changelog; a fatal error (e.g. fenced) exits non-zero;
+ *   - on assignment, state is restored from the changelog before any input
+ *     of that partition is processed;
+ *   - undecodable or invalid input goes to the dead-letter topic with
+ *     headers naming the reason, source topic, partition and offset;
+ *   - SIGTERM/SIGINT drain: finish the record in hand, commit, exit 0;
+ *   - /healthz and /metrics (Prometheus) on a loopback HTTP port. */
+#ifndef GREENLIGHT_GL_ENGINE_H
+#define GREENLIGHT_GL_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "greenlight/gl_codec.h"
+#include "greenlight/gl_config.h"
+#include "greenlight/gl_http.h"
+#include "greenlight/gl_log.h"
+#include "greenlight/gl_metrics.h"
+#include "greenlight/gl_store.h"
+
+/* The engine's own settings, filled from gl_engine_conf_props. */
+typedef struct gl_engine_conf {
+  char *app_id;
+  char *instance_id;
+  char *topic_prefix;
+  char *input_topics;  /* Comma-separated; the order is the topic rank. */
+  char *output_topics; /* Comma-separated; gl_ctx_emit()'s index. */
+  char *dlq_topic;
+  char *guarantee;     /* exactly_once | at_least_once */
+  int64_t commit_interval_ms;
+  int64_t commit_max_records;
+  int64_t max_idle_ms;
+  int64_t buffer_max_records;
+  char *http_host;
+  int64_t http_port;
+  char *log_level;
+} gl_engine_conf_t;
+
+extern const gl_conf_prop_t gl_engine_conf_props[];
+
+typedef struct gl_engine gl_engine_t;
+typedef struct gl_ctx gl_ctx_t;
+
+/* One input record as handed to the processor. */
+typedef struct gl_record {
+  const char *topic; /* Full name, prefix included. */
+  int topic_rank;    /* Index in input.topics. */
+  int32_t partition;
+  int64_t offset;
+  int64_t timestamp_ms;
+  const void *key;
+  size_t key_len;
+  const void *value;
+  size_t value_len;
+  const gl_envelope_t *env; /* Decoded envelope (decode_envelope processors), else NULL. */
+} gl_record_t;
+
+typedef struct gl_processor {
+  const char *name;     /* Service name in logs and metrics. */
+  bool decode_envelope; /* The engine decodes and validates each input as an Envelope. */
+  const gl_store_ops_t *store; /* NULL for a stateless processor. */
+  void *opaque;
+  /* Called once per input record, in merge order. */
+  void (*process)(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque);
+  /* Called after a task's store was restored (rebuild indexes); may be NULL. */
+  void (*restored)(gl_ctx_t *ctx, void *opaque);
+  /* Per-task private data; both may be NULL. */
+  void *(*task_open)(void *opaque, int32_t partition);
+  void (*task_close)(void *opaque, void *task_data);
+  /* GET requests not served by the engine (/healthz, /metrics); may be NULL. */
+  void (*http)(gl_engine_t *e, const char *path, gl_http_response_t *resp, void *opaque);
+} gl_processor_t;
+
+/* The whole life of a daemon: parse the configuration (defaults, then the
+ * given overrides of the engine's defaults, then file/env/flags), run until
+ * signalled, clean up. extra_props/extra_conf: the daemon's own table (may
+ * be NULL). on_config, if set, runs after parsing and may fail with errstr.
+ * Returns the process exit code. */
+int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *const *defaults,
+                   const gl_conf_prop_t *extra_props, void *extra_conf,
+                   int (*on_config)(void *extra_conf, gl_processor_t *proc, char *errstr,
+                                    size_t errlen));
+
+/* Context of the record being processed. */
+int32_t gl_ctx_partition(const gl_ctx_t *ctx);
+void *gl_ctx_task_data(const gl_ctx_t *ctx);
+/* Event time of the task: the max of the event times it has seen (SPEC §5). */
+int64_t gl_ctx_stream_time(const gl_ctx_t *ctx);
+gl_store_t *gl_ctx_store(const gl_ctx_t *ctx);
+gl_metrics_t *gl_ctx_metrics(const gl_ctx_t *ctx);
+const gl_log_t *gl_ctx_log(const gl_ctx_t *ctx);
+/* Produces an output record inside the current transaction. message_type is
+ * the full protobuf name for the message-type header (NULL: no headers). */
+void gl_ctx_emit(gl_ctx_t *ctx, int output, const void *key, size_t klen, const void *value,
+                 size_t vlen, const char *message_type);
+/* Sends the current record to the dead-letter topic. */
+void gl_ctx_dlq(gl_ctx_t *ctx, const char *reason, const char *detail);
+/* Sends other bytes (e.g. a parked event) with their own source coordinates. */
+void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const void *key,
+                    size_t klen, const void *value, size_t vlen, const char *topic,
+                    int32_t partition, int64_t offset);
+
+/* For HTTP handlers: the store of partition p if this instance owns it. */
+gl_store_t *gl_engine_store(gl_engine_t *e, int32_t partition);
+int gl_engine_input_partitions(gl_engine_t *e);
+gl_metrics_t *gl_engine_metrics(gl_engine_t *e);
+
+#endif

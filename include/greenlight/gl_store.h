@@ -1,0 +1,58 @@
+/* gl_store: a partition group's in-memory key/value state, backed by a
+ * compacted changelog topic (<app.id>.<store>.changelog).
+ *
+ * Keys are byte strings; values are the processor's own objects, which the
+ * store owns once put. Writes mark the key dirty; at each commit the engine
+ * encodes every dirty key (or a tombstone for a deleted one) into the
+ * changelog inside the same transaction as the outputs and the input
+ * offsets, so a key written many times between commits costs one record.
+ * On assignment the store is rebuilt from the changelog before any input of
+ * its partition is processed. */
+#ifndef GREENLIGHT_GL_STORE_H
+#define GREENLIGHT_GL_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* How a processor's values are encoded, decoded and freed. */
+typedef struct gl_store_ops {
+  const char *name; /* Store name; changelog topic <app.id>.<name>.changelog. */
+  void *(*decode)(void *opaque, const void *buf, size_t len, char *errstr, size_t errlen);
+  size_t (*encode)(void *opaque, const void *obj, uint8_t **out); /* malloc'd */
+  void (*free)(void *opaque, void *obj);
+} gl_store_ops_t;
+
+typedef struct gl_store gl_store_t;
+
+gl_store_t *gl_store_new(const gl_store_ops_t *ops, void *opaque);
+/* Frees every value. */
+void gl_store_destroy(gl_store_t *s);
+/* Drops every entry (e.g. before a restore after an abort). */
+void gl_store_clear(gl_store_t *s);
+
+void *gl_store_get(const gl_store_t *s, const void *key, size_t klen);
+/* Stores obj under key, taking ownership; frees a previous, different
+ * object. The key is written to the changelog at the next commit. */
+void gl_store_put(gl_store_t *s, const void *key, size_t klen, void *obj);
+/* Marks key for a changelog write after its object was changed in place. */
+void gl_store_touch(gl_store_t *s, const void *key, size_t klen);
+/* Removes key; a tombstone goes to the changelog at the next commit. */
+void gl_store_delete(gl_store_t *s, const void *key, size_t klen);
+
+/* Restore path: set or remove without marking dirty. */
+void gl_store_restore(gl_store_t *s, const void *key, size_t klen, void *obj);
+
+/* Calls cb for each dirty key in the order it was first dirtied (obj NULL
+ * for a tombstone) and clears the marks. */
+typedef void (*gl_store_dirty_cb)(void *arg, const void *key, size_t klen, const void *obj);
+void gl_store_flush(gl_store_t *s, gl_store_dirty_cb cb, void *arg);
+size_t gl_store_dirty_count(const gl_store_t *s);
+
+size_t gl_store_count(const gl_store_t *s);
+typedef void (*gl_store_each_cb)(void *arg, const void *key, size_t klen, void *obj);
+void gl_store_foreach(gl_store_t *s, gl_store_each_cb cb, void *arg);
+
+const gl_store_ops_t *gl_store_ops(const gl_store_t *s);
+void *gl_store_opaque(const gl_store_t *s);
+
+#endif

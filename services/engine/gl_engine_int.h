@@ -1,0 +1,139 @@
+/* Internal structures shared by gl_engine.c (loop, consumer, rebalance),
+ * gl_task.c (partition groups: merge and restore) and gl_txn.c (the
+ * transaction cycle). Not a public header. */
+#ifndef GREENLIGHT_GL_ENGINE_INT_H
+#define GREENLIGHT_GL_ENGINE_INT_H
+
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "greenlight/gl_engine.h"
+
+/* The changelog key under which a task stores its event time. Store keys
+ * are order/batch ids and never start with a NUL byte. */
+#define GL_META_STREAM_TIME "\0gl.stream_time"
+#define GL_META_STREAM_TIME_LEN 15
+
+/* One input partition of a task: partition P of input topic `rank`. */
+typedef struct gl_input {
+  int rank;
+  bool assigned;
+  rd_kafka_message_t **ring; /* Buffered records, oldest first. */
+  size_t head, len, cap;
+  bool eof;              /* Caught up: reached the end and nothing newer arrived. */
+  bool paused;           /* Paused for back-pressure. */
+  int64_t rewind_offset; /* Oldest offset received but not committed; -1 if none. */
+  int64_t next_offset;   /* Offset to commit (last processed + 1); -1 if none since commit. */
+} gl_input_t;
+
+typedef enum gl_task_state { GL_TASK_RESTORING, GL_TASK_ACTIVE } gl_task_state_t;
+
+typedef struct gl_task {
+  int32_t partition;
+  gl_task_state_t state;
+  bool restore_assigned; /* The changelog partition is assigned to the restorer. */
+  gl_input_t *inputs;    /* One per input topic, by rank. */
+  int ninputs;
+  gl_store_t *store;
+  void *data;
+  int64_t stream_time;
+  int64_t stream_time_logged; /* Last value written to the changelog. */
+  uint64_t idle_since_ms;     /* When the wait for a lagging input began; 0 = none. */
+  uint64_t restore_started_ms;
+  int64_t restore_records;
+} gl_task_t;
+
+/* The result class of a commit attempt. */
+typedef enum gl_txn_result { GL_TXN_OK, GL_TXN_ABORTED, GL_TXN_FATAL } gl_txn_result_t;
+
+struct gl_ctx {
+  gl_engine_t *e;
+  gl_task_t *task;
+  const rd_kafka_message_t *msg; /* The record in hand. */
+  const char *topic;
+};
+
+struct gl_engine {
+  gl_engine_conf_t conf;
+  gl_conf_t gconf;
+  gl_processor_t *proc;
+  gl_log_t log;
+  gl_metrics_t *metrics;
+
+  uv_loop_t loop;
+  uv_signal_t sigterm, sigint;
+  uv_timer_t cron;
+  uv_idle_t idle; /* Keeps processing going while buffers hold work. */
+  struct gl_qpoll {
+    uv_poll_t poll;
+    int fds[2];
+    rd_kafka_queue_t *q;
+  } cons_io, prod_io, rest_io;
+
+  rd_kafka_t *consumer, *producer, *restorer;
+  char **inputs; /* Full topic names, prefix included. */
+  int ninputs;
+  char **outputs;
+  int noutputs;
+  char *dlq;
+  char *changelog; /* NULL for a stateless processor. */
+
+  gl_task_t **tasks; /* Indexed by partition. */
+  int ntasks;
+
+  bool eos;
+  bool txn_open;
+  bool txn_poisoned; /* A produce failed: the next commit must abort. */
+  uint64_t txn_started_ms;
+  int64_t txn_records;
+  bool committing;
+  uv_work_t commit_work;
+  rd_kafka_topic_partition_list_t *commit_offsets;
+  gl_txn_result_t commit_result;
+  char commit_err[512];
+  uint64_t commit_begin_ns;
+
+  bool stopping;
+  bool closed;
+  int exit_code;
+  gl_http_t *http;
+  uint64_t cron_runs;
+
+  /* Metrics the engine updates on the hot path. */
+  gl_series_t *m_records, *m_commits, *m_aborts, *m_commit_latency, *m_restore_records,
+      *m_tasks_restoring, *m_idle_waits, *m_txn_records, *m_lag;
+  atomic_uint_fast64_t delivery_failures;
+};
+
+/* gl_task.c */
+gl_task_t *gl_task_new(gl_engine_t *e, int32_t partition);
+void gl_task_destroy(gl_engine_t *e, gl_task_t *t);
+void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m);
+void gl_task_eof(gl_task_t *t, int rank, int64_t offset);
+/* The next record to process in merge order, or NULL if none may be taken now. */
+rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, int *rank);
+void gl_task_restore_start(gl_engine_t *e, gl_task_t *t);
+void gl_task_restore_msg(gl_engine_t *e, rd_kafka_message_t *m);
+/* Drops buffers and state and rewinds the inputs to the last commit. */
+void gl_task_rewind(gl_engine_t *e, gl_task_t *t);
+void gl_task_resume_if_drained(gl_engine_t *e, gl_task_t *t, gl_input_t *in);
+int gl_task_find_rank(gl_engine_t *e, const char *topic);
+
+/* gl_txn.c */
+void gl_txn_begin(gl_engine_t *e);
+void gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, const void *key,
+                    size_t klen, const void *value, size_t vlen, rd_kafka_headers_t *hdrs);
+/* Starts an asynchronous commit on the thread pool. */
+void gl_txn_commit_async(gl_engine_t *e);
+/* Commits on the calling thread (rebalance, shutdown). Returns the result. */
+gl_txn_result_t gl_txn_commit_sync(gl_engine_t *e);
+void gl_txn_abort_sync(gl_engine_t *e);
+bool gl_txn_due(gl_engine_t *e, uint64_t now_ms);
+
+/* gl_engine.c */
+uint64_t gl_now_ms(void);
+void gl_engine_fatal(gl_engine_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void gl_engine_pump(gl_engine_t *e);
+void gl_engine_after_commit(gl_engine_t *e);
+
+#endif

@@ -1,0 +1,255 @@
+/* gl_txn: the transaction cycle (SPEC §6). Outputs, changelog records and
+ * input offsets of one cycle go to Kafka in one transaction (KIP-447: the
+ * offsets carry the consumer group metadata, so a zombie from an older
+ * generation is fenced). The commit itself blocks, so it runs on libuv's
+ * thread pool while the loop keeps serving signals and HTTP; processing
+ * waits for it. In at_least_once mode the same cycle flushes the producer
+ * and then commits the offsets, without transactions. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gl_engine_int.h"
+
+void gl_txn_begin(gl_engine_t *e) {
+  if (e->txn_open) return;
+  if (e->eos) {
+    rd_kafka_error_t *err = rd_kafka_begin_transaction(e->producer);
+    if (err) {
+      gl_engine_fatal(e, "begin_transaction: %s", rd_kafka_error_string(err));
+      rd_kafka_error_destroy(err);
+      return;
+    }
+  }
+  e->txn_open = true;
+  e->txn_started_ms = gl_now_ms();
+  e->txn_records = 0;
+}
+
+void gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, const void *key,
+                    size_t klen, const void *value, size_t vlen, rd_kafka_headers_t *hdrs) {
+  gl_txn_begin(e);
+  for (;;) {
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        e->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, klen),
+        RD_KAFKA_V_VALUE((void *)value, vlen), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      /* Serve delivery reports to make room; the queue drains as the broker acks. */
+      rd_kafka_poll(e->producer, 10);
+      continue;
+    }
+    if (hdrs) rd_kafka_headers_destroy(hdrs);
+    gl_warn(&e->log, "produce_failed", "produce to %s: %s; the transaction will abort", topic,
+            rd_kafka_err2str(err));
+    e->txn_poisoned = true;
+    return;
+  }
+}
+
+static void gl_be64_put(unsigned char *b, int64_t v) {
+  for (int i = 7; i >= 0; i--) {
+    b[i] = (unsigned char)(v & 0xff);
+    v = (int64_t)((uint64_t)v >> 8);
+  }
+}
+
+typedef struct gl_flush_arg {
+  gl_engine_t *e;
+  gl_task_t *t;
+} gl_flush_arg_t;
+
+static void gl_txn_changelog_write(void *arg, const void *key, size_t klen, const void *obj) {
+  gl_flush_arg_t *fa = arg;
+  gl_engine_t *e = fa->e;
+  uint8_t *buf = NULL;
+  size_t len = 0;
+  if (obj) len = e->proc->store->encode(e->proc->opaque, obj, &buf);
+  gl_txn_produce(e, e->changelog, fa->t->partition, key, klen, obj ? buf : NULL, len, NULL);
+  free(buf);
+}
+
+/* Writes every dirty key and the stream time of each task to its changelog
+ * partition, and collects the offsets to commit. */
+static rd_kafka_topic_partition_list_t *gl_txn_prepare(gl_engine_t *e) {
+  rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(16);
+  for (int p = 0; p < e->ntasks; p++) {
+    gl_task_t *t = e->tasks[p];
+    if (!t) continue;
+    if (e->changelog && t->state == GL_TASK_ACTIVE) {
+      gl_flush_arg_t fa = {e, t};
+      if (t->store) gl_store_flush(t->store, gl_txn_changelog_write, &fa);
+      if (t->stream_time != t->stream_time_logged) {
+        unsigned char v[8];
+        gl_be64_put(v, t->stream_time);
+        gl_txn_produce(e, e->changelog, p, GL_META_STREAM_TIME, GL_META_STREAM_TIME_LEN, v, 8,
+                       NULL);
+        t->stream_time_logged = t->stream_time;
+      }
+    }
+    for (int i = 0; i < t->ninputs; i++) {
+      if (t->inputs[i].next_offset >= 0)
+        rd_kafka_topic_partition_list_add(offs, e->inputs[i], p)->offset = t->inputs[i].next_offset;
+    }
+  }
+  return offs;
+}
+
+/* Classifies a transactional error: abort (and rewind) or give up. */
+static gl_txn_result_t gl_txn_classify(gl_engine_t *e, const char *what, rd_kafka_error_t *err) {
+  snprintf(e->commit_err, sizeof(e->commit_err), "%s: %s (%s)", what, rd_kafka_error_string(err),
+           rd_kafka_error_name(err));
+  gl_txn_result_t r = rd_kafka_error_is_fatal(err) ? GL_TXN_FATAL : GL_TXN_ABORTED;
+  rd_kafka_error_destroy(err);
+  return r;
+}
+
+/* The blocking part of a commit. Runs on a pool thread or the loop thread. */
+static gl_txn_result_t gl_txn_commit_blocking(gl_engine_t *e,
+                                              rd_kafka_topic_partition_list_t *offs) {
+  rd_kafka_error_t *err = NULL;
+  if (!e->eos) {
+    rd_kafka_resp_err_t ferr = rd_kafka_flush(e->producer, 60000);
+    if (ferr) {
+      snprintf(e->commit_err, sizeof(e->commit_err), "flush: %s", rd_kafka_err2str(ferr));
+      return GL_TXN_ABORTED;
+    }
+    if (offs->cnt > 0) {
+      rd_kafka_resp_err_t cerr = rd_kafka_commit(e->consumer, offs, 0);
+      if (cerr) {
+        snprintf(e->commit_err, sizeof(e->commit_err), "commit: %s", rd_kafka_err2str(cerr));
+        return GL_TXN_ABORTED;
+      }
+    }
+    return GL_TXN_OK;
+  }
+  if (e->txn_poisoned) {
+    snprintf(e->commit_err, sizeof(e->commit_err), "a produce failed in this transaction");
+    return GL_TXN_ABORTED;
+  }
+  if (offs->cnt > 0) {
+    rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(e->consumer);
+    err = rd_kafka_send_offsets_to_transaction(e->producer, offs, cgmd, -1);
+    rd_kafka_consumer_group_metadata_destroy(cgmd);
+    if (err) return gl_txn_classify(e, "send_offsets_to_transaction", err);
+  }
+  for (int attempt = 0;; attempt++) {
+    err = rd_kafka_commit_transaction(e->producer, -1);
+    if (!err) return GL_TXN_OK;
+    if (rd_kafka_error_is_retriable(err) && attempt < 10) {
+      rd_kafka_error_destroy(err);
+      continue;
+    }
+    return gl_txn_classify(e, "commit_transaction", err);
+  }
+}
+
+/* After an aborted or failed commit: abort the transaction if one is
+ * open. Returns GL_TXN_FATAL if even that fails. */
+static gl_txn_result_t gl_txn_abort_blocking(gl_engine_t *e) {
+  if (!e->eos) return GL_TXN_ABORTED;
+  rd_kafka_error_t *err = rd_kafka_abort_transaction(e->producer, -1);
+  if (!err) return GL_TXN_ABORTED;
+  char prev[512];
+  snprintf(prev, sizeof(prev), "%s", e->commit_err);
+  gl_txn_result_t r = gl_txn_classify(e, "abort_transaction", err);
+  if (r != GL_TXN_FATAL) return GL_TXN_ABORTED;
+  snprintf(e->commit_err + strlen(e->commit_err), sizeof(e->commit_err) - strlen(e->commit_err),
+           " after %s", prev);
+  return GL_TXN_FATAL;
+}
+
+static void gl_txn_work(uv_work_t *req) {
+  gl_engine_t *e = req->data;
+  e->commit_result = gl_txn_commit_blocking(e, e->commit_offsets);
+  if (e->commit_result == GL_TXN_ABORTED) e->commit_result = gl_txn_abort_blocking(e);
+}
+
+/* Bookkeeping after a commit attempt, on the loop thread. */
+static void gl_txn_finish(gl_engine_t *e, bool rewind) {
+  rd_kafka_topic_partition_list_destroy(e->commit_offsets);
+  e->commit_offsets = NULL;
+  e->txn_open = false;
+  e->txn_poisoned = false;
+  int64_t records = e->txn_records;
+  e->txn_records = 0;
+  double secs = (double)(uv_hrtime() - e->commit_begin_ns) / 1e9;
+  switch (e->commit_result) {
+    case GL_TXN_OK:
+      gl_series_add(e->m_commits, 1);
+      gl_series_observe(e->m_commit_latency, secs);
+      gl_series_observe(e->m_txn_records, (double)records);
+      for (int p = 0; p < e->ntasks; p++) {
+        gl_task_t *t = e->tasks[p];
+        if (!t) continue;
+        for (int i = 0; i < t->ninputs; i++) {
+          gl_input_t *in = &t->inputs[i];
+          in->next_offset = -1;
+          in->rewind_offset = in->len ? in->ring[in->head]->offset : -1;
+        }
+      }
+      gl_debug(&e->log, "commit", "committed %lld records in %.1f ms", (long long)records,
+               secs * 1000);
+      break;
+    case GL_TXN_ABORTED:
+      gl_series_add(e->m_aborts, 1);
+      gl_warn(&e->log, "abort",
+              "transaction aborted (%s); rewinding inputs to the last commit and restoring state",
+              e->commit_err);
+      for (int p = 0; rewind && p < e->ntasks; p++)
+        if (e->tasks[p]) gl_task_rewind(e, e->tasks[p]);
+      break;
+    case GL_TXN_FATAL:
+      gl_engine_fatal(e, "fatal transaction error: %s", e->commit_err);
+      break;
+  }
+}
+
+static void gl_txn_after_work(uv_work_t *req, int status) {
+  gl_engine_t *e = req->data;
+  (void)status;
+  e->committing = false;
+  gl_txn_finish(e, true);
+  gl_engine_after_commit(e);
+}
+
+bool gl_txn_due(gl_engine_t *e, uint64_t now_ms) {
+  if (!e->txn_open || e->committing) return false;
+  return e->txn_records >= e->conf.commit_max_records ||
+         now_ms - e->txn_started_ms >= (uint64_t)e->conf.commit_interval_ms;
+}
+
+void gl_txn_commit_async(gl_engine_t *e) {
+  if (!e->txn_open || e->committing) return;
+  e->commit_begin_ns = uv_hrtime();
+  e->commit_offsets = gl_txn_prepare(e);
+  e->committing = true;
+  e->commit_work.data = e;
+  int rc = uv_queue_work(&e->loop, &e->commit_work, gl_txn_work, gl_txn_after_work);
+  if (rc < 0) {
+    e->committing = false;
+    gl_txn_work(&e->commit_work);
+    gl_txn_finish(e, true);
+  }
+}
+
+gl_txn_result_t gl_txn_commit_sync(gl_engine_t *e) {
+  if (!e->txn_open) return GL_TXN_OK;
+  e->commit_begin_ns = uv_hrtime();
+  e->commit_offsets = gl_txn_prepare(e);
+  gl_txn_work(&(uv_work_t){.data = e});
+  gl_txn_result_t r = e->commit_result;
+  /* The callers (revocation, shutdown) drop their tasks next: no rewind. */
+  gl_txn_finish(e, false);
+  return r;
+}
+
+void gl_txn_abort_sync(gl_engine_t *e) {
+  if (!e->txn_open) return;
+  snprintf(e->commit_err, sizeof(e->commit_err), "partitions lost");
+  e->commit_result = gl_txn_abort_blocking(e);
+  e->commit_begin_ns = uv_hrtime();
+  e->commit_offsets = rd_kafka_topic_partition_list_new(1);
+  gl_txn_finish(e, false);
+}
