@@ -6,7 +6,10 @@
  * Lifecycle (libuv style): gl_http_start() binds and listens; the handler
  * runs on the loop thread for each complete request and fills a response;
  * gl_http_close() closes the listener and every connection, and calls cb
- * once all handles are closed and memory is freed. */
+ * once all handles are closed and memory is freed.
+ *
+ * As in any libuv program, the process should ignore SIGPIPE: a client that
+ * disconnects while a response is being written would otherwise kill it. */
 #ifndef GREENLIGHT_GL_HTTP_H
 #define GREENLIGHT_GL_HTTP_H
 
@@ -23,7 +26,9 @@ typedef struct gl_http_response {
 } gl_http_response_t;
 
 /* Called for each request with the path (query string included). Fill resp;
- * a handler that leaves status 0 yields 404. */
+ * a handler that leaves status 0 yields 404. resp starts zeroed: status 0
+ * with a body set means 200 (the default), status 0 without one means 404
+ * with a default body. For HEAD the body's length is sent, not the body. */
 typedef void (*gl_http_handler_fn)(void *opaque, const char *method, const char *path,
                                    gl_http_response_t *resp);
 
@@ -32,6 +37,19 @@ typedef void (*gl_http_handler_fn)(void *opaque, const char *method, const char 
 gl_http_t *gl_http_start(uv_loop_t *loop, const char *host, int port, gl_http_handler_fn handler,
                          void *opaque, char *errstr, size_t errlen);
 int gl_http_port(const gl_http_t *h);
+/* cb may be NULL. After gl_http_close() the server accepts nothing more. A
+ * second call before cb has run is ignored; after it, h is freed memory. */
 void gl_http_close(gl_http_t *h, void (*cb)(void *arg), void *arg);
+
+/* Limits and timeouts (additions to the original contract). A request's
+ * header block, request line included, may be at most GL_HTTP_MAX_HEADER
+ * bytes. A connection that sits idle (or dribbles an incomplete header) for
+ * GL_HTTP_IDLE_TIMEOUT_MS is closed. A connection the server closes after a
+ * response (Connection: close, an error, a request with a body) first
+ * half-closes and drains the client's data for up to GL_HTTP_LINGER_MS, so
+ * the response is not lost to a TCP reset. */
+#define GL_HTTP_MAX_HEADER 8192
+#define GL_HTTP_IDLE_TIMEOUT_MS 30000
+#define GL_HTTP_LINGER_MS 2000
 
 #endif

@@ -38,4 +38,32 @@ double gl_series_value(const gl_series_t *s);   /* Counter/gauge value, histogra
  * length (excluding the NUL). */
 size_t gl_metrics_render(gl_metrics_t *m, char **out);
 
+/* Notes on the calls above (additions to the original contract):
+ *
+ * - The labels text is copied into the exposition verbatim, so label values
+ *   must already be escaped; gl_metrics_labels() builds such text. A raw
+ *   newline in it is still rendered as `\n`, since it could never be valid.
+ *   NULL and "" both mean "no labels".
+ * - The lookup functions return NULL when the name is not a valid metric
+ *   name, when the name is already used with another type (or, for a
+ *   histogram, other bounds), when bounds are not ascending or contain NaN,
+ *   or when memory runs out. Help text is fixed by the first call.
+ * - The gl_series_* functions accept NULL (and do nothing, or return 0), so a
+ *   failed lookup never crashes an update path. An update of the wrong kind
+ *   (set on a counter, observe on a gauge, ...) and a negative or NaN add to
+ *   a counter are ignored, so counters stay monotonic.
+ * - gl_metrics_render() returns 0 and sets *out to NULL if memory runs out.
+ *   Values use the shortest text that reads back to the same double, and
+ *   +Inf, -Inf and NaN as Prometheus spells them. */
+
+/* Formats a label set from NULL-terminated name/value string pairs into buf,
+ * escaping `\`, `"` and newline in values:
+ *
+ *   gl_metrics_labels(buf, sizeof buf, "state", "APPROVED", "topic", t, NULL)
+ *     -> state="APPROVED",topic="..."
+ *
+ * Like snprintf, returns the length the full text needs (excluding the NUL)
+ * and truncates when that is >= cap; buf is always NUL-terminated if cap > 0. */
+size_t gl_metrics_labels(char *buf, size_t cap, ...) __attribute__((sentinel));
+
 #endif

@@ -4,6 +4,7 @@
  * gl_task.c, the transaction cycle in gl_txn.c. */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -614,6 +615,7 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
   const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
   gl_conf_init(&e->gconf, prog);
   gl_log_init(&e->log, proc->name, GL_LOG_INFO);
+  signal(SIGPIPE, SIG_IGN); /* A peer closing a socket must not kill the daemon. */
   uv_loop_init(&e->loop);
   gl_engine_metrics_init(e);
   int rc = gl_conf_add_table(&e->gconf, gl_engine_conf_props, &e->conf, errstr, sizeof(errstr));

@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# Fetches, caches, starts and stops a real single-node Apache Kafka broker (KRaft mode,
+# combined broker and controller) on the loopback interface, for local runs and CI.
+#
+# Usage: kafka.sh fetch|start|stop|restart|status|clean|bootstrap
+#        kafka.sh topics [NAME[:compact] ...]
+#
+# The jars come from Maven Central (see pom.xml beside this file) and are cached outside the
+# repository. Every error is one line on stderr that starts with "kafka.sh:".
+#
+# Environment (defaults in brackets):
+#   GREENLIGHT_CACHE                  jar cache root [$HOME/.cache/greenlight]
+#   GREENLIGHT_KAFKA_DIR              data dir with config, logs, pid [${TMPDIR:-/tmp}/greenlight-kafka]
+#   GREENLIGHT_KAFKA_PORT             broker port on 127.0.0.1 [19092]
+#   GREENLIGHT_KAFKA_CONTROLLER_PORT  controller port on 127.0.0.1 [19093]
+#   GREENLIGHT_KAFKA_TIMEOUT          seconds to wait for the broker to become ready [60]
+#   GREENLIGHT_KAFKA_HEAP_OPTS        broker heap options [-Xms256m -Xmx1g]
+#   GREENLIGHT_PARTITIONS             partitions of every topic created here [4]
+#   GREENLIGHT_TOPIC_PREFIX           prefix prepended to every topic name, extra ones too []
+set -euo pipefail
+
+readonly KAFKA_VERSION=3.9.2
+# The plugin is named in full so that Maven needs no plugin-prefix lookup to run it.
+readonly DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.6.1
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CACHE_DIR=$(realpath -m "${GREENLIGHT_CACHE:-${HOME:-/tmp}/.cache/greenlight}/kafka-$KAFKA_VERSION")
+readonly LIBS="$CACHE_DIR/libs"
+DATA_DIR=$(realpath -m "${GREENLIGHT_KAFKA_DIR:-${TMPDIR:-/tmp}/greenlight-kafka}")
+readonly PID_FILE="$DATA_DIR/kafka.pid"
+readonly PORT="${GREENLIGHT_KAFKA_PORT:-19092}"
+readonly CONTROLLER_PORT="${GREENLIGHT_KAFKA_CONTROLLER_PORT:-19093}"
+readonly BOOTSTRAP="127.0.0.1:$PORT"
+readonly TIMEOUT="${GREENLIGHT_KAFKA_TIMEOUT:-60}"
+readonly PARTITIONS="${GREENLIGHT_PARTITIONS:-4}"
+readonly PREFIX="${GREENLIGHT_TOPIC_PREFIX:-}"
+
+# These are the topics that the greenlight daemons read and write. A ":compact" suffix asks
+# for cleanup.policy=compact. All of them get the same partition count, so that the topics
+# that are joined by key stay co-partitioned.
+readonly DEFAULT_TOPICS=(
+  greenlight.orders greenlight.approvals greenlight.batches greenlight.shipments
+  greenlight.clock greenlight.order-status greenlight.batch-status greenlight.dlq
+  greenlight-orderd.orders.changelog:compact greenlight-batchd.batches.changelog:compact
+  greenlight-batchd.repartition
+)
+
+die() {
+  echo "kafka.sh: $*" >&2
+  exit 1
+}
+
+# Takes the machine-wide lock of this script, so that two concurrent invocations do not
+# fetch into or start from the same directories at once. The broker must not inherit fd 9.
+lock() {
+  mkdir -p "$CACHE_DIR"
+  exec 9>"$CACHE_DIR/.lock"
+  flock -w 600 9 || die "another kafka.sh still holds $CACHE_DIR/.lock"
+}
+
+# Installs Debian packages quietly, logging to the cache dir.
+apt_install() {
+  mkdir -p "$CACHE_DIR"
+  echo "kafka.sh: installing $* with apt-get" >&2
+  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"; } \
+    >"$CACHE_DIR/apt.log" 2>&1
+}
+
+ensure_java() {
+  command -v java >/dev/null || apt_install openjdk-17-jre-headless \
+    || die "java not found and apt-get could not install openjdk-17-jre-headless (log: $CACHE_DIR/apt.log)"
+}
+
+# Writes a log4j 1 configuration to FILE that logs LEVEL and above to TARGET (System.out or
+# System.err), followed by any extra lines given.
+write_log4j() {
+  printf '%s\n' "log4j.rootLogger=$2, console" 'log4j.appender.console=org.apache.log4j.ConsoleAppender' \
+    "log4j.appender.console.Target=$3" 'log4j.appender.console.layout=org.apache.log4j.PatternLayout' \
+    'log4j.appender.console.layout.ConversionPattern=[%d] %p %m (%c)%n' "${@:4}" >"$1"
+}
+
+# Runs a Kafka command-line class (or the KafkaTopics helper) in a small, quick-starting JVM
+# that logs only errors, to stderr.
+tool() {
+  java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
+    -Dlog4j.configuration="file:$CACHE_DIR/tools-log4j.properties" \
+    -cp "$CACHE_DIR/helper:$LIBS/*" "$@"
+}
+
+# Downloads the jars unless the libs dir holds a marker for the current pom.xml, then
+# compiles the KafkaTopics helper if javac is available and the helper is stale.
+cmd_fetch() {
+  mkdir -p "$CACHE_DIR"
+  local stamp
+  stamp=$(sha256sum "$HERE/pom.xml" | cut -c1-16)
+  if [[ "$(cat "$LIBS/.complete" 2>/dev/null)" != "$stamp" ]]; then
+    command -v mvn >/dev/null || apt_install maven \
+      || die "mvn not found and apt-get could not install maven (log: $CACHE_DIR/apt.log)"
+    echo "kafka.sh: fetching Kafka $KAFKA_VERSION jars from Maven Central into $LIBS" >&2
+    rm -rf "$LIBS.tmp"
+    if ! mvn -q -B -f "$HERE/pom.xml" -Dmaven.repo.local="$CACHE_DIR/m2" \
+        "$DEPENDENCY_PLUGIN:copy-dependencies" -DincludeScope=runtime -DoutputDirectory="$LIBS.tmp" \
+        >"$CACHE_DIR/fetch.log" 2>&1; then
+      # Name the first artifact that Maven reports it could not get, if it names one.
+      local artifact
+      artifact=$(grep -oE '(Could not (transfer|find) artifact|Failure to find) [^ ]+' \
+        "$CACHE_DIR/fetch.log" | head -n 1 | awk '{print $NF}' || true)
+      die "cannot fetch ${artifact:-org.apache.kafka:kafka_2.13:$KAFKA_VERSION} from Maven Central (log: $CACHE_DIR/fetch.log)"
+    fi
+    echo "$stamp" >"$LIBS.tmp/.complete"
+    rm -rf "$LIBS"
+    mv "$LIBS.tmp" "$LIBS"
+  fi
+  write_log4j "$CACHE_DIR/tools-log4j.properties" ERROR System.err
+  local sum
+  sum=$(sha256sum "$HERE/KafkaTopics.java" | cut -c1-16)
+  if command -v javac >/dev/null && [[ "$(cat "$CACHE_DIR/helper/.source" 2>/dev/null)" != "$sum" ]]; then
+    rm -rf "$CACHE_DIR/helper"
+    if javac -nowarn -d "$CACHE_DIR/helper" -cp "$LIBS/*" "$HERE/KafkaTopics.java" >"$CACHE_DIR/javac.log" 2>&1; then
+      echo "$sum" >"$CACHE_DIR/helper/.source"
+    else
+      echo "kafka.sh: warning: cannot compile KafkaTopics.java, using TopicCommand (log: $CACHE_DIR/javac.log)" >&2
+      rm -rf "$CACHE_DIR/helper"
+    fi
+  fi
+}
+
+# Succeeds when the pid file names a live broker that runs on this data dir. Reading the
+# command line also rules out zombies and pids that were reused by other programs.
+is_running() {
+  local pid
+  pid=$(cat "$PID_FILE" 2>/dev/null) && [[ "$pid" =~ ^[0-9]+$ ]] \
+    && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF "kafka.Kafka $DATA_DIR/server.properties"
+}
+
+# Succeeds when something accepts TCP connections on 127.0.0.1 at the given port.
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Writes the broker's configuration; it is rewritten on every start, so that a changed port
+# takes effect on an existing data dir.
+write_config() {
+  cat >"$DATA_DIR/server.properties" <<EOF
+# Written by deploy/local/kafka.sh on every start: edits here are lost.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
+listeners=PLAINTEXT://$BOOTSTRAP,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$BOOTSTRAP
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$DATA_DIR/kraft-logs
+num.partitions=4
+default.replication.factor=1
+min.insync.replicas=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
+transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
+num.io.threads=4
+EOF
+  # The broker logs warnings only, plus the line that says it has started, to kafka.out.
+  write_log4j "$DATA_DIR/log4j.properties" WARN System.out 'log4j.logger.kafka.server.KafkaRaftServer=INFO'
+}
+
+# Formats the KRaft log dir once per data dir, with a cluster id that is generated once.
+format_once() {
+  [[ -f "$DATA_DIR/kraft-logs/meta.properties" ]] && return 0
+  if [[ ! -s "$DATA_DIR/cluster.id" ]]; then
+    tool kafka.tools.StorageTool random-uuid | tail -n 1 >"$DATA_DIR/cluster.id" \
+      || die "cannot generate a cluster id with kafka.tools.StorageTool"
+  fi
+  local out
+  out=$(tool kafka.tools.StorageTool format -t "$(cat "$DATA_DIR/cluster.id")" \
+    -c "$DATA_DIR/server.properties" 2>&1) \
+    || die "formatting $DATA_DIR/kraft-logs failed: $(tail -n 1 <<<"$out")"
+}
+
+# Starts the broker in its own session, so that a Ctrl-C aimed at the caller spares it.
+launch() {
+  local heap
+  read -ra heap <<<"${GREENLIGHT_KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}"
+  (exec setsid java "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
+    -Dlog4j.configuration="file:$DATA_DIR/log4j.properties" -Dkafka.logs.dir="$DATA_DIR" \
+    -cp "$LIBS/*" kafka.Kafka "$DATA_DIR/server.properties" \
+    </dev/null >"$DATA_DIR/kafka.out" 2>&1 9>&-) &
+  echo $! >"$PID_FILE"
+}
+
+# Waits until the broker's port accepts connections, failing early if the broker exits.
+wait_port() {
+  local deadline=$((SECONDS + TIMEOUT))
+  until port_open "$PORT"; do
+    if ! is_running; then
+      tail -n 30 "$DATA_DIR/kafka.out" >&2 || true
+      rm -f "$PID_FILE"
+      die "the broker exited during startup (log: $DATA_DIR/kafka.out)"
+    fi
+    ((SECONDS < deadline)) || die "the broker did not open $BOOTSTRAP within ${TIMEOUT}s (log: $DATA_DIR/kafka.out)"
+    sleep 0.2
+  done
+}
+
+# Creates the given topics (all default ones when none are given) if they are missing, after
+# waiting for the broker to answer. The prefix is prepended to every name.
+ensure_topics() {
+  local specs=() spec
+  (($#)) || set -- "${DEFAULT_TOPICS[@]}"
+  for spec in "$@"; do specs+=("$PREFIX$spec"); done
+  if [[ -f "$CACHE_DIR/helper/KafkaTopics.class" ]]; then
+    tool KafkaTopics "$BOOTSTRAP" "$PARTITIONS" "$TIMEOUT" "${specs[@]}"
+    return
+  fi
+  # Without the helper: one TopicCommand JVM to list, and one per missing topic.
+  local existing deadline=$((SECONDS + TIMEOUT)) name policy
+  until existing=$(tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --list 2>/dev/null); do
+    ((SECONDS < deadline)) || die "the broker at $BOOTSTRAP did not answer within ${TIMEOUT}s"
+    sleep 1
+  done
+  for spec in "${specs[@]}"; do
+    name=${spec%:compact} policy=delete
+    [[ "$spec" == *:compact ]] && policy=compact
+    if ! grep -qxF "$name" <<<"$existing"; then
+      tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --create --if-not-exists \
+        --topic "$name" --partitions "$PARTITIONS" --replication-factor 1 --config "cleanup.policy=$policy" \
+        >/dev/null || die "cannot create topic $name on $BOOTSTRAP"
+    fi
+    echo "    $name cleanup.policy=$policy"
+  done
+}
+
+cmd_start() {
+  ensure_java
+  cmd_fetch
+  mkdir -p "$DATA_DIR"
+  if is_running; then
+    echo "kafka.sh: broker already running (pid $(cat "$PID_FILE"))"
+  else
+    local port
+    for port in "$PORT" "$CONTROLLER_PORT"; do
+      ! port_open "$port" || die "port $port is taken by another process"
+    done
+    write_config
+    format_once
+    launch
+  fi
+  wait_port
+  echo "kafka.sh: Kafka $KAFKA_VERSION is ready"
+  echo "  bootstrap: $BOOTSTRAP"
+  echo "  data dir:  $DATA_DIR (pid $(cat "$PID_FILE"))"
+  echo "  topics:"
+  ensure_topics
+}
+
+# Stops the broker: SIGTERM, up to 30 s for a clean shutdown, then SIGKILL. Succeeds when
+# no broker is running, so that it is safe to call from a trap.
+cmd_stop() {
+  if is_running; then
+    local pid deadline=$((SECONDS + 30))
+    pid=$(cat "$PID_FILE")
+    kill -TERM "$pid" 2>/dev/null || true
+    while is_running && ((SECONDS < deadline)); do sleep 0.2; done
+    if is_running; then
+      echo "kafka.sh: the broker did not stop within 30s, killing it" >&2
+      kill -KILL "$pid" 2>/dev/null || true
+      sleep 0.5
+    fi
+    echo "kafka.sh: stopped the broker (pid $pid)"
+  fi
+  rm -f "$PID_FILE"
+}
+
+cmd_topics() {
+  ensure_java
+  cmd_fetch
+  port_open "$PORT" || die "no broker is listening on $BOOTSTRAP (run kafka.sh start)"
+  ensure_topics "$@"
+}
+
+cmd_status() {
+  if is_running && port_open "$PORT"; then
+    echo "kafka.sh: running (pid $(cat "$PID_FILE")) at $BOOTSTRAP, data dir $DATA_DIR"
+  else
+    echo "kafka.sh: not running at $BOOTSTRAP (data dir $DATA_DIR)"
+    return 1
+  fi
+}
+
+cmd_clean() {
+  cmd_stop
+  case "$DATA_DIR" in
+    / | "${HOME:-/}" | "$HERE"*) die "refusing to delete $DATA_DIR" ;;
+  esac
+  rm -rf "$DATA_DIR"
+  echo "kafka.sh: deleted $DATA_DIR"
+}
+
+main() {
+  local cmd=${1:-}
+  (($#)) && shift
+  case "$cmd" in
+    fetch) lock; ensure_java; cmd_fetch ;;
+    start) lock; cmd_start ;;
+    stop) lock; cmd_stop ;;
+    restart) lock; cmd_stop; cmd_start ;;
+    clean) lock; cmd_clean ;;
+    topics) lock; cmd_topics "$@" ;;
+    status) cmd_status ;;
+    bootstrap) echo "$BOOTSTRAP" ;;
+    *) die "usage: kafka.sh fetch|start|stop|restart|status|clean|bootstrap|topics [NAME[:compact] ...]" ;;
+  esac
+}
+
+main "$@"
