@@ -162,6 +162,9 @@ group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
 transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 num.io.threads=4
+# Records carry their event time as timestamp, and replays and the seed scenario use event
+# times far in the past: time-based retention would delete them as soon as they land.
+log.retention.ms=-1
 EOF
   # The broker logs warnings only, plus the line that says it has started, to kafka.out.
   write_log4j "$DATA_DIR/log4j.properties" WARN System.out 'log4j.logger.kafka.server.KafkaRaftServer=INFO'

@@ -1,1 +1,107 @@
-int main(void) { return 0; }
+/* greenlight: the operator CLI.
+ *
+ *   greenlight produce   JSON lines -> input topics (upstream side)
+ *   greenlight tail      a topic -> JSON lines (downstream side)
+ *   greenlight help      usage
+ *
+ * This file holds main(), the usage text and the signal handling; each
+ * subcommand lives in its own cli_<name>.c file. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* Set by the signal handler; the only global of the CLI, because a signal
+ * handler cannot be handed a context. */
+static volatile sig_atomic_t cli_stop_flag;
+
+static void cli_on_signal(int sig) {
+  (void)sig;
+  cli_stop_flag = 1;
+}
+
+bool cli_stop_requested(void) { return cli_stop_flag != 0; }
+
+static const char cli_usage_text[] =
+    "usage: greenlight <command> [options]\n"
+    "\n"
+    "Commands:\n"
+    "  produce   read events as JSON lines and produce them to the input topics\n"
+    "  tail      print the records of a topic as JSON lines\n"
+    "  help      show this text\n"
+    "\n"
+    "greenlight produce [-b BOOTSTRAP] [-X prop=value ...] [--prefix P]\n"
+    "                   [--file F|-] [--strict] [--no-validate] [--timeout-ms T]\n"
+    "  Each input line is one greenlight.v1.Envelope in JSON, e.g.\n"
+    "    {\"event_id\":\"E-1\",\"occurred_at_ms\":1767571200000,\"source\":\"erp.bytedance\",\n"
+    "     \"order_placed\":{\"order_id\":\"O-1\",\"units\":200000,\"end_use\":\"COMMERCIAL_CLOUD\"}}\n"
+    "  optionally with \"topic\" and \"key\" to override the routing. The topic\n"
+    "  follows the payload (order_placed/order_cancelled -> greenlight.orders,\n"
+    "  approval_granted/approval_denied -> greenlight.approvals, batch_queued ->\n"
+    "  greenlight.batches, shipment_cleared -> greenlight.shipments, tick ->\n"
+    "  greenlight.clock, written to every partition); the key is the order_id;\n"
+    "  the record timestamp is occurred_at_ms. A line\n"
+    "    {\"topic\":\"T\",\"key\":\"K\",\"value_hex\":\"0a03...\"}\n"
+    "  (optional \"headers\":{\"name\":\"value\"}, \"partition\":N, \"timestamp_ms\":T)\n"
+    "  sends raw bytes as they are. Blank lines are skipped. A bad line is\n"
+    "  reported as 'greenlight: line N: ...' and skipped; the exit code is then 1.\n"
+    "  --file F       read F instead of standard input (\"-\" = standard input)\n"
+    "  --strict       stop at the first bad line\n"
+    "  --no-validate  send envelopes that fail greenlight's validation (tests)\n"
+    "  --timeout-ms T give up on undelivered records after T ms (default 30000)\n"
+    "  Ends with 'produced N records (M failed)' on standard error.\n"
+    "\n"
+    "greenlight tail TOPIC [-b BOOTSTRAP] [-X prop=value ...] [--prefix P]\n"
+    "                [--from-beginning] [--exit-at-end] [--count N]\n"
+    "                [--timeout-ms T] [--type NAME] [--defaults]\n"
+    "  Reads every partition of TOPIC (read_committed, no consumer group) and\n"
+    "  prints one line per record:\n"
+    "    {\"topic\":..,\"partition\":..,\"offset\":..,\"timestamp_ms\":..,\"key\":..,\n"
+    "     \"headers\":{..},\"type\":\"greenlight.v1.OrderStatus\",\"value\":{..}}\n"
+    "  The value is decoded by its message-type header (or --type); a value\n"
+    "  that cannot be decoded is printed as \"value_hex\".\n"
+    "  --from-beginning  start at the earliest offset (default: only new records)\n"
+    "  --exit-at-end     stop once every partition is at its end\n"
+    "  --count N         stop after N records\n"
+    "  --timeout-ms T    exit with code 2 if not done after T ms\n"
+    "  --type NAME       decode every value as NAME, e.g. greenlight.v1.OrderStatus\n"
+    "  --defaults        also print fields that hold their zero value\n"
+    "\n"
+    "Common options:\n"
+    "  -b, --bootstrap BOOTSTRAP  brokers (default: $GREENLIGHT_BOOTSTRAP or " CLI_DEFAULT_BOOTSTRAP
+    ")\n"
+    "  -X prop=value              librdkafka property (TLS, SASL, ...); repeatable\n"
+    "  --prefix P                 prepended to every topic name (default:\n"
+    "                             $GREENLIGHT_TOPIC_PREFIX or none)\n"
+    "  -h, --help                 show this text\n"
+    "\n"
+    "Exit codes: 0 success, 1 error, 2 tail timed out.\n";
+
+void cli_usage(FILE *out) { fputs(cli_usage_text, out); }
+
+int main(int argc, char **argv) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = cli_on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  /* A closed stdout (e.g. `greenlight tail ... | head`) ends the program
+   * through the write error, not through SIGPIPE. */
+  signal(SIGPIPE, SIG_IGN);
+
+  if (argc < 2) {
+    cli_usage(stderr);
+    return CLI_EXIT_FAIL;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+    cli_usage(stdout);
+    return CLI_EXIT_OK;
+  }
+  if (strcmp(cmd, "produce") == 0) return cli_produce_main(argc - 1, argv + 1);
+  if (strcmp(cmd, "tail") == 0) return cli_tail_main(argc - 1, argv + 1);
+  cli_err("unknown command '%s' (try 'greenlight help')", cmd);
+  return CLI_EXIT_FAIL;
+}

@@ -35,6 +35,21 @@ typedef struct order_status_rec {
   int state;    /* Its OrderState, for metrics. */
 } order_status_rec_t;
 
+/* Refusal reasons (stable, for the DLQ header and metrics):
+ *   invalid             the payload breaks a field rule (units < 0, ...)
+ *   order_closed        rule 8: the order is terminal
+ *   over_clearance      rule 5: cleared would exceed effective units
+ *   batch_move_refused  rule 3: BatchQueued after the import approval
+ *   duplicate_order     a second OrderPlaced (other event_id) for a placed order
+ *   duplicate_grant     a second grant from an authority that already granted
+ *   dedup_capacity      the order's dedup list is full (policy max_seen_event_ids)
+ *   park_full           the order's park is full (policy max_parked_events)
+ *   expired_unmatched   rule 9: a parked event outlived the park TTL
+ *   decode_error, ...   a gl_codec reason, for parked bytes that no longer decode
+ * A parked event that becomes impossible to apply (the order closed, a
+ * duplicate grant, ...) leaves the park at once with that reason; like an
+ * expired one it carries raw and its own coordinates. */
+
 /* An input that goes to the dead-letter topic: the applied event itself
  * (raw == NULL: the glue sends the current record) or a parked one that
  * expired (raw is a malloc'd copy with its own source coordinates). */
@@ -90,11 +105,26 @@ int64_t order_next_deadline(const order_policy_t *pol, const order_t *o);
 
 void order_out_release(order_out_t *out);
 
+/* Capacity note: one call of order_apply() or order_advance() emits at most
+ * ORDER_PARKED_LIMIT + 3 status records and ORDER_PARKED_LIMIT + 1 refusals
+ * (order_policy.h), within ORDER_OUT_MAX, provided out is released between
+ * calls. */
+
 /* Read-only views for the glue, queries and tests. */
 const char *order_id(const order_t *o);
 int order_state(const order_t *o);   /* greenlight.v1.OrderState value. */
 int64_t order_version(const order_t *o);
 /* The current status as a malloc'd serialized OrderStatus (for GET /orders/{id}). */
 size_t order_status_pack(const order_t *o, uint8_t **out);
+
+/* Additions (order_table work): more read-only views. */
+size_t order_parked_count(const order_t *o); /* Events parked (rule 9). */
+size_t order_seen_count(const order_t *o);   /* Event ids remembered (rule 10). */
+int64_t order_closed_at(const order_t *o);   /* Event time it became terminal; 0 = open. */
+bool order_state_terminal(int state);        /* REJECTED, CLEARED, DENIED, EXPIRED, CANCELLED. */
+/* Checks the invariants of SPEC §4 rule 11 (and the ones the rules rely on)
+ * on o; returns 0, or -1 with a description in err. For tests and debug
+ * builds of the glue. */
+int order_check_invariants(const order_t *o, char *err, size_t errlen);
 
 #endif

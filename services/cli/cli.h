@@ -1,0 +1,91 @@
+/* Shared pieces of the operator CLI (`greenlight`): the options every
+ * Kafka subcommand accepts, client configuration, topic naming and small
+ * encoding helpers. Each subcommand lives in its own cli_<name>.c file. */
+#ifndef GREENLIGHT_CLI_H
+#define GREENLIGHT_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <librdkafka/rdkafka.h>
+
+/* Default broker when neither -b nor GREENLIGHT_BOOTSTRAP is given. */
+#define CLI_DEFAULT_BOOTSTRAP "127.0.0.1:19092"
+
+/* Exit codes shared by the subcommands. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1    /* Usage error, bad input, Kafka error. */
+#define CLI_EXIT_TIMEOUT 2 /* `tail --timeout-ms` ran out before its end condition. */
+
+/* Long-option codes of the options shared by every Kafka subcommand; the
+ * subcommands number their own options from CLI_OPT_FIRST_OWN. */
+enum {
+  CLI_OPT_PREFIX = 0x100,
+  CLI_OPT_HELP_LONG,
+  CLI_OPT_FIRST_OWN = 0x120,
+};
+
+/* The shared options: "-b BOOTSTRAP", "-X prop=value" (repeatable),
+ * "--prefix P", "-h/--help". To be listed in each subcommand's option table. */
+#define CLI_COMMON_SHORTOPTS "b:X:h"
+#define CLI_COMMON_LONGOPTS                                       \
+  {"bootstrap", required_argument, NULL, 'b'},                    \
+      {"prefix", required_argument, NULL, CLI_OPT_PREFIX},        \
+      {"help", no_argument, NULL, 'h'}
+
+/* Options common to the Kafka subcommands. Strings point into argv or the
+ * environment and are not owned. */
+typedef struct cli_common {
+  const char *bootstrap; /* -b, else $GREENLIGHT_BOOTSTRAP, else the default. */
+  const char *prefix;    /* --prefix, else $GREENLIGHT_TOPIC_PREFIX, else "". */
+  const char **props;    /* -X prop=value, in the order given. */
+  size_t n_props;
+  bool help;             /* -h or --help was given. */
+} cli_common_t;
+
+/* Fills the defaults from the environment. */
+void cli_common_init(cli_common_t *c);
+void cli_common_free(cli_common_t *c);
+
+/* Handles one getopt result if it is a shared option. Returns 1 if it was
+ * handled, 0 if it is not a shared option, -1 on a bad value (reported). */
+int cli_common_opt(cli_common_t *c, int opt, const char *arg);
+
+/* A new client configuration: bootstrap.servers, then the given defaults
+ * (name/value pairs, NULL-terminated), then the -X properties, so that an
+ * operator can override anything, TLS and SASL included. Reports the error
+ * and returns NULL if a property is refused. */
+rd_kafka_conf_t *cli_kafka_conf(const cli_common_t *c, const char *const *defaults);
+
+/* Writes prefix + name into out. Returns -1 (reported) if it does not fit. */
+int cli_topic_name(const cli_common_t *c, const char *name, char *out, size_t outlen);
+
+/* Prints "greenlight: <message>" and a newline to stderr. */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Parses a whole decimal integer in [min, max]. Returns 0 or -1. */
+int cli_parse_int(const char *s, long long min, long long max, long long *out);
+
+/* Milliseconds on a monotonic clock. */
+int64_t cli_now_ms(void);
+
+/* Lower-case hex of n bytes into a malloc'd string. */
+char *cli_hex_encode(const void *data, size_t n);
+/* Decodes hex (upper or lower case, even length) into a malloc'd buffer;
+ * returns -1 if s is not hex. An empty string gives NULL and 0 bytes. */
+int cli_hex_decode(const char *s, uint8_t **out, size_t *out_len);
+
+/* True once SIGINT or SIGTERM arrived (set by the handler in greenlight.c). */
+bool cli_stop_requested(void);
+
+/* Prints the usage text of the whole CLI. */
+void cli_usage(FILE *out);
+
+/* The subcommands. argv[0] is the subcommand's name. */
+int cli_produce_main(int argc, char **argv);
+int cli_tail_main(int argc, char **argv);
+
+#endif

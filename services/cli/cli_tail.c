@@ -1,0 +1,434 @@
+/* greenlight tail: prints the records of one topic as JSON lines, the way a
+ * downstream consumer sees them.
+ *
+ * The tail reads every partition by manual assignment, without a consumer
+ * group (it commits nothing and never disturbs the daemons' groups), and
+ * with isolation.level=read_committed, so it shows exactly what committed
+ * transactions published. Values are decoded by their message-type header
+ * through the descriptor-driven JSON converter. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "cli.h"
+#include "greenlight/gl_codec.h"
+#include "greenlight/gl_json.h"
+
+/* The package of the wire contract, for --type given without it. */
+#define TAIL_TYPE_PACKAGE "greenlight.v1."
+
+enum {
+  OPT_FROM_BEGINNING = CLI_OPT_FIRST_OWN,
+  OPT_EXIT_AT_END,
+  OPT_COUNT,
+  OPT_TIMEOUT,
+  OPT_TYPE,
+  OPT_DEFAULTS,
+};
+
+/* Everything one `greenlight tail` run needs. */
+typedef struct tail_ctx {
+  cli_common_t common;
+  const char *topic_arg;   /* TOPIC as given, before the prefix. */
+  char topic[256];         /* The topic read, with the prefix. */
+  bool from_beginning;
+  bool exit_at_end;
+  long long count;         /* Stop after this many records; 0 = no limit. */
+  long long timeout_ms;    /* Give up after this long; 0 = never. */
+  char type_name[256];     /* --type, fully qualified; "" = by header. */
+  int json_flags;          /* GL_JSON_EMIT_DEFAULTS with --defaults. */
+  rd_kafka_t *rk;
+  int32_t n_partitions;
+  bool *at_end;            /* Per partition: its end was reached and nothing came since. */
+  int32_t n_at_end;
+  long long printed;
+  int64_t deadline;        /* Monotonic ms; 0 = none. */
+} tail_ctx_t;
+
+/* librdkafka's own log lines, shortened; debug chatter is dropped. */
+static void tail_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+  (void)rk;
+  if (level <= 3) cli_err("kafka %s: %s", fac, buf);
+}
+
+/* Errors reach the operator through the log lines; only a fatal error is
+ * worth a line of its own. */
+static void tail_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+  (void)opaque;
+  if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    char buf[512];
+    rd_kafka_fatal_error(rk, buf, sizeof buf);
+    cli_err("kafka fatal error: %s", buf);
+  } else if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+    cli_err("kafka: %s", reason);
+  }
+}
+
+/* True if the n bytes at s are text that JSON can carry as a string. */
+static bool tail_is_text(const void *s, size_t n) {
+  if (memchr(s, '\0', n)) return false;
+  json_t *j = json_stringn(s, n);
+  if (!j) return false;
+  json_decref(j);
+  return true;
+}
+
+/* A header or key value as a JSON string: the text itself, or "0x" and
+ * hex digits for binary values. */
+static json_t *tail_bytes_as_string(const void *val, size_t n) {
+  if (tail_is_text(val, n)) return json_stringn(val, n);
+  char *hex = cli_hex_encode(val, n);
+  size_t len = strlen(hex);
+  char *buf = malloc(len + 3);
+  if (!buf) abort();
+  memcpy(buf, "0x", 2);
+  memcpy(buf + 2, hex, len + 1);
+  json_t *j = json_string(buf);
+  free(buf);
+  free(hex);
+  return j;
+}
+
+/* Adds "value" (decoded), or "value_hex" and "error" when the value cannot
+ * be decoded as type_name. */
+static void tail_add_value(tail_ctx_t *ctx, json_t *out, const char *type_name,
+                           const rd_kafka_message_t *m) {
+  if (!m->payload) {
+    json_object_set_new(out, "value", json_null());
+    return;
+  }
+  const char *error = NULL;
+  char detail[512];
+  if (type_name) {
+    const ProtobufCMessageDescriptor *desc = gl_json_descriptor(type_name);
+    if (!desc) {
+      error = "unknown message type";
+    } else {
+      ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, m->len, m->payload);
+      if (msg) {
+        json_t *value = gl_json_from_message(msg, ctx->json_flags);
+        protobuf_c_message_free_unpacked(msg, NULL);
+        if (value) {
+          json_object_set_new(out, "value", value);
+          return;
+        }
+        error = "cannot convert to JSON";
+      } else {
+        snprintf(detail, sizeof detail, "not a valid %s (%zu bytes)", type_name, m->len);
+        error = detail;
+      }
+    }
+  }
+  char *hex = cli_hex_encode(m->payload, m->len);
+  json_object_set_new(out, "value_hex", json_string(hex));
+  free(hex);
+  if (error) json_object_set_new(out, "error", json_string(error));
+}
+
+/* Prints one record as a JSON line. Returns -1 if standard output failed. */
+static int tail_print(tail_ctx_t *ctx, const rd_kafka_message_t *m) {
+  json_t *out = json_object();
+  json_object_set_new(out, "topic", json_string(rd_kafka_topic_name(m->rkt)));
+  json_object_set_new(out, "partition", json_integer(m->partition));
+  json_object_set_new(out, "offset", json_integer(m->offset));
+  rd_kafka_timestamp_type_t tstype;
+  int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+  json_object_set_new(out, "timestamp_ms", ts >= 0 ? json_integer(ts) : json_null());
+  json_object_set_new(out, "key", m->key ? tail_bytes_as_string(m->key, m->key_len) : json_null());
+
+  json_t *headers = json_object();
+  char header_type[256] = "";
+  rd_kafka_headers_t *hdrs = NULL;
+  if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char *name;
+    const void *val;
+    size_t size;
+    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) ==
+                       RD_KAFKA_RESP_ERR_NO_ERROR;
+         i++) {
+      /* Every header shows as a string; a header without a value as "". */
+      json_object_set_new(headers, name, val ? tail_bytes_as_string(val, size) : json_string(""));
+      if (strcmp(name, GL_HDR_MESSAGE_TYPE) == 0 && val && size < sizeof header_type) {
+        memcpy(header_type, val, size);
+        header_type[size] = '\0';
+      }
+    }
+  }
+  json_object_set_new(out, "headers", headers);
+
+  const char *type_name = ctx->type_name[0] ? ctx->type_name : header_type[0] ? header_type : NULL;
+  if (type_name) json_object_set_new(out, "type", json_string(type_name));
+  tail_add_value(ctx, out, type_name, m);
+
+  int rc = json_dumpf(out, stdout, JSON_COMPACT);
+  json_decref(out);
+  if (rc < 0 || fputc('\n', stdout) == EOF || fflush(stdout) == EOF) return -1;
+  return 0;
+}
+
+/* Parses the options of `greenlight tail`. Returns -1 on a usage error, 1
+ * if help was asked for, else 0. */
+static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
+  static const struct option longopts[] = {
+      CLI_COMMON_LONGOPTS,
+      {"from-beginning", no_argument, NULL, OPT_FROM_BEGINNING},
+      {"exit-at-end", no_argument, NULL, OPT_EXIT_AT_END},
+      {"count", required_argument, NULL, OPT_COUNT},
+      {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+      {"type", required_argument, NULL, OPT_TYPE},
+      {"defaults", no_argument, NULL, OPT_DEFAULTS},
+      {NULL, 0, NULL, 0},
+  };
+  optind = 1;
+  opterr = 0;
+  int opt;
+  while ((opt = getopt_long(argc, argv, ":" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
+    int handled = cli_common_opt(&ctx->common, opt, optarg);
+    if (handled < 0) return -1;
+    if (handled) continue;
+    switch (opt) {
+      case OPT_FROM_BEGINNING: ctx->from_beginning = true; break;
+      case OPT_EXIT_AT_END: ctx->exit_at_end = true; break;
+      case OPT_COUNT:
+        if (cli_parse_int(optarg, 1, INT64_MAX, &ctx->count) < 0) {
+          cli_err("tail: --count: expected a positive number, got '%s'", optarg);
+          return -1;
+        }
+        break;
+      case OPT_TIMEOUT:
+        if (cli_parse_int(optarg, 1, INT32_MAX, &ctx->timeout_ms) < 0) {
+          cli_err("tail: --timeout-ms: expected a positive number of ms, got '%s'", optarg);
+          return -1;
+        }
+        break;
+      case OPT_TYPE: {
+        /* "OrderStatus" is taken as "greenlight.v1.OrderStatus". */
+        const char *pkg = strchr(optarg, '.') ? "" : TAIL_TYPE_PACKAGE;
+        snprintf(ctx->type_name, sizeof ctx->type_name, "%s%s", pkg, optarg);
+        if (!gl_json_descriptor(ctx->type_name)) {
+          cli_err("tail: --type: unknown message type '%s' (e.g. greenlight.v1.OrderStatus)",
+                  optarg);
+          return -1;
+        }
+        break;
+      }
+      case OPT_DEFAULTS: ctx->json_flags |= GL_JSON_EMIT_DEFAULTS; break;
+      case ':': cli_err("tail: option '%s' needs a value", argv[optind - 1]); return -1;
+      default: cli_err("tail: unknown option '%s'", argv[optind - 1]); return -1;
+    }
+  }
+  if (ctx->common.help) return 1;
+  if (optind >= argc) {
+    cli_err("tail: which topic? usage: greenlight tail TOPIC [options]");
+    return -1;
+  }
+  if (optind + 1 < argc) {
+    cli_err("tail: unexpected argument '%s' (one topic at a time)", argv[optind + 1]);
+    return -1;
+  }
+  ctx->topic_arg = argv[optind];
+  if (!ctx->topic_arg[0]) {
+    cli_err("tail: the topic name is empty");
+    return -1;
+  }
+  return cli_topic_name(&ctx->common, ctx->topic_arg, ctx->topic, sizeof ctx->topic);
+}
+
+/* Milliseconds left before the deadline, capped at cap; cap if none. */
+static int tail_wait_ms(const tail_ctx_t *ctx, int cap) {
+  if (!ctx->deadline) return cap;
+  int64_t left = ctx->deadline - cli_now_ms();
+  if (left <= 0) return 0;
+  return left < cap ? (int)left : cap;
+}
+
+static bool tail_timed_out(const tail_ctx_t *ctx) {
+  return ctx->deadline && cli_now_ms() >= ctx->deadline;
+}
+
+/* Looks up the partitions of the topic. While a --timeout-ms runs, a topic
+ * that does not exist yet or a cluster that cannot be reached is waited
+ * for; without one either is an error. Returns 0, -1 (error reported) or
+ * -2 (timed out; the last problem reported). */
+static int tail_partitions(tail_ctx_t *ctx) {
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(ctx->rk, ctx->topic, NULL);
+  if (!rkt) {
+    cli_err("tail: topic %s: %s", ctx->topic, rd_kafka_err2str(rd_kafka_last_error()));
+    return -1;
+  }
+  char problem[512] = "";
+  int rc = -1;
+  while (!cli_stop_requested()) {
+    int wait = tail_wait_ms(ctx, 10000);
+    if (ctx->deadline && wait == 0) {
+      if (problem[0]) cli_err("tail: %s", problem);
+      rc = -2;
+      break;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(ctx->rk, 0, rkt, &md, wait);
+    int32_t n = 0;
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+      n = md->topic_cnt == 1 ? md->topics[0].partition_cnt : 0;
+      rd_kafka_metadata_destroy(md);
+      if (e == RD_KAFKA_RESP_ERR_NO_ERROR && n > 0) {
+        ctx->n_partitions = n;
+        rc = 0;
+        break;
+      }
+      if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+        snprintf(problem, sizeof problem, "topic %s does not exist", ctx->topic);
+      else
+        snprintf(problem, sizeof problem, "topic %s: %s", ctx->topic,
+                 e ? rd_kafka_err2str(e) : "no partitions reported");
+    } else {
+      snprintf(problem, sizeof problem, "cannot read the partitions of %s from %s: %s",
+               ctx->topic, ctx->common.bootstrap, rd_kafka_err2str(e));
+    }
+    if (!ctx->deadline) {
+      cli_err("tail: %s", problem);
+      break;
+    }
+    rd_kafka_poll(ctx->rk, tail_wait_ms(ctx, 500));
+  }
+  rd_kafka_topic_destroy(rkt);
+  return rc;
+}
+
+/* Creates the consumer: no group, no commits, read_committed, EOF events. */
+static int tail_open(tail_ctx_t *ctx) {
+  /* librdkafka needs a group.id to assign partitions; the tail never joins
+   * or commits to it, so a per-process name keeps it out of everyone's way. */
+  char group[64];
+  snprintf(group, sizeof group, "greenlight-cli-tail-%ld", (long)getpid());
+  const char *const defaults[] = {
+      "client.id", "greenlight-cli",
+      "group.id", group,
+      "enable.auto.commit", "false",
+      "enable.auto.offset.store", "false",
+      "isolation.level", "read_committed",
+      "enable.partition.eof", "true",
+      /* The topic is never created by a tail. */
+      "allow.auto.create.topics", "false",
+      NULL,
+  };
+  rd_kafka_conf_t *conf = cli_kafka_conf(&ctx->common, defaults);
+  if (!conf) return -1;
+  rd_kafka_conf_set_log_cb(conf, tail_log_cb);
+  rd_kafka_conf_set_error_cb(conf, tail_error_cb);
+  char errstr[512];
+  ctx->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (!ctx->rk) {
+    cli_err("tail: cannot create the consumer: %s", errstr);
+    rd_kafka_conf_destroy(conf);
+    return -1;
+  }
+  rd_kafka_poll_set_consumer(ctx->rk);
+  return 0;
+}
+
+/* Assigns every partition, from the beginning or from the end. */
+static int tail_assign(tail_ctx_t *ctx) {
+  rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(ctx->n_partitions);
+  for (int32_t p = 0; p < ctx->n_partitions; p++) {
+    rd_kafka_topic_partition_list_add(parts, ctx->topic, p)->offset =
+        ctx->from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+  }
+  rd_kafka_resp_err_t e = rd_kafka_assign(ctx->rk, parts);
+  rd_kafka_topic_partition_list_destroy(parts);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    cli_err("tail: cannot assign %s: %s", ctx->topic, rd_kafka_err2str(e));
+    return -1;
+  }
+  ctx->at_end = calloc((size_t)ctx->n_partitions, sizeof *ctx->at_end);
+  if (!ctx->at_end) abort();
+  return 0;
+}
+
+/* Handles one event of the consumer. Returns 1 when the tail is done, 0 to
+ * go on, -1 on an error that ends it. */
+static int tail_handle(tail_ctx_t *ctx, const rd_kafka_message_t *m) {
+  bool known = m->partition >= 0 && m->partition < ctx->n_partitions;
+  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    /* With read_committed the end is the last stable offset. */
+    if (known && !ctx->at_end[m->partition]) {
+      ctx->at_end[m->partition] = true;
+      ctx->n_at_end++;
+    }
+    return ctx->exit_at_end && ctx->n_at_end == ctx->n_partitions;
+  }
+  if (m->err) {
+    cli_err("tail: %s [%d]: %s", ctx->topic, (int)m->partition, rd_kafka_message_errstr(m));
+    if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+        m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+        m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+        m->err == RD_KAFKA_RESP_ERR__FATAL)
+      return -1;
+    return 0; /* Transient (e.g. a broker restarting): librdkafka retries. */
+  }
+  if (known && ctx->at_end[m->partition]) {
+    ctx->at_end[m->partition] = false;
+    ctx->n_at_end--;
+  }
+  if (tail_print(ctx, m) < 0) {
+    /* A reader that has seen enough (`| head`) ends the tail quietly. */
+    if (errno == EPIPE) return 1;
+    cli_err("tail: cannot write to standard output: %s", strerror(errno));
+    return -1;
+  }
+  ctx->printed++;
+  return ctx->count && ctx->printed >= ctx->count;
+}
+
+/* The consume loop. Returns the exit code. */
+static int tail_run(tail_ctx_t *ctx) {
+  while (!cli_stop_requested()) {
+    if (tail_timed_out(ctx)) {
+      cli_err("tail: timed out after %lld ms (%lld records, %d of %d partitions at their end)",
+              ctx->timeout_ms, ctx->printed, (int)ctx->n_at_end, (int)ctx->n_partitions);
+      return CLI_EXIT_TIMEOUT;
+    }
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(ctx->rk, tail_wait_ms(ctx, 200));
+    if (!m) continue;
+    int rc = tail_handle(ctx, m);
+    rd_kafka_message_destroy(m);
+    if (rc > 0) return CLI_EXIT_OK;
+    if (rc < 0) return CLI_EXIT_FAIL;
+  }
+  return CLI_EXIT_OK;
+}
+
+int cli_tail_main(int argc, char **argv) {
+  tail_ctx_t ctx;
+  memset(&ctx, 0, sizeof ctx);
+  cli_common_init(&ctx.common);
+  int rc = tail_parse_args(&ctx, argc, argv);
+  if (rc != 0) {
+    if (rc > 0) cli_usage(stdout);
+    cli_common_free(&ctx.common);
+    return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+  }
+  if (ctx.timeout_ms) ctx.deadline = cli_now_ms() + ctx.timeout_ms;
+  int exit_code = CLI_EXIT_FAIL;
+  if (tail_open(&ctx) < 0) goto out;
+  rc = tail_partitions(&ctx);
+  if (rc == -2) {
+    cli_err("tail: timed out after %lld ms looking up topic %s", ctx.timeout_ms, ctx.topic);
+    exit_code = CLI_EXIT_TIMEOUT;
+  }
+  if (rc < 0 || tail_assign(&ctx) < 0) goto out;
+  exit_code = tail_run(&ctx);
+out:
+  if (ctx.rk) {
+    rd_kafka_consumer_close(ctx.rk);
+    rd_kafka_destroy(ctx.rk);
+  }
+  free(ctx.at_end);
+  cli_common_free(&ctx.common);
+  return exit_code;
+}
