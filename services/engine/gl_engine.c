@@ -288,6 +288,8 @@ static void gl_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 static void gl_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
   gl_engine_t *e = rd_kafka_opaque(rk);
   gl_log_level_t l = level <= 3 ? GL_LOG_ERROR : level <= 4 ? GL_LOG_WARN : level <= 6 ? GL_LOG_INFO : GL_LOG_DEBUG;
+  /* Pass-through properties reach every client; "ignored by this producer" is expected. */
+  if (strcmp(fac, "CONFWARN") == 0) l = GL_LOG_DEBUG;
   gl_log(&e->log, l, "librdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
@@ -382,12 +384,15 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
   if (e->proc->store &&
       asprintf(&e->changelog, "%s%s.%s.changelog", c->topic_prefix, c->app_id, e->proc->store->name) < 0)
     abort();
-  char member[512], restore_group[512];
-  snprintf(member, sizeof(member), "%s-%s", c->app_id, c->instance_id);
-  snprintf(restore_group, sizeof(restore_group), "%s-restore", c->app_id);
+  /* The prefix separates environments on one cluster: groups and
+   * transactional ids too, not just topics. */
+  char group[512], member[1024], restore_group[1024];
+  snprintf(group, sizeof(group), "%s%s", c->topic_prefix, c->app_id);
+  snprintf(member, sizeof(member), "%s-%s", group, c->instance_id);
+  snprintf(restore_group, sizeof(restore_group), "%s-restore", group);
 
   const char *cons_def[] = {"auto.offset.reset", "earliest", "session.timeout.ms", "10000", NULL};
-  const char *cons_forced[] = {"group.id", c->app_id, "group.instance.id", member,
+  const char *cons_forced[] = {"group.id", group, "group.instance.id", member,
                                "partition.assignment.strategy", "range",
                                "enable.auto.commit", "false", "enable.auto.offset.store", "false",
                                "enable.partition.eof", "true",

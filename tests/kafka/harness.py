@@ -177,6 +177,16 @@ def by_order(records):
     return out
 
 
+def strip_defaults(v):
+    """Drops proto3 zero values, as the CLI's JSON does, so views compare equal."""
+    if isinstance(v, dict):
+        out = {k: strip_defaults(x) for k, x in v.items()}
+        return {k: x for k, x in out.items() if x not in (0, "", False, None, {}, [])}
+    if isinstance(v, list):
+        return [strip_defaults(x) for x in v]
+    return v
+
+
 def check_versions(orders):
     """Every order's versions are exactly 1..n: no loss, no duplicate, no gap."""
     for oid, recs in orders.items():
