@@ -426,7 +426,7 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
       rd_kafka_error_t *err = rd_kafka_init_transactions(e->producer, 30000);
       if (!err) break;
       bool retry = rd_kafka_error_is_retriable(err) && attempt < 5;
-      snprintf(errstr, errlen, "init_transactions (transactional.id %s): %s", member,
+      snprintf(errstr, errlen, "init_transactions (transactional.id %.256s): %s", member,
                rd_kafka_error_string(err));
       rd_kafka_error_destroy(err);
       if (!retry) return -1;

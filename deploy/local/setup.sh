@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what greenlight needs (Debian packages) when it is missing, then
+# configures and builds the project. Sourced by seed.sh and test.sh; can be
+# run alone: deploy/local/setup.sh [BUILD_DIR] [SANITIZE=ON|OFF]
+set -euo pipefail
+
+GL_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+GL_PACKAGES=(build-essential cmake ninja-build pkg-config python3
+  librdkafka-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev libjansson-dev libcmocka-dev
+  protobuf-compiler kcat curl openjdk-17-jre-headless openjdk-17-jdk-headless maven)
+
+gl_install_missing() {
+  local missing=()
+  for p in "${GL_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "setup: installing ${missing[*]}" >&2
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# gl_build DIR SANITIZE: configures (once) and builds into DIR.
+gl_build() {
+  local dir=$1 sanitize=${2:-OFF}
+  cmake -S "$GL_SRC" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DGREENLIGHT_SANITIZE="$sanitize" >/dev/null
+  cmake --build "$dir"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  gl_install_missing
+  gl_build "${1:-$GL_SRC/build}" "${2:-OFF}"
+fi
