@@ -298,16 +298,22 @@ void gl_conf_usage(const gl_conf_t *c, FILE *out) {
           "environment (GREENLIGHT_KEY, dots as underscores). librdkafka properties\n"
           "pass through with the prefix kafka. (e.g. -X kafka.security.protocol=ssl).\n\n",
           c->program ? c->program : "greenlight");
+  /* Defaults are shown as they stand before the file, the environment and
+   * the flags: the daemon's own overrides of the engine's defaults included. */
   for (int t = 0; t < c->ntables; t++) {
     for (const gl_conf_prop_t *p = c->tables[t].props; p->name; p++) {
+      const char *slot = (const char *)c->tables[t].base + p->offset;
       fprintf(out, "  %-26s %s\n", p->name, p->doc);
       if (p->type == GL_CONF_INT)
-        fprintf(out, "  %-26s (integer %lld..%lld, default %s)\n", "", (long long)p->min,
-                (long long)p->max, p->def ? p->def : "0");
+        fprintf(out, "  %-26s (integer %lld..%lld, default %lld)\n", "", (long long)p->min,
+                (long long)p->max, (long long)*(const int64_t *)slot);
+      else if (p->type == GL_CONF_BOOL)
+        fprintf(out, "  %-26s (true or false, default %s)\n", "",
+                *(const bool *)slot ? "true" : "false");
       else if (p->type == GL_CONF_ENUM)
-        fprintf(out, "  %-26s (one of %s, default %s)\n", "", p->choices, p->def ? p->def : "");
+        fprintf(out, "  %-26s (one of %s, default %s)\n", "", p->choices, *(char *const *)slot);
       else
-        fprintf(out, "  %-26s (default '%s')\n", "", p->def ? p->def : "");
+        fprintf(out, "  %-26s (default '%s')\n", "", *(char *const *)slot);
     }
   }
 }
