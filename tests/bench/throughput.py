@@ -47,6 +47,8 @@ def measure(daemon, total):
                f"{total} records", interval=0.05)
     t_last = time.monotonic()
     commits = daemon.metric("greenlight_commits_total")
+    lat = daemon.metric("greenlight_commit_latency_seconds_sum") / max(commits, 1)
+    print(f"  {daemon.name}: mean commit latency {lat * 1000:.1f} ms", flush=True)
     check(daemon.stop() == 0, f"{daemon.name} did not exit 0")
     return t_last - t_first, commits
 
@@ -58,7 +60,9 @@ def main():
     produce(prefix, workload())
     total = ORDERS * 4
     print(f"produced {total} events for {ORDERS} orders in {time.monotonic() - t:.1f}s", flush=True)
-    common = ["-b", BOOTSTRAP, "--topic.prefix", prefix, "--http.port", "0"]
+    # Extra daemon flags for both, e.g. GL_BENCH_ARGS="--commit.max.records 10000".
+    common = ["-b", BOOTSTRAP, "--topic.prefix", prefix, "--http.port", "0",
+              *os.environ.get("GL_BENCH_ARGS", "").split()]
     pipe = Daemon(PIPE, "bench-pipe", common + [
         "--input.topics", "greenlight.orders,greenlight.approvals,greenlight.batches,"
                           "greenlight.shipments,greenlight.clock"])
