@@ -85,7 +85,11 @@ void gl_ctx_emit(gl_ctx_t *ctx, int output, const void *key, size_t klen, const 
     rd_kafka_header_add(h, GL_HDR_CONTENT_TYPE, -1, GL_CONTENT_TYPE, -1);
     rd_kafka_header_add(h, GL_HDR_MESSAGE_TYPE, -1, message_type, -1);
   }
-  gl_txn_produce(e, e->outputs[output], RD_KAFKA_PARTITION_UA, key, klen, value, vlen, h);
+  /* Like Kafka Streams, an output record carries its input record's
+   * timestamp, so a replay writes the same bytes and timestamps. */
+  gl_txn_produce(e, e->outputs[output], RD_KAFKA_PARTITION_UA,
+                 ctx->msg ? rd_kafka_message_timestamp(ctx->msg, NULL) : 0, key, klen, value, vlen,
+                 h);
 }
 
 void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const void *key,
@@ -115,7 +119,9 @@ void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const
                 1);
   gl_warn(&e->log, "dlq", "%s [%d] @%" PRId64 " -> %s: %s: %s", topic, partition, offset, e->dlq,
           reason, detail ? detail : "");
-  gl_txn_produce(e, e->dlq, RD_KAFKA_PARTITION_UA, key, klen, value, vlen, h);
+  gl_txn_produce(e, e->dlq, RD_KAFKA_PARTITION_UA,
+                 ctx->msg ? rd_kafka_message_timestamp(ctx->msg, NULL) : 0, key, klen, value, vlen,
+                 h);
 }
 
 void gl_ctx_dlq(gl_ctx_t *ctx, const char *reason, const char *detail) {

@@ -121,8 +121,11 @@ int gl_task_find_rank(gl_engine_t *e, const char *topic);
 
 /* gl_txn.c */
 void gl_txn_begin(gl_engine_t *e);
-void gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, const void *key,
-                    size_t klen, const void *value, size_t vlen, rd_kafka_headers_t *hdrs);
+/* Produces inside the open transaction (opening one if needed). timestamp_ms
+ * 0 lets the client stamp the record. Takes ownership of hdrs. */
+void gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_t timestamp_ms,
+                    const void *key, size_t klen, const void *value, size_t vlen,
+                    rd_kafka_headers_t *hdrs);
 /* Starts an asynchronous commit on the thread pool. */
 void gl_txn_commit_async(gl_engine_t *e);
 /* Commits on the calling thread (rebalance, shutdown). Returns the result. */

@@ -26,14 +26,16 @@ void gl_txn_begin(gl_engine_t *e) {
   e->txn_records = 0;
 }
 
-void gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, const void *key,
-                    size_t klen, const void *value, size_t vlen, rd_kafka_headers_t *hdrs) {
+void gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_t timestamp_ms,
+                    const void *key, size_t klen, const void *value, size_t vlen,
+                    rd_kafka_headers_t *hdrs) {
   gl_txn_begin(e);
   for (;;) {
     rd_kafka_resp_err_t err = rd_kafka_producev(
         e->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, klen),
-        RD_KAFKA_V_VALUE((void *)value, vlen), RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        RD_KAFKA_V_VALUE((void *)value, vlen), RD_KAFKA_V_TIMESTAMP(timestamp_ms),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       /* Serve delivery reports to make room; the queue drains as the broker acks. */
@@ -66,7 +68,7 @@ static void gl_txn_changelog_write(void *arg, const void *key, size_t klen, cons
   uint8_t *buf = NULL;
   size_t len = 0;
   if (obj) len = e->proc->store->encode(e->proc->opaque, obj, &buf);
-  gl_txn_produce(e, e->changelog, fa->t->partition, key, klen, obj ? buf : NULL, len, NULL);
+  gl_txn_produce(e, e->changelog, fa->t->partition, 0, key, klen, obj ? buf : NULL, len, NULL);
   free(buf);
 }
 
@@ -83,7 +85,7 @@ static rd_kafka_topic_partition_list_t *gl_txn_prepare(gl_engine_t *e) {
       if (t->stream_time != t->stream_time_logged) {
         unsigned char v[8];
         gl_be64_put(v, t->stream_time);
-        gl_txn_produce(e, e->changelog, p, GL_META_STREAM_TIME, GL_META_STREAM_TIME_LEN, v, 8,
+        gl_txn_produce(e, e->changelog, p, 0, GL_META_STREAM_TIME, GL_META_STREAM_TIME_LEN, v, 8,
                        NULL);
         t->stream_time_logged = t->stream_time;
       }

@@ -60,6 +60,7 @@ struct order {
   char *batch_id;
   int32_t batch_seq;
   int32_t queue_position;
+  int64_t batch_unit_cap; /* BatchQueued.batch_unit_cap of its batch. */
   int64_t valid_until_ms;
   int32_t ratio_bp;
   int64_t domestic;

@@ -137,6 +137,7 @@ static void order_status_fill(const order_t *o, Greenlight__V1__OrderStatus *st,
   st->batch_id = order_s(o->batch_id);
   st->batch_seq = o->batch_seq;
   st->queue_position = o->queue_position;
+  st->batch_unit_cap = o->batch_unit_cap;
   st->valid_until_ms = o->valid_until_ms;
   st->required_domestic_ratio_bp = o->ratio_bp;
   st->domestic_units_committed = o->domestic;
@@ -305,6 +306,7 @@ order_t *order_decode(const void *buf, size_t len, char *errstr, size_t errlen) 
   order_str_set(&o->batch_id, st->batch_id);
   o->batch_seq = st->batch_seq;
   o->queue_position = st->queue_position;
+  o->batch_unit_cap = st->batch_unit_cap;
   o->valid_until_ms = st->valid_until_ms;
   o->ratio_bp = st->required_domestic_ratio_bp;
   o->domestic = st->domestic_units_committed;

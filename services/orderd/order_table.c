@@ -318,6 +318,7 @@ static order_verdict_t order_on_batch(order_ctx_t *c, const Greenlight__V1__Batc
   order_str_set(&o->batch_id, b->batch_id);
   o->batch_seq = b->batch_seq;
   o->queue_position = b->position;
+  o->batch_unit_cap = b->batch_unit_cap;
   if (o->state == ST(ACCEPTED))
     return order_go(c, ST(QUEUED), "queued", "rule 2: queued in batch %s (seq %d) at position %d",
                     b->batch_id, (int)b->batch_seq, (int)b->position);
