@@ -10,11 +10,11 @@
 #
 # Environment (defaults in brackets):
 #   GREENLIGHT_CACHE                  jar cache root [$HOME/.cache/greenlight]
-#   GREENLIGHT_KAFKA_DIR              data dir with config, logs, pid [${TMPDIR:-/tmp}/greenlight-kafka]
-#   GREENLIGHT_KAFKA_PORT             broker port on 127.0.0.1 [19092]
-#   GREENLIGHT_KAFKA_CONTROLLER_PORT  controller port on 127.0.0.1 [19093]
-#   GREENLIGHT_KAFKA_TIMEOUT          seconds to wait for the broker to become ready [60]
-#   GREENLIGHT_KAFKA_HEAP_OPTS        broker heap options [-Xms256m -Xmx1g]
+#   GREENLIGHT_BROKER_DIR              data dir with config, logs, pid [${TMPDIR:-/tmp}/greenlight-kafka]
+#   GREENLIGHT_BROKER_PORT             broker port on 127.0.0.1 [19092]
+#   GREENLIGHT_BROKER_CONTROLLER_PORT  controller port on 127.0.0.1 [19093]
+#   GREENLIGHT_BROKER_TIMEOUT          seconds to wait for the broker to become ready [60]
+#   GREENLIGHT_BROKER_HEAP_OPTS        broker heap options [-Xms256m -Xmx1g]
 #   GREENLIGHT_PARTITIONS             partitions of every topic created here [4]
 #   GREENLIGHT_TOPIC_PREFIX           prefix prepended to every topic name, extra ones too []
 set -euo pipefail
@@ -25,12 +25,12 @@ readonly DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.6.
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE_DIR=$(realpath -m "${GREENLIGHT_CACHE:-${HOME:-/tmp}/.cache/greenlight}/kafka-$KAFKA_VERSION")
 readonly LIBS="$CACHE_DIR/libs"
-DATA_DIR=$(realpath -m "${GREENLIGHT_KAFKA_DIR:-${TMPDIR:-/tmp}/greenlight-kafka}")
+DATA_DIR=$(realpath -m "${GREENLIGHT_BROKER_DIR:-${TMPDIR:-/tmp}/greenlight-kafka}")
 readonly PID_FILE="$DATA_DIR/kafka.pid"
-readonly PORT="${GREENLIGHT_KAFKA_PORT:-19092}"
-readonly CONTROLLER_PORT="${GREENLIGHT_KAFKA_CONTROLLER_PORT:-19093}"
+readonly PORT="${GREENLIGHT_BROKER_PORT:-19092}"
+readonly CONTROLLER_PORT="${GREENLIGHT_BROKER_CONTROLLER_PORT:-19093}"
 readonly BOOTSTRAP="127.0.0.1:$PORT"
-readonly TIMEOUT="${GREENLIGHT_KAFKA_TIMEOUT:-60}"
+readonly TIMEOUT="${GREENLIGHT_BROKER_TIMEOUT:-60}"
 readonly PARTITIONS="${GREENLIGHT_PARTITIONS:-4}"
 readonly PREFIX="${GREENLIGHT_TOPIC_PREFIX:-}"
 
@@ -186,7 +186,7 @@ format_once() {
 # Starts the broker in its own session, so that a Ctrl-C aimed at the caller spares it.
 launch() {
   local heap
-  read -ra heap <<<"${GREENLIGHT_KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}"
+  read -ra heap <<<"${GREENLIGHT_BROKER_HEAP_OPTS:--Xms256m -Xmx1g}"
   (exec setsid java "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$DATA_DIR/log4j.properties" -Dkafka.logs.dir="$DATA_DIR" \
     -cp "$LIBS/*" kafka.Kafka "$DATA_DIR/server.properties" \

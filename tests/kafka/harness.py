@@ -27,6 +27,7 @@ POLICY = os.path.join(SRC, "tests", "data", "h200.policy")
 LOGDIR = os.environ.get("GL_TEST_LOGDIR", os.path.join(BUILD, "test-logs"))
 
 _procs = []
+_daemons = []  # Daemons expected to be running; a wait fails fast if one died.
 
 
 def _kill_all():
@@ -53,6 +54,10 @@ def wait_until(fn, timeout, what, interval=0.1):
     """Polls fn() until it returns a truthy value or the deadline passes."""
     deadline = time.monotonic() + timeout
     while True:
+        for d in _daemons:
+            if d.proc is not None and d.proc.poll() is not None and not d.expect_exit:
+                fail(f"{d.name} exited with {d.proc.returncode} while waiting for {what}:\n"
+                     f"{d.log_text()[-3000:]}")
         v = fn()
         if v:
             return v
@@ -104,9 +109,12 @@ class Daemon:
         self.proc = None
         self.port = None
         self.starts = 0
+        self.expect_exit = False
+        _daemons.append(self)
 
     def start(self):
         self.starts += 1
+        self.expect_exit = False
         log = open(self.log_path, "a")
         log.write(f"--- start {self.starts} ---\n")
         log.flush()
@@ -147,10 +155,12 @@ class Daemon:
         return total
 
     def kill9(self):
+        self.expect_exit = True
         self.proc.kill()
         self.proc.wait()
 
     def stop(self, timeout=60):
+        self.expect_exit = True
         self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(timeout=timeout)
