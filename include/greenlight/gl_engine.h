@@ -118,9 +118,24 @@ void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const
                     size_t klen, const void *value, size_t vlen, const char *topic,
                     int32_t partition, int64_t offset);
 
-/* For HTTP handlers: the store of partition p if this instance owns it. */
+/* For HTTP handlers: the store of partition p if this instance owns it and
+ * has restored it, else NULL. */
 gl_store_t *gl_engine_store(gl_engine_t *e, int32_t partition);
+/* Number of partitions of the input topics (from metadata at start). */
 int gl_engine_input_partitions(gl_engine_t *e);
+
+typedef enum gl_ownership {
+  GL_NOT_OWNED = 0,  /* Another instance (or none yet) owns the partition. */
+  GL_RESTORING = 1,  /* Owned here; its state is still being restored. */
+  GL_OWNED = 2       /* Owned here and serving. */
+} gl_ownership_t;
+
+/* The partition a key lands in with Kafka's Java partitioner (murmur2), as
+ * every greenlight producer is configured to do; -1 if unknown. */
+int32_t gl_engine_key_partition(gl_engine_t *e, const void *key, size_t klen);
+gl_ownership_t gl_engine_ownership(gl_engine_t *e, int32_t partition);
+/* Java's Utils.murmur2, for co-partitioning checks and tests. */
+int32_t gl_murmur2(const void *key, size_t len);
 gl_metrics_t *gl_engine_metrics(gl_engine_t *e);
 
 #endif

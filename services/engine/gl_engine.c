@@ -130,12 +130,47 @@ void gl_ctx_dlq(gl_ctx_t *ctx, const char *reason, const char *detail) {
                  m->partition, m->offset);
 }
 
-gl_store_t *gl_engine_store(gl_engine_t *e, int32_t partition) {
-  if (partition < 0 || partition >= e->ntasks || !e->tasks[partition]) return NULL;
-  gl_task_t *t = e->tasks[partition];
-  return t->state == GL_TASK_ACTIVE ? t->store : NULL;
+gl_ownership_t gl_engine_ownership(gl_engine_t *e, int32_t p) {
+  if (p < 0 || p >= e->ntasks || !e->tasks[p]) return GL_NOT_OWNED;
+  return e->tasks[p]->state == GL_TASK_ACTIVE ? GL_OWNED : GL_RESTORING;
 }
-int gl_engine_input_partitions(gl_engine_t *e) { return e->ntasks; }
+
+gl_store_t *gl_engine_store(gl_engine_t *e, int32_t p) {
+  return gl_engine_ownership(e, p) == GL_OWNED ? e->tasks[p]->store : NULL;
+}
+
+int gl_engine_input_partitions(gl_engine_t *e) { return e->partition_count; }
+
+int32_t gl_murmur2(const void *key, size_t len) {
+  const uint32_t m = 0x5bd1e995;
+  const unsigned char *data = key;
+  uint32_t h = 0x9747b28cu ^ (uint32_t)len;
+  size_t n4 = len / 4;
+  for (size_t i = 0; i < n4; i++) {
+    const unsigned char *b = data + i * 4;
+    uint32_t k = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    k *= m;
+    k ^= k >> 24;
+    k *= m;
+    h *= m;
+    h ^= k;
+  }
+  const unsigned char *tail = data + n4 * 4;
+  switch (len % 4) {
+    case 3: h ^= (uint32_t)tail[2] << 16; /* fall through */
+    case 2: h ^= (uint32_t)tail[1] << 8;  /* fall through */
+    case 1: h ^= tail[0]; h *= m;
+  }
+  h ^= h >> 13;
+  h *= m;
+  h ^= h >> 15;
+  return (int32_t)h;
+}
+
+int32_t gl_engine_key_partition(gl_engine_t *e, const void *key, size_t klen) {
+  if (e->partition_count <= 0) return -1;
+  return (int32_t)(((uint32_t)gl_murmur2(key, klen) & 0x7fffffff) % (uint32_t)e->partition_count);
+}
 gl_metrics_t *gl_engine_metrics(gl_engine_t *e) { return e->metrics; }
 
 /* ---- Processing -------------------------------------------------------- */
@@ -438,6 +473,20 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
       if (!retry) return -1;
       gl_warn(&e->log, "init_transactions", "%s; retrying", errstr);
     }
+  }
+
+  /* The partition count tells queries which instance owns a key. */
+  const rd_kafka_metadata_t *md = NULL;
+  rd_kafka_topic_t *rkt = rd_kafka_topic_new(e->consumer, e->inputs[0], NULL);
+  rd_kafka_resp_err_t merr = rd_kafka_metadata(e->consumer, 0, rkt, &md, 10000);
+  if (!merr && md->topic_cnt == 1 && !md->topics[0].err)
+    e->partition_count = md->topics[0].partition_cnt;
+  if (md) rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(rkt);
+  if (e->partition_count <= 0) {
+    snprintf(errstr, errlen, "input topic %s: no metadata (%s); create the topics first",
+             e->inputs[0], merr ? rd_kafka_err2str(merr) : "unknown topic");
+    return -1;
   }
 
   rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(e->ninputs);

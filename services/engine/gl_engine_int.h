@@ -80,6 +80,7 @@ struct gl_engine {
 
   gl_task_t **tasks; /* Indexed by partition. */
   int ntasks;
+  int partition_count; /* Of the first input topic, from metadata at start. */
 
   bool eos;
   bool txn_open;

@@ -98,6 +98,7 @@ static const struct {
     {404, "Not Found", "not found\n"},
     {405, "Method Not Allowed", "method not allowed\n"},
     {409, "Conflict", NULL},
+    {421, "Misdirected Request", NULL},
     {429, "Too Many Requests", NULL},
     {431, "Request Header Fields Too Large", "request header fields too large\n"},
     {500, "Internal Server Error", "internal server error\n"},

@@ -347,6 +347,8 @@ int order_state(const order_t *o) {
   return o->state;
 }
 
+const char *order_batch_id(const order_t *o) { return o->batch_id ? o->batch_id : ""; }
+
 int64_t order_version(const order_t *o) {
   return o->version;
 }

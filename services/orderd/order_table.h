@@ -114,6 +114,8 @@ void order_out_release(order_out_t *out);
 const char *order_id(const order_t *o);
 int order_state(const order_t *o);   /* greenlight.v1.OrderState value. */
 int64_t order_version(const order_t *o);
+/* The batch the order is queued in; "" if none. */
+const char *order_batch_id(const order_t *o);
 /* The current status as a malloc'd serialized OrderStatus (for GET /orders/{id}). */
 size_t order_status_pack(const order_t *o, uint8_t **out);
 

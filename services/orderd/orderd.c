@@ -7,6 +7,7 @@
 
 #include "greenlight/gl_engine.h"
 #include "greenlight/gl_json.h"
+#include "order_deadlines.h"
 #include "order_table.h"
 
 typedef struct orderd_conf {
@@ -38,17 +39,74 @@ static void orderd_free(void *opaque, void *obj) {
 
 static const gl_store_ops_t orderd_store = {"orders", orderd_decode, orderd_encode, orderd_free};
 
-/* Publishes what one call of the table produced. */
-static void orderd_emit(gl_ctx_t *ctx, const order_t *o, order_out_t *out) {
+/* Per partition group: the deadline index. */
+typedef struct orderd_task {
+  order_deadlines_t deadlines;
+} orderd_task_t;
+
+static void *orderd_task_open(void *opaque, int32_t partition) {
+  (void)opaque;
+  (void)partition;
+  orderd_task_t *t = calloc(1, sizeof(*t));
+  if (!t) abort();
+  order_deadlines_init(&t->deadlines);
+  return t;
+}
+
+static void orderd_task_close(void *opaque, void *task) {
+  (void)opaque;
+  if (!task) return;
+  order_deadlines_free(&((orderd_task_t *)task)->deadlines);
+  free(task);
+}
+
+typedef struct orderd_reindex {
+  orderd_t *d;
+  orderd_task_t *t;
+} orderd_reindex_t;
+
+static void orderd_reindex_one(void *arg, const void *key, size_t klen, void *obj) {
+  orderd_reindex_t *ri = arg;
+  (void)key;
+  (void)klen;
+  order_deadlines_push(&ri->t->deadlines, order_next_deadline(&ri->d->policy, obj), order_id(obj));
+}
+
+/* After a restore the index is rebuilt from the store. */
+static void orderd_restored(gl_ctx_t *ctx, void *opaque) {
+  orderd_reindex_t ri = {opaque, gl_ctx_task_data(ctx)};
+  ri.t->deadlines.len = 0;
+  gl_store_foreach(gl_ctx_store(ctx), orderd_reindex_one, &ri);
+}
+
+/* Writes a status to the repartition topic under key (batch daemon input). */
+static void orderd_repartition(gl_ctx_t *ctx, const char *key, const order_status_rec_t *st) {
+  if (key) gl_ctx_emit(ctx, 1, key, strlen(key), st->buf, st->len, "greenlight.v1.OrderStatus");
+}
+
+/* Publishes what one call of the table produced: each status record to the
+ * status topic and, under its batch key, to the repartition topic (twice
+ * when the key changed, so the old batch learns the order left it). */
+static void orderd_emit(gl_ctx_t *ctx, const order_t *o, const char *key_before, order_out_t *out) {
   gl_metrics_t *m = gl_ctx_metrics(ctx);
   const char *id = order_id(o);
+  char prev[GL_ID_MAX + 1] = "";
+  bool has_prev = key_before != NULL;
+  if (key_before) snprintf(prev, sizeof(prev), "%s", key_before);
   for (size_t i = 0; i < out->nstatus; i++) {
-    gl_ctx_emit(ctx, 0, id, strlen(id), out->status[i].buf, out->status[i].len,
-                "greenlight.v1.OrderStatus");
-    const ProtobufCEnumValue *v =
-        protobuf_c_enum_descriptor_get_value(&greenlight__v1__order_state__descriptor, out->status[i].state);
+    order_status_rec_t *st = &out->status[i];
+    gl_ctx_emit(ctx, 0, id, strlen(id), st->buf, st->len, "greenlight.v1.OrderStatus");
+    Greenlight__V1__OrderStatus *v = greenlight__v1__order_status__unpack(NULL, st->len, st->buf);
+    const char *key = v ? gl_order_batch_key(v->state, v->batch_id) : NULL;
+    orderd_repartition(ctx, key, st);
+    if (has_prev && (!key || strcmp(prev, key) != 0)) orderd_repartition(ctx, prev, st);
+    has_prev = key != NULL;
+    if (key) snprintf(prev, sizeof(prev), "%s", key);
+    if (v) greenlight__v1__order_status__free_unpacked(v, NULL);
+    const ProtobufCEnumValue *ev =
+        protobuf_c_enum_descriptor_get_value(&greenlight__v1__order_state__descriptor, st->state);
     char labels[96];
-    snprintf(labels, sizeof(labels), "state=\"%s\"", v ? v->name : "unknown");
+    snprintf(labels, sizeof(labels), "state=\"%s\"", ev ? ev->name : "unknown");
     gl_series_add(gl_metrics_counter(m, "greenlight_order_transitions_total",
                                      "Order status records published, by resulting state.", labels),
                   1);
@@ -67,49 +125,53 @@ static void orderd_emit(gl_ctx_t *ctx, const order_t *o, order_out_t *out) {
                   out->duplicates);
 }
 
-typedef struct orderd_tick {
-  gl_ctx_t *ctx;
-  orderd_t *d;
-  const order_event_t *cause;
-  int64_t now;
-  /* Orders whose deadline passed; acted on after the scan (the store must
-   * not change while it is walked). */
-  order_t **due;
-  size_t ndue, cap;
-} orderd_tick_t;
-
-static void orderd_tick_scan(void *arg, const void *key, size_t klen, void *obj) {
-  orderd_tick_t *tk = arg;
-  (void)key;
-  (void)klen;
-  if (order_next_deadline(&tk->d->policy, obj) > tk->now) return;
-  if (tk->ndue == tk->cap) {
-    tk->cap = tk->cap ? tk->cap * 2 : 16;
-    tk->due = realloc(tk->due, tk->cap * sizeof(*tk->due));
-    if (!tk->due) abort();
+/* Runs fn (order_apply or order_advance) on the order under id and keeps
+ * the store and the deadline index in step with what it did. */
+static void orderd_step(gl_ctx_t *ctx, orderd_t *d, const char *id, const order_event_t *ev,
+                        bool advance) {
+  gl_store_t *s = gl_ctx_store(ctx);
+  orderd_task_t *t = gl_ctx_task_data(ctx);
+  size_t idlen = strlen(id);
+  int64_t now = gl_ctx_stream_time(ctx);
+  order_t *o = gl_store_get(s, id, idlen);
+  bool fresh = o == NULL;
+  if (fresh && advance) return;
+  if (fresh) o = order_new(id);
+  int64_t deadline_before = fresh ? INT64_MAX : order_next_deadline(&d->policy, o);
+  const char *kb = fresh ? NULL : gl_order_batch_key(order_state(o), order_batch_id(o));
+  char key_before[GL_ID_MAX + 1];
+  if (kb) snprintf(key_before, sizeof(key_before), "%s", kb);
+  order_out_t out = {0};
+  if (advance)
+    order_advance(&d->policy, o, now, ev, &out);
+  else
+    order_apply(&d->policy, o, ev, now, &out);
+  orderd_emit(ctx, o, kb ? key_before : NULL, &out);
+  if (out.remove) {
+    fresh ? order_free(o) : gl_store_delete(s, id, idlen);
+  } else {
+    int64_t deadline = order_next_deadline(&d->policy, o);
+    if (fresh && !out.changed) {
+      order_free(o);
+    } else {
+      if (fresh) gl_store_put(s, id, idlen, o);
+      else if (out.changed) gl_store_touch(s, id, idlen);
+      if (deadline != deadline_before) order_deadlines_push(&t->deadlines, deadline, id);
+    }
   }
-  tk->due[tk->ndue++] = obj;
+  order_out_release(&out);
 }
 
-/* Event time moved: let every order whose deadline passed act on it. */
-static void orderd_advance(gl_ctx_t *ctx, orderd_t *d, const order_event_t *cause) {
-  gl_store_t *s = gl_ctx_store(ctx);
-  orderd_tick_t tk = {.ctx = ctx, .d = d, .cause = cause, .now = gl_ctx_stream_time(ctx)};
-  gl_store_foreach(s, orderd_tick_scan, &tk);
-  for (size_t i = 0; i < tk.ndue; i++) {
-    order_t *o = tk.due[i];
-    order_out_t out = {0};
-    order_advance(&d->policy, o, tk.now, cause, &out);
-    orderd_emit(ctx, o, &out);
-    char id[GL_ID_MAX + 1];
-    snprintf(id, sizeof(id), "%s", order_id(o));
-    if (out.remove)
-      gl_store_delete(s, id, strlen(id));
-    else if (out.changed)
-      gl_store_touch(s, id, strlen(id));
-    order_out_release(&out);
+/* Event time moved: every order whose deadline passed acts on it, earliest
+ * first, with the current record as the cause. */
+static void orderd_fire_deadlines(gl_ctx_t *ctx, orderd_t *d, const order_event_t *cause) {
+  orderd_task_t *t = gl_ctx_task_data(ctx);
+  int64_t now = gl_ctx_stream_time(ctx);
+  order_deadline_t due;
+  while (order_deadlines_pop_due(&t->deadlines, now, &due)) {
+    order_t *o = gl_store_get(gl_ctx_store(ctx), due.id, strlen(due.id));
+    if (o && order_next_deadline(&d->policy, o) <= now) orderd_step(ctx, d, due.id, cause, true);
   }
-  free(tk.due);
 }
 
 static void orderd_process(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque) {
@@ -117,39 +179,24 @@ static void orderd_process(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque) 
   const gl_envelope_t *env = rec->env;
   order_event_t ev = {.env = env, .raw = rec->value, .raw_len = rec->value_len,
                       .topic = rec->topic, .partition = rec->partition, .offset = rec->offset};
-  if (env->payload_case == GREENLIGHT__V1__ENVELOPE__PAYLOAD_TICK) {
-    orderd_advance(ctx, d, &ev);
-    return;
-  }
-  gl_store_t *s = gl_ctx_store(ctx);
-  const char *id = gl_envelope_order_id(env);
-  size_t idlen = strlen(id);
-  order_t *o = gl_store_get(s, id, idlen);
-  bool fresh = o == NULL;
-  if (fresh) o = order_new(id);
-  order_out_t out = {0};
-  order_apply(&d->policy, o, &ev, gl_ctx_stream_time(ctx), &out);
-  orderd_emit(ctx, o, &out);
-  if (out.remove)
-    fresh ? order_free(o) : gl_store_delete(s, id, idlen);
-  else if (fresh)
-    out.changed ? gl_store_put(s, id, idlen, o) : order_free(o);
-  else if (out.changed)
-    gl_store_touch(s, id, idlen);
-  order_out_release(&out);
+  /* Time moves first (SPEC §5): deadlines up to this record's event time fire. */
+  orderd_fire_deadlines(ctx, d, &ev);
+  if (env->payload_case != GREENLIGHT__V1__ENVELOPE__PAYLOAD_TICK)
+    orderd_step(ctx, d, gl_envelope_order_id(env), &ev, false);
 }
 
-/* GET /orders/{id}: the order's current status as JSON, if this instance owns it. */
+/* GET /orders/{id}: the order's current status as JSON, answered by the
+ * instance that owns the order's partition; any other instance says so. */
 static void orderd_http(gl_engine_t *e, const char *path, gl_http_response_t *r, void *opaque) {
   (void)opaque;
   const char *prefix = "/orders/";
   if (strncmp(path, prefix, strlen(prefix)) != 0) return;
   const char *id = path + strlen(prefix);
+  int32_t p = gl_engine_key_partition(e, id, strlen(id));
+  gl_ownership_t own = gl_engine_ownership(e, p);
   r->content_type = "application/json";
-  for (int p = 0; p < gl_engine_input_partitions(e); p++) {
-    gl_store_t *s = gl_engine_store(e, p);
-    order_t *o = s ? gl_store_get(s, id, strlen(id)) : NULL;
-    if (!o || order_state(o) == GREENLIGHT__V1__ORDER_STATE__ORDER_STATE_UNSPECIFIED) continue;
+  order_t *o = own == GL_OWNED ? gl_store_get(gl_engine_store(e, p), id, strlen(id)) : NULL;
+  if (o && order_state(o) != GREENLIGHT__V1__ORDER_STATE__ORDER_STATE_UNSPECIFIED) {
     uint8_t *buf = NULL;
     size_t len = order_status_pack(o, &buf);
     Greenlight__V1__OrderStatus *st = greenlight__v1__order_status__unpack(NULL, len, buf);
@@ -163,11 +210,15 @@ static void orderd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
     r->body_len = strlen(r->body);
     return;
   }
-  r->status = 404;
-  r->body_len = (size_t)asprintf(&r->body,
-                                 "{\"error\":\"order not found on this instance (unknown, or its "
-                                 "partition is owned by another instance)\",\"order_id\":\"%s\"}",
-                                 id);
+  static const char *const why[] = {
+      "not owned here: the order's partition belongs to another instance of the group",
+      "partition still restoring its state; retry shortly", "no such order"};
+  r->status = own == GL_NOT_OWNED ? 421 : own == GL_RESTORING ? 503 : 404;
+  json_t *j = json_pack("{s:s, s:s, s:i, s:b}", "error", why[own], "order_id", id, "partition",
+                        (int)p, "owned_here", own != GL_NOT_OWNED);
+  r->body = j ? json_dumps(j, JSON_COMPACT) : strdup("{}");
+  r->body_len = strlen(r->body);
+  json_decref(j);
 }
 
 static int orderd_on_config(void *conf, gl_processor_t *proc, char *errstr, size_t errlen) {
@@ -187,11 +238,14 @@ int main(int argc, char **argv) {
                          .store = &orderd_store,
                          .opaque = &d,
                          .process = orderd_process,
+                         .restored = orderd_restored,
+                         .task_open = orderd_task_open,
+                         .task_close = orderd_task_close,
                          .http = orderd_http};
   static const char *const defaults[] = {
       "app.id", "greenlight-orderd",
       "input.topics", "greenlight.orders,greenlight.approvals,greenlight.batches,greenlight.shipments,greenlight.clock",
-      "output.topics", "greenlight.order-status",
+      "output.topics", "greenlight.order-status,greenlight-batchd.repartition",
       "http.port", "8081",
       NULL};
   return gl_engine_main(argc, argv, &proc, defaults, orderd_props, &d.conf, orderd_on_config);

@@ -5,7 +5,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 kafka="$here/../../deploy/local/kafka.sh"
-marker="${TMPDIR:-/tmp}/greenlight-test-broker.started"
+# ctest runs this in the build tree, so each build dir has its own marker.
+marker="$PWD/greenlight-test-broker.started"
 case "${1:-}" in
   start)
     if "$kafka" status >/dev/null 2>&1; then

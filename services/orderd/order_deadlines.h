@@ -1,0 +1,34 @@
+/* order_deadlines: a partition group's index of order deadlines (approval
+ * expiry, parked-event TTL, tombstone due), so that a move of event time
+ * acts on exactly the orders whose deadline passed, in a deterministic
+ * order: by (deadline, order_id).
+ *
+ * Entries are never updated in place: a changed deadline is pushed again and
+ * a popped entry is checked against the order's current deadline, so stale
+ * entries cost one pop each. */
+#ifndef GREENLIGHT_ORDER_DEADLINES_H
+#define GREENLIGHT_ORDER_DEADLINES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "greenlight/gl_codec.h"
+
+typedef struct order_deadline {
+  int64_t at;
+  char id[GL_ID_MAX + 1];
+} order_deadline_t;
+
+typedef struct order_deadlines {
+  order_deadline_t *heap;
+  size_t len, cap;
+} order_deadlines_t;
+
+void order_deadlines_init(order_deadlines_t *d);
+void order_deadlines_free(order_deadlines_t *d);
+/* Adds (at, id); INT64_MAX (never) is ignored. */
+void order_deadlines_push(order_deadlines_t *d, int64_t at, const char *id);
+/* Pops the earliest entry if it is due (at <= now) into *out; returns 0 if none is. */
+int order_deadlines_pop_due(order_deadlines_t *d, int64_t now, order_deadline_t *out);
+
+#endif
