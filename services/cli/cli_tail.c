@@ -28,6 +28,7 @@ enum {
   OPT_TIMEOUT,
   OPT_TYPE,
   OPT_DEFAULTS,
+  OPT_RAW,
 };
 
 /* Everything one `greenlight tail` run needs. */
@@ -41,6 +42,7 @@ typedef struct tail_ctx {
   long long timeout_ms;    /* Give up after this long; 0 = never. */
   char type_name[256];     /* --type, fully qualified; "" = by header. */
   int json_flags;          /* GL_JSON_EMIT_DEFAULTS with --defaults. */
+  bool raw;                /* --raw: values as hex bytes, never decoded. */
   rd_kafka_t *rk;
   int32_t n_partitions;
   bool *at_end;            /* Per partition: its end was reached and nothing came since. */
@@ -103,7 +105,7 @@ static void tail_add_value(tail_ctx_t *ctx, json_t *out, const char *type_name,
   }
   const char *error = NULL;
   char detail[512];
-  if (type_name) {
+  if (type_name && !ctx->raw) {
     const ProtobufCMessageDescriptor *desc = gl_json_descriptor(type_name);
     if (!desc) {
       error = "unknown message type";
@@ -181,6 +183,7 @@ static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
       {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
       {"type", required_argument, NULL, OPT_TYPE},
       {"defaults", no_argument, NULL, OPT_DEFAULTS},
+      {"raw", no_argument, NULL, OPT_RAW},
       {NULL, 0, NULL, 0},
   };
   optind = 1;
@@ -217,6 +220,7 @@ static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
         break;
       }
       case OPT_DEFAULTS: ctx->json_flags |= GL_JSON_EMIT_DEFAULTS; break;
+      case OPT_RAW: ctx->raw = true; break;
       case ':': cli_err("tail: option '%s' needs a value", argv[optind - 1]); return -1;
       default: cli_err("tail: unknown option '%s'", argv[optind - 1]); return -1;
     }

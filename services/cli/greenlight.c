@@ -54,7 +54,7 @@ static const char cli_usage_text[] =
     "\n"
     "greenlight tail TOPIC [-b BOOTSTRAP] [-X prop=value ...] [--prefix P]\n"
     "                [--from-beginning] [--exit-at-end] [--count N]\n"
-    "                [--timeout-ms T] [--type NAME] [--defaults]\n"
+    "                [--timeout-ms T] [--type NAME] [--defaults] [--raw]\n"
     "  Reads every partition of TOPIC (read_committed, no consumer group) and\n"
     "  prints one line per record:\n"
     "    {\"topic\":..,\"partition\":..,\"offset\":..,\"timestamp_ms\":..,\"key\":..,\n"
@@ -67,6 +67,7 @@ static const char cli_usage_text[] =
     "  --timeout-ms T    exit with code 2 if not done after T ms\n"
     "  --type NAME       decode every value as NAME, e.g. greenlight.v1.OrderStatus\n"
     "  --defaults        also print fields that hold their zero value\n"
+    "  --raw             print every value as \"value_hex\" (exact bytes, for diffs)\n"
     "\n"
     "Common options:\n"
     "  -b, --bootstrap BOOTSTRAP  brokers (default: $GREENLIGHT_BOOTSTRAP or " CLI_DEFAULT_BOOTSTRAP

@@ -207,6 +207,7 @@ done:
   rd_kafka_message_destroy(m);
   e->txn_records++;
   gl_series_add(e->m_records, 1);
+  gl_series_set(e->m_open_records, (double)e->txn_records);
 }
 
 static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
@@ -661,6 +662,9 @@ static void gl_engine_metrics_init(gl_engine_t *e) {
                                           "Partition groups still restoring their state.", NULL);
   e->m_idle_waits = gl_metrics_counter(m, "greenlight_merge_idle_expired_total",
                                        "Records taken after waiting max.idle.ms for a lagging input.", NULL);
+  e->m_open_records = gl_metrics_gauge(m, "greenlight_uncommitted_records",
+                                       "Input records processed in the transaction not yet committed.",
+                                       NULL);
   e->m_lag = gl_metrics_gauge(m, "greenlight_consumer_lag_records",
                               "Input records not yet processed (high watermark minus position).", NULL);
 }

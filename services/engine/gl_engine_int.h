@@ -102,7 +102,7 @@ struct gl_engine {
 
   /* Metrics the engine updates on the hot path. */
   gl_series_t *m_records, *m_commits, *m_aborts, *m_commit_latency, *m_restore_records,
-      *m_tasks_restoring, *m_idle_waits, *m_txn_records, *m_lag;
+      *m_tasks_restoring, *m_idle_waits, *m_txn_records, *m_lag, *m_open_records;
   atomic_uint_fast64_t delivery_failures;
 };
 

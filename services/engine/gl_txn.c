@@ -176,6 +176,7 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
   e->txn_poisoned = false;
   int64_t records = e->txn_records;
   e->txn_records = 0;
+  gl_series_set(e->m_open_records, 0);
   double secs = (double)(uv_hrtime() - e->commit_begin_ns) / 1e9;
   switch (e->commit_result) {
     case GL_TXN_OK:

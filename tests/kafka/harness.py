@@ -87,9 +87,9 @@ def produce(prefix, lines):
         fail(f"greenlight produce failed ({r.returncode}): {r.stderr.decode()[-2000:]}")
 
 
-def tail(prefix, topic, timeout=60, msg_type=None):
+def tail(prefix, topic, timeout=60, msg_type=None, raw=False):
     """Reads a whole topic with read_committed through the CLI."""
-    extra = ["--type", msg_type] if msg_type else []
+    extra = (["--type", msg_type] if msg_type else []) + (["--raw"] if raw else [])
     r = subprocess.run([CLI, "tail", topic, "-b", BOOTSTRAP, "--prefix", prefix,
                         "--from-beginning", "--exit-at-end", "--timeout-ms",
                         str(int(timeout * 1000)), *extra], capture_output=True,
@@ -154,6 +154,13 @@ class Daemon:
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
+    def wait_committed(self, n_records, timeout=120):
+        """Waits until the daemon has processed n_records since it started and
+        committed them (nothing processed is left in an open transaction)."""
+        wait_until(lambda: self.metric("greenlight_records_processed_total") >= n_records and
+                   self.metric("greenlight_uncommitted_records") == 0, timeout,
+                   f"{self.name} to process and commit {n_records} records")
+
     def kill9(self):
         self.expect_exit = True
         self.proc.kill()
@@ -177,6 +184,15 @@ def orderd(prefix, name="orderd", extra=()):
             "--http.port", "0", "--commit.interval.ms", "50", "--max.idle.ms", "50",
             "--kafka.session.timeout.ms", "6000", *extra]
     return Daemon(ORDERD, name, args)
+
+
+def count_inputs(prefix):
+    """Records in all input topics of the order daemon."""
+    return sum(len(tail(prefix, t, msg_type=None)) for t in INPUT_TOPICS)
+
+
+INPUT_TOPICS = ("greenlight.orders", "greenlight.approvals", "greenlight.batches",
+                "greenlight.shipments", "greenlight.clock")
 
 
 def by_order(records):
