@@ -14,8 +14,6 @@
  * Everything else runs on one libuv loop: the tick timer, SIGTERM/SIGINT
  * (flush with a deadline, exit 0), the producer's queue (io events on a
  * pipe), and /healthz and /metrics on the loopback HTTP port. */
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -28,6 +26,7 @@
 #include "greenlight/gl_codec.h"
 #include "greenlight/gl_config.h"
 #include "greenlight/gl_http.h"
+#include "greenlight/gl_kafka.h"
 #include "greenlight/gl_log.h"
 #include "greenlight/gl_metrics.h"
 
@@ -43,14 +42,8 @@ extern char **environ;
 #define CLOCKD_ID_MAX (GL_ID_MAX - 32)
 
 typedef struct clockd_conf {
-  char *topic_prefix;
-  char *clock_topic;
-  char *clock_id;
-  int64_t tick_interval_ms;
-  int64_t tick_count;
-  char *http_host;
-  int64_t http_port;
-  char *log_level;
+  char *topic_prefix, *clock_topic, *clock_id, *http_host, *log_level;
+  int64_t tick_interval_ms, tick_count, http_port;
 } clockd_conf_t;
 
 #define CLOCKD_OFF(f) offsetof(clockd_conf_t, f)
@@ -64,7 +57,10 @@ static const gl_conf_prop_t clockd_props[] = {
     {"tick.interval.ms", GL_CONF_INT, "1000", 1, 3600000, NULL, CLOCKD_OFF(tick_interval_ms),
      "Time between two rounds of ticks."},
     {"tick.count", GL_CONF_INT, "0", 0, INT64_MAX, NULL, CLOCKD_OFF(tick_count),
-     "Stop after this many rounds (also --ticks N); 0 = run until SIGTERM."},
+     "Stop after this many rounds (for tests and one-off use); 0 = run until SIGTERM."},
+    /* An alias: both entries fill the same field. */
+    {"ticks", GL_CONF_INT, "0", 0, INT64_MAX, NULL, CLOCKD_OFF(tick_count),
+     "Short for tick.count: --ticks N stops after N rounds."},
     {"http.host", GL_CONF_STR, "127.0.0.1", 0, 0, NULL, CLOCKD_OFF(http_host),
      "Address of the HTTP port (/healthz, /metrics)."},
     {"http.port", GL_CONF_INT, "8083", -1, 65535, NULL, CLOCKD_OFF(http_port),
@@ -81,8 +77,7 @@ typedef struct clockd {
   uv_loop_t loop;
   uv_timer_t tick_timer, meta_timer;
   uv_signal_t sigterm, sigint;
-  uv_poll_t qpoll;
-  int qfds[2];
+  gl_kafka_qpoll_t qpoll;
   uv_work_t meta_work;
   bool meta_busy;
   int32_t meta_partitions; /* Result of the work: the count, or -1. */
@@ -90,7 +85,6 @@ typedef struct clockd {
   gl_http_t *http;
   rd_kafka_t *rk;
   rd_kafka_topic_t *rkt;
-  rd_kafka_queue_t *mainq;
   char *topic;
   int32_t partitions;
   int64_t *part_ok_ms;    /* Monotonic ms of each partition's last delivered tick (0 = none). */
@@ -128,35 +122,34 @@ static void clockd_set_partitions(clockd_t *d, int32_t n) {
 
 /* ---- Shutdown ---------------------------------------------------------- */
 
-static void clockd_close_handle(uv_handle_t *h) {
-  if (h->loop && !uv_is_closing(h)) uv_close(h, NULL);
+/* Closes every handle, so that the loop ends; the Kafka client is
+ * destroyed after it. */
+static void clockd_close_all(clockd_t *d) {
+  d->stopping = true;
+  uv_handle_t *hs[] = {(uv_handle_t *)&d->tick_timer, (uv_handle_t *)&d->meta_timer,
+                       (uv_handle_t *)&d->sigterm, (uv_handle_t *)&d->sigint};
+  for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
+    if (hs[i]->loop && !uv_is_closing(hs[i])) uv_close(hs[i], NULL);
+  gl_kafka_qpoll_stop(&d->qpoll);
+  if (d->meta_busy) uv_cancel((uv_req_t *)&d->meta_work);
+  if (d->http) gl_http_close(d->http, NULL, NULL);
+  d->http = NULL;
 }
 
-/* Stops ticking, delivers what is queued (within CLOCKD_FLUSH_MS unless a
- * fatal error makes that pointless) and closes every handle, so that the
- * loop ends; the Kafka client is destroyed after it. */
+/* Stops ticking, delivers what is queued (within CLOCKD_FLUSH_MS, unless a
+ * fatal error makes that pointless), drops the rest and closes the loop. */
 static void clockd_stop(clockd_t *d, const char *why) {
   if (d->stopping) return;
-  d->stopping = true;
   gl_info(&d->log, "stopping", "%s: delivering queued ticks and exiting", why);
-  clockd_close_handle((uv_handle_t *)&d->tick_timer);
-  clockd_close_handle((uv_handle_t *)&d->meta_timer);
-  clockd_close_handle((uv_handle_t *)&d->sigterm);
-  clockd_close_handle((uv_handle_t *)&d->sigint);
-  if (d->meta_busy) uv_cancel((uv_req_t *)&d->meta_work);
-  if (d->rk) {
-    if (d->exit_code == 0 && rd_kafka_flush(d->rk, CLOCKD_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
-      gl_warn(&d->log, "flush_timeout", "%d ticks not delivered within %d ms; dropping them",
-              rd_kafka_outq_len(d->rk), CLOCKD_FLUSH_MS);
-    rd_kafka_purge(d->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    while (rd_kafka_poll(d->rk, 0) > 0) {
-    }
+  d->stopping = true;
+  if (d->exit_code == 0 && rd_kafka_flush(d->rk, CLOCKD_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    gl_warn(&d->log, "flush_timeout", "%d ticks not delivered within %d ms; dropping them",
+            rd_kafka_outq_len(d->rk), CLOCKD_FLUSH_MS);
+  rd_kafka_purge(d->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  /* After a fatal error this runs inside rd_kafka_poll(): do not poll again. */
+  while (d->exit_code == 0 && rd_kafka_poll(d->rk, 0) > 0) {
   }
-  clockd_close_handle((uv_handle_t *)&d->qpoll);
-  if (d->http) {
-    gl_http_close(d->http, NULL, NULL);
-    d->http = NULL;
-  }
+  clockd_close_all(d);
 }
 
 static void clockd_signal_cb(uv_signal_t *h, int signum) {
@@ -170,11 +163,8 @@ static void clockd_signal_cb(uv_signal_t *h, int signum) {
 
 static void clockd_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
   clockd_t *d = rd_kafka_opaque(rk);
-  gl_log_level_t l = level <= 3   ? GL_LOG_ERROR
-                     : level <= 4 ? GL_LOG_WARN
-                     : level <= 6 ? GL_LOG_INFO
-                                  : GL_LOG_DEBUG;
-  gl_log(&d->log, l, "librdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+  gl_log(&d->log, gl_kafka_log_level(level, fac), "librdkafka", "%s: %s: %s", rd_kafka_name(rk),
+         fac, buf);
 }
 
 /* Served by rd_kafka_poll() on the loop thread, like the delivery reports. */
@@ -216,23 +206,11 @@ static void clockd_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaq
   d->fail_streak = 0;
 }
 
-/* The producer's queue signals the pipe when it becomes non-empty: drain
- * the pipe, then serve everything queued. */
-static void clockd_qpoll_cb(uv_poll_t *h, int status, int events) {
-  clockd_t *d = h->data;
-  char buf[64];
-  (void)status;
-  (void)events;
-  while (read(d->qfds[0], buf, sizeof(buf)) > 0) {
-  }
+/* The producer's queue has events: serve everything queued. */
+static void clockd_queue_cb(void *arg) {
+  clockd_t *d = arg;
   while (!d->stopping && rd_kafka_poll(d->rk, 0) > 0) {
   }
-}
-
-static int clockd_kset(rd_kafka_conf_t *kc, const char *const *kv, char *errstr, size_t errlen) {
-  for (; kv[0]; kv += 2)
-    if (rd_kafka_conf_set(kc, kv[0], kv[1], errstr, errlen) != RD_KAFKA_CONF_OK) return -1;
-  return 0;
 }
 
 /* Our defaults, then the kafka.* pass-through, then what correctness needs:
@@ -249,9 +227,9 @@ static int clockd_kafka_new(clockd_t *d, char *errstr, size_t errlen) {
   rd_kafka_conf_set_log_cb(kc, clockd_kafka_log_cb);
   rd_kafka_conf_set_error_cb(kc, clockd_kafka_error_cb);
   rd_kafka_conf_set_dr_msg_cb(kc, clockd_dr_cb);
-  if (clockd_kset(kc, defaults, errstr, errlen) < 0 ||
+  if (gl_kafka_conf_set_pairs(kc, defaults, errstr, errlen) < 0 ||
       gl_conf_kafka_apply(&d->gconf, kc, errstr, errlen) < 0 ||
-      clockd_kset(kc, forced, errstr, errlen) < 0) {
+      gl_kafka_conf_set_pairs(kc, forced, errstr, errlen) < 0) {
     rd_kafka_conf_destroy(kc);
     return -1;
   }
@@ -339,8 +317,7 @@ static void clockd_produce(clockd_t *d, int32_t partition, int64_t tick_ms) {
       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_VALUE(buf, len),
       RD_KAFKA_V_KEY(CLOCKD_KEY, strlen(CLOCKD_KEY)), RD_KAFKA_V_TIMESTAMP(tick_ms),
       RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
-  if (err) {
-    /* On failure the value and the headers are still ours. */
+  if (err) { /* On failure the value and the headers are still ours. */
     free(buf);
     rd_kafka_headers_destroy(h);
     clockd_failure(d, partition, rd_kafka_err2str(err));
@@ -352,17 +329,12 @@ static void clockd_produce(clockd_t *d, int32_t partition, int64_t tick_ms) {
 static void clockd_tick_cb(uv_timer_t *h) {
   clockd_t *d = h->data;
   int64_t now = clockd_wall_ms();
-  if (now < d->last_tick_ms) {
-    if (!d->clock_behind)
-      gl_warn(&d->log, "clock_step_back",
-              "wall clock stepped back by %" PRId64 " ms; repeating tick time %" PRId64
-              " until it catches up",
-              d->last_tick_ms - now, d->last_tick_ms);
-    d->clock_behind = true;
-    now = d->last_tick_ms;
-  } else {
-    d->clock_behind = false;
-  }
+  if (now < d->last_tick_ms && !d->clock_behind)
+    gl_warn(&d->log, "clock_step_back", "wall clock stepped back by %" PRId64
+            " ms; repeating tick time %" PRId64 " until it catches up", d->last_tick_ms - now,
+            d->last_tick_ms);
+  d->clock_behind = now < d->last_tick_ms;
+  if (d->clock_behind) now = d->last_tick_ms;
   d->last_tick_ms = now;
   for (int32_t p = 0; p < d->partitions; p++) clockd_produce(d, p, now);
   d->rounds++;
@@ -405,25 +377,6 @@ static void clockd_http_cb(void *opaque, const char *method, const char *path,
 
 /* ---- Start ------------------------------------------------------------- */
 
-/* Rewrites `--ticks N` and `--ticks=N` as `--tick.count N`; the pointers
- * still point into argv. */
-static char **clockd_args(int argc, char **argv) {
-  char **out = calloc((size_t)argc * 2 + 1, sizeof(char *));
-  if (!out) abort();
-  int n = 0;
-  for (int i = 0; i < argc; i++) {
-    if (strcmp(argv[i], "--ticks") == 0) {
-      out[n++] = "--tick.count";
-    } else if (strncmp(argv[i], "--ticks=", 8) == 0) {
-      out[n++] = "--tick.count";
-      out[n++] = argv[i] + 8;
-    } else {
-      out[n++] = argv[i];
-    }
-  }
-  return out;
-}
-
 /* Loads the configuration. Returns 0, 1 for --help, or -1 with errstr set. */
 static int clockd_configure(clockd_t *d, int argc, char **argv, char *errstr, size_t errlen) {
   char host[256] = "clockd";
@@ -431,13 +384,7 @@ static int clockd_configure(clockd_t *d, int argc, char **argv, char *errstr, si
   host[sizeof(host) - 1] = '\0';
   int rc = gl_conf_add_table(&d->gconf, clockd_props, &d->conf, errstr, errlen);
   if (rc == 0) rc = gl_conf_set(&d->gconf, "clock.id", host, errstr, errlen);
-  if (rc == 0) {
-    int nargs = 0;
-    char **args = clockd_args(argc, argv);
-    while (args[nargs]) nargs++;
-    rc = gl_conf_load(&d->gconf, nargs, args, environ, errstr, errlen);
-    free(args);
-  }
+  if (rc == 0) rc = gl_conf_load(&d->gconf, argc, argv, environ, errstr, errlen);
   if (rc != 0) return rc;
   gl_log_level_parse(d->conf.log_level, &d->log.level);
   size_t idlen = strlen(d->conf.clock_id);
@@ -461,14 +408,12 @@ static int clockd_start(clockd_t *d, char *errstr, size_t errlen) {
   int32_t n = clockd_read_partitions(d, errstr, errlen);
   if (n < 0) return -1;
   clockd_set_partitions(d, n);
-  if (pipe2(d->qfds, O_NONBLOCK | O_CLOEXEC) < 0) {
-    snprintf(errstr, errlen, "pipe: %s", strerror(errno));
+  int rc = gl_kafka_qpoll_start(&d->loop, &d->qpoll, rd_kafka_queue_get_main(d->rk),
+                                clockd_queue_cb, d);
+  if (rc < 0) {
+    snprintf(errstr, errlen, "cannot wire the producer queue into the loop: %s", uv_strerror(rc));
     return -1;
   }
-  d->mainq = rd_kafka_queue_get_main(d->rk);
-  rd_kafka_queue_io_event_enable(d->mainq, d->qfds[1], "1", 1);
-  uv_poll_init(&d->loop, &d->qpoll, d->qfds[0]);
-  uv_poll_start(&d->qpoll, UV_READABLE, clockd_qpoll_cb);
   if (d->conf.http_port >= 0) {
     d->http = gl_http_start(&d->loop, d->conf.http_host, (int)d->conf.http_port, clockd_http_cb, d,
                             errstr, errlen);
@@ -502,14 +447,9 @@ static void clockd_metrics_init(clockd_t *d) {
 }
 
 static void clockd_destroy(clockd_t *d) {
-  if (d->mainq) {
-    rd_kafka_queue_io_event_enable(d->mainq, -1, NULL, 0);
-    rd_kafka_queue_destroy(d->mainq);
-  }
+  gl_kafka_qpoll_destroy(&d->qpoll);
   if (d->rkt) rd_kafka_topic_destroy(d->rkt);
   if (d->rk) rd_kafka_destroy(d->rk);
-  for (int i = 0; i < 2; i++)
-    if (d->qfds[i] > 0) close(d->qfds[i]);
   free(d->part_ok_ms);
   free(d->topic);
   gl_metrics_destroy(d->metrics);
@@ -530,7 +470,7 @@ int main(int argc, char **argv) {
   uv_timer_init(&d.loop, &d.meta_timer);
   uv_signal_init(&d.loop, &d.sigterm);
   uv_signal_init(&d.loop, &d.sigint);
-  d.tick_timer.data = d.meta_timer.data = d.sigterm.data = d.sigint.data = d.qpoll.data = &d;
+  d.tick_timer.data = d.meta_timer.data = d.sigterm.data = d.sigint.data = &d;
   clockd_metrics_init(&d);
 
   int rc = clockd_configure(&d, argc, argv, errstr, sizeof(errstr));
@@ -540,15 +480,7 @@ int main(int argc, char **argv) {
     gl_error(&d.log, "start", "%s", errstr);
     fprintf(stderr, "%s: %s\n", prog, errstr);
   }
-  if (rc != 0) {
-    d.stopping = true; /* Nothing was produced: close without flushing. */
-    clockd_close_handle((uv_handle_t *)&d.tick_timer);
-    clockd_close_handle((uv_handle_t *)&d.meta_timer);
-    clockd_close_handle((uv_handle_t *)&d.sigterm);
-    clockd_close_handle((uv_handle_t *)&d.sigint);
-    clockd_close_handle((uv_handle_t *)&d.qpoll);
-    if (d.http) gl_http_close(d.http, NULL, NULL);
-  }
+  if (rc != 0) clockd_close_all(&d); /* Nothing was produced: nothing to flush. */
   uv_run(&d.loop, UV_RUN_DEFAULT);
   if (rc == 0) {
     code = d.exit_code;

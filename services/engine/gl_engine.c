@@ -329,10 +329,8 @@ static void gl_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 static void gl_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
   gl_engine_t *e = rd_kafka_opaque(rk);
-  gl_log_level_t l = level <= 3 ? GL_LOG_ERROR : level <= 4 ? GL_LOG_WARN : level <= 6 ? GL_LOG_INFO : GL_LOG_DEBUG;
-  /* Pass-through properties reach every client; "ignored by this producer" is expected. */
-  if (strcmp(fac, "CONFWARN") == 0) l = GL_LOG_DEBUG;
-  gl_log(&e->log, l, "librdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+  gl_log(&e->log, gl_kafka_log_level(level, fac), "librdkafka", "%s: %s: %s", rd_kafka_name(rk),
+         fac, buf);
 }
 
 static void gl_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
@@ -355,11 +353,6 @@ static void gl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) 
             rd_kafka_err2str(m->err));
 }
 
-static int gl_kset(rd_kafka_conf_t *kc, const char *k, const char *v, char *errstr, size_t errlen) {
-  if (rd_kafka_conf_set(kc, k, v, errstr, errlen) != RD_KAFKA_CONF_OK) return -1;
-  return 0;
-}
-
 /* Builds a client configuration: our defaults, then the pass-through, then
  * the settings correctness depends on. */
 static rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *defaults,
@@ -368,10 +361,11 @@ static rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *default
   rd_kafka_conf_set_opaque(kc, e);
   rd_kafka_conf_set_log_cb(kc, gl_kafka_log_cb);
   rd_kafka_conf_set_error_cb(kc, gl_kafka_error_cb);
-  int rc = gl_kset(kc, "bootstrap.servers", "127.0.0.1:19092", errstr, errlen);
-  for (const char *const *d = defaults; rc == 0 && d && *d; d += 2) rc = gl_kset(kc, d[0], d[1], errstr, errlen);
+  static const char *const base[] = {"bootstrap.servers", "127.0.0.1:19092", NULL};
+  int rc = gl_kafka_conf_set_pairs(kc, base, errstr, errlen);
+  if (rc == 0) rc = gl_kafka_conf_set_pairs(kc, defaults, errstr, errlen);
   if (rc == 0) rc = gl_conf_kafka_apply(&e->gconf, kc, errstr, errlen);
-  for (const char *const *d = forced; rc == 0 && d && *d; d += 2) rc = gl_kset(kc, d[0], d[1], errstr, errlen);
+  if (rc == 0) rc = gl_kafka_conf_set_pairs(kc, forced, errstr, errlen);
   if (rc < 0) {
     rd_kafka_conf_destroy(kc);
     return NULL;
@@ -379,26 +373,7 @@ static rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *default
   return kc;
 }
 
-static void gl_qpoll_cb(uv_poll_t *h, int status, int events) {
-  gl_engine_t *e = h->data;
-  (void)status;
-  (void)events;
-  char buf[256];
-  int fd = -1;
-  uv_fileno((uv_handle_t *)h, &fd);
-  while (read(fd, buf, sizeof(buf)) > 0) {
-  }
-  gl_engine_pump(e);
-}
-
-static int gl_qpoll_start(gl_engine_t *e, struct gl_qpoll *qp, rd_kafka_queue_t *q) {
-  if (pipe2(qp->fds, O_NONBLOCK | O_CLOEXEC) < 0) return -1;
-  qp->q = q;
-  rd_kafka_queue_io_event_enable(q, qp->fds[1], "1", 1);
-  uv_poll_init(&e->loop, &qp->poll, qp->fds[0]);
-  qp->poll.data = e;
-  return uv_poll_start(&qp->poll, UV_READABLE, gl_qpoll_cb);
-}
+static void gl_qpoll_cb(void *arg) { gl_engine_pump(arg); }
 
 static char **gl_split_topics(const char *prefix, const char *list, int *n) {
   char **out = NULL;
@@ -500,9 +475,12 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
     return -1;
   }
 
-  if (gl_qpoll_start(e, &e->cons_io, rd_kafka_queue_get_consumer(e->consumer)) < 0 ||
-      gl_qpoll_start(e, &e->rest_io, rd_kafka_queue_get_consumer(e->restorer)) < 0 ||
-      gl_qpoll_start(e, &e->prod_io, rd_kafka_queue_get_main(e->producer)) < 0) {
+  if (gl_kafka_qpoll_start(&e->loop, &e->cons_io, rd_kafka_queue_get_consumer(e->consumer),
+                           gl_qpoll_cb, e) < 0 ||
+      gl_kafka_qpoll_start(&e->loop, &e->rest_io, rd_kafka_queue_get_consumer(e->restorer),
+                           gl_qpoll_cb, e) < 0 ||
+      gl_kafka_qpoll_start(&e->loop, &e->prod_io, rd_kafka_queue_get_main(e->producer),
+                           gl_qpoll_cb, e) < 0) {
     snprintf(errstr, errlen, "cannot wire Kafka queues into the loop");
     return -1;
   }
@@ -595,9 +573,9 @@ static void gl_engine_close(gl_engine_t *e) {
   gl_close_handle((uv_handle_t *)&e->cron);
   gl_close_handle((uv_handle_t *)&e->sigterm);
   gl_close_handle((uv_handle_t *)&e->sigint);
-  gl_close_handle((uv_handle_t *)&e->cons_io.poll);
-  gl_close_handle((uv_handle_t *)&e->prod_io.poll);
-  gl_close_handle((uv_handle_t *)&e->rest_io.poll);
+  gl_kafka_qpoll_stop(&e->cons_io);
+  gl_kafka_qpoll_stop(&e->prod_io);
+  gl_kafka_qpoll_stop(&e->rest_io);
   if (e->http) {
     gl_http_close(e->http, NULL, NULL);
     e->http = NULL;
@@ -620,12 +598,9 @@ static void gl_engine_destroy(gl_engine_t *e) {
     gl_drop_tasks(e);
   }
   if (e->restorer) rd_kafka_consumer_close(e->restorer);
-  struct gl_qpoll *qps[] = {&e->cons_io, &e->prod_io, &e->rest_io};
-  for (int i = 0; i < 3; i++) {
-    if (qps[i]->q) rd_kafka_queue_destroy(qps[i]->q);
-    if (qps[i]->fds[0] > 0) close(qps[i]->fds[0]);
-    if (qps[i]->fds[1] > 0) close(qps[i]->fds[1]);
-  }
+  gl_kafka_qpoll_destroy(&e->cons_io);
+  gl_kafka_qpoll_destroy(&e->prod_io);
+  gl_kafka_qpoll_destroy(&e->rest_io);
   if (e->consumer) rd_kafka_destroy(e->consumer);
   if (e->restorer) rd_kafka_destroy(e->restorer);
   if (e->producer) {

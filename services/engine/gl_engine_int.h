@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "greenlight/gl_engine.h"
+#include "greenlight/gl_kafka.h"
 
 /* The changelog key under which a task stores its event time. Store keys
  * are order/batch ids and never start with a NUL byte. */
@@ -64,11 +65,7 @@ struct gl_engine {
   uv_signal_t sigterm, sigint;
   uv_timer_t cron;
   uv_idle_t idle; /* Keeps processing going while buffers hold work. */
-  struct gl_qpoll {
-    uv_poll_t poll;
-    int fds[2];
-    rd_kafka_queue_t *q;
-  } cons_io, prod_io, rest_io;
+  gl_kafka_qpoll_t cons_io, prod_io, rest_io;
 
   rd_kafka_t *consumer, *producer, *restorer;
   char **inputs; /* Full topic names, prefix included. */

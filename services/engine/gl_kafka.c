@@ -1,0 +1,62 @@
+/* gl_kafka: librdkafka on a libuv loop. See include/greenlight/gl_kafka.h. */
+#include "greenlight/gl_kafka.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+static void gl_kafka_qpoll_cb(uv_poll_t *h, int status, int events) {
+  gl_kafka_qpoll_t *qp = h->data;
+  char buf[256];
+  (void)status;
+  (void)events;
+  while (read(qp->fds[0], buf, sizeof(buf)) > 0) {
+  }
+  qp->cb(qp->arg);
+}
+
+int gl_kafka_qpoll_start(uv_loop_t *loop, gl_kafka_qpoll_t *qp, rd_kafka_queue_t *q,
+                         void (*cb)(void *arg), void *arg) {
+  qp->q = q;
+  qp->cb = cb;
+  qp->arg = arg;
+  if (pipe2(qp->fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+    qp->fds[0] = qp->fds[1] = -1;
+    return -errno;
+  }
+  rd_kafka_queue_io_event_enable(q, qp->fds[1], "1", 1);
+  int rc = uv_poll_init(loop, &qp->poll, qp->fds[0]);
+  if (rc < 0) return rc;
+  qp->poll.data = qp;
+  return uv_poll_start(&qp->poll, UV_READABLE, gl_kafka_qpoll_cb);
+}
+
+void gl_kafka_qpoll_stop(gl_kafka_qpoll_t *qp) {
+  uv_handle_t *h = (uv_handle_t *)&qp->poll;
+  if (h->loop && !uv_is_closing(h)) uv_close(h, NULL);
+}
+
+void gl_kafka_qpoll_destroy(gl_kafka_qpoll_t *qp) {
+  if (qp->q) {
+    rd_kafka_queue_io_event_enable(qp->q, -1, NULL, 0);
+    rd_kafka_queue_destroy(qp->q);
+    qp->q = NULL;
+  }
+  for (int i = 0; i < 2; i++) {
+    if (qp->fds[i] > 0) close(qp->fds[i]);
+    qp->fds[i] = -1;
+  }
+}
+
+gl_log_level_t gl_kafka_log_level(int level, const char *fac) {
+  if (fac && strcmp(fac, "CONFWARN") == 0) return GL_LOG_DEBUG;
+  return level <= 3 ? GL_LOG_ERROR : level <= 4 ? GL_LOG_WARN : level <= 6 ? GL_LOG_INFO : GL_LOG_DEBUG;
+}
+
+int gl_kafka_conf_set_pairs(rd_kafka_conf_t *kc, const char *const *kv, char *errstr,
+                            size_t errlen) {
+  for (; kv && kv[0]; kv += 2)
+    if (rd_kafka_conf_set(kc, kv[0], kv[1], errstr, errlen) != RD_KAFKA_CONF_OK) return -1;
+  return 0;
+}
