@@ -472,6 +472,12 @@ static void order_retry_parked(const order_policy_t *pol, order_t *o, int64_t no
                                order_out_t *out) {
   size_t i = 0;
   while (i < o->nparked) {
+    /* Rule 6 first: an approval that lapsed before this event time closes
+     * the order (the caller's order_expire), and nothing parked may apply
+     * under it. Found by the model check (tests/unit/test_order_model.c). */
+    if ((o->state == ST(APPROVED) || o->state == ST(PARTIALLY_CLEARED)) && o->valid_until_ms > 0 &&
+        now > o->valid_until_ms)
+      return;
     /* Room for this event's record, and an expiry after it. */
     if (out->nstatus + 2 > ORDER_OUT_MAX || out->nrefusal + 1 > ORDER_OUT_MAX) return;
     order_parked_t *p = &o->parked[i];
