@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job: builds greenlight, starts a local Kafka broker, runs the
-# order daemon, plays the seed scenario (tests/data/seed.jsonl: H200 orders
+# order and batch daemons, plays the seed scenario (tests/data/seed.jsonl: H200 orders
 # from ByteDance, Alibaba, Tencent, Baidu, a sensitive agency and a grid
 # operator; batch 1 approvals; a domestic-ratio cut; partial clearances;
-# an expiry by event time) and prints every order's final state.
+# an expiry by event time) and prints every order's history and final
+# state, and the batch view (first batch approved, later firms waiting).
 #
 # Each run uses its own topic prefix, so it can be run again and again. The
 # broker is left running for exploration (stop it: deploy/local/kafka.sh stop).
@@ -19,13 +20,17 @@ prefix="seed-$(date +%s)."
 GREENLIGHT_TOPIC_PREFIX=$prefix "$here/kafka.sh" topics >/dev/null
 cli="$build/services/cli/greenlight"
 log="$build/seed-orderd.log"
+blog="$build/seed-batchd.log"
 
 "$build/services/orderd/greenlight-orderd" -b "$bootstrap" --topic.prefix "$prefix" \
   --policy.file "$GL_SRC/tests/data/h200.policy" --http.port 0 >"$log" 2>&1 &
 orderd=$!
-trap 'kill -TERM $orderd 2>/dev/null; wait $orderd 2>/dev/null || true' EXIT
+"$build/services/batchd/greenlight-batchd" -b "$bootstrap" --topic.prefix "$prefix" --http.port 0 \
+  >"$blog" 2>&1 &
+batchd=$!
+trap 'kill -TERM $orderd $batchd 2>/dev/null; wait $orderd $batchd 2>/dev/null || true' EXIT
 
-echo "greenlight: topics under prefix '$prefix' on $bootstrap; orderd log: $log"
+echo "greenlight: topics under prefix '$prefix' on $bootstrap; logs: $log, $blog"
 summary=$("$cli" produce -b "$bootstrap" --prefix "$prefix" --file "$GL_SRC/tests/data/seed.jsonl" 2>&1 | tail -n 1)
 echo "greenlight: $summary from tests/data/seed.jsonl"
 inputs=$(echo "$summary" | awk '{print $2}')
@@ -38,7 +43,13 @@ while :; do
   processed=$(curl -sf "http://127.0.0.1:$port/metrics" 2>/dev/null |
     awk '/^greenlight_records_processed_total /{print int($2)}' || true)
   n=$("$cli" tail greenlight.order-status -b "$bootstrap" --prefix "$prefix" --from-beginning --exit-at-end | wc -l)
-  if [ "${processed:-0}" -ge "$inputs" ] && [ "$n" -eq "$last" ]; then break; fi
+  bport=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$blog" | grep -o '[0-9]*$' || true)
+  bmetrics=$(curl -sf "http://127.0.0.1:$bport/metrics" 2>/dev/null || true)
+  bprocessed=$(echo "$bmetrics" | awk '/^greenlight_records_processed_total /{print int($2)}')
+  bopen=$(echo "$bmetrics" | awk '/^greenlight_uncommitted_records /{print int($2)}')
+  repart=$("$cli" tail greenlight-batchd.repartition -b "$bootstrap" --prefix "$prefix" --from-beginning --exit-at-end | wc -l)
+  if [ "${processed:-0}" -ge "$inputs" ] && [ "$n" -eq "$last" ] && [ "$repart" -gt 0 ] &&
+     [ "${bprocessed:-0}" -ge "$repart" ] && [ "${bopen:-1}" -eq 0 ]; then break; fi
   if [ $SECONDS -ge $deadline ]; then echo "greenlight: the daemon did not finish in 60 s; see $log" >&2; exit 1; fi
   last=$n
   sleep 0.5 # poll interval of the deadline-bounded wait above
@@ -48,3 +59,8 @@ echo
 echo "Every status record, as a downstream consumer sees it (read_committed):"
 "$cli" tail greenlight.order-status -b "$bootstrap" --prefix "$prefix" --from-beginning --exit-at-end |
   python3 "$here/status_table.py"
+
+echo
+echo "The batch view (greenlight.batch-status, latest per batch; ~waiting = accepted, no batch yet):"
+"$cli" tail greenlight.batch-status -b "$bootstrap" --prefix "$prefix" --from-beginning --exit-at-end |
+  python3 "$here/status_table.py" --batches
