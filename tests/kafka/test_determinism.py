@@ -1,6 +1,6 @@
 """Determinism (SPEC §6, §8): a recorded input log, ticks included, fed to a
 fresh consumer group and fresh output topics twice, yields two status logs
-that are byte-identical — values, keys, partitions, offsets and timestamps —
+that are byte-identical — values, keys, partitions, order and timestamps —
 and identical to the log of the live run that first processed it. The same
 holds for the dead-letter topic and the batch repartition topic.
 
@@ -28,9 +28,19 @@ def extra_events(t_end):
 
 
 def snapshot(prefix, topic):
-    return [(r["partition"], r["offset"], r["key"], r["timestamp_ms"], r.get("value_hex"),
-             sorted(r.get("headers", {}).items()))
-            for r in tail(prefix, topic, raw=True)]
+    """Every record of topic as (partition, index in partition, key, timestamp,
+    value bytes, headers). The index replaces the offset: transaction commit
+    markers take offsets too, and where a run commits depends on timing, not
+    on the input, so offsets may differ while the records do not. tail
+    interleaves partitions as they arrive, so records are sorted first."""
+    recs = sorted((r["partition"], r["offset"], r["key"], r["timestamp_ms"], r.get("value_hex"),
+                   sorted(r.get("headers", {}).items())) for r in tail(prefix, topic, raw=True))
+    index = {}
+    out = []
+    for p, _, *rest in recs:
+        index[p] = index.get(p, -1) + 1
+        out.append((p, index[p], *rest))
+    return out
 
 
 def run_orderd(prefix, name, suffix, n_inputs):
@@ -81,9 +91,14 @@ def main():
     for topic, want in live_out.items():
         for s, out in zip(replays, outs):
             got = out[topic]
+            if got != want and os.environ.get("GL_DEBUG_DIR"):
+                for name, recs in (("live", want), ("replay", got)):
+                    with open(os.path.join(os.environ["GL_DEBUG_DIR"], f"{topic}{s}.{name}"), "w") as f:
+                        for r in recs:
+                            f.write(f"{r[0]} {r[1]} {r[2]} {r[3]} {r[4][:400]}\n")
             check(len(got) == len(want), f"{topic}{s}: {len(got)} records, live had {len(want)}")
             for a, b in zip(got, want):
-                check(a == b, f"{topic}{s}: first difference at partition {a[0]} offset {a[1]}:\n"
+                check(a == b, f"{topic}{s}: first difference at partition {a[0]}, record {a[1]}:\n"
                               f"  replay {a}\n  live   {b}")
     print(f"determinism: {n_inputs} input records; "
           + ", ".join(f"{t} {len(v)} records" for t, v in live_out.items())
