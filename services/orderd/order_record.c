@@ -180,6 +180,8 @@ void order_publish(order_t *o, int previous_state, const char *reason_code, cons
   order_status_rec_t *rec = &out->status[out->nstatus++];
   rec->len = order_status_pack(o, &rec->buf);
   rec->state = o->state;
+  const char *key = gl_order_batch_key(o->state, o->batch_id);
+  snprintf(rec->batch_key, sizeof rec->batch_key, "%s", key ? key : "");
   out->changed = true;
 }
 
@@ -333,10 +335,16 @@ order_t *order_decode(const void *buf, size_t len, char *errstr, size_t errlen) 
   return o;
 }
 
+void order_out_init(order_out_t *out) {
+  out->nstatus = out->nrefusal = 0;
+  out->changed = out->remove = false;
+  out->duplicates = out->parked = 0;
+}
+
 void order_out_release(order_out_t *out) {
   for (size_t i = 0; i < out->nstatus; i++) free(out->status[i].buf);
   for (size_t i = 0; i < out->nrefusal; i++) free(out->refusal[i].raw);
-  memset(out, 0, sizeof *out);
+  order_out_init(out);
 }
 
 const char *order_id(const order_t *o) {

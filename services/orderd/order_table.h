@@ -33,6 +33,8 @@ typedef struct order_status_rec {
   uint8_t *buf; /* malloc'd serialized greenlight.v1.OrderStatus. */
   size_t len;
   int state;    /* Its OrderState, for metrics. */
+  /* Its repartition key (gl_order_batch_key); "" when it has none. */
+  char batch_key[GL_ID_MAX + 1];
 } order_status_rec_t;
 
 /* Refusal reasons (stable, for the DLQ header and metrics):
@@ -65,7 +67,8 @@ typedef struct order_refusal {
 
 #define ORDER_OUT_MAX 64
 
-/* What one call produced. Zero-initialize before the first use; release
+/* What one call produced. Initialize with order_out_init() (only the
+ * counters: the arrays are large and written entry by entry) and release
  * with order_out_release() after each call. */
 typedef struct order_out {
   order_status_rec_t status[ORDER_OUT_MAX];
@@ -103,6 +106,7 @@ void order_advance(const order_policy_t *pol, order_t *o, int64_t now_ms,
  * INT64_MAX if never. Lets the glue keep a deadline index. */
 int64_t order_next_deadline(const order_policy_t *pol, const order_t *o);
 
+void order_out_init(order_out_t *out);
 void order_out_release(order_out_t *out);
 
 /* Capacity note: one call of order_apply() or order_advance() emits at most

@@ -17,6 +17,8 @@ typedef struct orderd_conf {
 typedef struct orderd {
   orderd_conf_t conf;
   order_policy_t policy;
+  gl_series_t *m_transitions[16]; /* By OrderState, created on first use. */
+  gl_series_t *m_duplicates;
 } orderd_t;
 
 static const gl_conf_prop_t orderd_props[] = {
@@ -84,32 +86,35 @@ static void orderd_repartition(gl_ctx_t *ctx, const char *key, const order_statu
   if (key) gl_ctx_emit(ctx, 1, key, strlen(key), st->buf, st->len, "greenlight.v1.OrderStatus");
 }
 
+/* The transitions counter of a state. */
+static gl_series_t *orderd_transitions(gl_ctx_t *ctx, orderd_t *d, int state) {
+  int i = state >= 0 && state < 16 ? state : 0;
+  if (!d->m_transitions[i]) {
+    const ProtobufCEnumValue *ev =
+        protobuf_c_enum_descriptor_get_value(&greenlight__v1__order_state__descriptor, state);
+    char labels[96];
+    snprintf(labels, sizeof(labels), "state=\"%s\"", ev ? ev->name : "unknown");
+    d->m_transitions[i] = gl_metrics_counter(gl_ctx_metrics(ctx), "greenlight_order_transitions_total",
+                                             "Order status records published, by resulting state.",
+                                             labels);
+  }
+  return d->m_transitions[i];
+}
+
 /* Publishes what one call of the table produced: each status record to the
  * status topic and, under its batch key, to the repartition topic (twice
  * when the key changed, so the old batch learns the order left it). */
-static void orderd_emit(gl_ctx_t *ctx, const order_t *o, const char *key_before, order_out_t *out) {
-  gl_metrics_t *m = gl_ctx_metrics(ctx);
+static void orderd_emit(gl_ctx_t *ctx, orderd_t *d, const order_t *o, const char *key_before,
+                        order_out_t *out) {
   const char *id = order_id(o);
-  char prev[GL_ID_MAX + 1] = "";
-  bool has_prev = key_before != NULL;
-  if (key_before) snprintf(prev, sizeof(prev), "%s", key_before);
+  const char *prev = key_before ? key_before : "";
   for (size_t i = 0; i < out->nstatus; i++) {
     order_status_rec_t *st = &out->status[i];
     gl_ctx_emit(ctx, 0, id, strlen(id), st->buf, st->len, "greenlight.v1.OrderStatus");
-    Greenlight__V1__OrderStatus *v = greenlight__v1__order_status__unpack(NULL, st->len, st->buf);
-    const char *key = v ? gl_order_batch_key(v->state, v->batch_id) : NULL;
-    orderd_repartition(ctx, key, st);
-    if (has_prev && (!key || strcmp(prev, key) != 0)) orderd_repartition(ctx, prev, st);
-    has_prev = key != NULL;
-    if (key) snprintf(prev, sizeof(prev), "%s", key);
-    if (v) greenlight__v1__order_status__free_unpacked(v, NULL);
-    const ProtobufCEnumValue *ev =
-        protobuf_c_enum_descriptor_get_value(&greenlight__v1__order_state__descriptor, st->state);
-    char labels[96];
-    snprintf(labels, sizeof(labels), "state=\"%s\"", ev ? ev->name : "unknown");
-    gl_series_add(gl_metrics_counter(m, "greenlight_order_transitions_total",
-                                     "Order status records published, by resulting state.", labels),
-                  1);
+    if (st->batch_key[0]) orderd_repartition(ctx, st->batch_key, st);
+    if (prev[0] && strcmp(prev, st->batch_key) != 0) orderd_repartition(ctx, prev, st);
+    prev = st->batch_key;
+    gl_series_add(orderd_transitions(ctx, d, st->state), 1);
   }
   for (size_t i = 0; i < out->nrefusal; i++) {
     order_refusal_t *r = &out->refusal[i];
@@ -119,10 +124,12 @@ static void orderd_emit(gl_ctx_t *ctx, const order_t *o, const char *key_before,
       gl_ctx_dlq_raw(ctx, r->reason, r->detail, id, strlen(id), r->raw, r->raw_len, r->topic,
                      r->partition, r->offset);
   }
-  if (out->duplicates)
-    gl_series_add(gl_metrics_counter(m, "greenlight_duplicate_events_total",
-                                     "Input events ignored as a repeated event_id.", NULL),
-                  out->duplicates);
+  if (out->duplicates) {
+    if (!d->m_duplicates)
+      d->m_duplicates = gl_metrics_counter(gl_ctx_metrics(ctx), "greenlight_duplicate_events_total",
+                                           "Input events ignored as a repeated event_id.", NULL);
+    gl_series_add(d->m_duplicates, out->duplicates);
+  }
 }
 
 /* Runs fn (order_apply or order_advance) on the order under id and keeps
@@ -141,12 +148,13 @@ static void orderd_step(gl_ctx_t *ctx, orderd_t *d, const char *id, const order_
   const char *kb = fresh ? NULL : gl_order_batch_key(order_state(o), order_batch_id(o));
   char key_before[GL_ID_MAX + 1];
   if (kb) snprintf(key_before, sizeof(key_before), "%s", kb);
-  order_out_t out = {0};
+  order_out_t out;
+  order_out_init(&out);
   if (advance)
     order_advance(&d->policy, o, now, ev, &out);
   else
     order_apply(&d->policy, o, ev, now, &out);
-  orderd_emit(ctx, o, kb ? key_before : NULL, &out);
+  orderd_emit(ctx, d, o, kb ? key_before : NULL, &out);
   if (out.remove) {
     fresh ? order_free(o) : gl_store_delete(s, id, idlen);
   } else {

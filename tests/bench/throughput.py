@@ -47,6 +47,11 @@ def measure(daemon, total):
                f"{total} records", interval=0.05)
     t_last = time.monotonic()
     commits = daemon.metric("greenlight_commits_total")
+    with open(f"/proc/{daemon.proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    print(f"  {daemon.name}: {cpu:.1f} s CPU in the daemon (all threads), "
+          f"{cpu / total * 1e6:.0f} us per event", flush=True)
     lat = daemon.metric("greenlight_commit_latency_seconds_sum") / max(commits, 1)
     print(f"  {daemon.name}: mean commit latency {lat * 1000:.1f} ms", flush=True)
     check(daemon.stop() == 0, f"{daemon.name} did not exit 0")
