@@ -428,7 +428,10 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
   if (!(e->restorer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errlen))) return -1;
   rd_kafka_poll_set_consumer(e->restorer);
 
-  const char *prod_def[] = {"linger.ms", "5", "queue.buffering.max.messages", "1000000", NULL};
+  /* Only failed deliveries are reported: a failure aborts the transaction
+   * anyway, and a report per record costs the loop thread dearly. */
+  const char *prod_def[] = {"linger.ms", "5", "queue.buffering.max.messages", "1000000",
+                            "delivery.report.only.error", "true", NULL};
   const char *prod_forced_eos[] = {"transactional.id", member, "enable.idempotence", "true",
                                    "acks", "all", "partitioner", "murmur2_random", NULL};
   const char *prod_forced_alo[] = {"enable.idempotence", "true", "acks", "all", "partitioner",
