@@ -52,6 +52,7 @@ typedef struct gl_engine_conf {
   char *http_host;
   int64_t http_port;
   char *log_level;
+  int64_t fault_abort_every; /* Testing: abort every Nth transaction on purpose. */
 } gl_engine_conf_t;
 
 extern const gl_conf_prop_t gl_engine_conf_props[];

@@ -45,6 +45,8 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
      "HTTP port; 0 picks a free one (logged), -1 disables HTTP."},
     {"log.level", GL_CONF_ENUM, "info", 0, 0, "debug|info|warn|error", GL_OFF(log_level),
      "Least severe level logged."},
+    {"fault.abort.every", GL_CONF_INT, "0", 0, 1000000, NULL, GL_OFF(fault_abort_every),
+     "Testing only: abort every Nth transaction on the broker, as an abortable error would (0 = never)."},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
 uint64_t gl_now_ms(void) { return uv_hrtime() / 1000000; }
@@ -177,6 +179,7 @@ gl_metrics_t *gl_engine_metrics(gl_engine_t *e) { return e->metrics; }
 
 static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m) {
   gl_txn_begin(e);
+  t->in_txn = true;
   gl_ctx_t ctx = {.e = e, .task = t, .msg = m, .topic = e->inputs[rank]};
   gl_record_t rec = {.topic = e->inputs[rank],
                      .topic_rank = rank,
@@ -408,7 +411,10 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
   snprintf(member, sizeof(member), "%s-%s", group, c->instance_id);
   snprintf(restore_group, sizeof(restore_group), "%s-restore", group);
 
-  const char *cons_def[] = {"auto.offset.reset", "earliest", "session.timeout.ms", "10000", NULL};
+  /* An input's end (EOF, "caught up" for the merge) is only known after a
+   * fetch that found nothing, which the broker holds up to fetch.wait.max.ms. */
+  const char *cons_def[] = {"auto.offset.reset", "earliest", "session.timeout.ms", "10000",
+                            "fetch.wait.max.ms", "100", NULL};
   const char *cons_forced[] = {"group.id", group, "group.instance.id", member,
                                "partition.assignment.strategy", "range",
                                "enable.auto.commit", "false", "enable.auto.offset.store", "false",
@@ -424,7 +430,9 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
   const char *rest_forced[] = {"group.id", restore_group, "enable.auto.commit", "false",
                                "enable.partition.eof", "true", "isolation.level", "read_committed",
                                "auto.offset.reset", "earliest", NULL};
-  if (!(kc = gl_kafka_conf(e, NULL, rest_forced, errstr, errlen))) return -1;
+  /* A restore ends at the first empty fetch: do not let the broker hold it. */
+  const char *rest_def[] = {"fetch.wait.max.ms", "10", NULL};
+  if (!(kc = gl_kafka_conf(e, rest_def, rest_forced, errstr, errlen))) return -1;
   if (!(e->restorer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errlen))) return -1;
   rd_kafka_poll_set_consumer(e->restorer);
 
@@ -511,8 +519,7 @@ static void gl_update_lag(gl_engine_t *e) {
       if (!in->assigned ||
           rd_kafka_get_watermark_offsets(e->consumer, e->inputs[i], p, &lo, &hi) != 0)
         continue;
-      int64_t pos = in->len ? in->ring[in->head]->offset
-                            : (in->next_offset >= 0 ? in->next_offset : in->rewind_offset);
+      int64_t pos = in->position >= 0 ? in->position : in->len ? in->ring[in->head]->offset : -1;
       if (pos >= 0 && hi > pos) lag += hi - pos;
     }
   }

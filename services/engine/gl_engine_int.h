@@ -25,6 +25,7 @@ typedef struct gl_input {
   bool paused;           /* Paused for back-pressure. */
   int64_t rewind_offset; /* Oldest offset received but not committed; -1 if none. */
   int64_t next_offset;   /* Offset to commit (last processed + 1); -1 if none since commit. */
+  int64_t position;      /* Next offset to process; -1 until known. For the lag gauge. */
 } gl_input_t;
 
 typedef enum gl_task_state { GL_TASK_RESTORING, GL_TASK_ACTIVE } gl_task_state_t;
@@ -40,6 +41,7 @@ typedef struct gl_task {
   int64_t stream_time;
   int64_t stream_time_logged; /* Last value written to the changelog. */
   uint64_t idle_since_ms;     /* When the wait for a lagging input began; 0 = none. */
+  bool in_txn;                /* Processed records in the open transaction. */
   uint64_t restore_started_ms;
   int64_t restore_records;
 } gl_task_t;
@@ -90,6 +92,7 @@ struct gl_engine {
   gl_txn_result_t commit_result;
   char commit_err[512];
   uint64_t commit_begin_ns;
+  uint64_t commit_seq; /* Commit attempts, for fault.abort.every. */
 
   bool stopping;
   bool closed;

@@ -27,6 +27,7 @@ gl_task_t *gl_task_new(gl_engine_t *e, int32_t partition) {
     t->inputs[i].rank = i;
     t->inputs[i].rewind_offset = -1;
     t->inputs[i].next_offset = -1;
+    t->inputs[i].position = -1;
   }
   if (e->proc->store) t->store = gl_store_new(e->proc->store, e->proc->opaque);
   if (e->proc->task_open) t->data = e->proc->task_open(e->proc->opaque, partition);
@@ -128,16 +129,19 @@ rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, 
   }
   if (lagging) {
     /* An input with nothing buffered may still hold an earlier record:
-     * wait for it, but not longer than max.idle.ms. */
+     * wait for it, but not longer than max.idle.ms. Once waited, keep
+     * going (enforced processing) until no input lags any more; starting
+     * the clock again per record would take one record per max.idle.ms. */
     if (t->idle_since_ms == 0) t->idle_since_ms = now_ms ? now_ms : 1;
     if (now_ms - t->idle_since_ms < (uint64_t)e->conf.max_idle_ms) return NULL;
     gl_series_add(e->m_idle_waits, 1);
+  } else {
+    t->idle_since_ms = 0;
   }
-  t->idle_since_ms = 0;
   rd_kafka_message_t *m = best->ring[best->head];
   best->head = (best->head + 1) % best->cap;
   best->len--;
-  best->next_offset = m->offset + 1;
+  best->next_offset = best->position = m->offset + 1;
   *rank = best->rank;
   gl_task_resume_if_drained(e, t, best);
   return m;
@@ -241,8 +245,10 @@ void gl_task_rewind(gl_engine_t *e, gl_task_t *t) {
   for (int i = 0; i < t->ninputs; i++) {
     gl_input_t *in = &t->inputs[i];
     if (!in->assigned) continue;
-    if (in->rewind_offset >= 0)
+    if (in->rewind_offset >= 0) {
       rd_kafka_topic_partition_list_add(l, e->inputs[i], t->partition)->offset = in->rewind_offset;
+      in->position = in->rewind_offset;
+    }
     gl_input_clear(in);
     in->eof = false;
     in->rewind_offset = in->next_offset = -1;

@@ -130,6 +130,16 @@ static gl_txn_result_t gl_txn_commit_blocking(gl_engine_t *e,
     snprintf(e->commit_err, sizeof(e->commit_err), "a produce failed in this transaction");
     return GL_TXN_ABORTED;
   }
+  /* Fault injection for tests: the abort that follows is real. It fails as
+   * a commit would, after the flush: aborting while partitions are still
+   * being added to the transaction can fail with INVALID_TXN_STATE in
+   * librdkafka 2.0.2 (confluentinc/librdkafka#4849). */
+  if (e->conf.fault_abort_every > 0 && ++e->commit_seq % (uint64_t)e->conf.fault_abort_every == 0) {
+    rd_kafka_flush(e->producer, 30000);
+    snprintf(e->commit_err, sizeof(e->commit_err), "fault.abort.every: aborting transaction %llu",
+             (unsigned long long)e->commit_seq);
+    return GL_TXN_ABORTED;
+  }
   if (offs->cnt > 0) {
     rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(e->consumer);
     err = rd_kafka_send_offsets_to_transaction(e->producer, offs, cgmd, -1);
@@ -186,6 +196,7 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
       for (int p = 0; p < e->ntasks; p++) {
         gl_task_t *t = e->tasks[p];
         if (!t) continue;
+        t->in_txn = false;
         for (int i = 0; i < t->ninputs; i++) {
           gl_input_t *in = &t->inputs[i];
           in->next_offset = -1;
@@ -200,8 +211,13 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
       gl_warn(&e->log, "abort",
               "transaction aborted (%s); rewinding inputs to the last commit and restoring state",
               e->commit_err);
-      for (int p = 0; rewind && p < e->ntasks; p++)
-        if (e->tasks[p]) gl_task_rewind(e, e->tasks[p]);
+      /* Only groups that processed records in the aborted transaction hold
+       * uncommitted state; the others keep their state and buffers. */
+      for (int p = 0; rewind && p < e->ntasks; p++) {
+        gl_task_t *t = e->tasks[p];
+        if (t && t->in_txn) gl_task_rewind(e, t);
+        if (t) t->in_txn = false;
+      }
       break;
     case GL_TXN_FATAL:
       gl_engine_fatal(e, "fatal transaction error: %s", e->commit_err);

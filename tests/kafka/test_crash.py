@@ -15,10 +15,10 @@ EXPECTED_STATES = ["ORDER_STATE_ACCEPTED", "ORDER_STATE_QUEUED", "ORDER_STATE_QU
                    "ORDER_STATE_CLEARED"]
 
 
-def workload():
+def workload_for(n):
     """Six events per order; each applies, so each yields one status record."""
     lines = []
-    for i in range(ORDERS):
+    for i in range(n):
         oid, units, t = f"O-C-{i:05d}", 100 + (i * 37) % 9000, T0 + i * 10
         ev = lambda k, body: dict(event_id=f"E-C-{i:05d}-{k}", occurred_at_ms=t + k,
                                   source="crash-test", **body)
@@ -44,7 +44,7 @@ def main():
     rnd = random.Random(os.environ.get("GL_CRASH_SEED", "7"))
     prefix = new_prefix("crash")
     make_topics(prefix)
-    produce(prefix, workload())
+    produce(prefix, workload_for(ORDERS))
     total = ORDERS * 6
     d = orderd(prefix, extra=["--commit.max.records", "200"])
     for k in range(KILLS):
@@ -91,4 +91,5 @@ def main():
     print(f"crash: {ORDERS} orders, {total} status records, {KILLS} kill -9 restarts")
 
 
-run(main)
+if __name__ == "__main__":
+    run(main)
