@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -34,6 +36,7 @@ enum {
   OPT_STRICT,
   OPT_NO_VALIDATE,
   OPT_TIMEOUT,
+  OPT_TRANSACTIONAL,
 };
 
 /* The partition count of one topic, looked up once per run. */
@@ -48,6 +51,7 @@ typedef struct produce_ctx {
   const char *file;   /* NULL or "-" = standard input. */
   bool strict;        /* Stop at the first bad line. */
   bool validate;      /* Run the codec's validation before sending. */
+  bool transactional; /* All records in one transaction: visible together or not at all. */
   long long timeout_ms;
   rd_kafka_t *rk;
   long bad_lines;
@@ -401,6 +405,19 @@ static void produce_finish(produce_ctx_t *ctx) {
   }
   long unaccounted = ctx->enqueued - ctx->delivered - ctx->failed;
   if (unaccounted > 0) ctx->failed += unaccounted;
+  if (!ctx->transactional || ctx->fatal) return;
+  /* All or nothing: a bad line, a failed delivery or an interruption aborts. */
+  bool commit = ctx->failed == 0 && ctx->bad_lines == 0 && !cli_stop_requested();
+  rd_kafka_error_t *err = commit ? rd_kafka_commit_transaction(ctx->rk, -1)
+                                 : rd_kafka_abort_transaction(ctx->rk, -1);
+  if (err || !commit) {
+    cli_err("transaction %s%s%s; none of its records is visible to read_committed readers",
+            commit ? "commit failed: " : "aborted", err ? (commit ? "" : ": ") : "",
+            err ? rd_kafka_error_string(err) : "");
+    ctx->failed += ctx->delivered;
+    ctx->delivered = 0;
+  }
+  if (err) rd_kafka_error_destroy(err);
 }
 
 /* Parses the options of `greenlight produce`. Returns -1 on a usage error,
@@ -410,6 +427,7 @@ static int produce_parse_args(produce_ctx_t *ctx, int argc, char **argv) {
       CLI_COMMON_LONGOPTS,
       {"file", required_argument, NULL, OPT_FILE},
       {"strict", no_argument, NULL, OPT_STRICT},
+      {"transactional", no_argument, NULL, OPT_TRANSACTIONAL},
       {"no-validate", no_argument, NULL, OPT_NO_VALIDATE},
       {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
       {NULL, 0, NULL, 0},
@@ -425,6 +443,7 @@ static int produce_parse_args(produce_ctx_t *ctx, int argc, char **argv) {
       case 'f':
       case OPT_FILE: ctx->file = optarg; break;
       case OPT_STRICT: ctx->strict = true; break;
+      case OPT_TRANSACTIONAL: ctx->transactional = true; break;
       case OPT_NO_VALIDATE: ctx->validate = false; break;
       case OPT_TIMEOUT:
         if (cli_parse_int(optarg, 1, 3600000, &ctx->timeout_ms) < 0) {
@@ -466,11 +485,31 @@ static int produce_open(produce_ctx_t *ctx) {
   rd_kafka_conf_set_error_cb(conf, produce_error_cb);
   rd_kafka_conf_set_log_cb(conf, produce_log_cb);
   char errstr[512];
+  if (ctx->transactional) {
+    char txid[64];
+    snprintf(txid, sizeof txid, "greenlight-cli-%ld-%lld", (long)getpid(), (long long)time(NULL));
+    if (rd_kafka_conf_set(conf, "transactional.id", txid, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+      cli_err("%s", errstr);
+      rd_kafka_conf_destroy(conf);
+      return -1;
+    }
+  }
   ctx->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
   if (!ctx->rk) {
     cli_err("cannot create the producer: %s", errstr);
     rd_kafka_conf_destroy(conf);
     return -1;
+  }
+  if (ctx->transactional) {
+    rd_kafka_error_t *err = rd_kafka_init_transactions(ctx->rk, ctx->timeout_ms);
+    if (!err) err = rd_kafka_begin_transaction(ctx->rk);
+    if (err) {
+      cli_err("cannot start a transaction: %s", rd_kafka_error_string(err));
+      rd_kafka_error_destroy(err);
+      rd_kafka_destroy(ctx->rk);
+      ctx->rk = NULL;
+      return -1;
+    }
   }
   return 0;
 }

@@ -48,6 +48,8 @@ static const char cli_usage_text[] =
     "  reported as 'greenlight: line N: ...' and skipped; the exit code is then 1.\n"
     "  --file F       read F instead of standard input (\"-\" = standard input)\n"
     "  --strict       stop at the first bad line\n"
+    "  --transactional  produce everything in one transaction: read_committed\n"
+    "                 readers see all of it at once, or none of it\n"
     "  --no-validate  send envelopes that fail greenlight's validation (tests)\n"
     "  --timeout-ms T give up on undelivered records after T ms (default 30000)\n"
     "  Ends with 'produced N records (M failed)' on standard error.\n"

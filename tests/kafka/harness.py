@@ -80,10 +80,12 @@ def make_topics(prefix, extra=()):
                        stdout=subprocess.DEVNULL)
 
 
-def produce(prefix, lines):
-    """Produces JSON lines (strings or dicts) through the CLI."""
+def produce(prefix, lines, transactional=False):
+    """Produces JSON lines (strings or dicts) through the CLI; transactional:
+    in one transaction, so read_committed readers see all of it at once."""
     data = "".join((l if isinstance(l, str) else json.dumps(l)) + "\n" for l in lines)
-    r = subprocess.run([CLI, "produce", "-b", BOOTSTRAP, "--prefix", prefix, "--strict"],
+    extra = ["--transactional"] if transactional else []
+    r = subprocess.run([CLI, "produce", "-b", BOOTSTRAP, "--prefix", prefix, "--strict", *extra],
                        input=data.encode(), capture_output=True, timeout=120)
     if r.returncode != 0:
         fail(f"greenlight produce failed ({r.returncode}): {r.stderr.decode()[-2000:]}")
