@@ -218,6 +218,18 @@ def effective(placed, grants):
     return min(terms)
 
 
+def placed_and_grants(events):
+    """OrderPlaced payloads by order id, and each order's ApprovalGranted payloads."""
+    placed, grants = {}, {}
+    for e in events:
+        if "order_placed" in e:
+            placed[e["order_placed"]["order_id"]] = e["order_placed"]
+        elif "approval_granted" in e:
+            g = e["approval_granted"]
+            grants.setdefault(g["order_id"], []).append(g)
+    return placed, grants
+
+
 def by_order(records):
     """Groups status records by order id, in log order."""
     out = {}

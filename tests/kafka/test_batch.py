@@ -31,14 +31,10 @@ def members(events, final_states):
     """Each order's final (state, batch, seq, cap, requested, effective, cleared)
     from the events and its known final state."""
     out = {}
-    placed, grants, queued, cleared = {}, {}, {}, {}
+    placed, grants = placed_and_grants(events)
+    queued, cleared = {}, {}
     for e in events:
-        if "order_placed" in e:
-            placed[e["order_placed"]["order_id"]] = e["order_placed"]
-        elif "approval_granted" in e:
-            g = e["approval_granted"]
-            grants.setdefault(g["order_id"], []).append(g)
-        elif "batch_queued" in e:
+        if "batch_queued" in e:
             queued[e["batch_queued"]["order_id"]] = e["batch_queued"]
         elif "shipment_cleared" in e:
             s = e["shipment_cleared"]

@@ -11,13 +11,7 @@ EXPECTED = os.path.join(SRC, "tests", "data", "seed.expected")
 
 def expected_effective(events):
     """Each granted order's effective units by harness.effective (rule 3)."""
-    placed, grants = {}, {}
-    for e in events:
-        if "order_placed" in e:
-            placed[e["order_placed"]["order_id"]] = e["order_placed"]
-        elif "approval_granted" in e:
-            g = e["approval_granted"]
-            grants.setdefault(g["order_id"], []).append(g)
+    placed, grants = placed_and_grants(events)
     return {oid: effective(placed[oid], gs) for oid, gs in grants.items()}
 
 
