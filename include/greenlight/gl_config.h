@@ -55,9 +55,6 @@ void gl_conf_init(gl_conf_t *c, const char *program);
 /* Registers a table and applies its defaults. */
 int gl_conf_add_table(gl_conf_t *c, const gl_conf_prop_t *props, void *base, char *errstr,
                       size_t errlen);
-/* Overrides a table default before loading (daemons set their own defaults). */
-int gl_conf_set_default(gl_conf_t *c, const char *key, const char *value);
-
 int gl_conf_set(gl_conf_t *c, const char *key, const char *value, char *errstr, size_t errlen);
 int gl_conf_load_file(gl_conf_t *c, const char *path, char *errstr, size_t errlen);
 int gl_conf_load_env(gl_conf_t *c, char **envp, char *errstr, size_t errlen);

@@ -53,6 +53,5 @@ typedef void (*gl_store_each_cb)(void *arg, const void *key, size_t klen, void *
 void gl_store_foreach(gl_store_t *s, gl_store_each_cb cb, void *arg);
 
 const gl_store_ops_t *gl_store_ops(const gl_store_t *s);
-void *gl_store_opaque(const gl_store_t *s);
 
 #endif

@@ -108,11 +108,6 @@ int gl_conf_add_table(gl_conf_t *c, const gl_conf_prop_t *props, void *base, cha
   return 0;
 }
 
-int gl_conf_set_default(gl_conf_t *c, const char *key, const char *value) {
-  char err[256];
-  return gl_conf_set(c, key, value, err, sizeof(err));
-}
-
 static int gl_conf_kafka_set(gl_conf_t *c, const char *name, const char *value, char *errstr,
                              size_t errlen) {
   /* Validate against librdkafka now, so a bad value stops the daemon at start. */

@@ -110,14 +110,13 @@ struct gl_engine {
 gl_task_t *gl_task_new(gl_engine_t *e, int32_t partition);
 void gl_task_destroy(gl_engine_t *e, gl_task_t *t);
 void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m);
-void gl_task_eof(gl_task_t *t, int rank, int64_t offset);
+void gl_task_eof(gl_task_t *t, int rank);
 /* The next record to process in merge order, or NULL if none may be taken now. */
 rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, int *rank);
 void gl_task_restore_start(gl_engine_t *e, gl_task_t *t);
 void gl_task_restore_msg(gl_engine_t *e, rd_kafka_message_t *m);
 /* Drops buffers and state and rewinds the inputs to the last commit. */
 void gl_task_rewind(gl_engine_t *e, gl_task_t *t);
-void gl_task_resume_if_drained(gl_engine_t *e, gl_task_t *t, gl_input_t *in);
 int gl_task_find_rank(gl_engine_t *e, const char *topic);
 
 /* gl_txn.c */

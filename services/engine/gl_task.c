@@ -90,13 +90,9 @@ void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m)
   if (!in->paused && (int64_t)in->len >= e->conf.buffer_max_records) gl_pause(e, t, in, true);
 }
 
-void gl_task_eof(gl_task_t *t, int rank, int64_t offset) {
-  gl_input_t *in = &t->inputs[rank];
-  (void)offset;
-  in->eof = true;
-}
+void gl_task_eof(gl_task_t *t, int rank) { t->inputs[rank].eof = true; }
 
-void gl_task_resume_if_drained(gl_engine_t *e, gl_task_t *t, gl_input_t *in) {
+static void gl_task_resume_if_drained(gl_engine_t *e, gl_task_t *t, gl_input_t *in) {
   if (in->paused && (int64_t)in->len <= e->conf.buffer_max_records / 2) gl_pause(e, t, in, false);
 }
 

@@ -43,6 +43,13 @@ def snapshot(prefix, topic):
     return out
 
 
+def order_id_of(value_hex):
+    """OrderStatus.order_id (field 1, the first field written) of a record value."""
+    b = bytes.fromhex(value_hex)
+    check(b[0] == 0x0a and b[1] < 0x80, "OrderStatus does not start with order_id")
+    return b[2:2 + b[1]].decode()
+
+
 def run_orderd(prefix, name, suffix, n_inputs):
     extra = []
     if suffix:
@@ -100,7 +107,7 @@ def main():
     for o in [live_out] + outs:
         o["greenlight-batchd.repartition"] = sorted(
             o["greenlight-batchd.repartition"],
-            key=lambda r: (r[0], r[2], r[4][:40], r[1]))
+            key=lambda r: (r[0], r[2], order_id_of(r[4]), r[1]))
         o["greenlight-batchd.repartition"] = [(r[0], 0, *r[2:]) for r in o["greenlight-batchd.repartition"]]
     for topic, want in live_out.items():
         for s, out in zip(replays, outs):
