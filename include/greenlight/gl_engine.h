@@ -108,10 +108,14 @@ int64_t gl_ctx_stream_time(const gl_ctx_t *ctx);
 gl_store_t *gl_ctx_store(const gl_ctx_t *ctx);
 gl_metrics_t *gl_ctx_metrics(const gl_ctx_t *ctx);
 const gl_log_t *gl_ctx_log(const gl_ctx_t *ctx);
-/* Produces an output record inside the current transaction. message_type is
- * the full protobuf name for the message-type header (NULL: no headers). */
-void gl_ctx_emit(gl_ctx_t *ctx, int output, const void *key, size_t klen, const void *value,
-                 size_t vlen, const char *message_type);
+/* Produces an output record inside the current transaction. timestamp_ms is
+ * the record's timestamp; 0 or less gives it the input record's timestamp,
+ * as Kafka Streams does. A processor whose output derives from an earlier
+ * event (a parked event applied now) passes that event's time, so that a
+ * record's timestamp is the event time of its cause. message_type is the
+ * full protobuf name for the message-type header (NULL: no headers). */
+void gl_ctx_emit(gl_ctx_t *ctx, int output, int64_t timestamp_ms, const void *key, size_t klen,
+                 const void *value, size_t vlen, const char *message_type);
 /* Sends the current record to the dead-letter topic. */
 void gl_ctx_dlq(gl_ctx_t *ctx, const char *reason, const char *detail);
 /* Sends other bytes (e.g. a parked event) with their own source coordinates. */

@@ -121,7 +121,9 @@ static void batchd_publish(gl_ctx_t *ctx, const batch_t *b, bool was_over) {
   const batch_view_t *v = batch_view(b);
   uint8_t *buf = NULL;
   size_t len = batch_status_pack(b, &buf);
-  gl_ctx_emit(ctx, 0, key, strlen(key), buf, len, BATCHD_STATUS_TYPE);
+  /* Stamped with the event time of the change's cause, like the order
+   * status it follows. */
+  gl_ctx_emit(ctx, 0, v->updated_at_ms, key, strlen(key), buf, len, BATCHD_STATUS_TYPE);
   free(buf);
   batchd_count(ctx, "greenlight_batch_status_published_total",
                "BatchStatus records published (one per change of a batch view).", NULL);

@@ -73,8 +73,8 @@ gl_store_t *gl_ctx_store(const gl_ctx_t *ctx) { return ctx->task->store; }
 gl_metrics_t *gl_ctx_metrics(const gl_ctx_t *ctx) { return ctx->e->metrics; }
 const gl_log_t *gl_ctx_log(const gl_ctx_t *ctx) { return &ctx->e->log; }
 
-void gl_ctx_emit(gl_ctx_t *ctx, int output, const void *key, size_t klen, const void *value,
-                 size_t vlen, const char *message_type) {
+void gl_ctx_emit(gl_ctx_t *ctx, int output, int64_t timestamp_ms, const void *key, size_t klen,
+                 const void *value, size_t vlen, const char *message_type) {
   gl_engine_t *e = ctx->e;
   if (output < 0 || output >= e->noutputs) {
     gl_engine_fatal(e, "processor emitted to output %d, but output.topics has %d", output,
@@ -87,11 +87,11 @@ void gl_ctx_emit(gl_ctx_t *ctx, int output, const void *key, size_t klen, const 
     rd_kafka_header_add(h, GL_HDR_CONTENT_TYPE, -1, GL_CONTENT_TYPE, -1);
     rd_kafka_header_add(h, GL_HDR_MESSAGE_TYPE, -1, message_type, -1);
   }
-  /* Like Kafka Streams, an output record carries its input record's
-   * timestamp, so a replay writes the same bytes and timestamps. */
-  gl_txn_produce(e, e->outputs[output], RD_KAFKA_PARTITION_UA,
-                 ctx->msg ? rd_kafka_message_timestamp(ctx->msg, NULL) : 0, key, klen, value, vlen,
-                 h);
+  /* Either way the timestamp comes from the log, so a replay writes the
+   * same bytes and timestamps. */
+  if (timestamp_ms <= 0 && ctx->msg) timestamp_ms = rd_kafka_message_timestamp(ctx->msg, NULL);
+  gl_txn_produce(e, e->outputs[output], RD_KAFKA_PARTITION_UA, timestamp_ms > 0 ? timestamp_ms : 0,
+                 key, klen, value, vlen, h);
 }
 
 void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const void *key,

@@ -180,6 +180,7 @@ void order_publish(order_t *o, int previous_state, const char *reason_code, cons
   order_status_rec_t *rec = &out->status[out->nstatus++];
   rec->len = order_status_pack(o, &rec->buf);
   rec->state = o->state;
+  rec->timestamp_ms = cause->occurred_at_ms;
   const char *key = gl_order_batch_key(o->state, o->batch_id);
   snprintf(rec->batch_key, sizeof rec->batch_key, "%s", key ? key : "");
   out->changed = true;

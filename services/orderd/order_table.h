@@ -33,6 +33,9 @@ typedef struct order_status_rec {
   uint8_t *buf; /* malloc'd serialized greenlight.v1.OrderStatus. */
   size_t len;
   int state;    /* Its OrderState, for metrics. */
+  /* The event time of its cause: the record's timestamp. A parked event
+   * applied later keeps its own time, not that of the record that freed it. */
+  int64_t timestamp_ms;
   /* Its repartition key (gl_order_batch_key); "" when it has none. */
   char batch_key[GL_ID_MAX + 1];
 } order_status_rec_t;

@@ -83,7 +83,9 @@ static void orderd_restored(gl_ctx_t *ctx, void *opaque) {
 
 /* Writes a status to the repartition topic under key (batch daemon input). */
 static void orderd_repartition(gl_ctx_t *ctx, const char *key, const order_status_rec_t *st) {
-  if (key) gl_ctx_emit(ctx, 1, key, strlen(key), st->buf, st->len, "greenlight.v1.OrderStatus");
+  if (key)
+    gl_ctx_emit(ctx, 1, st->timestamp_ms, key, strlen(key), st->buf, st->len,
+                "greenlight.v1.OrderStatus");
 }
 
 /* The transitions counter of a state. */
@@ -101,8 +103,8 @@ static gl_series_t *orderd_transitions(gl_ctx_t *ctx, orderd_t *d, int state) {
   return d->m_transitions[i];
 }
 
-/* Publishes what one call of the table produced: each status record to the
- * status topic and, under its batch key, to the repartition topic (twice
+/* Publishes what one call of the table produced: each status record, stamped
+ * with the event time of its cause, to the status topic and, under its batch key, to the repartition topic (twice
  * when the key changed, so the old batch learns the order left it). */
 static void orderd_emit(gl_ctx_t *ctx, orderd_t *d, const order_t *o, const char *key_before,
                         order_out_t *out) {
@@ -110,7 +112,8 @@ static void orderd_emit(gl_ctx_t *ctx, orderd_t *d, const order_t *o, const char
   const char *prev = key_before ? key_before : "";
   for (size_t i = 0; i < out->nstatus; i++) {
     order_status_rec_t *st = &out->status[i];
-    gl_ctx_emit(ctx, 0, id, strlen(id), st->buf, st->len, "greenlight.v1.OrderStatus");
+    gl_ctx_emit(ctx, 0, st->timestamp_ms, id, strlen(id), st->buf, st->len,
+                "greenlight.v1.OrderStatus");
     if (st->batch_key[0]) orderd_repartition(ctx, st->batch_key, st);
     if (prev[0] && strcmp(prev, st->batch_key) != 0) orderd_repartition(ctx, prev, st);
     prev = st->batch_key;

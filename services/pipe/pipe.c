@@ -10,7 +10,8 @@
 
 static void pipe_process(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque) {
   (void)opaque;
-  gl_ctx_emit(ctx, 0, rec->key, rec->key_len, rec->value, rec->value_len, "greenlight.v1.Envelope");
+  gl_ctx_emit(ctx, 0, 0, rec->key, rec->key_len, rec->value, rec->value_len,
+              "greenlight.v1.Envelope");
 }
 
 int main(int argc, char **argv) {

@@ -114,8 +114,21 @@ def wait_quiet(prefix, od, bd, n_orderd, bd_base):
     bd.wait_committed(len(tail(prefix, REPARTITION)) - bd_base)
 
 
+def check_stamps(prefix, topic):
+    """Every OrderStatus on topic is stamped with the event time of its cause."""
+    recs = [r for r in tail(prefix, topic) if r.get("value_hex") != GARBAGE_HEX]
+    for r in recs:
+        check("cause" in r.get("value", {}), f"{topic}: not an OrderStatus with a cause: {r}")
+        t = int(r["value"]["cause"]["occurred_at_ms"])
+        check(r["timestamp_ms"] == t, f"{topic} {r['key']} v{r['value']['version']}: timestamp "
+              f"{r['timestamp_ms']} is not its cause's event time {t}")
+    return recs
+
+
 def check_log(prefix):
     """Versions 1..n per batch, and each record stamped with its event time."""
+    check_stamps(prefix, "greenlight.order-status")
+    check_stamps(prefix, REPARTITION)
     recs = batch_records(prefix)
     check_versions(by_order(recs))
     for r in recs:
@@ -215,7 +228,14 @@ def main():
                               "authority": "AUTHORITY_CN_IMPORT_APPROVAL", "units_approved": 1000,
                               "batch_id": B2}},
     ]
-    produce(prefix, more)
+    # Kuaishou's import approval arrives before its order is queued, in a
+    # record of its own, and waits parked: the BatchQueued that frees it is
+    # processed after it, though its event time is earlier. The approval is
+    # then applied with its own event time (t + 4000) as cause and timestamp.
+    early = [e for e in more if e["event_id"] != "E-B-3"]
+    produce(prefix, early)
+    od.wait_committed(count_inputs(prefix))
+    produce(prefix, [e for e in more if e["event_id"] == "E-B-3"])
     final2 = dict(final, **{"O-ALI-1": "CLEARED", "O-KS-1": "APPROVED"})
     ms2 = members(events + more, final2)
     want2 = {k: expected_view(k, ms2) for k in (B1, B2, WAITING)}
@@ -226,6 +246,10 @@ def main():
     recs = check_log(prefix)
     for r in recs:
         last[r["key"]] = r
+    ks = [r["value"] for r in tail(prefix, "greenlight.order-status") if r["key"] == "O-KS-1"]
+    check([(s["state"], s["cause"]["event_id"]) for s in ks[-2:]] ==
+          [("ORDER_STATE_QUEUED", "E-B-3"), ("ORDER_STATE_APPROVED", "E-B-5")],
+          f"Kuaishou's parked approval was not applied after its BatchQueued: {ks}")
     # One change for B1 (Alibaba cleared), two for ~waiting (Kuaishou in, then out).
     check(int(last[B1]["value"]["version"]) == v1[B1] + 1 and
           int(last[WAITING]["value"]["version"]) == v1[WAITING] + 2,

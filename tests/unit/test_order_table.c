@@ -86,6 +86,9 @@ static void fx_check(fx_t *f) {
     assert_int_equal(s->previous_state, f->state);
     assert_false(order_state_terminal(s->previous_state));
     assert_int_equal(f->out.status[i].state, s->state);
+    /* The record is stamped with its cause's event time. */
+    assert_non_null(s->cause);
+    assert_int_equal(f->out.status[i].timestamp_ms, s->cause->occurred_at_ms);
     assert_true(s->state != ST(UNSPECIFIED) && s->state != ST(RECEIVED));
     assert_true(s->units_cleared <= s->units_effective);
     assert_true(s->units_effective <= s->units_requested);
@@ -527,6 +530,8 @@ static void test_import_other_batch_parks(void **state) {
   assert_string_equal(f->st[1]->cause->topic, "greenlight.approvals");
   assert_int_equal(f->st[1]->cause->offset, parked_offset);
   assert_int_equal(f->st[1]->cause->occurred_at_ms, T0 + 2);
+  /* Stamped with the parked event's time, not that of the record that freed it. */
+  assert_int_equal(f->out.status[1].timestamp_ms, T0 + 2);
   assert_int_equal(order_parked_count(f->o), 0);
 }
 
