@@ -32,9 +32,17 @@ void gl_kafka_qpoll_stop(gl_kafka_qpoll_t *qp);
 /* Releases the queue and the pipe (after the loop ended, before rd_kafka_destroy). */
 void gl_kafka_qpoll_destroy(gl_kafka_qpoll_t *qp);
 
-/* librdkafka's syslog level as ours; "ignored by this producer" warnings
- * about shared pass-through properties (CONFWARN) become debug. */
-gl_log_level_t gl_kafka_log_level(int level, const char *fac);
+/* For a client's log_cb: logs one librdkafka line at our level for its
+ * syslog level; "ignored by this producer" warnings about shared
+ * pass-through properties (CONFWARN) become debug. */
+void gl_kafka_log(const gl_log_t *log, const rd_kafka_t *rk, int level, const char *fac,
+                  const char *buf);
+
+/* For a client's error_cb: logs a non-fatal error as a warning and returns
+ * 0; for a fatal one (RD_KAFKA_RESP_ERR__FATAL) copies the underlying error
+ * to fatal and returns 1, leaving what to do to the caller. */
+int gl_kafka_error(const gl_log_t *log, rd_kafka_t *rk, int err, const char *reason, char *fatal,
+                   size_t fatal_len);
 
 /* Sets NULL-terminated name, value pairs. Returns 0 or -1 with errstr set. */
 int gl_kafka_conf_set_pairs(rd_kafka_conf_t *kc, const char *const *kv, char *errstr,

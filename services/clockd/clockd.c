@@ -163,23 +163,18 @@ static void clockd_signal_cb(uv_signal_t *h, int signum) {
 
 static void clockd_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
   clockd_t *d = rd_kafka_opaque(rk);
-  gl_log(&d->log, gl_kafka_log_level(level, fac), "librdkafka", "%s: %s: %s", rd_kafka_name(rk),
-         fac, buf);
+  gl_kafka_log(&d->log, rk, level, fac, buf);
 }
 
 /* Served by rd_kafka_poll() on the loop thread, like the delivery reports. */
 static void clockd_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
   clockd_t *d = opaque;
-  if (err == RD_KAFKA_RESP_ERR__FATAL) {
-    char fatal[512];
-    rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
-    gl_error(&d->log, "fatal", "producer: %s; exiting so that a supervisor restarts the daemon",
-             fatal);
-    d->exit_code = 1;
-    clockd_stop(d, "fatal producer error");
-    return;
-  }
-  gl_warn(&d->log, "kafka_error", "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+  char fatal[512];
+  if (!gl_kafka_error(&d->log, rk, err, reason, fatal, sizeof fatal)) return;
+  gl_error(&d->log, "fatal", "producer: %s; exiting so that a supervisor restarts the daemon",
+           fatal);
+  d->exit_code = 1;
+  clockd_stop(d, "fatal producer error");
 }
 
 static void clockd_failure(clockd_t *d, int32_t partition, const char *what) {

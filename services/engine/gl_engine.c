@@ -332,20 +332,14 @@ static void gl_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 static void gl_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
   gl_engine_t *e = rd_kafka_opaque(rk);
-  gl_log(&e->log, gl_kafka_log_level(level, fac), "librdkafka", "%s: %s: %s", rd_kafka_name(rk),
-         fac, buf);
+  gl_kafka_log(&e->log, rk, level, fac, buf);
 }
 
 static void gl_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
   gl_engine_t *e = opaque;
-  if (err == RD_KAFKA_RESP_ERR__FATAL) {
-    char fatal[512];
-    rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
+  char fatal[512];
+  if (gl_kafka_error(&e->log, rk, err, reason, fatal, sizeof fatal))
     gl_engine_fatal(e, "%s: %s", rd_kafka_name(rk), fatal);
-    return;
-  }
-  gl_warn(&e->log, "kafka_error", "%s: %s: %s", rd_kafka_name(rk),
-          rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
 }
 
 static void gl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {

@@ -49,9 +49,25 @@ void gl_kafka_qpoll_destroy(gl_kafka_qpoll_t *qp) {
   }
 }
 
-gl_log_level_t gl_kafka_log_level(int level, const char *fac) {
-  if (fac && strcmp(fac, "CONFWARN") == 0) return GL_LOG_DEBUG;
-  return level <= 3 ? GL_LOG_ERROR : level <= 4 ? GL_LOG_WARN : level <= 6 ? GL_LOG_INFO : GL_LOG_DEBUG;
+void gl_kafka_log(const gl_log_t *log, const rd_kafka_t *rk, int level, const char *fac,
+                  const char *buf) {
+  gl_log_level_t l = level <= 3   ? GL_LOG_ERROR
+                     : level <= 4 ? GL_LOG_WARN
+                     : level <= 6 ? GL_LOG_INFO
+                                  : GL_LOG_DEBUG;
+  if (fac && strcmp(fac, "CONFWARN") == 0) l = GL_LOG_DEBUG;
+  gl_log(log, l, "librdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+int gl_kafka_error(const gl_log_t *log, rd_kafka_t *rk, int err, const char *reason, char *fatal,
+                   size_t fatal_len) {
+  if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    rd_kafka_fatal_error(rk, fatal, fatal_len);
+    return 1;
+  }
+  gl_warn(log, "kafka_error", "%s: %s: %s", rd_kafka_name(rk),
+          rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+  return 0;
 }
 
 int gl_kafka_conf_set_pairs(rd_kafka_conf_t *kc, const char *const *kv, char *errstr,
