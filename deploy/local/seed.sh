@@ -23,7 +23,7 @@ log="$build/seed-orderd.log"
 blog="$build/seed-batchd.log"
 
 "$build/services/orderd/greenlight-orderd" -b "$bootstrap" --topic.prefix "$prefix" \
-  --policy.file "$GL_SRC/tests/data/h200.policy" --http.port 0 >"$log" 2>&1 &
+  --policy.file "$GL_SRC/deploy/config/h200.policy" --http.port 0 >"$log" 2>&1 &
 orderd=$!
 "$build/services/batchd/greenlight-batchd" -b "$bootstrap" --topic.prefix "$prefix" --http.port 0 \
   >"$blog" 2>&1 &

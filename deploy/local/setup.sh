@@ -5,7 +5,7 @@
 set -euo pipefail
 
 GL_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-GL_PACKAGES=(build-essential cmake ninja-build pkg-config python3
+GL_PACKAGES=(build-essential cmake ninja-build pkg-config python3 python3-yaml python3-pip
   librdkafka-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev libjansson-dev libcmocka-dev
   protobuf-compiler kcat curl openjdk-17-jre-headless openjdk-17-jdk-headless maven)
 
@@ -20,6 +20,14 @@ gl_install_missing() {
   [ "$(id -u)" -ne 0 ] && sudo=sudo
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Python modules the tests use, for the python3 on PATH (CMake's too):
+# PyYAML reads the Kubernetes manifests (tests/deploy).
+gl_install_python_modules() {
+  python3 -c 'import yaml' 2>/dev/null && return 0
+  echo "setup: installing PyYAML for $(command -v python3)" >&2
+  python3 -m pip install --quiet pyyaml
 }
 
 # gl_build DIR SANITIZE: configures (once) and builds into DIR.

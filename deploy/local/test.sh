@@ -8,6 +8,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/setup.sh"
 build=${GREENLIGHT_TEST_BUILD:-$GL_SRC/build-asan}
 gl_install_missing
+gl_install_python_modules
 gl_build "$build" ON
 # LeakSanitizer reports are errors; librdkafka's own threads are torn down at destroy.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}

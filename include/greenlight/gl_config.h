@@ -49,6 +49,7 @@ typedef struct gl_conf {
   char **kafka; /* name, value, name, value, ... (prefix removed). */
   size_t nkafka;
   const char *program;
+  bool check; /* --check-config: validate, print the settings and exit. */
 } gl_conf_t;
 
 void gl_conf_init(gl_conf_t *c, const char *program);
@@ -60,10 +61,20 @@ int gl_conf_load_file(gl_conf_t *c, const char *path, char *errstr, size_t errle
 int gl_conf_load_env(gl_conf_t *c, char **envp, char *errstr, size_t errlen);
 
 /* Applies all sources in order. Returns 0, -1 on error (errstr set), or 1
- * if --help was asked for (the usage has been printed to stdout). */
+ * if --help was asked for (the usage has been printed to stdout).
+ * --check-config sets c->check: the caller validates what else it can
+ * without connecting, prints gl_conf_dump() and exits. */
 int gl_conf_load(gl_conf_t *c, int argc, char **argv, char **envp, char *errstr, size_t errlen);
 
 void gl_conf_usage(const gl_conf_t *c, FILE *out);
+/* Prints the effective settings as a config file would set them (KEY =
+ * VALUE lines, pass-through included); values of librdkafka properties
+ * that hold secrets (passwords, keys, OAuth configs) print as "(secret)". */
+void gl_conf_dump(const gl_conf_t *c, FILE *out);
+/* For --check-config: tries the librdkafka pass-through on a client
+ * configuration (no connection) and prints gl_conf_dump(). Returns 1 (the
+ * caller exits 0) or -1 with errstr set. */
+int gl_conf_check(const gl_conf_t *c, FILE *out, char *errstr, size_t errlen);
 
 /* Copies the kafka.* pass-through properties into kc. */
 int gl_conf_kafka_apply(const gl_conf_t *c, rd_kafka_conf_t *kc, char *errstr, size_t errlen);

@@ -372,7 +372,8 @@ static void clockd_http_cb(void *opaque, const char *method, const char *path,
 
 /* ---- Start ------------------------------------------------------------- */
 
-/* Loads the configuration. Returns 0, 1 for --help, or -1 with errstr set. */
+/* Loads the configuration. Returns 0, 1 for --help or --check-config, or -1
+ * with errstr set. */
 static int clockd_configure(clockd_t *d, int argc, char **argv, char *errstr, size_t errlen) {
   char host[256] = "clockd";
   if (gethostname(host, sizeof(host) - 1) != 0 || !host[0]) snprintf(host, sizeof(host), "clockd");
@@ -393,7 +394,7 @@ static int clockd_configure(clockd_t *d, int argc, char **argv, char *errstr, si
     return -1;
   }
   if (asprintf(&d->topic, "%s%s", d->conf.topic_prefix, d->conf.clock_topic) < 0) abort();
-  return 0;
+  return d->gconf.check ? gl_conf_check(&d->gconf, stdout, errstr, errlen) : 0;
 }
 
 /* Connects the producer, reads the partition count and starts every handle.

@@ -239,6 +239,7 @@ int gl_conf_load(gl_conf_t *c, int argc, char **argv, char **envp, char *errstr,
       gl_conf_usage(c, stdout);
       return 1;
     }
+    if (!strcmp(argv[i], "--check-config")) c->check = true;
     if (!strcmp(argv[i], "--config") && i + 1 < argc) file = argv[++i];
     else if (!strncmp(argv[i], "--config=", 9)) file = argv[i] + 9;
   }
@@ -249,7 +250,7 @@ int gl_conf_load(gl_conf_t *c, int argc, char **argv, char **envp, char *errstr,
     char key[256];
     const char *val = NULL;
     if (!strcmp(a, "--config")) { i++; continue; }
-    if (!strncmp(a, "--config=", 9)) continue;
+    if (!strncmp(a, "--config=", 9) || !strcmp(a, "--check-config")) continue;
     if ((!strcmp(a, "-X") || !strcmp(a, "-b")) && i + 1 < argc) {
       const char *kv = argv[++i];
       if (a[1] == 'b') {
@@ -291,7 +292,8 @@ void gl_conf_usage(const gl_conf_t *c, FILE *out) {
           "usage: %s [--config FILE] [--KEY=VALUE ...] [-X KEY=VALUE ...] [-b BOOTSTRAP]\n\n"
           "Each KEY may also come from the config file (KEY = VALUE lines) or the\n"
           "environment (GREENLIGHT_KEY, dots as underscores). librdkafka properties\n"
-          "pass through with the prefix kafka. (e.g. -X kafka.security.protocol=ssl).\n\n",
+          "pass through with the prefix kafka. (e.g. -X kafka.security.protocol=ssl).\n"
+          "--check-config validates the settings, prints them and exits.\n\n",
           c->program ? c->program : "greenlight");
   /* Defaults are shown as they stand before the file, the environment and
    * the flags: the daemon's own overrides of the engine's defaults included. */
@@ -311,6 +313,41 @@ void gl_conf_usage(const gl_conf_t *c, FILE *out) {
         fprintf(out, "  %-26s (default '%s')\n", "", *(char *const *)slot);
     }
   }
+}
+
+/* librdkafka properties whose values are not printed. */
+static bool gl_conf_secret(const char *name) {
+  static const char *const words[] = {"password", "secret", "ssl.key.pem", "keystore",
+                                      "oauthbearer.config", "ssl.certificate.pem", NULL};
+  for (const char *const *w = words; *w; w++)
+    if (strstr(name, *w)) return true;
+  return false;
+}
+
+void gl_conf_dump(const gl_conf_t *c, FILE *out) {
+  for (int t = 0; t < c->ntables; t++) {
+    for (const gl_conf_prop_t *p = c->tables[t].props; p->name; p++) {
+      const char *slot = (const char *)c->tables[t].base + p->offset;
+      if (p->type == GL_CONF_INT)
+        fprintf(out, "%s = %lld\n", p->name, (long long)*(const int64_t *)slot);
+      else if (p->type == GL_CONF_BOOL)
+        fprintf(out, "%s = %s\n", p->name, *(const bool *)slot ? "true" : "false");
+      else
+        fprintf(out, "%s = %s\n", p->name, *(char *const *)slot);
+    }
+  }
+  for (size_t i = 0; i < c->nkafka; i += 2)
+    fprintf(out, "kafka.%s = %s\n", c->kafka[i],
+            gl_conf_secret(c->kafka[i]) ? "(secret)" : c->kafka[i + 1]);
+}
+
+int gl_conf_check(const gl_conf_t *c, FILE *out, char *errstr, size_t errlen) {
+  rd_kafka_conf_t *kc = rd_kafka_conf_new();
+  int rc = gl_conf_kafka_apply(c, kc, errstr, errlen);
+  rd_kafka_conf_destroy(kc);
+  if (rc < 0) return -1;
+  gl_conf_dump(c, out);
+  return 1;
 }
 
 int gl_conf_kafka_apply(const gl_conf_t *c, rd_kafka_conf_t *kc, char *errstr, size_t errlen) {

@@ -207,7 +207,7 @@ static int order_policy_parse(order_policy_t *pol, FILE *f, const char *path, ch
 int order_policy_load(order_policy_t *pol, const char *path, char *errstr, size_t errlen) {
   FILE *f = fopen(path, "r");
   if (!f) {
-    snprintf(errstr, errlen, "%s: cannot open policy file: %s", path, strerror(errno));
+    snprintf(errstr, errlen, "cannot open: %s", strerror(errno));
     return -1;
   }
   order_policy_t tmp;

@@ -236,9 +236,11 @@ static int orderd_on_config(void *conf, gl_processor_t *proc, char *errstr, size
   orderd_t *d = proc->opaque;
   (void)conf;
   order_policy_default(&d->policy);
-  if (d->conf.policy_file && *d->conf.policy_file)
-    return order_policy_load(&d->policy, d->conf.policy_file, errstr, errlen);
-  return 0;
+  if (!d->conf.policy_file || !*d->conf.policy_file) return 0;
+  char why[768];
+  if (order_policy_load(&d->policy, d->conf.policy_file, why, sizeof why) == 0) return 0;
+  snprintf(errstr, errlen, "config: policy.file = '%s': %s", d->conf.policy_file, why);
+  return -1;
 }
 
 int main(int argc, char **argv) {

@@ -25,7 +25,7 @@ ORDERD = os.path.join(BUILD, "services", "orderd", "greenlight-orderd")
 PIPE = os.path.join(BUILD, "services", "pipe", "greenlight-pipe")
 BATCHD = os.path.join(BUILD, "services", "batchd", "greenlight-batchd")
 CLOCKD = os.path.join(BUILD, "services", "clockd", "greenlight-clockd")
-POLICY = os.path.join(SRC, "tests", "data", "h200.policy")
+POLICY = os.path.join(SRC, "deploy", "config", "h200.policy")
 LOGDIR = os.environ.get("GL_TEST_LOGDIR", os.path.join(BUILD, "test-logs"))
 
 _procs = []

@@ -1,0 +1,201 @@
+"""The deployment files are accepted by the daemons they configure.
+
+For deploy/config/*.conf, the systemd units and the Kubernetes manifests,
+this runs each daemon exactly as the file would start it (paths mapped into
+this tree and this build) with --check-config, which validates every
+setting, tries the librdkafka pass-through and prints the effective
+settings without connecting anywhere. It checks that:
+- every setting a file writes is taken, with its value;
+- a unit's RestartPreventExitStatus is the exit status a bad setting gives;
+- a pod's instance.id is its name, its HTTP port listens beyond loopback on
+  the port its container and probe declare, and it mounts the config map
+  where its command reads the config.
+"""
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import yaml
+
+SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("GL_BUILD_DIR", os.path.join(SRC, "build"))
+DEPLOY = os.path.join(SRC, "deploy")
+CONFIG = os.path.join(DEPLOY, "config")
+DAEMONS = ("orderd", "batchd", "clockd")
+
+
+def fail(msg):
+    print(f"FAIL test_deploy.py: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def binary(path):
+    """The build's binary for an installed path like /usr/local/bin/greenlight-orderd."""
+    name = os.path.basename(path)
+    m = re.fullmatch(r"greenlight-(\w+)", name)
+    if not m or m.group(1) not in DAEMONS:
+        fail(f"{path}: not a greenlight daemon")
+    return os.path.join(BUILD, "services", m.group(1), name)
+
+
+def local(path):
+    """/etc/greenlight/X (the installed configs) as deploy/config/X."""
+    return re.sub(r"^/etc/greenlight/", CONFIG + "/", path)
+
+
+def check_config(argv, env, what):
+    """Runs argv (installed paths) with --check-config; returns the printed settings."""
+    cmd = [binary(argv[0])] + [local(a) for a in argv[1:]] + ["--check-config"]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GREENLIGHT_")}
+    # The installed policy path, as this tree has it.
+    full_env["GREENLIGHT_POLICY_FILE"] = os.path.join(CONFIG, "h200.policy")
+    full_env.update(env)
+    if "orderd" not in cmd[0]:
+        del full_env["GREENLIGHT_POLICY_FILE"]
+    p = subprocess.run(cmd, env=full_env, capture_output=True, text=True, timeout=30)
+    if p.returncode != 0:
+        fail(f"{what}: {' '.join(cmd)} exited {p.returncode}: {p.stderr.strip()}")
+    settings = {}
+    for line in p.stdout.splitlines():
+        k, _, v = line.partition(" = ")
+        settings[k] = v
+    return settings
+
+
+def file_settings(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if line:
+                k, _, v = line.partition("=")
+                out[k.strip()] = v.strip()
+    return out
+
+
+def test_configs():
+    for d in DAEMONS:
+        path = os.path.join(CONFIG, f"{d}.conf")
+        want = file_settings(path)
+        if not want:
+            fail(f"{path}: no settings")
+        got = check_config([f"/usr/local/bin/greenlight-{d}", "--config", path], {}, path)
+        for k, v in want.items():
+            if k == "policy.file":
+                continue  # The environment points it into this tree.
+            if got.get(k) != v:
+                fail(f"{path}: {k} = {v!r}, but the daemon has {got.get(k)!r}")
+
+
+def bad_value_status(argv):
+    cmd = [binary(argv[0])] + [local(a) for a in argv[1:]] + ["--http.port", "eighty"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=30,
+                       env={"PATH": os.environ.get("PATH", "")})
+    if "http.port = 'eighty'" not in p.stderr:
+        fail(f"{argv[0]}: a bad setting did not name the key: {p.stderr.strip()}")
+    return p.returncode
+
+
+def test_bad_policy():
+    """A policy file that cannot be read stops orderd with the key and the value."""
+    cmd = [binary("greenlight-orderd"), "--policy.file", "/nonexistent.policy", "--check-config"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=30,
+                       env={"PATH": os.environ.get("PATH", "")})
+    if p.returncode != 2 or "policy.file = '/nonexistent.policy'" not in p.stderr:
+        fail(f"a missing policy file: exit {p.returncode}, {p.stderr.strip()}")
+
+
+def test_systemd():
+    units = sorted(f for f in os.listdir(os.path.join(DEPLOY, "systemd")) if f.endswith(".service"))
+    if sorted(units) != ["greenlight-batchd@.service", "greenlight-clockd.service",
+                         "greenlight-orderd@.service"]:
+        fail(f"unexpected units {units}")
+    for u in units:
+        path = os.path.join(DEPLOY, "systemd", u)
+        keys = {}
+        with open(path) as f:
+            for line in f:
+                if "=" in line and not line.startswith("#"):
+                    k, _, v = line.strip().partition("=")
+                    keys.setdefault(k, []).append(v)
+        argv = shlex.split(keys["ExecStart"][0].replace("%i", "7"))
+        got = check_config(argv, {}, path)
+        if "@" in u and got.get("instance.id") != "7":
+            fail(f"{u}: instance %i does not become instance.id: {got.get('instance.id')}")
+        for ef in keys.get("EnvironmentFile", []):
+            if not ef.lstrip("-").startswith("/etc/greenlight/") or not ef.startswith("-"):
+                fail(f"{u}: EnvironmentFile {ef} should be optional and under /etc/greenlight")
+        want = int(keys["RestartPreventExitStatus"][0])
+        status = bad_value_status(argv)
+        if status != want:
+            fail(f"{u}: a bad setting exits {status}, RestartPreventExitStatus is {want}")
+        if keys.get("KillSignal") != ["SIGTERM"] or keys.get("Restart") != ["on-failure"]:
+            fail(f"{u}: expected KillSignal=SIGTERM and Restart=on-failure")
+
+
+def env_of(container, pod_name):
+    env = {}
+    for e in container.get("env", []):
+        if "value" in e:
+            env[e["name"]] = str(e["value"])
+        elif e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name":
+            env[e["name"]] = pod_name
+        else:
+            fail(f"{container['name']}: env {e['name']}: unsupported source")
+    return env
+
+
+def test_kubernetes():
+    with open(os.path.join(DEPLOY, "kubernetes", "greenlight.yaml")) as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    workloads = [d for d in docs if d["kind"] in ("StatefulSet", "Deployment")]
+    services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
+    if sorted(w["metadata"]["name"] for w in workloads) != [
+            "greenlight-batchd", "greenlight-clockd", "greenlight-orderd"]:
+        fail("expected the three daemons as workloads")
+    for w in workloads:
+        name = w["metadata"]["name"]
+        spec = w["spec"]
+        tpl = spec["template"]
+        if spec["selector"]["matchLabels"] != tpl["metadata"]["labels"]:
+            fail(f"{name}: selector does not match the pod labels")
+        if w["kind"] == "StatefulSet":
+            if spec["serviceName"] not in services:
+                fail(f"{name}: no headless Service {spec['serviceName']}")
+        (c,) = tpl["spec"]["containers"]
+        pod = f"{name}-0"
+        got = check_config(c["command"], env_of(c, pod), f"{name} container")
+        if w["kind"] == "StatefulSet" and got.get("instance.id") != pod:
+            fail(f"{name}: instance.id is {got.get('instance.id')!r}, not the pod name")
+        if got.get("http.host") != "0.0.0.0":
+            fail(f"{name}: HTTP listens on {got.get('http.host')}, not reachable by probes")
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        if str(ports.get("http")) != got.get("http.port"):
+            fail(f"{name}: containerPort {ports.get('http')} but http.port {got.get('http.port')}")
+        if c["livenessProbe"]["httpGet"] != {"path": "/healthz", "port": "http"}:
+            fail(f"{name}: the liveness probe is not /healthz on the http port")
+        conf_dir = os.path.dirname(c["command"][c["command"].index("--config") + 1])
+        mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+        vols = {v["name"]: v for v in tpl["spec"]["volumes"]}
+        if mounts.get("config") != conf_dir or \
+                vols["config"]["configMap"]["name"] != "greenlight-config":
+            fail(f"{name}: the config map is not mounted at {conf_dir}")
+        svc = services.get(name)
+        if svc and svc["spec"]["ports"][0]["port"] != ports["http"]:
+            fail(f"{name}: Service port differs from the container's")
+
+
+def main():
+    for d in DAEMONS:
+        if not os.access(binary(f"greenlight-{d}"), os.X_OK):
+            fail(f"{binary('greenlight-' + d)} not built")
+    test_configs()
+    test_bad_policy()
+    test_systemd()
+    test_kubernetes()
+    print("test_deploy.py: configs, systemd units and Kubernetes manifests accepted")
+
+
+main()
