@@ -19,6 +19,7 @@
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAIL 1    /* Usage error, bad input, Kafka error. */
 #define CLI_EXIT_TIMEOUT 2 /* `tail --timeout-ms` ran out before its end condition. */
+#define CLI_EXIT_NOT_FOUND 3 /* `show`, `tail --last`: no record for the key. */
 
 /* Long-option codes of the options shared by every Kafka subcommand; the
  * subcommands number their own options from CLI_OPT_FIRST_OWN. */
@@ -87,5 +88,6 @@ void cli_usage(FILE *out);
 /* The subcommands. argv[0] is the subcommand's name. */
 int cli_produce_main(int argc, char **argv);
 int cli_tail_main(int argc, char **argv);
+int cli_show_main(int argc, char **argv);
 
 #endif

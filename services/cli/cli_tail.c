@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "greenlight/gl_codec.h"
+#include "greenlight/gl_engine.h"
 #include "greenlight/gl_json.h"
 
 /* The package of the wire contract, for --type given without it. */
@@ -29,6 +30,8 @@ enum {
   OPT_TYPE,
   OPT_DEFAULTS,
   OPT_RAW,
+  OPT_KEY,
+  OPT_LAST,
 };
 
 /* Everything one `greenlight tail` run needs. */
@@ -43,8 +46,12 @@ typedef struct tail_ctx {
   char type_name[256];     /* --type, fully qualified; "" = by header. */
   int json_flags;          /* GL_JSON_EMIT_DEFAULTS with --defaults. */
   bool raw;                /* --raw: values as hex bytes, never decoded. */
+  const char *key;         /* --key: only this key's records, from its partition. */
+  bool last;               /* --last: only the last record, printed at the end. */
+  char *held;              /* With --last: the last record's line so far. */
   rd_kafka_t *rk;
   int32_t n_partitions;
+  int32_t n_assigned;      /* Partitions read: all, or the key's one. */
   bool *at_end;            /* Per partition: its end was reached and nothing came since. */
   int32_t n_at_end;
   long long printed;
@@ -166,6 +173,12 @@ static int tail_print(tail_ctx_t *ctx, const rd_kafka_message_t *m) {
   if (type_name) json_object_set_new(out, "type", json_string(type_name));
   tail_add_value(ctx, out, type_name, m);
 
+  if (ctx->last) {
+    free(ctx->held);
+    ctx->held = json_dumps(out, JSON_COMPACT);
+    json_decref(out);
+    return ctx->held ? 0 : -1;
+  }
   int rc = json_dumpf(out, stdout, JSON_COMPACT);
   json_decref(out);
   if (rc < 0 || fputc('\n', stdout) == EOF || fflush(stdout) == EOF) return -1;
@@ -184,6 +197,8 @@ static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
       {"type", required_argument, NULL, OPT_TYPE},
       {"defaults", no_argument, NULL, OPT_DEFAULTS},
       {"raw", no_argument, NULL, OPT_RAW},
+      {"key", required_argument, NULL, OPT_KEY},
+      {"last", no_argument, NULL, OPT_LAST},
       {NULL, 0, NULL, 0},
   };
   optind = 1;
@@ -221,6 +236,8 @@ static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
       }
       case OPT_DEFAULTS: ctx->json_flags |= GL_JSON_EMIT_DEFAULTS; break;
       case OPT_RAW: ctx->raw = true; break;
+      case OPT_KEY: ctx->key = optarg; break;
+      case OPT_LAST: ctx->last = ctx->exit_at_end = true; break;
       case ':': cli_err("tail: option '%s' needs a value", argv[optind - 1]); return -1;
       default: cli_err("tail: unknown option '%s'", argv[optind - 1]); return -1;
     }
@@ -336,13 +353,20 @@ static int tail_open(tail_ctx_t *ctx) {
   return 0;
 }
 
-/* Assigns every partition, from the beginning or from the end. */
+/* Assigns every partition, or with --key the one Java's partitioner puts
+ * the key in, from the beginning or from the end. */
 static int tail_assign(tail_ctx_t *ctx) {
   rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(ctx->n_partitions);
+  int32_t only = -1;
+  if (ctx->key)
+    only = (int32_t)((uint32_t)gl_murmur2(ctx->key, strlen(ctx->key)) & 0x7fffffff) %
+           ctx->n_partitions;
   for (int32_t p = 0; p < ctx->n_partitions; p++) {
+    if (only >= 0 && p != only) continue;
     rd_kafka_topic_partition_list_add(parts, ctx->topic, p)->offset =
         ctx->from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
   }
+  ctx->n_assigned = parts->cnt;
   rd_kafka_resp_err_t e = rd_kafka_assign(ctx->rk, parts);
   rd_kafka_topic_partition_list_destroy(parts);
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -364,7 +388,7 @@ static int tail_handle(tail_ctx_t *ctx, const rd_kafka_message_t *m) {
       ctx->at_end[m->partition] = true;
       ctx->n_at_end++;
     }
-    return ctx->exit_at_end && ctx->n_at_end == ctx->n_partitions;
+    return ctx->exit_at_end && ctx->n_at_end == ctx->n_assigned;
   }
   if (m->err) {
     cli_err("tail: %s [%d]: %s", ctx->topic, (int)m->partition, rd_kafka_message_errstr(m));
@@ -379,6 +403,8 @@ static int tail_handle(tail_ctx_t *ctx, const rd_kafka_message_t *m) {
     ctx->at_end[m->partition] = false;
     ctx->n_at_end--;
   }
+  if (ctx->key && (m->key_len != strlen(ctx->key) || memcmp(m->key, ctx->key, m->key_len) != 0))
+    return 0;
   if (tail_print(ctx, m) < 0) {
     /* A reader that has seen enough (`| head`) ends the tail quietly. */
     if (errno == EPIPE) return 1;
@@ -389,19 +415,31 @@ static int tail_handle(tail_ctx_t *ctx, const rd_kafka_message_t *m) {
   return ctx->count && ctx->printed >= ctx->count;
 }
 
+/* At the end: with --last, prints the record held, or says there is none. */
+static int tail_finish(tail_ctx_t *ctx) {
+  if (!ctx->last) return CLI_EXIT_OK;
+  if (!ctx->held) {
+    cli_err("tail: no record%s%s in %s", ctx->key ? " with key " : "", ctx->key ? ctx->key : "",
+            ctx->topic);
+    return CLI_EXIT_NOT_FOUND;
+  }
+  if (puts(ctx->held) == EOF || fflush(stdout) == EOF) return CLI_EXIT_FAIL;
+  return CLI_EXIT_OK;
+}
+
 /* The consume loop. Returns the exit code. */
 static int tail_run(tail_ctx_t *ctx) {
   while (!cli_stop_requested()) {
     if (tail_timed_out(ctx)) {
       cli_err("tail: timed out after %lld ms (%lld records, %d of %d partitions at their end)",
-              ctx->timeout_ms, ctx->printed, (int)ctx->n_at_end, (int)ctx->n_partitions);
+              ctx->timeout_ms, ctx->printed, (int)ctx->n_at_end, (int)ctx->n_assigned);
       return CLI_EXIT_TIMEOUT;
     }
     rd_kafka_message_t *m = rd_kafka_consumer_poll(ctx->rk, tail_wait_ms(ctx, 200));
     if (!m) continue;
     int rc = tail_handle(ctx, m);
     rd_kafka_message_destroy(m);
-    if (rc > 0) return CLI_EXIT_OK;
+    if (rc > 0) return tail_finish(ctx);
     if (rc < 0) return CLI_EXIT_FAIL;
   }
   return CLI_EXIT_OK;
@@ -433,6 +471,7 @@ out:
     rd_kafka_destroy(ctx.rk);
   }
   free(ctx.at_end);
+  free(ctx.held);
   cli_common_free(&ctx.common);
   return exit_code;
 }

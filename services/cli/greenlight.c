@@ -2,6 +2,7 @@
  *
  *   greenlight produce   JSON lines -> input topics (upstream side)
  *   greenlight tail      a topic -> JSON lines (downstream side)
+ *   greenlight show      an order's (or a batch's) last published status
  *   greenlight help      usage
  *
  * This file holds main(), the usage text and the signal handling; each
@@ -29,6 +30,7 @@ static const char cli_usage_text[] =
     "Commands:\n"
     "  produce   read events as JSON lines and produce them to the input topics\n"
     "  tail      print the records of a topic as JSON lines\n"
+    "  show      print an order's (or a batch's) last published status\n"
     "  help      show this text\n"
     "\n"
     "greenlight produce [-b BOOTSTRAP] [-X prop=value ...] [--prefix P]\n"
@@ -70,6 +72,18 @@ static const char cli_usage_text[] =
     "  --type NAME       decode every value as NAME, e.g. greenlight.v1.OrderStatus\n"
     "  --defaults        also print fields that hold their zero value\n"
     "  --raw             print every value as \"value_hex\" (exact bytes, for diffs)\n"
+    "  --key K           only records with key K, read from the partition Java's\n"
+    "                    partitioner (murmur2) puts K in\n"
+    "  --last            print only the last record, at the end (exit 3 if none)\n"
+    "\n"
+    "greenlight show ID [--batch] [--history] [-b BOOTSTRAP] [-X prop=value ...]\n"
+    "                [--prefix P] [--timeout-ms T] [--defaults]\n"
+    "  Prints the last committed status of order ID from greenlight.order-status\n"
+    "  (with --batch: of batch ID, or ~waiting, from greenlight.batch-status) as\n"
+    "  one JSON line, like tail; reads only ID's partition and needs no daemon.\n"
+    "  Exits 3 if there is none.\n"
+    "  --history         every version, oldest first\n"
+    "  --timeout-ms T    give up after T ms (default 30000; exit 2)\n"
     "\n"
     "Common options:\n"
     "  -b, --bootstrap BOOTSTRAP  brokers (default: $GREENLIGHT_BOOTSTRAP or " CLI_DEFAULT_BOOTSTRAP
@@ -79,7 +93,7 @@ static const char cli_usage_text[] =
     "                             $GREENLIGHT_TOPIC_PREFIX or none)\n"
     "  -h, --help                 show this text\n"
     "\n"
-    "Exit codes: 0 success, 1 error, 2 tail timed out.\n";
+    "Exit codes: 0 success, 1 error, 2 timed out, 3 no such order or batch.\n";
 
 void cli_usage(FILE *out) { fputs(cli_usage_text, out); }
 
@@ -105,6 +119,7 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "produce") == 0) return cli_produce_main(argc - 1, argv + 1);
   if (strcmp(cmd, "tail") == 0) return cli_tail_main(argc - 1, argv + 1);
+  if (strcmp(cmd, "show") == 0) return cli_show_main(argc - 1, argv + 1);
   cli_err("unknown command '%s' (try 'greenlight help')", cmd);
   return CLI_EXIT_FAIL;
 }

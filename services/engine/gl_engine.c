@@ -217,7 +217,7 @@ static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
   int rank = m->rkt ? gl_task_find_rank(e, rd_kafka_topic_name(m->rkt)) : -1;
   gl_task_t *t = m->partition >= 0 && m->partition < e->ntasks ? e->tasks[m->partition] : NULL;
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-    if (t && rank >= 0) gl_task_eof(t, rank);
+    if (t && rank >= 0) gl_task_eof(e, t, rank);
   } else if (m->err) {
     if (m->err == RD_KAFKA_RESP_ERR__FATAL)
       gl_engine_fatal(e, "consumer: %s", rd_kafka_message_errstr(m));

@@ -90,7 +90,29 @@ void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m)
   if (!in->paused && (int64_t)in->len >= e->conf.buffer_max_records) gl_pause(e, t, in, true);
 }
 
-void gl_task_eof(gl_task_t *t, int rank) { t->inputs[rank].eof = true; }
+/* The high watermark of the last fetch response for an input partition;
+ * -1 if none came yet. */
+static int64_t gl_task_hwm(gl_engine_t *e, const gl_task_t *t, int rank) {
+  int64_t lo = -1, hi = -1;
+  if (rd_kafka_get_watermark_offsets(e->consumer, e->inputs[rank], t->partition, &lo, &hi) != 0)
+    return -1;
+  return hi;
+}
+
+void gl_task_eof(gl_engine_t *e, gl_task_t *t, int rank) {
+  t->inputs[rank].eof = true;
+  t->inputs[rank].eof_hwm = gl_task_hwm(e, t, rank);
+}
+
+/* Caught up (SPEC §6): the input reached its end, and no fetch response
+ * since reported records beyond it. The end-of-partition event alone is
+ * stale as soon as a record is appended: a later fetch may bring another
+ * input's later-stamped records first (a commit marker wakes the broker's
+ * waiting fetch for the first partition it lands in), and taking those
+ * would make the live order differ from a replay's. */
+static bool gl_task_caught_up(gl_engine_t *e, const gl_task_t *t, const gl_input_t *in) {
+  return in->eof && gl_task_hwm(e, t, in->rank) <= in->eof_hwm;
+}
 
 static void gl_task_resume_if_drained(gl_engine_t *e, gl_task_t *t, gl_input_t *in) {
   if (in->paused && (int64_t)in->len <= e->conf.buffer_max_records / 2) gl_pause(e, t, in, false);
@@ -113,7 +135,7 @@ rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, 
     gl_input_t *in = &t->inputs[i];
     if (!in->assigned) continue;
     if (in->len == 0) {
-      if (!in->eof) lagging = true;
+      if (!gl_task_caught_up(e, t, in)) lagging = true;
       continue;
     }
     rd_kafka_message_t *h = in->ring[in->head];

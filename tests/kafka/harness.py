@@ -27,6 +27,7 @@ BATCHD = os.path.join(BUILD, "services", "batchd", "greenlight-batchd")
 CLOCKD = os.path.join(BUILD, "services", "clockd", "greenlight-clockd")
 POLICY = os.path.join(SRC, "deploy", "config", "h200.policy")
 LOGDIR = os.environ.get("GL_TEST_LOGDIR", os.path.join(BUILD, "test-logs"))
+PARTITIONS = int(os.environ.get("GREENLIGHT_PARTITIONS", "4"))  # As kafka.sh creates topics.
 
 _procs = []
 _daemons = []  # Daemons expected to be running; a wait fails fast if one died.
@@ -101,6 +102,14 @@ def tail(prefix, topic, timeout=60, msg_type=None, raw=False):
     if r.returncode != 0:
         fail(f"greenlight tail {prefix}{topic} failed ({r.returncode}): {r.stderr.decode()[-2000:]}")
     return [json.loads(l) for l in r.stdout.decode().splitlines() if l.strip()]
+
+
+def show(prefix, key, *extra, timeout=60):
+    """`greenlight show KEY`: (exit code, the JSON lines it printed)."""
+    r = subprocess.run([CLI, "show", key, "-b", BOOTSTRAP, "--prefix", prefix, "--timeout-ms",
+                        str(int(timeout * 1000)), *extra], capture_output=True,
+                       timeout=timeout + 30)
+    return r.returncode, [json.loads(l) for l in r.stdout.decode().splitlines() if l.strip()]
 
 
 class Daemon:

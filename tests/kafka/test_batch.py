@@ -257,6 +257,8 @@ def main():
           f"~waiting {last[WAITING]['value']['version']} (expected {v1[WAITING]} + 2)")
     for k in (B1, B2, WAITING):
         check_get(bd, k, last[k])
+        rc, out = show(prefix, k, "--batch")
+        check(rc == 0 and out == [last[k]], f"show {k} --batch: exit {rc}, {out}")
     check(bd.metric("greenlight_batches_over_cap") == 1, "B2 is not counted as over cap")
     check('"event":"batch_over_cap"' in bd.log_text() and B2 in bd.log_text(),
           "no batch_over_cap warning for B2 in the batchd log")
