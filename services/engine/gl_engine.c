@@ -35,8 +35,8 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
      "Commit the open transaction at least this often."},
     {"commit.max.records", GL_CONF_INT, "1000", 1, 10000000, NULL, GL_OFF(commit_max_records),
      "Commit once this many input records were processed in the transaction."},
-    {"max.idle.ms", GL_CONF_INT, "100", 0, 600000, NULL, GL_OFF(max_idle_ms),
-     "How long the merge waits for a lagging input with nothing buffered."},
+    {"max.idle.ms", GL_CONF_INT, "1000", 0, 600000, NULL, GL_OFF(max_idle_ms),
+     "How long the merge waits for an input with nothing buffered that is not caught up (records appended but not fetched yet, or an upstream transaction still open)."},
     {"buffer.max.records", GL_CONF_INT, "2000", 2, 10000000, NULL, GL_OFF(buffer_max_records),
      "Records buffered per input partition before it is paused (back-pressure)."},
     {"http.host", GL_CONF_STR, "127.0.0.1", 0, 0, NULL, GL_OFF(http_host),
@@ -217,7 +217,7 @@ static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
   int rank = m->rkt ? gl_task_find_rank(e, rd_kafka_topic_name(m->rkt)) : -1;
   gl_task_t *t = m->partition >= 0 && m->partition < e->ntasks ? e->tasks[m->partition] : NULL;
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-    if (t && rank >= 0) gl_task_eof(e, t, rank);
+    if (t && rank >= 0) gl_task_eof(t, rank, m->offset);
   } else if (m->err) {
     if (m->err == RD_KAFKA_RESP_ERR__FATAL)
       gl_engine_fatal(e, "consumer: %s", rd_kafka_message_errstr(m));

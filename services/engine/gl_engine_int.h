@@ -22,11 +22,11 @@ typedef struct gl_input {
   rd_kafka_message_t **ring; /* Buffered records, oldest first. */
   size_t head, len, cap;
   bool eof;              /* Reached the end and nothing newer arrived. */
-  /* The high watermark librdkafka had when the end was reached. While it
-   * stays there the input is caught up; once a fetch response reports a
-   * higher one, records were appended that are not here yet (data on its
-   * way, or an upstream transaction not yet committed). */
-  int64_t eof_hwm;
+  /* Where the end was (with read_committed, the last stable offset). While
+   * fetch responses report no high watermark beyond it the input is caught
+   * up; a higher one means records not here yet: data on its way, or an
+   * upstream transaction not committed yet. */
+  int64_t eof_offset;
   bool paused;           /* Paused for back-pressure. */
   int64_t rewind_offset; /* Oldest offset received but not committed; -1 if none. */
   int64_t next_offset;   /* Offset to commit (last processed + 1); -1 if none since commit. */
@@ -115,7 +115,7 @@ struct gl_engine {
 gl_task_t *gl_task_new(gl_engine_t *e, int32_t partition);
 void gl_task_destroy(gl_engine_t *e, gl_task_t *t);
 void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m);
-void gl_task_eof(gl_engine_t *e, gl_task_t *t, int rank);
+void gl_task_eof(gl_task_t *t, int rank, int64_t end_offset);
 /* The next record to process in merge order, or NULL if none may be taken now. */
 rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, int *rank);
 void gl_task_restore_start(gl_engine_t *e, gl_task_t *t);

@@ -99,19 +99,20 @@ static int64_t gl_task_hwm(gl_engine_t *e, const gl_task_t *t, int rank) {
   return hi;
 }
 
-void gl_task_eof(gl_engine_t *e, gl_task_t *t, int rank) {
+void gl_task_eof(gl_task_t *t, int rank, int64_t end_offset) {
   t->inputs[rank].eof = true;
-  t->inputs[rank].eof_hwm = gl_task_hwm(e, t, rank);
+  t->inputs[rank].eof_offset = end_offset;
 }
 
-/* Caught up (SPEC §6): the input reached its end, and no fetch response
- * since reported records beyond it. The end-of-partition event alone is
- * stale as soon as a record is appended: a later fetch may bring another
- * input's later-stamped records first (a commit marker wakes the broker's
- * waiting fetch for the first partition it lands in), and taking those
- * would make the live order differ from a replay's. */
+/* Caught up (SPEC §6): the input reached its end, and the last fetch
+ * response reports nothing beyond it. The end-of-partition event alone is
+ * stale as soon as a record is appended, and with read_committed it marks
+ * the last stable offset, short of an open transaction's records: a fetch
+ * can then bring another input's later-stamped records first (a commit
+ * marker wakes the broker's waiting fetch for the first partition it lands
+ * in), and taking those would make the live order differ from a replay's. */
 static bool gl_task_caught_up(gl_engine_t *e, const gl_task_t *t, const gl_input_t *in) {
-  return in->eof && gl_task_hwm(e, t, in->rank) <= in->eof_hwm;
+  return in->eof && gl_task_hwm(e, t, in->rank) <= in->eof_offset;
 }
 
 static void gl_task_resume_if_drained(gl_engine_t *e, gl_task_t *t, gl_input_t *in) {

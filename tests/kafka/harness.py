@@ -194,7 +194,7 @@ class Daemon:
 
 def orderd(prefix, name="orderd", extra=()):
     args = ["-b", BOOTSTRAP, "--topic.prefix", prefix, "--policy.file", POLICY,
-            "--http.port", "0", "--commit.interval.ms", "50", "--max.idle.ms", "50",
+            "--http.port", "0", "--commit.interval.ms", "50",
             "--kafka.session.timeout.ms", "6000", *extra]
     return Daemon(ORDERD, name, args)
 
@@ -211,7 +211,7 @@ INPUT_TOPICS = ("greenlight.orders", "greenlight.approvals", "greenlight.batches
 def batchd(prefix, name="batchd", extra=()):
     """The batch daemon under the test's prefix, on a free HTTP port."""
     args = ["-b", BOOTSTRAP, "--topic.prefix", prefix, "--http.port", "0",
-            "--commit.interval.ms", "50", "--max.idle.ms", "50",
+            "--commit.interval.ms", "50",
             "--kafka.session.timeout.ms", "6000", *extra]
     return Daemon(BATCHD, name, args)
 
