@@ -131,20 +131,21 @@ static bool gl_merge_before(const rd_kafka_message_t *a, int ra, const rd_kafka_
 rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, int *rank) {
   if (t->state != GL_TASK_ACTIVE) return NULL;
   gl_input_t *best = NULL;
-  bool lagging = false;
   for (int i = 0; i < t->ninputs; i++) {
     gl_input_t *in = &t->inputs[i];
-    if (!in->assigned) continue;
-    if (in->len == 0) {
-      if (!gl_task_caught_up(e, t, in)) lagging = true;
-      continue;
-    }
+    if (!in->assigned || in->len == 0) continue;
     rd_kafka_message_t *h = in->ring[in->head];
     if (!best || gl_merge_before(h, i, best->ring[best->head], best->rank)) best = in;
   }
   if (!best) {
     t->idle_since_ms = 0;
     return NULL;
+  }
+  /* Only with a candidate in hand: the watermark lookups cost a lock each. */
+  bool lagging = false;
+  for (int i = 0; i < t->ninputs && !lagging; i++) {
+    const gl_input_t *in = &t->inputs[i];
+    if (in->assigned && in->len == 0 && !gl_task_caught_up(e, t, in)) lagging = true;
   }
   if (lagging) {
     /* An input with nothing buffered may still hold an earlier record:
