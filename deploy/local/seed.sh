@@ -31,7 +31,10 @@ batchd=$!
 trap 'kill -TERM $orderd $batchd 2>/dev/null; wait $orderd $batchd 2>/dev/null || true' EXIT
 
 echo "greenlight: topics under prefix '$prefix' on $bootstrap; logs: $log, $blog"
-summary=$("$cli" produce -b "$bootstrap" --prefix "$prefix" --file "$GL_SRC/tests/data/seed.jsonl" 2>&1 | tail -n 1)
+# One upstream transaction, as the README recommends: the running daemons
+# see the whole seed at once and merge it in event-time order.
+summary=$("$cli" produce --transactional -b "$bootstrap" --prefix "$prefix" \
+  --file "$GL_SRC/tests/data/seed.jsonl" 2>&1 | tail -n 1)
 echo "greenlight: $summary from tests/data/seed.jsonl"
 inputs=$(echo "$summary" | awk '{print $2}')
 
