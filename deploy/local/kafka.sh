@@ -13,6 +13,9 @@
 #   GREENLIGHT_BROKER_DIR              data dir with config, logs, pid [${TMPDIR:-/tmp}/greenlight-kafka]
 #   GREENLIGHT_BROKER_PORT             broker port on 127.0.0.1 [19092]
 #   GREENLIGHT_BROKER_CONTROLLER_PORT  controller port on 127.0.0.1 [19093]
+#   GREENLIGHT_BROKER_SASL_PORT        SASL_PLAINTEXT (PLAIN) port on 127.0.0.1, for testing the
+#                                     clients' authentication settings [19094]
+#   GREENLIGHT_BROKER_SASL_PASSWORD    password of the SASL user "greenlight" [greenlight-local]
 #   GREENLIGHT_BROKER_TIMEOUT          seconds to wait for the broker to become ready [60]
 #   GREENLIGHT_BROKER_HEAP_OPTS        broker heap options [-Xms256m -Xmx1g]
 #   GREENLIGHT_PARTITIONS             partitions of every topic created here [4]
@@ -29,6 +32,8 @@ DATA_DIR=$(realpath -m "${GREENLIGHT_BROKER_DIR:-${TMPDIR:-/tmp}/greenlight-kafk
 readonly PID_FILE="$DATA_DIR/kafka.pid"
 readonly PORT="${GREENLIGHT_BROKER_PORT:-19092}"
 readonly CONTROLLER_PORT="${GREENLIGHT_BROKER_CONTROLLER_PORT:-19093}"
+readonly SASL_PORT="${GREENLIGHT_BROKER_SASL_PORT:-19094}"
+readonly SASL_PASSWORD="${GREENLIGHT_BROKER_SASL_PASSWORD:-greenlight-local}"
 readonly BOOTSTRAP="127.0.0.1:$PORT"
 readonly TIMEOUT="${GREENLIGHT_BROKER_TIMEOUT:-60}"
 readonly PARTITIONS="${GREENLIGHT_PARTITIONS:-4}"
@@ -145,11 +150,15 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://$BOOTSTRAP,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$BOOTSTRAP
+listeners=PLAINTEXT://$BOOTSTRAP,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
+advertised.listeners=PLAINTEXT://$BOOTSTRAP,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+# A second listener that requires SASL/PLAIN as user "greenlight", so that the tests prove
+# the clients' security settings pass through (no authorizer: any authenticated user may act).
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_greenlight="$SASL_PASSWORD";
 log.dirs=$DATA_DIR/kraft-logs
 num.partitions=4
 default.replication.factor=1
@@ -187,6 +196,8 @@ format_once() {
 launch() {
   local heap
   read -ra heap <<<"${GREENLIGHT_BROKER_HEAP_OPTS:--Xms256m -Xmx1g}"
+  # Every partition keeps several files open; take all the descriptors we may.
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   (exec setsid java "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
     -Dlog4j.configuration="file:$DATA_DIR/log4j.properties" -Dkafka.logs.dir="$DATA_DIR" \
     -cp "$LIBS/*" kafka.Kafka "$DATA_DIR/server.properties" \
@@ -244,7 +255,7 @@ cmd_start() {
     echo "kafka.sh: broker already running (pid $(cat "$PID_FILE"))"
   else
     local port
-    for port in "$PORT" "$CONTROLLER_PORT"; do
+    for port in "$PORT" "$CONTROLLER_PORT" "$SASL_PORT"; do
       ! port_open "$port" || die "port $port is taken by another process"
     done
     write_config
