@@ -51,6 +51,7 @@ typedef struct gl_engine_conf {
   int64_t buffer_max_records;
   char *http_host;
   int64_t http_port;
+  char *http_advertised_url; /* Where other instances send callers; "" = derived. */
   char *log_level;
   int64_t fault_abort_every; /* Testing: abort every Nth transaction on purpose. */
 } gl_engine_conf_t;
@@ -139,6 +140,10 @@ typedef enum gl_ownership {
  * every greenlight producer is configured to do; -1 if unknown. */
 int32_t gl_engine_key_partition(gl_engine_t *e, const void *key, size_t klen);
 gl_ownership_t gl_engine_ownership(gl_engine_t *e, int32_t partition);
+/* The instance that owns partition according to the group's last
+ * description, and its advertised HTTP URL (may be NULL). False if not
+ * known (yet). The strings stay valid until the loop runs again. */
+bool gl_engine_owner(gl_engine_t *e, int32_t partition, const char **instance, const char **url);
 /* Java's Utils.murmur2, for co-partitioning checks and tests. */
 int32_t gl_murmur2(const void *key, size_t len);
 gl_metrics_t *gl_engine_metrics(gl_engine_t *e);

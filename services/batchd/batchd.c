@@ -219,11 +219,18 @@ static int batchd_unescape(const char *in, size_t n, char *out, size_t cap) {
 }
 
 /* Fills r with a JSON error body. */
-static void batchd_http_error(gl_http_response_t *r, int status, const char *error, const char *id,
-                              int32_t partition, bool owned_here) {
+static void batchd_http_error(gl_engine_t *e, const char *path, gl_http_response_t *r, int status,
+                              const char *error, const char *id, int32_t partition,
+                              bool owned_here) {
   r->status = status;
   json_t *j = json_pack("{s:s, s:s, s:i, s:b}", "error", error, "batch_id", id, "partition",
                         (int)partition, "owned_here", owned_here);
+  const char *inst, *url;
+  if (j && !owned_here && partition >= 0 && gl_engine_owner(e, partition, &inst, &url)) {
+    /* The owner, as the group's last description names it: ask there. */
+    json_object_set_new(j, "owner", json_pack("{s:s, s:s?}", "instance", inst, "url", url));
+    if (url) json_object_set_new(j, "location", json_sprintf("%s%s", url, path));
+  }
   r->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
   if (!r->body) r->body = strdup("{}");
   if (!r->body) abort();
@@ -245,7 +252,7 @@ static void batchd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
   char id[GL_ID_MAX + 1];
   r->content_type = "application/json";
   if (n == 0 || batchd_unescape(raw, n, id, sizeof id) != 0 || id[0] == '\0') {
-    batchd_http_error(r, 404,
+    batchd_http_error(e, path, r, 404,
                       "no such batch: expected GET /batches/{batch_id} (1..128 bytes) or "
                       "GET /batches/~waiting",
                       "", -1, false);
@@ -270,14 +277,15 @@ static void batchd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
     return;
   }
   if (own == GL_NOT_OWNED)
-    batchd_http_error(r, 421,
+    batchd_http_error(e, path, r, 421,
                       "not owned here: the batch's partition of the repartition topic belongs "
                       "to another instance of the group",
                       id, p, false);
   else if (own == GL_RESTORING)
-    batchd_http_error(r, 503, "partition still restoring its state; retry shortly", id, p, true);
+    batchd_http_error(e, path, r, 503, "partition still restoring its state; retry shortly", id, p,
+                      true);
   else
-    batchd_http_error(r, 404,
+    batchd_http_error(e, path, r, 404,
                       "no such batch on this instance: no order status has named it yet", id, p,
                       true);
 }

@@ -43,6 +43,8 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
      "Address of the HTTP port (/healthz, /metrics, state queries)."},
     {"http.port", GL_CONF_INT, "0", -1, 65535, NULL, GL_OFF(http_port),
      "HTTP port; 0 picks a free one (logged), -1 disables HTTP."},
+    {"http.advertised.url", GL_CONF_STR, "", 0, 0, NULL, GL_OFF(http_advertised_url),
+     "This instance's HTTP address as other instances name it to callers they cannot serve; empty = http://<http.host, or the host name for a wildcard>:<port>."},
     {"log.level", GL_CONF_ENUM, "info", 0, 0, "debug|info|warn|error", GL_OFF(log_level),
      "Least severe level logged."},
     {"fault.abort.every", GL_CONF_INT, "0", 0, 1000000, NULL, GL_OFF(fault_abort_every),
@@ -310,6 +312,7 @@ static void gl_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       }
     gl_info(&e->log, "assigned", "assigned %d input partitions; %d partition groups to restore",
             parts->cnt, n);
+    e->owners_requested_ms = 0; /* The owners changed: describe the group again soon. */
     return;
   }
   /* Revoked or lost: finish or abandon the open transaction, then drop the
@@ -400,9 +403,13 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
     abort();
   /* The prefix separates environments on one cluster: groups and
    * transactional ids too, not just topics. */
-  char group[512], member[1024], restore_group[1024];
+  char group[512], member[1024], restore_group[1024], client_id[2048];
   snprintf(group, sizeof(group), "%s%s", c->topic_prefix, c->app_id);
   snprintf(member, sizeof(member), "%s-%s", group, c->instance_id);
+  /* Other instances read the URL from here to redirect queries (gl_owners.c). */
+  snprintf(client_id, sizeof(client_id), "%s%s%s", member, e->http_url ? " " : "",
+           e->http_url ? e->http_url : "");
+  e->group = strdup(group);
   snprintf(restore_group, sizeof(restore_group), "%s-restore", group);
 
   /* An input's end (EOF, "caught up" for the merge) is only known after a
@@ -414,7 +421,7 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
                                "enable.auto.commit", "false", "enable.auto.offset.store", "false",
                                "enable.partition.eof", "true",
                                "isolation.level", e->eos ? "read_committed" : "read_uncommitted",
-                               "client.id", member, NULL};
+                               "client.id", client_id, NULL};
   rd_kafka_conf_t *kc = gl_kafka_conf(e, cons_def, cons_forced, errstr, errlen);
   if (!kc) return -1;
   rd_kafka_conf_set_rebalance_cb(kc, gl_rebalance_cb);
@@ -527,6 +534,7 @@ static void gl_cron_cb(uv_timer_t *h) {
    * merge's max.idle.ms and the commit interval need a clock. */
   gl_engine_pump(e);
   gl_run_with_period(e, 1000) gl_update_lag(e);
+  gl_run_with_period(e, 100) gl_owners_poll(e);
 }
 
 static void gl_signal_cb(uv_signal_t *h, int signum) {
@@ -605,6 +613,7 @@ static void gl_engine_destroy(gl_engine_t *e) {
   gl_kafka_qpoll_destroy(&e->cons_io);
   gl_kafka_qpoll_destroy(&e->prod_io);
   gl_kafka_qpoll_destroy(&e->rest_io);
+  gl_owners_destroy(e); /* Its queue belongs to the consumer. */
   if (e->consumer) rd_kafka_destroy(e->consumer);
   if (e->restorer) rd_kafka_destroy(e->restorer);
   if (e->producer) {
@@ -617,6 +626,7 @@ static void gl_engine_destroy(gl_engine_t *e) {
   free(e->outputs);
   free(e->dlq);
   free(e->changelog);
+  free(e->group);
   free(e->tasks);
   gl_metrics_destroy(e->metrics);
   gl_conf_destroy(&e->gconf);
@@ -670,7 +680,7 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
   if (rc == 0) gl_log_level_parse(e->conf.log_level, &e->log.level);
   if (rc == 0 && on_config) rc = on_config(extra_conf, proc, errstr, sizeof(errstr));
   if (rc == 0 && e->gconf.check) rc = gl_conf_check(&e->gconf, stdout, errstr, sizeof(errstr));
-  if (rc == 0 && gl_engine_setup(e, errstr, sizeof(errstr)) < 0) rc = -1;
+  /* HTTP first: its port goes into the consumer's client.id. */
   if (rc == 0 && e->conf.http_port >= 0) {
     e->http = gl_http_start(&e->loop, e->conf.http_host, (int)e->conf.http_port, gl_http_cb, e,
                             errstr, sizeof(errstr));
@@ -679,6 +689,10 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
       gl_info(&e->log, "http", "listening on http://%s:%d (/healthz, /metrics)", e->conf.http_host,
               gl_http_port(e->http));
   }
+  if (rc == 0 && gl_owners_advertise(e, e->http ? gl_http_port(e->http) : 0, errstr,
+                                     sizeof(errstr)) < 0)
+    rc = -1;
+  if (rc == 0 && gl_engine_setup(e, errstr, sizeof(errstr)) < 0) rc = -1;
   if (rc != 0) {
     if (rc < 0) {
       gl_error(&e->log, "config", "%s", errstr);

@@ -103,6 +103,17 @@ struct gl_engine {
   bool closed;
   int exit_code;
   gl_http_t *http;
+  char *http_url; /* Advertised in the consumer's client.id (gl_owners.c). */
+  char *group;    /* The consumer group. */
+
+  /* Partition owners from the last group description (gl_owners.c). */
+  struct gl_owner {
+    char *instance, *url;
+  } *owners;
+  int nowners;
+  rd_kafka_queue_t *owners_q;
+  bool owners_pending;
+  uint64_t owners_requested_ms;
   uint64_t cron_runs;
 
   /* Metrics the engine updates on the hot path. */
@@ -116,6 +127,16 @@ gl_task_t *gl_task_new(gl_engine_t *e, int32_t partition);
 void gl_task_destroy(gl_engine_t *e, gl_task_t *t);
 void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m);
 void gl_task_eof(gl_task_t *t, int rank, int64_t end_offset);
+
+/* gl_owners.c */
+/* Sets e->http_url from http.advertised.url, or from http.host and the
+ * bound port. Returns 0, or -1 with errstr set. */
+int gl_owners_advertise(gl_engine_t *e, int port, char *errstr, size_t errlen);
+/* Asks the broker to describe the group (asynchronous). */
+void gl_owners_request(gl_engine_t *e);
+/* From the cron: takes in answers, asks again when due. */
+void gl_owners_poll(gl_engine_t *e);
+void gl_owners_destroy(gl_engine_t *e);
 /* The next record to process in merge order, or NULL if none may be taken now. */
 rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, int *rank);
 void gl_task_restore_start(gl_engine_t *e, gl_task_t *t);

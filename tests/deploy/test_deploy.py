@@ -136,10 +136,12 @@ def test_systemd():
 
 
 def env_of(container, pod_name):
+    """The container's environment as Kubernetes sets it ($(VAR) expanded)."""
     env = {}
     for e in container.get("env", []):
         if "value" in e:
-            env[e["name"]] = str(e["value"])
+            env[e["name"]] = re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)),
+                                    str(e["value"]))
         elif e.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.name":
             env[e["name"]] = pod_name
         else:
@@ -172,6 +174,9 @@ def test_kubernetes():
         if got.get("http.host") != "0.0.0.0":
             fail(f"{name}: HTTP listens on {got.get('http.host')}, not reachable by probes")
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        adv = got.get("http.advertised.url")
+        if w["kind"] == "StatefulSet" and adv != f"http://{pod}.{spec['serviceName']}:{ports['http']}":
+            fail(f"{name}: advertised URL {adv!r} is not the pod's name in its headless Service")
         if str(ports.get("http")) != got.get("http.port"):
             fail(f"{name}: containerPort {ports.get('http')} but http.port {got.get('http.port')}")
         if c["livenessProbe"]["httpGet"] != {"path": "/healthz", "port": "http"}:
