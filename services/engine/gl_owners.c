@@ -113,6 +113,8 @@ void gl_owners_poll(gl_engine_t *e) {
 
 bool gl_engine_owner(gl_engine_t *e, int32_t p, const char **instance, const char **url) {
   if (p < 0 || p >= e->nowners || !e->owners[p].instance) return false;
+  /* A description from before the last rebalance may still name us. */
+  if (e->owners[p].url && e->http_url && strcmp(e->owners[p].url, e->http_url) == 0) return false;
   *instance = e->owners[p].instance;
   *url = e->owners[p].url;
   return true;
