@@ -40,6 +40,26 @@ def workload_for(n):
     return lines
 
 
+def check_workload_output(prefix, n_orders, timeout=300):
+    """Waits for the status records of workload_for(n_orders) and checks them
+    (read_committed): one per event, so exactly 6 per order (no loss, no
+    duplicate), versions 1..6, the expected states. Returns them by order."""
+    total = n_orders * 6
+
+    def complete():
+        recs = tail(prefix, "greenlight.order-status")
+        return recs if len(recs) >= total else None
+    recs = wait_until(complete, timeout, f"{total} status records", interval=1)
+    check(len(recs) == total, f"expected {total} status records, got {len(recs)} (duplicates?)")
+    orders = by_order(recs)
+    check(len(orders) == n_orders, f"expected {n_orders} orders, got {len(orders)}")
+    check_versions(orders)
+    for oid, rs in orders.items():
+        states = [r["state"] for r in rs]
+        check(states == EXPECTED_STATES, f"order {oid}: states {states}")
+    return orders
+
+
 def main():
     rnd = random.Random(os.environ.get("GL_CRASH_SEED", "7"))
     prefix = new_prefix("crash")
@@ -54,18 +74,7 @@ def main():
                    f"run {k + 1} to process {threshold} records")
         d.kill9()
     d.start()
-
-    def complete():
-        recs = tail(prefix, "greenlight.order-status")
-        return recs if len(recs) >= total else None
-    recs = wait_until(complete, 300, f"{total} status records", interval=2)
-    check(len(recs) == total, f"expected {total} status records, got {len(recs)} (duplicates?)")
-    orders = by_order(recs)
-    check(len(orders) == ORDERS, f"expected {ORDERS} orders, got {len(orders)}")
-    check_versions(orders)
-    for oid, rs in orders.items():
-        states = [r["state"] for r in rs]
-        check(states == EXPECTED_STATES, f"order {oid}: states {states}")
+    orders = check_workload_output(prefix, ORDERS)
     check(d.stop() == 0, "orderd did not exit 0 on SIGTERM")
 
     # The changelog's last record per order is the last published status.

@@ -5,7 +5,7 @@ a clear message naming the fencing and a non-zero exit status, not go on
 writing, and the output stays exactly once: one status record per applied
 event, versions gapless."""
 from harness import *
-from test_crash import EXPECTED_STATES, workload_for
+from test_crash import check_workload_output, workload_for
 
 ORDERS = 2000
 
@@ -14,7 +14,6 @@ def main():
     prefix = new_prefix("fence")
     make_topics(prefix)
     produce(prefix, workload_for(ORDERS))
-    total = ORDERS * 6
     extra = ["--commit.max.records", "200"]
     a = orderd(prefix, name="fence-a", extra=extra).start()
     wait_until(lambda: a.metric("greenlight_records_processed_total") >= 1000, 120,
@@ -29,18 +28,7 @@ def main():
     fatal = [l for l in a.log_text().splitlines() if '"event":"fatal"' in l]
     check(fatal and "fenced" in fatal[0].lower(),
           f"the fenced instance's fatal message does not say it was fenced: {fatal}")
-
-    def complete():
-        recs = tail(prefix, "greenlight.order-status")
-        return recs if len(recs) >= total else None
-    recs = wait_until(complete, 300, f"{total} status records", interval=2)
-    check(len(recs) == total, f"expected {total} status records, got {len(recs)} (duplicates?)")
-    orders = by_order(recs)
-    check(len(orders) == ORDERS, f"expected {ORDERS} orders, got {len(orders)}")
-    check_versions(orders)
-    for oid, rs in orders.items():
-        states = [r["state"] for r in rs]
-        check(states == EXPECTED_STATES, f"order {oid}: states {states}")
+    check_workload_output(prefix, ORDERS)
     check(b.stop() == 0, "the second instance did not exit 0 on SIGTERM")
     print(f"fencing: first instance exited {code}: {fatal[0][:200]}")
 
