@@ -144,6 +144,12 @@ gl_ownership_t gl_engine_ownership(gl_engine_t *e, int32_t partition);
  * description, and its advertised HTTP URL (may be NULL). False if not
  * known (yet). The strings stay valid until the loop runs again. */
 bool gl_engine_owner(gl_engine_t *e, int32_t partition, const char **instance, const char **url);
+struct json_t;
+/* For a "not owned here" answer to GET path: adds "owner" ({"instance",
+ * "url"}) and "location" (url + path) to the JSON object body when the
+ * owner of partition is known; nothing otherwise. */
+void gl_engine_owner_to_json(gl_engine_t *e, int32_t partition, const char *path,
+                             struct json_t *body);
 /* Java's Utils.murmur2, for co-partitioning checks and tests. */
 int32_t gl_murmur2(const void *key, size_t len);
 gl_metrics_t *gl_engine_metrics(gl_engine_t *e);

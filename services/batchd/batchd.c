@@ -225,12 +225,7 @@ static void batchd_http_error(gl_engine_t *e, const char *path, gl_http_response
   r->status = status;
   json_t *j = json_pack("{s:s, s:s, s:i, s:b}", "error", error, "batch_id", id, "partition",
                         (int)partition, "owned_here", owned_here);
-  const char *inst, *url;
-  if (j && !owned_here && partition >= 0 && gl_engine_owner(e, partition, &inst, &url)) {
-    /* The owner, as the group's last description names it: ask there. */
-    json_object_set_new(j, "owner", json_pack("{s:s, s:s?}", "instance", inst, "url", url));
-    if (url) json_object_set_new(j, "location", json_sprintf("%s%s", url, path));
-  }
+  if (!owned_here) gl_engine_owner_to_json(e, partition, path, j);
   r->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
   if (!r->body) r->body = strdup("{}");
   if (!r->body) abort();

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "gl_engine_int.h"
 
 #define GL_OWNERS_REFRESH_MS 2000
@@ -118,6 +120,13 @@ bool gl_engine_owner(gl_engine_t *e, int32_t p, const char **instance, const cha
   *instance = e->owners[p].instance;
   *url = e->owners[p].url;
   return true;
+}
+
+void gl_engine_owner_to_json(gl_engine_t *e, int32_t p, const char *path, json_t *body) {
+  const char *inst, *url;
+  if (!body || !gl_engine_owner(e, p, &inst, &url)) return;
+  json_object_set_new(body, "owner", json_pack("{s:s, s:s?}", "instance", inst, "url", url));
+  if (url) json_object_set_new(body, "location", json_sprintf("%s%s", url, path));
 }
 
 void gl_owners_destroy(gl_engine_t *e) {

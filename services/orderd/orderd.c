@@ -227,12 +227,7 @@ static void orderd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
   r->status = own == GL_NOT_OWNED ? 421 : own == GL_RESTORING ? 503 : 404;
   json_t *j = json_pack("{s:s, s:s, s:i, s:b}", "error", why[own], "order_id", id, "partition",
                         (int)p, "owned_here", own != GL_NOT_OWNED);
-  const char *inst, *url;
-  if (j && own == GL_NOT_OWNED && gl_engine_owner(e, p, &inst, &url)) {
-    /* The owner, as the group's last description names it: ask there. */
-    json_object_set_new(j, "owner", json_pack("{s:s, s:s?}", "instance", inst, "url", url));
-    if (url) json_object_set_new(j, "location", json_sprintf("%s%s", url, path));
-  }
+  if (own == GL_NOT_OWNED) gl_engine_owner_to_json(e, p, path, j);
   r->body = j ? json_dumps(j, JSON_COMPACT) : strdup("{}");
   r->body_len = strlen(r->body);
   json_decref(j);
