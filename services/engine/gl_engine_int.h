@@ -21,6 +21,10 @@ typedef struct gl_input {
   bool assigned;
   rd_kafka_message_t **ring; /* Buffered records, oldest first. */
   size_t head, len, cap;
+  /* A fetch answered for this input since it was assigned or rewound (a
+   * record or its end). Until then nothing is known about it, and the
+   * merge waits for it without the max.idle.ms bound (SPEC §6). */
+  bool fetched;
   bool eof;              /* Reached the end and nothing newer arrived. */
   /* Where the end was (with read_committed, the last stable offset). While
    * fetch responses report no high watermark beyond it the input is caught

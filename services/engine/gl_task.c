@@ -86,6 +86,7 @@ void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m)
   in->ring[(in->head + in->len) % in->cap] = m;
   in->len++;
   in->eof = false;
+  in->fetched = true;
   if (in->rewind_offset < 0) in->rewind_offset = m->offset;
   if (!in->paused && (int64_t)in->len >= e->conf.buffer_max_records) gl_pause(e, t, in, true);
 }
@@ -100,7 +101,7 @@ static int64_t gl_task_hwm(gl_engine_t *e, const gl_task_t *t, int rank) {
 }
 
 void gl_task_eof(gl_task_t *t, int rank, int64_t end_offset) {
-  t->inputs[rank].eof = true;
+  t->inputs[rank].eof = t->inputs[rank].fetched = true;
   t->inputs[rank].eof_offset = end_offset;
 }
 
@@ -143,9 +144,16 @@ rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, 
   }
   /* Only with a candidate in hand: the watermark lookups cost a lock each. */
   bool lagging = false;
-  for (int i = 0; i < t->ninputs && !lagging; i++) {
+  for (int i = 0; i < t->ninputs; i++) {
     const gl_input_t *in = &t->inputs[i];
-    if (in->assigned && in->len == 0 && !gl_task_caught_up(e, t, in)) lagging = true;
+    if (!in->assigned || in->len > 0) continue;
+    /* Not fetched yet (after an assignment, a restart or a rewind): it may
+     * hold the earliest record, and a replay would take that first. */
+    if (!in->fetched) {
+      t->idle_since_ms = 0;
+      return NULL;
+    }
+    if (!lagging && !gl_task_caught_up(e, t, in)) lagging = true;
   }
   if (lagging) {
     /* An input with nothing buffered may still hold an earlier record:
@@ -268,21 +276,27 @@ void gl_task_rewind(gl_engine_t *e, gl_task_t *t) {
     if (in->rewind_offset >= 0) {
       rd_kafka_topic_partition_list_add(l, e->inputs[i], t->partition)->offset = in->rewind_offset;
       in->position = in->rewind_offset;
+      /* Its records come again; an input not sought keeps what it knew
+       * (the end is reported once per offset, not again). */
+      in->eof = in->fetched = false;
     }
     gl_input_clear(in);
-    in->eof = false;
     in->rewind_offset = in->next_offset = -1;
     if (in->paused) gl_pause(e, t, in, false);
   }
   if (l->cnt > 0) {
-    rd_kafka_error_t *err = rd_kafka_seek_partitions(e->consumer, l, 10000);
+    /* Asynchronous: the seek bumps the partition's op version at once, so
+     * records fetched from the old position are dropped when polled. A
+     * waiting seek can fail at once with "Operation in progress" while an
+     * earlier fetch-state change of the partition is still under way. */
+    rd_kafka_error_t *err = rd_kafka_seek_partitions(e->consumer, l, 0);
     if (err) {
       gl_engine_fatal(e, "rewind of partition %d failed: %s", t->partition,
                       rd_kafka_error_string(err));
       rd_kafka_error_destroy(err);
     }
     for (int i = 0; i < l->cnt; i++)
-      if (l->elems[i].err)
+      if (l->elems[i].err && l->elems[i].err != RD_KAFKA_RESP_ERR__IN_PROGRESS)
         gl_engine_fatal(e, "rewind of %s [%d] failed: %s", l->elems[i].topic,
                         l->elems[i].partition, rd_kafka_err2str(l->elems[i].err));
   }
