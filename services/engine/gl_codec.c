@@ -75,7 +75,6 @@ const char *gl_envelope_order_id(const gl_envelope_t *env) {
   }
 }
 
-
 /* ---- Strings on the wire ------------------------------------------------
  * protobuf-c hands strings over as C strings and checks nothing in them, so
  * the checks below read the wire bytes: that is the only place where a NUL
