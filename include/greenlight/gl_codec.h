@@ -1,12 +1,28 @@
 /* gl_codec: the input envelope on the wire, and the record headers.
  *
  * Every input record is a greenlight.v1.Envelope. gl_envelope_decode()
- * decodes and validates it; a record that fails gets a stable reason code
- * for the dead-letter topic:
- *   decode_error     the bytes are not a protobuf Envelope
+ * decodes and validates it, record key included; a record that fails gets
+ * a stable reason code, used as the DLQ header `dlq.reason` and as a metric
+ * label (so never renamed):
+ *   decode_error     the bytes are not a protobuf Envelope (or the value is empty)
+ *   too_large        the record value is above GL_RECORD_MAX, or a string
+ *                    field is above its limit (GL_ID_MAX or GL_TEXT_MAX)
+ *   invalid_utf8     a string field, at any depth, is not valid UTF-8
+ *   invalid          a string field contains a NUL byte, or a required field
+ *                    is missing or out of range
  *   unknown_payload  a valid Envelope whose payload case this build does not know
  *   unknown_enum     an enum field holds a value this build does not know
- *   invalid          a required field is missing or out of range */
+ *   key_mismatch     the record key is not the payload's order_id, byte for byte
+ * Order of the checks: record size, unpack, every string field (length,
+ * NUL, UTF-8, in wire order), payload case, enums, required fields, key.
+ * The detail names the field (e.g. "OrderPlaced.buyer_name") with the byte
+ * offset, or the length and the limit.
+ *
+ * Why: protobuf-c checks neither UTF-8 nor NUL bytes in strings (it hands
+ * them over as C strings, so "A\0B" would silently become "A"), and nothing
+ * bounds a record. A string greenlight re-publishes in OrderStatus that is
+ * not UTF-8 makes every protobuf reader but protobuf-c refuse the status
+ * record; an unbounded one makes it too large for the broker. */
 #ifndef GREENLIGHT_GL_CODEC_H
 #define GREENLIGHT_GL_CODEC_H
 
@@ -22,14 +38,39 @@ typedef Greenlight__V1__Envelope gl_envelope_t;
 #define GL_HDR_CONTENT_TYPE "content-type"
 #define GL_HDR_MESSAGE_TYPE "message-type"
 
-/* Longest id (event_id, order_id, batch_id, ...) accepted, in bytes. */
+/* Limits of the input, in bytes (of UTF-8, not characters: a Chinese
+ * name of 4 characters is 12 bytes).
+ *
+ * GL_ID_MAX: longest identifier: every string field named *_id (event_id,
+ * order_id, buyer_id, approval_id, batch_id, shipment_id, clock_id,
+ * correlation_id) and source. So the record key, which must equal the
+ * order_id, is bounded too.
+ *
+ * GL_TEXT_MAX: longest other text (buyer_name, product, reason,
+ * customs_office, and any string field added later). 1 KiB holds any real
+ * name or free-text reason; an OrderStatus, which copies a few of these, so
+ * stays a few KiB.
+ *
+ * GL_RECORD_MAX: longest record value. Unknown fields are kept for forward
+ * compatibility, so the record itself must be bounded, not only its known
+ * fields. An envelope with every known field at its limit is under 3 KiB;
+ * the rest is room for fields of newer writers. 16 KiB because the order
+ * daemon keeps early events' original bytes in its changelog record (at
+ * most ORDER_PARKED_LIMIT = 48 of them: 768 KiB), which must stay under
+ * the broker's default 1 MB message limit. */
 #define GL_ID_MAX 128
+#define GL_TEXT_MAX 1024
+#define GL_RECORD_MAX (16 * 1024)
 
-/* Decodes and validates an envelope. On failure returns NULL, points
- * *reason at one of the codes above and writes a human detail. The result
+/* Decodes and validates the value buf[0..len) of a record whose key is
+ * key[0..key_len) (key NULL: the record has no key). For every payload
+ * with an order_id the key must equal it byte for byte; a Tick may carry
+ * any key. On failure returns NULL, points *reason at one of the codes
+ * above and writes a human detail (printable: the key's bytes are escaped,
+ * and no string field is quoted before it passed its checks). The result
  * is freed with gl_envelope_free(). */
-gl_envelope_t *gl_envelope_decode(const void *buf, size_t len, const char **reason, char *detail,
-                                  size_t detail_len);
+gl_envelope_t *gl_envelope_decode(const void *buf, size_t len, const void *key, size_t key_len,
+                                  const char **reason, char *detail, size_t detail_len);
 void gl_envelope_free(gl_envelope_t *env);
 
 /* The payload's message name without package, e.g. "OrderPlaced"; "" if unset. */

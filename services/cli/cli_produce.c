@@ -111,13 +111,13 @@ static const char *produce_default_topic(Greenlight__V1__Envelope__PayloadCase p
 
 /* Hands one record to librdkafka, waiting while its queue is full. On
  * success the headers belong to librdkafka; on failure they are freed. */
-static int produce_send(produce_ctx_t *ctx, const char *topic, int32_t partition, const char *key,
-                        const void *val, size_t val_len, int64_t ts, rd_kafka_headers_t *hdrs,
-                        long lineno, char *err, size_t errlen) {
+static int produce_send(produce_ctx_t *ctx, const char *topic, int32_t partition, const void *key,
+                        size_t key_len, const void *val, size_t val_len, int64_t ts,
+                        rd_kafka_headers_t *hdrs, long lineno, char *err, size_t errlen) {
   for (;;) {
     rd_kafka_resp_err_t e = rd_kafka_producev(
         ctx->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
-        RD_KAFKA_V_KEY(key, key ? strlen(key) : 0), RD_KAFKA_V_VALUE((void *)val, val_len),
+        RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)val, val_len),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_TIMESTAMP(ts),
         RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE((void *)(intptr_t)lineno), RD_KAFKA_V_END);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -225,10 +225,35 @@ static int produce_opt_int(const json_t *obj, const char *name, long long max, l
   return 0;
 }
 
-/* A raw line: {"topic","key","value_hex","headers","partition","timestamp_ms"}. */
+/* The "headers" of a raw line (an object of strings, or absent) as Kafka
+ * headers in *out (NULL when there are none). */
+static int produce_raw_headers(const json_t *hj, rd_kafka_headers_t **out, char *err,
+                               size_t errlen) {
+  *out = NULL;
+  if (hj && !json_is_object(hj)) {
+    snprintf(err, errlen, "\"headers\" must be an object of strings");
+    return -1;
+  }
+  if (!hj || json_object_size(hj) == 0) return 0;
+  const char *name;
+  const json_t *v;
+  json_object_foreach((json_t *)hj, name, v) {
+    if (!json_is_string(v)) {
+      snprintf(err, errlen, "header '%s' must be a string", name);
+      return -1;
+    }
+  }
+  *out = rd_kafka_headers_new(json_object_size(hj));
+  json_object_foreach((json_t *)hj, name, v)
+    rd_kafka_header_add(*out, name, -1, json_string_value(v), (ssize_t)json_string_length(v));
+  return 0;
+}
+
+/* A raw line: {"topic","key"|"key_hex","value_hex","headers","partition","timestamp_ms"};
+ * "key_hex" gives a key that JSON text cannot carry (a NUL byte, invalid UTF-8). */
 static int produce_raw(produce_ctx_t *ctx, const json_t *obj, long lineno, char *err,
                        size_t errlen) {
-  static const char *const allowed[] = {"topic",   "key",       "value_hex",
+  static const char *const allowed[] = {"topic",   "key",       "key_hex",     "value_hex",
                                         "headers", "partition", "timestamp_ms"};
   const char *name;
   const json_t *v;
@@ -237,59 +262,44 @@ static int produce_raw(produce_ctx_t *ctx, const json_t *obj, long lineno, char 
     for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++) ok |= !strcmp(name, allowed[i]);
     if (!ok) {
       snprintf(err, errlen,
-               "unknown key '%s' in a raw record (expected topic, key, value_hex, headers, "
-               "partition, timestamp_ms)",
+               "unknown key '%s' in a raw record (expected topic, key, key_hex, value_hex, "
+               "headers, partition, timestamp_ms)",
                name);
       return -1;
     }
   }
-  const char *topic, *key, *hex;
+  const char *topic, *key, *key_hex, *hex;
+  long long partition = RD_KAFKA_PARTITION_UA, ts = 0;
   if (produce_opt_string(obj, "topic", &topic, err, errlen) < 0 ||
       produce_opt_string(obj, "key", &key, err, errlen) < 0 ||
-      produce_opt_string(obj, "value_hex", &hex, err, errlen) < 0)
-    return -1;
-  if (!topic || !topic[0]) {
-    snprintf(err, errlen, "a raw record needs \"topic\"");
-    return -1;
-  }
-  long long partition = RD_KAFKA_PARTITION_UA, ts = 0;
-  if (produce_opt_int(obj, "partition", INT32_MAX, &partition, err, errlen) < 0 ||
+      produce_opt_string(obj, "key_hex", &key_hex, err, errlen) < 0 ||
+      produce_opt_string(obj, "value_hex", &hex, err, errlen) < 0 ||
+      produce_opt_int(obj, "partition", INT32_MAX, &partition, err, errlen) < 0 ||
       produce_opt_int(obj, "timestamp_ms", INT64_MAX, &ts, err, errlen) < 0)
     return -1;
-  const json_t *hj = json_object_get(obj, "headers");
-  if (hj && !json_is_object(hj)) {
-    snprintf(err, errlen, "\"headers\" must be an object of strings");
+  if (!topic || !topic[0] || (key && key_hex)) {
+    snprintf(err, errlen, "a raw record needs \"topic\", and \"key\" or \"key_hex\" (not both)");
     return -1;
   }
-  uint8_t *val = NULL;
-  size_t val_len = 0;
-  if (cli_hex_decode(hex, &val, &val_len) < 0) {
-    snprintf(err, errlen, "\"value_hex\" is not hex (an even number of digits 0-9, a-f)");
+  uint8_t *val = NULL, *kbuf = NULL;
+  size_t val_len = 0, key_len = key ? strlen(key) : 0;
+  if (cli_hex_decode(hex, &val, &val_len) < 0 ||
+      (key_hex && cli_hex_decode(key_hex, &kbuf, &key_len) < 0)) {
+    snprintf(err, errlen, "\"value_hex\" or \"key_hex\" is not hex (an even number of digits)");
+    free(val);
     return -1;
   }
-  rd_kafka_headers_t *hdrs = NULL;
-  if (hj && json_object_size(hj) > 0) {
-    hdrs = rd_kafka_headers_new(json_object_size(hj));
-    json_object_foreach((json_t *)hj, name, v) {
-      if (!json_is_string(v)) {
-        snprintf(err, errlen, "header '%s' must be a string", name);
-        rd_kafka_headers_destroy(hdrs);
-        free(val);
-        return -1;
-      }
-      rd_kafka_header_add(hdrs, name, -1, json_string_value(v), (ssize_t)json_string_length(v));
-    }
-  }
+  const void *kp = key_hex ? (const void *)kbuf : key;
   char full[256];
+  rd_kafka_headers_t *hdrs = NULL;
   int rc = -1;
-  if (cli_topic_name(&ctx->common, topic, full, sizeof full) < 0) {
+  if (cli_topic_name(&ctx->common, topic, full, sizeof full) < 0)
     snprintf(err, errlen, "topic name too long");
-    if (hdrs) rd_kafka_headers_destroy(hdrs);
-  } else {
-    rc = produce_send(ctx, full, (int32_t)partition, key, val, val_len, ts, hdrs, lineno, err,
-                      errlen);
-  }
+  else if (produce_raw_headers(json_object_get(obj, "headers"), &hdrs, err, errlen) == 0)
+    rc = produce_send(ctx, full, (int32_t)partition, kp, key_len, val, val_len, ts, hdrs, lineno,
+                      err, errlen);
   free(val);
+  free(kbuf);
   return rc;
 }
 
@@ -303,7 +313,7 @@ static int produce_ticks(produce_ctx_t *ctx, Greenlight__V1__Envelope *env, cons
     env->tick->partition = p;
     uint8_t *buf = NULL;
     size_t len = gl_message_pack(&env->base, &buf);
-    int rc = produce_send(ctx, topic, p, key, buf, len, env->occurred_at_ms,
+    int rc = produce_send(ctx, topic, p, key, key ? strlen(key) : 0, buf, len, env->occurred_at_ms,
                           produce_envelope_headers(), lineno, err, errlen);
     free(buf);
     if (rc < 0) return -1;
@@ -337,10 +347,15 @@ static int produce_envelope(produce_ctx_t *ctx, const json_t *obj, long lineno, 
              "approval_denied, batch_queued, shipment_cleared, tick (or give \"topic\")");
     goto out;
   }
+  /* The key: the override, else the order_id; validated with the value, as
+   * the daemon will (it refuses a key that is not the order_id). */
+  const char *key = key_override ? key_override : gl_envelope_order_id(env);
+  if (key && !key[0]) key = NULL;
+  size_t key_len = key ? strlen(key) : 0;
   if (ctx->validate) {
     const char *reason = NULL;
-    char detail[256];
-    gl_envelope_t *check = gl_envelope_decode(buf, len, &reason, detail, sizeof detail);
+    char detail[512];
+    gl_envelope_t *check = gl_envelope_decode(buf, len, key, key_len, &reason, detail, sizeof detail);
     if (!check) {
       snprintf(err, errlen, "%s: %s (--no-validate sends it anyway)", reason, detail);
       goto out;
@@ -352,13 +367,11 @@ static int produce_envelope(produce_ctx_t *ctx, const json_t *obj, long lineno, 
     snprintf(err, errlen, "topic name too long");
     goto out;
   }
-  const char *key = key_override ? key_override : gl_envelope_order_id(env);
-  if (key && !key[0]) key = NULL;
   if (env->payload_case == GREENLIGHT__V1__ENVELOPE__PAYLOAD_TICK) {
     rc = produce_ticks(ctx, env, full, key, lineno, err, errlen);
   } else {
-    rc = produce_send(ctx, full, RD_KAFKA_PARTITION_UA, key, buf, len, env->occurred_at_ms,
-                      produce_envelope_headers(), lineno, err, errlen);
+    rc = produce_send(ctx, full, RD_KAFKA_PARTITION_UA, key, key_len, buf, len,
+                      env->occurred_at_ms, produce_envelope_headers(), lineno, err, errlen);
   }
 out:
   free(buf);

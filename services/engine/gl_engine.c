@@ -196,7 +196,8 @@ static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_mess
   if (e->proc->decode_envelope) {
     const char *reason = NULL;
     char detail[512];
-    env = gl_envelope_decode(m->payload, m->len, &reason, detail, sizeof(detail));
+    env = gl_envelope_decode(m->payload, m->len, m->key, m->key_len, &reason, detail,
+                             sizeof(detail));
     if (!env) {
       gl_ctx_dlq(&ctx, reason, detail);
       goto done;

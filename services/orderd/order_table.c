@@ -483,7 +483,9 @@ static void order_retry_parked(const order_policy_t *pol, order_t *o, int64_t no
     order_parked_t *p = &o->parked[i];
     const char *why = NULL;
     char detail[256];
-    gl_envelope_t *env = gl_envelope_decode(p->raw, p->raw_len, &why, detail, sizeof detail);
+    /* It was keyed by this order's id when it arrived (checked then). */
+    gl_envelope_t *env =
+        gl_envelope_decode(p->raw, p->raw_len, o->id, strlen(o->id), &why, detail, sizeof detail);
     if (!env) {
       order_parked_refuse(o, i, why, detail, out);
       i = 0;

@@ -97,7 +97,9 @@ void fx_send(fx_t *f, const char *topic, const char *eid, int64_t t,
   f->raw_len = gl_message_pack(&e->base, &f->raw);
   const char *why = NULL;
   char detail[256];
-  gl_envelope_t *env = gl_envelope_decode(f->raw, f->raw_len, &why, detail, sizeof detail);
+  const char *key = gl_envelope_order_id(e); /* Keyed as upstream must key it. */
+  gl_envelope_t *env = gl_envelope_decode(f->raw, f->raw_len, key, key ? strlen(key) : 0, &why,
+                                          detail, sizeof detail);
   if (!env) fail_msg("test event does not decode: %s %s", why, detail);
   if (t > f->now) f->now = t;
   f->raw_offset = f->offset;

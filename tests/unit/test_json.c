@@ -348,7 +348,9 @@ static void test_seed_lines_convert(void **state) {
     size_t len = gl_message_pack(m, &buf);
     const char *reason = NULL;
     char detail[256];
-    gl_envelope_t *env = gl_envelope_decode(buf, len, &reason, detail, sizeof detail);
+    const char *key = gl_envelope_order_id((const gl_envelope_t *)m);
+    gl_envelope_t *env =
+        gl_envelope_decode(buf, len, key, key ? strlen(key) : 0, &reason, detail, sizeof detail);
     if (!env) fail_msg("seed.jsonl line %d: %s: %s", n, reason, detail);
     gl_envelope_free(env);
     free(buf);

@@ -168,7 +168,9 @@ static void mev_set(int k, Greenlight__V1__Envelope *e, const char *topic, int64
   m->len = gl_message_pack(&e->base, &m->raw);
   const char *why = NULL;
   char detail[256] = "";
-  m->env = gl_envelope_decode(m->raw, m->len, &why, detail, sizeof detail);
+  const char *key = gl_envelope_order_id(e);
+  m->env = gl_envelope_decode(m->raw, m->len, key, key ? strlen(key) : 0, &why, detail,
+                              sizeof detail);
   if (!m->env) {
     fprintf(stderr, "model: event %s does not decode: %s %s\n", kind_name[k], why, detail);
     abort();
