@@ -35,6 +35,11 @@
  *     REJECTED orders never have a batch key (they are rejected before any
  *     batch), and an ACCEPTED order in a batch cannot occur; either would be
  *     a member counted in no order count.
+ *     The counts are kept incrementally: a status takes its member's last
+ *     contribution (the member entry: state, units, version) away and adds
+ *     the new one, so a step costs the same whatever the size of the batch,
+ *     and neither the batch nor a member is ever a list of members
+ *     (batch_store.c: one store entry per batch, one per member).
  *
  *  3. The waiting view. Key "~waiting" collects the ACCEPTED orders of all
  *     partitions of the order daemon (they share one key, hence one
@@ -59,8 +64,9 @@
  *     again would bring it back; in exactly-once mode (the default) the
  *     repartition topic is read in order and with read_committed, so this
  *     cannot happen, and in at-least-once mode a replay re-reads the removal
- *     too. Keeping a tombstone per departed order would grow the waiting
- *     view by every order ever placed.
+ *     too. A departed order's member entry is deleted (a tombstone in the
+ *     changelog): keeping it would grow the waiting view's state by every
+ *     order ever placed.
  *
  *  6. Versions. The view (every BatchStatus field except version and
  *     updated_at_ms) is recomputed after each applied status. If it differs
@@ -83,7 +89,9 @@
  *     every member is exact, and this daemon's output is a pure function
  *     of its input log (a replay of the repartition topic reproduces it).
  *
- * Sums saturate at INT64_MAX instead of overflowing on absurd input. */
+ * Sums are kept exact (carry * 2^63 + low, greenlight.v1.UnitSum) and
+ * shown saturated at INT64_MAX, so absurd input never overflows, and a view
+ * is exact again once an absurd member leaves. */
 #include "batch_view.h"
 
 #include <stdio.h>
@@ -92,12 +100,18 @@
 
 #define ST(x) GREENLIGHT__V1__ORDER_STATE__ORDER_STATE_##x
 
+/* An exact sum of terms >= 0: carry * 2^63 + low, 0 <= low <= INT64_MAX. */
+typedef struct batch_sum {
+  int64_t low;
+  int64_t carry;
+} batch_sum_t;
+
 struct batch {
+  batch_kind_t kind;        /* BATCH_KIND_BATCH; first, as in batch_member_t. */
   char key[GL_ID_MAX + 1];
   batch_view_t view;        /* The last published view (version 0 = none yet). */
-  batch_member_t *members;  /* Sorted by order_id, unique. */
-  size_t nmembers;
-  size_t capmembers;
+  int64_t members;          /* Member entries under key. */
+  batch_sum_t requested, approved, cleared; /* Exact sums behind the view's units. */
 };
 
 /* Aborts with a message: the process cannot continue without memory. */
@@ -106,9 +120,24 @@ static void batch_oom(void) {
   abort();
 }
 
-/* Adds b to *a, saturating at INT64_MAX (both are >= 0). */
-static void batch_add(int64_t *a, int64_t b) {
-  if (__builtin_add_overflow(*a, b, a)) *a = INT64_MAX;
+/* Adds v (sign 1) or takes it away (sign -1) from s; v >= 0. */
+static void batch_sum_move(batch_sum_t *s, int64_t v, int sign) {
+  uint64_t low = (uint64_t)s->low;
+  if (sign > 0) {
+    low += (uint64_t)v; /* Both < 2^63: no wrap. */
+    s->carry += (int64_t)(low >> 63);
+  } else if (low >= (uint64_t)v) {
+    low -= (uint64_t)v;
+  } else {
+    low = low + ((uint64_t)1 << 63) - (uint64_t)v;
+    s->carry--;
+  }
+  s->low = (int64_t)(low & (uint64_t)INT64_MAX);
+}
+
+/* The sum as the view shows it: saturated at INT64_MAX. */
+static int64_t batch_sum_value(const batch_sum_t *s) {
+  return s->carry > 0 ? INT64_MAX : s->carry < 0 ? 0 : s->low;
 }
 
 bool batch_key_is_waiting(const char *key) {
@@ -118,68 +147,17 @@ bool batch_key_is_waiting(const char *key) {
 batch_t *batch_new(const char *key) {
   batch_t *b = calloc(1, sizeof *b);
   if (!b) batch_oom();
+  b->kind = BATCH_KIND_BATCH;
   snprintf(b->key, sizeof b->key, "%s", key ? key : "");
   if (!batch_key_is_waiting(b->key)) snprintf(b->view.batch_id, sizeof b->view.batch_id, "%s", b->key);
   return b;
 }
 
-void batch_free(batch_t *b) {
-  if (!b) return;
-  free(b->members);
-  free(b);
-}
+void batch_free(batch_t *b) { free(b); }
 
 const char *batch_key(const batch_t *b) { return b->key; }
 const batch_view_t *batch_view(const batch_t *b) { return &b->view; }
-size_t batch_member_count(const batch_t *b) { return b->nmembers; }
-const batch_member_t *batch_member_at(const batch_t *b, size_t i) {
-  return i < b->nmembers ? &b->members[i] : NULL;
-}
-
-/* Binary search by order_id: returns true and its index, or false and the
- * index where it would be inserted. */
-static bool batch_find(const batch_t *b, const char *order_id, size_t *pos) {
-  size_t lo = 0, hi = b->nmembers;
-  while (lo < hi) {
-    size_t mid = lo + (hi - lo) / 2;
-    int c = strcmp(b->members[mid].order_id, order_id);
-    if (c == 0) {
-      *pos = mid;
-      return true;
-    }
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  *pos = lo;
-  return false;
-}
-
-const batch_member_t *batch_member_find(const batch_t *b, const char *order_id) {
-  size_t pos;
-  return batch_find(b, order_id, &pos) ? &b->members[pos] : NULL;
-}
-
-/* Inserts an empty member named order_id at pos (from batch_find). */
-static batch_member_t *batch_insert(batch_t *b, size_t pos, const char *order_id) {
-  if (b->nmembers == b->capmembers) {
-    b->capmembers = b->capmembers ? b->capmembers * 2 : 4;
-    b->members = realloc(b->members, b->capmembers * sizeof *b->members);
-    if (!b->members) batch_oom();
-  }
-  memmove(&b->members[pos + 1], &b->members[pos], (b->nmembers - pos) * sizeof *b->members);
-  b->nmembers++;
-  batch_member_t *m = &b->members[pos];
-  memset(m, 0, sizeof *m);
-  snprintf(m->order_id, sizeof m->order_id, "%s", order_id);
-  return m;
-}
-
-static void batch_remove(batch_t *b, size_t pos) {
-  memmove(&b->members[pos], &b->members[pos + 1], (b->nmembers - pos - 1) * sizeof *b->members);
-  b->nmembers--;
-}
+int64_t batch_member_count(const batch_t *b) { return b->members; }
 
 int batch_status_check(const Greenlight__V1__OrderStatus *st, char *err, size_t errlen) {
   size_t n = st->order_id ? strlen(st->order_id) : 0;
@@ -210,30 +188,32 @@ int batch_status_check(const Greenlight__V1__OrderStatus *st, char *err, size_t 
   return -1;
 }
 
-/* Recomputes the counts of v from the members (decision 2 and 3). */
-static void batch_count(const batch_t *b, batch_view_t *v) {
-  v->orders_queued = v->orders_approved = v->orders_denied = v->orders_cleared = 0;
-  v->units_requested = v->units_approved = v->units_cleared = 0;
-  for (size_t i = 0; i < b->nmembers; i++) {
-    const batch_member_t *m = &b->members[i];
-    batch_add(&v->units_requested, m->units_requested);
-    batch_add(&v->units_cleared, m->units_cleared);
-    switch (m->state) {
-      case ST(QUEUED): v->orders_queued++; break;
-      case ST(APPROVED):
-      case ST(PARTIALLY_CLEARED):
-        v->orders_approved++;
-        batch_add(&v->units_approved, m->units_effective);
-        break;
-      case ST(CLEARED):
-        v->orders_cleared++;
-        batch_add(&v->units_approved, m->units_effective);
-        break;
-      case ST(DENIED): v->orders_denied++; break;
-      default: break; /* EXPIRED, CANCELLED (decision 2). */
-    }
+/* Adds (sign 1) or takes away (sign -1) one member's contribution to b's
+ * sums and member count and to v's order counts (decision 2). */
+static void batch_count(batch_t *b, batch_view_t *v, const batch_member_t *m, int sign) {
+  b->members += sign;
+  batch_sum_move(&b->requested, m->units_requested, sign);
+  batch_sum_move(&b->cleared, m->units_cleared, sign);
+  int64_t *orders = NULL;
+  switch (m->state) {
+    case ST(QUEUED): orders = &v->orders_queued; break;
+    case ST(APPROVED):
+    case ST(PARTIALLY_CLEARED): orders = &v->orders_approved; break;
+    case ST(CLEARED): orders = &v->orders_cleared; break;
+    case ST(DENIED): orders = &v->orders_denied; break;
+    default: break; /* EXPIRED, CANCELLED (decision 2). */
   }
-  v->orders_waiting = batch_key_is_waiting(b->key) ? (int64_t)b->nmembers : 0;
+  if (orders) *orders += sign;
+  if (orders == &v->orders_approved || orders == &v->orders_cleared)
+    batch_sum_move(&b->approved, m->units_effective, sign);
+}
+
+/* Fills the fields of v that follow from b's sums and counts (decisions 2-4). */
+static void batch_finish(const batch_t *b, batch_view_t *v) {
+  v->units_requested = batch_sum_value(&b->requested);
+  v->units_approved = batch_sum_value(&b->approved);
+  v->units_cleared = batch_sum_value(&b->cleared);
+  v->orders_waiting = batch_key_is_waiting(b->key) ? b->members : 0;
   v->over_cap = v->unit_cap > 0 && v->units_approved > v->unit_cap;
 }
 
@@ -247,33 +227,34 @@ static bool batch_view_same(const batch_view_t *a, const batch_view_t *b) {
          a->over_cap == b->over_cap && a->orders_waiting == b->orders_waiting;
 }
 
-batch_result_t batch_apply(batch_t *b, const Greenlight__V1__OrderStatus *st) {
+batch_step_t batch_apply(batch_t *b, const batch_member_t *m,
+                         const Greenlight__V1__OrderStatus *st) {
   const char *skey = gl_order_batch_key(st->state, st->batch_id);
   bool here = skey && strcmp(skey, b->key) == 0;
-  size_t pos;
-  bool found = batch_find(b, st->order_id, &pos);
-  if (found && st->version <= b->members[pos].version) return BATCH_IGNORED;
+  batch_step_t step = {.result = BATCH_IGNORED, .member = false};
+  if ((m && st->version <= m->version) || (!m && !here)) return step;
   batch_view_t next = b->view;
+  if (m) batch_count(b, &next, m, -1);
   if (here) {
-    batch_member_t *m = found ? &b->members[pos] : batch_insert(b, pos, st->order_id);
-    m->state = st->state;
-    m->units_requested = st->units_requested;
-    m->units_effective = st->units_effective;
-    m->units_cleared = st->units_cleared;
-    m->version = st->version;
+    step.member = true;
+    step.next = (batch_member_t){.kind = BATCH_KIND_MEMBER,
+                                 .state = st->state,
+                                 .units_requested = st->units_requested,
+                                 .units_effective = st->units_effective,
+                                 .units_cleared = st->units_cleared,
+                                 .version = st->version};
+    batch_count(b, &next, &step.next, 1);
     next.batch_seq = st->batch_seq;
     next.unit_cap = st->batch_unit_cap;
-  } else if (found) {
-    batch_remove(b, pos);
-  } else {
-    return BATCH_IGNORED;
   }
-  batch_count(b, &next);
-  if (batch_view_same(&next, &b->view)) return BATCH_MEMBERS;
+  batch_finish(b, &next);
+  step.result = BATCH_MEMBERS;
+  if (batch_view_same(&next, &b->view)) return step;
   next.version = b->view.version + 1;
   if (st->cause && st->cause->occurred_at_ms > 0) next.updated_at_ms = st->cause->occurred_at_ms;
   b->view = next;
-  return BATCH_PUBLISH;
+  step.result = BATCH_PUBLISH;
+  return step;
 }
 
 /* ---- Encoding ------------------------------------------------------------ */
@@ -303,50 +284,74 @@ size_t batch_status_pack(const batch_t *b, uint8_t **out) {
   return gl_message_pack(&s.base, out);
 }
 
-size_t batch_encode(const batch_t *b, uint8_t **out) {
-  Greenlight__V1__BatchStatus s;
-  batch_view_to_msg(&b->view, &s);
+batch_kind_t batch_entry_kind(const void *entry) { return *(const batch_kind_t *)entry; }
+
+void batch_entry_free(void *entry) { free(entry); }
+
+size_t batch_entry_encode(const void *entry, uint8_t **out) {
+  Greenlight__V1__BatchStoreValue sv = GREENLIGHT__V1__BATCH_STORE_VALUE__INIT;
   Greenlight__V1__BatchRecord r = GREENLIGHT__V1__BATCH_RECORD__INIT;
+  Greenlight__V1__BatchMember mm = GREENLIGHT__V1__BATCH_MEMBER__INIT;
+  Greenlight__V1__BatchStatus s;
+  Greenlight__V1__UnitSum sums[3];
+  if (batch_entry_kind(entry) == BATCH_KIND_MEMBER) {
+    const batch_member_t *m = entry;
+    mm.state = (Greenlight__V1__OrderState)m->state;
+    mm.units_requested = m->units_requested;
+    mm.units_effective = m->units_effective;
+    mm.units_cleared = m->units_cleared;
+    mm.version = m->version;
+    sv.kind_case = GREENLIGHT__V1__BATCH_STORE_VALUE__KIND_MEMBER;
+    sv.member = &mm;
+    return gl_message_pack(&sv.base, out);
+  }
+  const batch_t *b = entry;
+  const batch_sum_t *in[3] = {&b->requested, &b->approved, &b->cleared};
+  Greenlight__V1__UnitSum **to[3] = {&r.units_requested, &r.units_approved, &r.units_cleared};
+  for (size_t i = 0; i < 3; i++) {
+    greenlight__v1__unit_sum__init(&sums[i]);
+    sums[i].low = in[i]->low;
+    sums[i].carry = in[i]->carry;
+    *to[i] = &sums[i];
+  }
+  batch_view_to_msg(&b->view, &s);
   r.status = &s;
   r.key = (char *)b->key;
-  Greenlight__V1__BatchMember *ms = NULL, **ptrs = NULL;
-  if (b->nmembers) {
-    ms = calloc(b->nmembers, sizeof *ms);
-    ptrs = calloc(b->nmembers, sizeof *ptrs);
-    if (!ms || !ptrs) batch_oom();
-  }
-  for (size_t i = 0; i < b->nmembers; i++) {
-    const batch_member_t *m = &b->members[i];
-    greenlight__v1__batch_member__init(&ms[i]);
-    ms[i].order_id = (char *)m->order_id;
-    ms[i].state = (Greenlight__V1__OrderState)m->state;
-    ms[i].units_requested = m->units_requested;
-    ms[i].units_effective = m->units_effective;
-    ms[i].units_cleared = m->units_cleared;
-    ms[i].version = m->version;
-    ptrs[i] = &ms[i];
-  }
-  r.n_members = b->nmembers;
-  r.members = ptrs;
-  size_t n = gl_message_pack(&r.base, out);
-  free(ms);
-  free(ptrs);
-  return n;
+  r.members = b->members;
+  sv.kind_case = GREENLIGHT__V1__BATCH_STORE_VALUE__KIND_BATCH;
+  sv.batch = &r;
+  return gl_message_pack(&sv.base, out);
 }
 
-/* Copies a decoded record into b; returns -1 with err on a field no writer
- * of this version produces. */
-static int batch_from_msg(batch_t *b, const Greenlight__V1__BatchRecord *r, char *err,
-                          size_t errlen) {
+/* A sum from the changelog: -1 unless 0 <= low and 0 <= carry. */
+static int batch_sum_from_msg(batch_sum_t *to, const Greenlight__V1__UnitSum *in) {
+  if (!in) return 0;
+  to->low = in->low;
+  to->carry = in->carry;
+  return in->low < 0 || in->carry < 0 ? -1 : 0;
+}
+
+/* A batch from its record; NULL with err on a field no writer of this
+ * version produces. */
+static batch_t *batch_from_msg(const Greenlight__V1__BatchRecord *r, char *err, size_t errlen) {
   const Greenlight__V1__BatchStatus *s = r->status;
   size_t nk = r->key ? strlen(r->key) : 0;
   if (nk == 0 || nk > GL_ID_MAX) {
     snprintf(err, errlen, "BatchRecord: key must have 1..%d bytes (got %zu)", GL_ID_MAX, nk);
-    return -1;
+    return NULL;
   }
   if (s && s->batch_id && strlen(s->batch_id) > GL_ID_MAX) {
     snprintf(err, errlen, "BatchRecord %s: batch_id longer than %d bytes", r->key, GL_ID_MAX);
-    return -1;
+    return NULL;
+  }
+  batch_t *b = batch_new(r->key);
+  b->members = r->members;
+  if (r->members < 0 || batch_sum_from_msg(&b->requested, r->units_requested) != 0 ||
+      batch_sum_from_msg(&b->approved, r->units_approved) != 0 ||
+      batch_sum_from_msg(&b->cleared, r->units_cleared) != 0) {
+    snprintf(err, errlen, "BatchRecord %s: negative member count or unit sum", r->key);
+    batch_free(b);
+    return NULL;
   }
   if (s) {
     batch_view_t *v = &b->view;
@@ -365,38 +370,41 @@ static int batch_from_msg(batch_t *b, const Greenlight__V1__BatchRecord *r, char
     v->version = s->version;
     v->updated_at_ms = s->updated_at_ms;
   }
-  for (size_t i = 0; i < r->n_members; i++) {
-    const Greenlight__V1__BatchMember *in = r->members[i];
-    size_t n = in->order_id ? strlen(in->order_id) : 0;
-    if (n == 0 || n > GL_ID_MAX) {
-      snprintf(err, errlen, "BatchRecord %s: member %zu: order_id must have 1..%d bytes", r->key,
-               i, GL_ID_MAX);
-      return -1;
-    }
-    /* Members are written sorted; a record that is not is sorted here. */
-    size_t pos;
-    batch_member_t *m = batch_find(b, in->order_id, &pos) ? &b->members[pos]
-                                                          : batch_insert(b, pos, in->order_id);
-    m->state = in->state;
-    m->units_requested = in->units_requested;
-    m->units_effective = in->units_effective;
-    m->units_cleared = in->units_cleared;
-    m->version = in->version;
-  }
-  return 0;
+  return b;
 }
 
-batch_t *batch_decode(const void *buf, size_t len, char *errstr, size_t errlen) {
-  Greenlight__V1__BatchRecord *r = greenlight__v1__batch_record__unpack(NULL, len, buf);
-  if (!r) {
-    snprintf(errstr, errlen, "not a valid greenlight.v1.BatchRecord (%zu bytes)", len);
+/* A member entry from its record; NULL with err when it could not have been written. */
+static batch_member_t *batch_member_from_msg(const Greenlight__V1__BatchMember *in, char *err,
+                                             size_t errlen) {
+  if (in->version < 1 || in->units_requested < 0 || in->units_effective < 0 ||
+      in->units_cleared < 0) {
+    snprintf(err, errlen, "BatchMember: version %lld < 1 or negative units",
+             (long long)in->version);
     return NULL;
   }
-  batch_t *b = batch_new(r->key);
-  if (batch_from_msg(b, r, errstr, errlen) != 0) {
-    batch_free(b);
-    b = NULL;
-  }
-  greenlight__v1__batch_record__free_unpacked(r, NULL);
-  return b;
+  batch_member_t *m = calloc(1, sizeof *m);
+  if (!m) batch_oom();
+  *m = (batch_member_t){.kind = BATCH_KIND_MEMBER,
+                        .state = in->state,
+                        .units_requested = in->units_requested,
+                        .units_effective = in->units_effective,
+                        .units_cleared = in->units_cleared,
+                        .version = in->version};
+  return m;
+}
+
+void *batch_entry_decode(const void *buf, size_t len, char *errstr, size_t errlen) {
+  Greenlight__V1__BatchStoreValue *sv = greenlight__v1__batch_store_value__unpack(NULL, len, buf);
+  void *out = NULL;
+  if (!sv)
+    snprintf(errstr, errlen, "not a valid greenlight.v1.BatchStoreValue (%zu bytes)", len);
+  else if (sv->kind_case == GREENLIGHT__V1__BATCH_STORE_VALUE__KIND_BATCH)
+    out = batch_from_msg(sv->batch, errstr, errlen);
+  else if (sv->kind_case == GREENLIGHT__V1__BATCH_STORE_VALUE__KIND_MEMBER)
+    out = batch_member_from_msg(sv->member, errstr, errlen);
+  else
+    snprintf(errstr, errlen, "BatchStoreValue holds neither a batch nor a member (case %d)",
+             (int)sv->kind_case);
+  if (sv) greenlight__v1__batch_store_value__free_unpacked(sv, NULL);
+  return out;
 }

@@ -1,12 +1,12 @@
-/* greenlight-batchd: the batch daemon. Thin: the store glue and the view
- * rules (batch_view.c) on the engine (gl_engine.c).
+/* greenlight-batchd: the batch daemon. Thin: the view rules (batch_view.c)
+ * and their store layout (batch_store.c) on the engine (gl_engine.c).
  *
  * It reads the order statuses that the order daemon re-keys by batch onto
- * the repartition topic (greenlight-batchd.repartition), keeps one
- * BatchRecord per batch in the "batches" store (changelog
- * greenlight-batchd.batches.changelog) and publishes a BatchStatus, keyed by
- * batch_id, to greenlight.batch-status every time a batch's view changes,
- * in the same transaction as the changelog and the input offsets. Records
+ * the repartition topic (greenlight-batchd.repartition), keeps each batch's
+ * counters and each of its members in the "batches" store (changelog
+ * greenlight-batchd.batches.changelog) and publishes a BatchStatus, keyed
+ * by batch_id, to greenlight.batch-status every time a batch's view
+ * changes, in the same transaction as the changelog and the input offsets. Records
  * it cannot read go to the dead-letter topic:
  *   decode_error  the value is not a protobuf OrderStatus
  *   unknown_enum  an enum field holds a value this build does not know
@@ -17,26 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch_view.h"
+#include "batch_store.h"
 #include "greenlight/gl_engine.h"
 #include "greenlight/gl_json.h"
 
 #define BATCHD_STATUS_TYPE "greenlight.v1.BatchStatus"
-
-static void *batchd_decode(void *opaque, const void *buf, size_t len, char *errstr, size_t errlen) {
-  (void)opaque;
-  return batch_decode(buf, len, errstr, errlen);
-}
-static size_t batchd_encode(void *opaque, const void *obj, uint8_t **out) {
-  (void)opaque;
-  return batch_encode(obj, out);
-}
-static void batchd_free(void *opaque, void *obj) {
-  (void)opaque;
-  batch_free(obj);
-}
-
-static const gl_store_ops_t batchd_store = {"batches", batchd_decode, batchd_encode, batchd_free};
 
 /* Per partition group: its share of the over-cap gauge, so that a revoked
  * or restored partition takes back exactly what it added. */
@@ -92,6 +77,7 @@ static void batchd_recount_one(void *arg, const void *key, size_t klen, void *ob
   batchd_recount_t *rc = arg;
   (void)key;
   (void)klen;
+  if (batch_entry_kind(obj) != BATCH_KIND_BATCH) return;
   const batch_view_t *v = batch_view(obj);
   if (!v->over_cap) return;
   rc->n++;
@@ -172,26 +158,17 @@ static void batchd_process(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque) 
     if (st) greenlight__v1__order_status__free_unpacked(st, NULL);
     return;
   }
-  gl_store_t *s = gl_ctx_store(ctx);
-  batch_t *b = gl_store_get(s, key, rec->key_len);
-  bool fresh = b == NULL;
-  if (fresh) b = batch_new(key);
-  bool was_over = batch_view(b)->over_cap;
-  batch_result_t r = batch_apply(b, st);
+  const batch_t *b = NULL;
+  bool was_over = false;
+  batch_result_t r = batch_store_apply(gl_ctx_store(ctx), key, st, &b, &was_over);
   greenlight__v1__order_status__free_unpacked(st, NULL);
-  if (r == BATCH_IGNORED) {
-    if (fresh) batch_free(b);
+  if (r == BATCH_IGNORED)
     batchd_count(ctx, "greenlight_batch_statuses_ignored_total",
                  "Order statuses that changed no batch (not newer than the member, or the "
                  "departure of an order that was not a member).",
                  NULL);
-    return;
-  }
-  if (fresh)
-    gl_store_put(s, key, rec->key_len, b);
-  else
-    gl_store_touch(s, key, rec->key_len);
-  if (r == BATCH_PUBLISH) batchd_publish(ctx, b, was_over);
+  else if (r == BATCH_PUBLISH)
+    batchd_publish(ctx, b, was_over);
 }
 
 /* Decodes %XX escapes of a path segment into out; returns -1 if it is
@@ -255,7 +232,7 @@ static void batchd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
   }
   int32_t p = gl_engine_key_partition(e, id, strlen(id));
   gl_ownership_t own = gl_engine_ownership(e, p);
-  const batch_t *b = own == GL_OWNED ? gl_store_get(gl_engine_store(e, p), id, strlen(id)) : NULL;
+  const batch_t *b = own == GL_OWNED ? batch_store_batch(gl_engine_store(e, p), id) : NULL;
   if (b && batch_view(b)->version > 0) {
     uint8_t *buf = NULL;
     size_t len = batch_status_pack(b, &buf);
@@ -288,7 +265,7 @@ static void batchd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
 int main(int argc, char **argv) {
   gl_processor_t proc = {.name = "batchd",
                          .decode_envelope = false,
-                         .store = &batchd_store,
+                         .store = &batch_store_ops,
                          .opaque = NULL,
                          .process = batchd_process,
                          .restored = batchd_restored,

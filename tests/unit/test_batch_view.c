@@ -1,13 +1,15 @@
-/* Unit tests of batch_view: membership under the repartition key, the
- * waiting view, idempotence, the counting rules, the cap edge and the
- * changelog encoding.
+/* Unit tests of batch_view and its store layout (batch_store): membership
+ * under the repartition key, the waiting view, idempotence, the counting
+ * rules, the cap edge and the changelog encoding.
  *
  * Every status goes through the same path as in the daemon: a protobuf-c
  * OrderStatus is packed, unpacked, checked with batch_status_check() and
- * applied. After every call the fixture checks that the view's version
- * moved by exactly 1 when (and only when) the call asked for a publish, and
- * swaps the batch for batch_decode(batch_encode(batch)) after checking that
- * a second encoding is byte-identical, so every test also proves that the
+ * applied to a real store with batch_store_apply(). After every call the
+ * fixture checks that the view's version moved by exactly 1 when (and only
+ * when) the call asked for a publish, then flushes the store as a commit
+ * does: each dirty value is encoded, decoded and encoded again
+ * byte-identically, and the store takes the decoded value (or drops a
+ * tombstoned key) as a restore would, so every test also proves that the
  * changelog keeps everything. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "batch_view.h"
+#include "batch_store.h"
 
 #define ST(x) GREENLIGHT__V1__ORDER_STATE__ORDER_STATE_##x
 #define B1 "CN-2026-B1"
@@ -40,16 +42,16 @@ typedef struct st_spec {
   int64_t version;
 } st_spec_t;
 
-/* The batches of one test, by key, each always freshly decoded. */
+/* The store of one test, as one partition of the daemon holds it. */
 typedef struct fx {
-  batch_t *b[4];
-  const char *keys[4];
+  gl_store_t *s;
   int64_t t; /* Event time of the next status. */
 } fx_t;
 
 static int fx_setup(void **state) {
   fx_t *f = calloc(1, sizeof *f);
   assert_non_null(f);
+  f->s = gl_store_new(&batch_store_ops, NULL);
   f->t = T0;
   *state = f;
   return 0;
@@ -57,26 +59,26 @@ static int fx_setup(void **state) {
 
 static int fx_teardown(void **state) {
   fx_t *f = *state;
-  for (size_t i = 0; i < 4; i++) batch_free(f->b[i]);
+  gl_store_destroy(f->s);
   free(f);
   return 0;
 }
 
-/* The batch under key, created on first use as the daemon does. */
-static batch_t **fx_slot(fx_t *f, const char *key) {
-  for (size_t i = 0; i < 4; i++) {
-    if (f->keys[i] && strcmp(f->keys[i], key) == 0) return &f->b[i];
-    if (!f->keys[i]) {
-      f->keys[i] = key;
-      f->b[i] = batch_new(key);
-      return &f->b[i];
-    }
-  }
-  fail_msg("too many batches in one test");
-  return NULL;
+/* The view under key; a zero view when there is no such batch. */
+static const batch_view_t *fx_view(fx_t *f, const char *key) {
+  static const batch_view_t none;
+  const batch_t *b = batch_store_batch(f->s, key);
+  return b ? batch_view(b) : &none;
 }
 
-static const batch_view_t *fx_view(fx_t *f, const char *key) { return batch_view(*fx_slot(f, key)); }
+static int64_t fx_members(fx_t *f, const char *key) {
+  const batch_t *b = batch_store_batch(f->s, key);
+  return b ? batch_member_count(b) : 0;
+}
+
+static const batch_member_t *fx_member(fx_t *f, const char *key, const char *order_id) {
+  return batch_store_member(f->s, key, order_id);
+}
 
 /* Packs spec as an OrderStatus and unpacks it again (the wire path). */
 static Greenlight__V1__OrderStatus *fx_status(fx_t *f, const st_spec_t *s) {
@@ -104,31 +106,60 @@ static Greenlight__V1__OrderStatus *fx_status(fx_t *f, const st_spec_t *s) {
   return out;
 }
 
-/* Replaces the batch by its decoded changelog record, checking the bytes. */
-static void fx_roundtrip(batch_t **b) {
+/* A changelog write of one commit: the key and its decoded value. */
+typedef struct fx_write {
+  char key[BATCH_MEMBER_KEY_MAX];
+  size_t klen;
+  void *obj; /* NULL: tombstone. */
+} fx_write_t;
+
+typedef struct fx_flush {
+  fx_write_t w[8];
+  size_t n;
+} fx_flush_t;
+
+/* Encodes a dirty value, checks that its decoding encodes to the same bytes. */
+static void fx_flush_one(void *arg, const void *key, size_t klen, const void *obj) {
+  fx_flush_t *fl = arg;
+  assert_true(fl->n < 8 && klen <= BATCH_MEMBER_KEY_MAX);
+  fx_write_t *w = &fl->w[fl->n++];
+  memcpy(w->key, key, klen);
+  w->klen = klen;
+  w->obj = NULL;
+  if (!obj) return;
+  /* A member key holds a NUL, a batch key none; the value says the same. */
+  assert_int_equal(memchr(key, 0, klen) ? BATCH_KIND_MEMBER : BATCH_KIND_BATCH,
+                   batch_entry_kind(obj));
   uint8_t *a = NULL, *c = NULL;
-  size_t na = batch_encode(*b, &a);
+  size_t na = batch_entry_encode(obj, &a);
   char err[256] = "";
-  batch_t *d = batch_decode(a, na, err, sizeof err);
-  if (!d) fail_msg("decode of own encoding failed: %s", err);
-  size_t nc = batch_encode(d, &c);
+  w->obj = batch_entry_decode(a, na, err, sizeof err);
+  if (!w->obj) fail_msg("decode of own encoding failed: %s", err);
+  size_t nc = batch_entry_encode(w->obj, &c);
   assert_int_equal(na, nc);
   assert_memory_equal(a, c, na);
   free(a);
   free(c);
-  batch_free(*b);
-  *b = d;
+}
+
+/* Commits the store's changes and restores them from their encoding. */
+static void fx_commit(fx_t *f) {
+  fx_flush_t fl = {.n = 0};
+  gl_store_flush(f->s, fx_flush_one, &fl);
+  for (size_t i = 0; i < fl.n; i++) gl_store_restore(f->s, fl.w[i].key, fl.w[i].klen, fl.w[i].obj);
 }
 
 /* Applies spec under key and checks the version rule; returns the result. */
 static batch_result_t fx_apply(fx_t *f, const char *key, st_spec_t s) {
-  batch_t **b = fx_slot(f, key);
-  int64_t before = batch_view(*b)->version;
-  int64_t at_before = batch_view(*b)->updated_at_ms;
+  int64_t before = fx_view(f, key)->version;
+  int64_t at_before = fx_view(f, key)->updated_at_ms;
   Greenlight__V1__OrderStatus *st = fx_status(f, &s);
-  batch_result_t r = batch_apply(*b, st);
+  const batch_t *b = NULL;
+  bool was_over = true;
+  batch_result_t r = batch_store_apply(f->s, key, st, &b, &was_over);
   greenlight__v1__order_status__free_unpacked(st, NULL);
-  const batch_view_t *v = batch_view(*b);
+  if (r != BATCH_IGNORED) assert_ptr_equal(b, batch_store_batch(f->s, key));
+  const batch_view_t *v = fx_view(f, key);
   if (r == BATCH_PUBLISH) {
     assert_int_equal(v->version, before + 1);
     assert_int_equal(v->updated_at_ms, f->t);
@@ -136,7 +167,7 @@ static batch_result_t fx_apply(fx_t *f, const char *key, st_spec_t s) {
     assert_int_equal(v->version, before);
     assert_int_equal(v->updated_at_ms, at_before);
   }
-  fx_roundtrip(b);
+  fx_commit(f);
   f->t += 1000;
   return r;
 }
@@ -159,7 +190,7 @@ static void test_upsert(void **state) {
   assert_int_equal(v->orders_waiting, 0);
   /* An export licence changes the member's version but no view field. */
   assert_int_equal(fx_apply(f, B1, queued("O-BD-1", B1, 220000, 3)), BATCH_MEMBERS);
-  const batch_member_t *m = batch_member_find(*fx_slot(f, B1), "O-BD-1");
+  const batch_member_t *m = fx_member(f, B1, "O-BD-1");
   assert_non_null(m);
   assert_int_equal(m->version, 3);
   assert_int_equal(m->state, ST(QUEUED));
@@ -167,19 +198,20 @@ static void test_upsert(void **state) {
   st_spec_t s = {"O-BD-1", ST(APPROVED), B1, 1, 450000, 220000, 200000, 0, 4};
   assert_int_equal(fx_apply(f, B1, s), BATCH_PUBLISH);
   v = fx_view(f, B1);
-  assert_int_equal(batch_member_count(*fx_slot(f, B1)), 1);
+  assert_int_equal(fx_members(f, B1), 1);
   assert_int_equal(v->version, 2);
   assert_int_equal(v->orders_queued, 0);
   assert_int_equal(v->orders_approved, 1);
   assert_int_equal(v->units_approved, 200000);
-  /* A second order comes in, members stay sorted by order_id. */
+  /* A second order comes in: a member entry of its own. */
   assert_int_equal(fx_apply(f, B1, queued("O-ALI-1", B1, 210000, 2)), BATCH_PUBLISH);
-  batch_t *b = *fx_slot(f, B1);
-  assert_int_equal(batch_member_count(b), 2);
-  assert_string_equal(batch_member_at(b, 0)->order_id, "O-ALI-1");
-  assert_string_equal(batch_member_at(b, 1)->order_id, "O-BD-1");
-  assert_null(batch_member_at(b, 2));
-  assert_int_equal(batch_view(b)->units_requested, 430000);
+  assert_int_equal(fx_members(f, B1), 2);
+  assert_int_equal(fx_member(f, B1, "O-ALI-1")->units_requested, 210000);
+  assert_int_equal(fx_member(f, B1, "O-BD-1")->units_effective, 200000);
+  assert_null(fx_member(f, B1, "O-TC-1"));
+  assert_int_equal(fx_view(f, B1)->units_requested, 430000);
+  /* The store holds the batch and its two members, nothing else. */
+  assert_int_equal(gl_store_count(f->s), 3);
 }
 
 static void test_move_between_batches(void **state) {
@@ -191,8 +223,8 @@ static void test_move_between_batches(void **state) {
   assert_int_equal(fx_apply(f, B2, moved), BATCH_PUBLISH);
   assert_int_equal(fx_apply(f, B1, moved), BATCH_PUBLISH);
   const batch_view_t *v1 = fx_view(f, B1), *v2 = fx_view(f, B2);
-  assert_null(batch_member_find(*fx_slot(f, B1), "O-X"));
-  assert_non_null(batch_member_find(*fx_slot(f, B2), "O-X"));
+  assert_null(fx_member(f, B1, "O-X"));
+  assert_non_null(fx_member(f, B2, "O-X"));
   assert_int_equal(v1->orders_queued, 1);
   assert_int_equal(v1->units_requested, 500);
   /* A departure does not carry the new batch's sequence or cap over. */
@@ -208,7 +240,9 @@ static void test_move_between_batches(void **state) {
   st_spec_t moved_y = {"O-Y", ST(QUEUED), B2, 2, 9000, 500, 0, 0, 3};
   assert_int_equal(fx_apply(f, B2, moved_y), BATCH_PUBLISH);
   assert_int_equal(fx_apply(f, B1, moved_y), BATCH_PUBLISH);
-  assert_int_equal(batch_member_count(*fx_slot(f, B1)), 0);
+  assert_int_equal(fx_members(f, B1), 0);
+  /* Left: only the two batches and O-X and O-Y under B2 remain. */
+  assert_int_equal(gl_store_count(f->s), 4);
   assert_int_equal(fx_view(f, B1)->units_requested, 0);
   assert_int_equal(fx_view(f, B1)->version, 4);
   /* And a departure replayed is ignored. */
@@ -216,7 +250,7 @@ static void test_move_between_batches(void **state) {
   /* The departure of an order never seen does not create a view. */
   assert_int_equal(fx_apply(f, "CN-2026-B9", moved_y), BATCH_IGNORED);
   assert_int_equal(fx_view(f, "CN-2026-B9")->version, 0);
-  assert_int_equal(batch_member_count(*fx_slot(f, "CN-2026-B9")), 0);
+  assert_null(batch_store_batch(f->s, "CN-2026-B9"));
 }
 
 static void test_waiting_view(void **state) {
@@ -229,7 +263,7 @@ static void test_waiting_view(void **state) {
   assert_int_equal(fx_apply(f, WAIT, c), BATCH_PUBLISH);
   const batch_view_t *v = fx_view(f, WAIT);
   assert_string_equal(v->batch_id, "");
-  assert_string_equal(batch_key(*fx_slot(f, WAIT)), WAIT);
+  assert_string_equal(batch_key(batch_store_batch(f->s, WAIT)), WAIT);
   assert_int_equal(v->orders_waiting, 3);
   assert_int_equal(v->units_requested, 450000);
   assert_int_equal(v->orders_queued + v->orders_approved + v->orders_denied + v->orders_cleared, 0);
@@ -263,7 +297,7 @@ static void test_stale_version_ignored(void **state) {
   /* An older departure does not remove the member either. */
   st_spec_t old_move = {"O-1", ST(QUEUED), B2, 2, 0, 100, 0, 0, 3};
   assert_int_equal(fx_apply(f, B1, old_move), BATCH_IGNORED);
-  const batch_member_t *m = batch_member_find(*fx_slot(f, B1), "O-1");
+  const batch_member_t *m = fx_member(f, B1, "O-1");
   assert_non_null(m);
   assert_int_equal(m->state, ST(APPROVED));
   assert_int_equal(m->version, 5);
@@ -296,7 +330,7 @@ static void test_counts_per_state(void **state) {
   fx_t *f = *state;
   fx_all_states(f, 0);
   const batch_view_t *v = fx_view(f, B1);
-  assert_int_equal(batch_member_count(*fx_slot(f, B1)), 7);
+  assert_int_equal(fx_members(f, B1), 7);
   assert_int_equal(v->orders_queued, 1);
   assert_int_equal(v->orders_approved, 2); /* APPROVED + PARTIALLY_CLEARED. */
   assert_int_equal(v->orders_cleared, 1);
@@ -356,43 +390,63 @@ static void test_over_cap_edge(void **state) {
   assert_true(fx_view(f, B1)->over_cap);
 }
 
+/* Decodes a store value's encoding as a BatchStoreValue (caller frees). */
+static Greenlight__V1__BatchStoreValue *fx_encoded(const void *entry) {
+  uint8_t *buf = NULL;
+  size_t len = batch_entry_encode(entry, &buf);
+  Greenlight__V1__BatchStoreValue *sv = greenlight__v1__batch_store_value__unpack(NULL, len, buf);
+  free(buf);
+  assert_non_null(sv);
+  return sv;
+}
+
+/* Packs a BatchStoreValue and expects batch_entry_decode() to refuse it
+ * with a message naming what. */
+static void fx_refused(const Greenlight__V1__BatchStoreValue *sv, const char *what) {
+  uint8_t *buf = NULL;
+  size_t len = gl_message_pack(&sv->base, &buf);
+  char err[256] = "";
+  assert_null(batch_entry_decode(buf, len, err, sizeof err));
+  free(buf);
+  if (!strstr(err, what)) fail_msg("error '%s' does not name '%s'", err, what);
+}
+
 static void test_encode_roundtrip(void **state) {
   fx_t *f = *state;
   fx_all_states(f, 25000);
   st_spec_t w = {"O-W", ST(ACCEPTED), "", 0, 0, 42, 0, 0, 1};
   assert_int_equal(fx_apply(f, WAIT, w), BATCH_PUBLISH);
-  const char *keys[] = {B1, WAIT};
-  for (size_t k = 0; k < 2; k++) {
-    batch_t *b = *fx_slot(f, keys[k]);
-    uint8_t *buf = NULL;
-    size_t len = batch_encode(b, &buf);
-    char err[256];
-    batch_t *d = batch_decode(buf, len, err, sizeof err);
-    free(buf);
-    assert_non_null(d);
-    assert_string_equal(batch_key(d), keys[k]);
-    const batch_view_t *x = batch_view(b), *y = batch_view(d);
-    assert_string_equal(x->batch_id, y->batch_id);
-    assert_int_equal(x->version, y->version);
-    assert_int_equal(x->updated_at_ms, y->updated_at_ms);
-    assert_int_equal(x->units_approved, y->units_approved);
-    assert_int_equal(x->orders_waiting, y->orders_waiting);
-    assert_int_equal(x->over_cap, y->over_cap);
-    assert_int_equal(batch_member_count(b), batch_member_count(d));
-    for (size_t i = 0; i < batch_member_count(b); i++) {
-      const batch_member_t *p = batch_member_at(b, i), *q = batch_member_at(d, i);
-      assert_string_equal(p->order_id, q->order_id);
-      assert_int_equal(p->state, q->state);
-      assert_int_equal(p->units_requested, q->units_requested);
-      assert_int_equal(p->units_effective, q->units_effective);
-      assert_int_equal(p->units_cleared, q->units_cleared);
-      assert_int_equal(p->version, q->version);
-    }
-    batch_free(d);
-  }
+  /* The batch entry: its record names its key, holds the view and the counters. */
+  Greenlight__V1__BatchStoreValue *sv = fx_encoded(batch_store_batch(f->s, B1));
+  assert_int_equal(sv->kind_case, GREENLIGHT__V1__BATCH_STORE_VALUE__KIND_BATCH);
+  assert_string_equal(sv->batch->key, B1);
+  assert_int_equal(sv->batch->members, 7);
+  assert_int_equal(sv->batch->status->version, 7);
+  assert_int_equal(sv->batch->status->units_approved, 1500 + 2500 + 4000);
+  assert_int_equal(sv->batch->units_approved->low, 1500 + 2500 + 4000);
+  assert_int_equal(sv->batch->units_approved->carry, 0);
+  assert_int_equal(sv->batch->units_requested->low, 28000);
+  assert_int_equal(sv->batch->units_cleared->low, 5200);
+  greenlight__v1__batch_store_value__free_unpacked(sv, NULL);
+  /* A member entry: its last contribution, no more (the key names the order). */
+  sv = fx_encoded(fx_member(f, B1, "O-P"));
+  assert_int_equal(sv->kind_case, GREENLIGHT__V1__BATCH_STORE_VALUE__KIND_MEMBER);
+  const Greenlight__V1__BatchMember *m = sv->member;
+  assert_int_equal(m->state, ST(PARTIALLY_CLEARED));
+  assert_int_equal(m->units_requested, 3000);
+  assert_int_equal(m->units_effective, 2500);
+  assert_int_equal(m->units_cleared, 1000);
+  assert_int_equal(m->version, 5);
+  greenlight__v1__batch_store_value__free_unpacked(sv, NULL);
+  /* The waiting view's record: batch_id "" under the key "~waiting". */
+  sv = fx_encoded(batch_store_batch(f->s, WAIT));
+  assert_string_equal(sv->batch->key, WAIT);
+  assert_string_equal(sv->batch->status->batch_id, "");
+  assert_int_equal(sv->batch->status->orders_waiting, 1);
+  greenlight__v1__batch_store_value__free_unpacked(sv, NULL);
   /* The published view decodes as a BatchStatus. */
   uint8_t *buf = NULL;
-  size_t len = batch_status_pack(*fx_slot(f, WAIT), &buf);
+  size_t len = batch_status_pack(batch_store_batch(f->s, WAIT), &buf);
   Greenlight__V1__BatchStatus *s = greenlight__v1__batch_status__unpack(NULL, len, buf);
   free(buf);
   assert_non_null(s);
@@ -400,15 +454,58 @@ static void test_encode_roundtrip(void **state) {
   assert_int_equal(s->orders_waiting, 1);
   assert_int_equal(s->version, 1);
   greenlight__v1__batch_status__free_unpacked(s, NULL);
-  /* Bytes that are not a BatchRecord, and a record without its key, fail. */
+}
+
+/* What no writer produces is refused: other bytes, no kind, a record
+ * without its key, a negative sum, a member without a version. */
+static void test_decode_refuses(void **state) {
+  (void)state;
   char err[256] = "";
-  assert_null(batch_decode("\xff\xff\xff", 3, err, sizeof err));
-  assert_non_null(strstr(err, "BatchRecord"));
+  assert_null(batch_entry_decode("\xff\xff\xff", 3, err, sizeof err));
+  assert_non_null(strstr(err, "BatchStoreValue"));
+  Greenlight__V1__BatchStoreValue bad = GREENLIGHT__V1__BATCH_STORE_VALUE__INIT;
+  fx_refused(&bad, "neither");
   Greenlight__V1__BatchRecord r = GREENLIGHT__V1__BATCH_RECORD__INIT;
-  len = gl_message_pack(&r.base, &buf);
-  assert_null(batch_decode(buf, len, err, sizeof err));
-  assert_non_null(strstr(err, "key"));
-  free(buf);
+  bad.kind_case = GREENLIGHT__V1__BATCH_STORE_VALUE__KIND_BATCH;
+  bad.batch = &r;
+  fx_refused(&bad, "key");
+  Greenlight__V1__UnitSum neg = GREENLIGHT__V1__UNIT_SUM__INIT;
+  neg.low = -1;
+  r.key = (char *)B1;
+  r.units_cleared = &neg;
+  fx_refused(&bad, "negative");
+  Greenlight__V1__BatchMember bm = GREENLIGHT__V1__BATCH_MEMBER__INIT;
+  bad.kind_case = GREENLIGHT__V1__BATCH_STORE_VALUE__KIND_MEMBER;
+  bad.member = &bm;
+  fx_refused(&bad, "version");
+}
+
+/* Sums saturate in the view but stay exact behind it: once the absurd
+ * members leave, the view is exact again. */
+static void test_sums_exact_past_saturation(void **state) {
+  fx_t *f = *state;
+  st_spec_t a = {"O-A", ST(CLEARED), B1, 1, 0, INT64_MAX, INT64_MAX, INT64_MAX, 6};
+  st_spec_t b = {"O-B", ST(CLEARED), B1, 1, 0, INT64_MAX, INT64_MAX, INT64_MAX, 6};
+  st_spec_t c = {"O-C", ST(APPROVED), B1, 1, 0, 7, 5, 0, 4};
+  assert_int_equal(fx_apply(f, B1, a), BATCH_PUBLISH);
+  assert_int_equal(fx_apply(f, B1, b), BATCH_PUBLISH);
+  assert_int_equal(fx_apply(f, B1, c), BATCH_PUBLISH);
+  assert_int_equal(fx_view(f, B1)->units_requested, INT64_MAX);
+  assert_int_equal(fx_view(f, B1)->units_approved, INT64_MAX);
+  /* Saturated: a member's units change but not the view. */
+  st_spec_t b2 = {"O-B", ST(CLEARED), B1, 1, 0, INT64_MAX - 1, INT64_MAX, INT64_MAX, 7};
+  assert_int_equal(fx_apply(f, B1, b2), BATCH_MEMBERS);
+  st_spec_t a_moved = {"O-A", ST(CLEARED), B2, 2, 0, INT64_MAX, INT64_MAX, INT64_MAX, 7};
+  st_spec_t b_moved = {"O-B", ST(CLEARED), B2, 2, 0, INT64_MAX, INT64_MAX, INT64_MAX, 8};
+  assert_int_equal(fx_apply(f, B1, a_moved), BATCH_PUBLISH); /* orders_cleared 2 -> 1. */
+  assert_int_equal(fx_view(f, B1)->units_requested, INT64_MAX); /* INT64_MAX - 1 + 7. */
+  assert_int_equal(fx_apply(f, B1, b_moved), BATCH_PUBLISH);
+  const batch_view_t *v = fx_view(f, B1);
+  assert_int_equal(v->units_requested, 7);
+  assert_int_equal(v->units_approved, 5);
+  assert_int_equal(v->units_cleared, 0);
+  assert_int_equal(v->orders_cleared, 0);
+  assert_int_equal(v->orders_approved, 1);
 }
 
 static void test_status_check(void **state) {
@@ -484,6 +581,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_units_sums, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_over_cap_edge, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_encode_roundtrip, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_decode_refuses, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_sums_exact_past_saturation, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_status_check, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_seed_batch, fx_setup, fx_teardown),
   };
