@@ -313,8 +313,9 @@ static int gl_conf_file_line(gl_conf_t *c, char *line, int lineno, gl_conf_seen_
   }
   char inner[1024];
   if (gl_conf_set(c, key, val, inner, sizeof(inner)) < 0) {
-    const char *prefix = "config: ";
-    snprintf(msg, msglen, "%s", strncmp(inner, prefix, strlen(prefix)) ? inner : inner + strlen(prefix));
+    const char *prefix = "config: "; /* The caller writes it before the line. */
+    size_t plen = strncmp(inner, prefix, strlen(prefix)) ? 0 : strlen(prefix);
+    snprintf(msg, msglen, "%s", inner + plen);
     return -1;
   }
   /* Only keys that were taken are recorded: they are few, each a known one. */
