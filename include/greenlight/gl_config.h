@@ -10,7 +10,14 @@
  * prefix removed (TLS, SASL, bootstrap servers, ...); their environment
  * form is GREENLIGHT_KAFKA_<PROPERTY>, e.g. GREENLIGHT_KAFKA_BOOTSTRAP_SERVERS.
  * `-b HOST:PORT` is short for kafka.bootstrap.servers. Unknown keys are
- * rejected, and every error names the key, the value and what was expected. */
+ * rejected, and every error names the key, the value and what was expected.
+ *
+ * The config file must be a regular file of at most GL_CONF_FILE_MAX bytes
+ * without NUL bytes; each key may appear in it once. Lines are `key = value`
+ * with white space around both trimmed (a CR of a Windows line end too);
+ * `#` starts a comment line. No value, from any source, may hold a control
+ * character, and a value of a table key may not start or end with a space:
+ * either would reach the program other than the operator sees it. */
 #ifndef GREENLIGHT_GL_CONFIG_H
 #define GREENLIGHT_GL_CONFIG_H
 
@@ -32,7 +39,7 @@ typedef struct gl_conf_prop {
   const char *name;
   gl_conf_type_t type;
   const char *def; /* Default as text; NULL = "" for strings, 0 for numbers. */
-  int64_t min, max;
+  int64_t min, max; /* GL_CONF_INT: the range. GL_CONF_STR: min > 0 = at least min bytes. */
   const char *choices;
   size_t offset; /* Where the value lives in the owner's struct. */
   const char *doc;
@@ -57,6 +64,7 @@ void gl_conf_init(gl_conf_t *c, const char *program);
 int gl_conf_add_table(gl_conf_t *c, const gl_conf_prop_t *props, void *base, char *errstr,
                       size_t errlen);
 int gl_conf_set(gl_conf_t *c, const char *key, const char *value, char *errstr, size_t errlen);
+/* Loads a config file; errors name it as --config. */
 int gl_conf_load_file(gl_conf_t *c, const char *path, char *errstr, size_t errlen);
 int gl_conf_load_env(gl_conf_t *c, char **envp, char *errstr, size_t errlen);
 
@@ -82,5 +90,21 @@ int gl_conf_kafka_apply(const gl_conf_t *c, rd_kafka_conf_t *kc, char *errstr, s
 const char *gl_conf_kafka_get(const gl_conf_t *c, const char *name);
 
 void gl_conf_destroy(gl_conf_t *c);
+
+/* Largest config or policy file read: anything bigger is not settings. */
+#define GL_CONF_FILE_MAX (1024 * 1024)
+
+/* Reads the whole regular file at path, of at most max bytes, into a new
+ * NUL-terminated buffer *out (the caller frees it) of *len bytes before the
+ * terminator. The file is opened non-blocking and checked with fstat before
+ * any read, so a directory, FIFO, socket or device is refused at once and
+ * never blocks. Returns 0, or -1 with why set to what was expected and what
+ * was found, e.g. "expected a regular file (it is a FIFO)"; the caller
+ * prefixes the setting that named the file. Any thread. */
+int gl_conf_read_file(const char *path, size_t max, char **out, size_t *len, char *why,
+                      size_t whylen);
+/* The line (from 1) of the first NUL byte in buf[0, len), or 0 if none: a
+ * line-based file with one would be read as cut short there. */
+size_t gl_conf_nul_line(const char *buf, size_t len);
 
 #endif

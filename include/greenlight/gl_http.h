@@ -13,6 +13,7 @@
 #ifndef GREENLIGHT_GL_HTTP_H
 #define GREENLIGHT_GL_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -33,9 +34,36 @@ typedef void (*gl_http_handler_fn)(void *opaque, const char *method, const char 
                                    gl_http_response_t *resp);
 
 /* Starts listening on host:port (port 0 = pick a free one; see
- * gl_http_port()). Returns NULL and writes errstr on failure. */
+ * gl_http_port()). host is a numeric IPv4 or IPv6 address, or "localhost"
+ * for 127.0.0.1; NULL means 127.0.0.1. Returns 0 with *out set, or a
+ * negative libuv error code with *out NULL and errstr written:
+ *   UV_EINVAL         host is not a numeric address, or port is not in
+ *                     0..65535 (also: no loop or handler)      bad setting
+ *   UV_EADDRNOTAVAIL  host is not an address of this machine   bad setting
+ *   UV_EAFNOSUPPORT   host's address family is off here        bad setting
+ *   UV_EADDRINUSE     the port is taken: not a setting, a later start may
+ *                     find it free (a daemon exits 1)
+ *   anything else     (UV_EACCES, UV_EMFILE, UV_ENOMEM, ...) not a setting
+ * gl_http_bad_setting() tells the first three (a daemon exits 2) from the
+ * rest. Loop thread. */
+int gl_http_listen(gl_http_t **out, uv_loop_t *loop, const char *host, int port,
+                   gl_http_handler_fn handler, void *opaque, char *errstr, size_t errlen);
+/* gl_http_listen() for a caller that needs no cause: the server or NULL. */
 gl_http_t *gl_http_start(uv_loop_t *loop, const char *host, int port, gl_http_handler_fn handler,
                          void *opaque, char *errstr, size_t errlen);
+/* True if err, from gl_http_listen() or gl_http_check_host(), means the
+ * http.host (or http.port) setting is wrong rather than the moment bad. */
+bool gl_http_bad_setting(int err);
+/* For --check-config and before a start, so that both judge http.host
+ * alike: parses host as gl_http_listen() does and binds a socket on port 0
+ * there, then closes it (the port itself is not tried: it may be busy now
+ * and free at the start). Returns 0, or a negative code for which
+ * gl_http_bad_setting() holds, with errstr like
+ *   config: http.host = '10.255.255.1': expected an address of this machine
+ *   (bind: address not available)
+ * A failure that says nothing about the host (no descriptor left, ...)
+ * returns 0: the start reports it. Any thread. */
+int gl_http_check_host(const char *host, char *errstr, size_t errlen);
 int gl_http_port(const gl_http_t *h);
 /* cb may be NULL. After gl_http_close() the server accepts nothing more. A
  * second call before cb has run is ignored; after it, h is freed memory. */

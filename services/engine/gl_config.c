@@ -3,8 +3,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define GL_KAFKA_PREFIX "kafka."
 #define GL_ENV_PREFIX "GREENLIGHT_"
@@ -26,7 +29,11 @@ static const gl_conf_prop_t *gl_conf_find(const gl_conf_t *c, const char *key, v
   return NULL;
 }
 
+/* A whole decimal integer: an optional sign, then digits only. strtoll
+ * alone would also take leading white space. */
 static int gl_conf_parse_int(const char *s, int64_t *out) {
+  const char *d = (*s == '-' || *s == '+') ? s + 1 : s;
+  if (!isdigit((unsigned char)*d)) return -1;
   char *end = NULL;
   errno = 0;
   long long v = strtoll(s, &end, 10);
@@ -46,9 +53,52 @@ static int gl_conf_choice_ok(const char *choices, const char *v) {
   return 0;
 }
 
+/* librdkafka properties whose values are not printed. */
+static bool gl_conf_secret(const char *name) {
+  static const char *const words[] = {"password", "secret", "ssl.key.pem", "keystore",
+                                      "oauthbearer.config", "ssl.certificate.pem", NULL};
+  for (const char *const *w = words; *w; w++)
+    if (strstr(name, *w)) return true;
+  return false;
+}
+
+/* Copies value into out with control characters as \xNN, so that an error
+ * message shows them rather than acting on the terminal. */
+static void gl_conf_escape(const char *value, char *out, size_t outlen) {
+  size_t n = 0;
+  for (const unsigned char *v = (const unsigned char *)value; *v && n + 5 < outlen; v++) {
+    if (*v < 0x20 || *v == 0x7f)
+      n += (size_t)snprintf(out + n, outlen - n, "\\x%02x", *v);
+    else
+      out[n++] = (char)*v;
+  }
+  out[n] = '\0';
+}
+
+/* Refuses a value that would reach the program other than the operator sees
+ * it: control characters anywhere (a CR left by a Windows-edited environment
+ * file, a newline), and, for the table's own keys, leading or trailing spaces
+ * (a file's are trimmed, but the environment's and the flags' would be kept).
+ * name is the key as the operator writes it; secret hides the value. */
+static int gl_conf_value_ok(const char *name, const char *value, bool trimmed, bool secret,
+                            char *errstr, size_t errlen) {
+  const char *why = NULL;
+  for (const unsigned char *v = (const unsigned char *)value; *v && !why; v++)
+    if (*v < 0x20 || *v == 0x7f) why = "expected no control characters";
+  size_t n = strlen(value);
+  if (!why && trimmed && n > 0 && (value[0] == ' ' || value[n - 1] == ' '))
+    why = "expected no leading or trailing spaces";
+  if (!why) return 0;
+  char shown[256];
+  gl_conf_escape(secret ? "(secret)" : value, shown, sizeof(shown));
+  snprintf(errstr, errlen, "config: %s = '%s': %s", name, shown, why);
+  return -1;
+}
+
 static int gl_conf_assign(const gl_conf_prop_t *p, void *base, const char *value, char *errstr,
                           size_t errlen) {
   char *slot = (char *)base + p->offset;
+  if (gl_conf_value_ok(p->name, value, true, false, errstr, errlen) < 0) return -1;
   switch (p->type) {
     case GL_CONF_INT: {
       int64_t v;
@@ -81,6 +131,11 @@ static int gl_conf_assign(const gl_conf_prop_t *p, void *base, const char *value
       }
       /* fall through */
     case GL_CONF_STR: {
+      if (p->type == GL_CONF_STR && p->min > 0 && strlen(value) < (size_t)p->min) {
+        snprintf(errstr, errlen, "config: %s = '%s': expected a value of at least %lld byte%s",
+                 p->name, value, (long long)p->min, p->min == 1 ? "" : "s");
+        return -1;
+      }
       char *dup = strdup(value);
       if (!dup) abort();
       free(*(char **)slot);
@@ -110,13 +165,17 @@ int gl_conf_add_table(gl_conf_t *c, const gl_conf_prop_t *props, void *base, cha
 
 static int gl_conf_kafka_set(gl_conf_t *c, const char *name, const char *value, char *errstr,
                              size_t errlen) {
+  char key[256];
+  snprintf(key, sizeof(key), GL_KAFKA_PREFIX "%s", name);
+  if (gl_conf_value_ok(key, value, false, gl_conf_secret(name), errstr, errlen) < 0) return -1;
   /* Validate against librdkafka now, so a bad value stops the daemon at start. */
   rd_kafka_conf_t *probe = rd_kafka_conf_new();
   char kerr[512];
   rd_kafka_conf_res_t r = rd_kafka_conf_set(probe, name, value, kerr, sizeof(kerr));
   rd_kafka_conf_destroy(probe);
   if (r != RD_KAFKA_CONF_OK) {
-    snprintf(errstr, errlen, "config: kafka.%s = '%s': %s", name, value, kerr);
+    snprintf(errstr, errlen, "config: kafka.%s = '%s': %s", name,
+             gl_conf_secret(name) ? "(secret)" : value, kerr);
     return -1;
   }
   for (size_t i = 0; i < c->nkafka; i += 2) {
@@ -154,34 +213,155 @@ static char *gl_conf_trim(char *s) {
   return s;
 }
 
-int gl_conf_load_file(gl_conf_t *c, const char *path, char *errstr, size_t errlen) {
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    snprintf(errstr, errlen, "config: cannot open %s: %s", path, strerror(errno));
+static const char *gl_conf_file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "it is a directory";
+  if (S_ISFIFO(mode)) return "it is a FIFO";
+  if (S_ISSOCK(mode)) return "it is a socket";
+  if (S_ISCHR(mode)) return "it is a character device";
+  if (S_ISBLK(mode)) return "it is a block device";
+  return "it is not a regular file";
+}
+
+/* Reads at most max + 1 bytes of fd into a new buffer (NUL-terminated). */
+static int gl_conf_read_fd(int fd, size_t max, char **out, size_t *len, char *why, size_t whylen) {
+  char *buf = malloc(max + 2);
+  if (!buf) abort();
+  size_t n = 0;
+  while (n <= max) {
+    ssize_t r = read(fd, buf + n, max + 1 - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      snprintf(why, whylen, "expected a readable regular file (read: %s)", strerror(errno));
+      free(buf);
+      return -1;
+    }
+    if (r == 0) break;
+    n += (size_t)r;
+  }
+  if (n > max) {
+    snprintf(why, whylen, "expected a file of at most %zu bytes", max);
+    free(buf);
     return -1;
   }
-  char line[4096];
-  int lineno = 0, rc = 0;
-  while (rc == 0 && fgets(line, sizeof(line), f)) {
-    lineno++;
-    char *s = gl_conf_trim(line);
-    if (!*s || *s == '#') continue;
-    char *eq = strchr(s, '=');
-    if (!eq) {
-      snprintf(errstr, errlen, "config: %s:%d: expected 'key = value', got '%s'", path, lineno, s);
-      rc = -1;
-      break;
+  buf[n] = '\0';
+  *out = buf;
+  *len = n;
+  return 0;
+}
+
+int gl_conf_read_file(const char *path, size_t max, char **out, size_t *len, char *why,
+                      size_t whylen) {
+  *out = NULL;
+  *len = 0;
+  /* Non-blocking, so that opening a FIFO returns at once; fstat before any
+   * read, so that nothing but a regular file is ever read. */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0) {
+    int err = errno; /* A socket cannot be opened (ENXIO): say what it is. */
+    bool other = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+    snprintf(why, whylen, "expected a regular file (%s)",
+             other ? gl_conf_file_kind(st.st_mode) : strerror(err));
+    return -1;
+  }
+  int rc = -1;
+  if (fstat(fd, &st) < 0)
+    snprintf(why, whylen, "expected a regular file (fstat: %s)", strerror(errno));
+  else if (!S_ISREG(st.st_mode))
+    snprintf(why, whylen, "expected a regular file (%s)", gl_conf_file_kind(st.st_mode));
+  else
+    rc = gl_conf_read_fd(fd, max, out, len, why, whylen);
+  close(fd);
+  return rc;
+}
+
+size_t gl_conf_nul_line(const char *buf, size_t len) {
+  const char *nul = memchr(buf, '\0', len);
+  if (!nul) return 0;
+  size_t line = 1;
+  for (const char *p = buf; p < nul; p++) line += *p == '\n';
+  return line;
+}
+
+/* A key the file has set, and where. */
+typedef struct gl_conf_seen {
+  const char *key;
+  int line;
+} gl_conf_seen_t;
+
+/* Applies one line of a config file (NUL-terminated, without its newline).
+ * A key may appear once per file: a second line for it is most likely an
+ * edit that missed the first, and one of the two would be ignored. */
+static int gl_conf_file_line(gl_conf_t *c, char *line, int lineno, gl_conf_seen_t **seen,
+                             size_t *nseen, char *msg, size_t msglen) {
+  char *s = gl_conf_trim(line);
+  if (!*s || *s == '#') return 0;
+  char *eq = strchr(s, '=');
+  if (!eq) {
+    snprintf(msg, msglen, "expected 'key = value', got '%s'", s);
+    return -1;
+  }
+  *eq = '\0';
+  char *key = gl_conf_trim(s), *val = gl_conf_trim(eq + 1);
+  for (size_t i = 0; i < *nseen; i++) {
+    if (strcmp((*seen)[i].key, key) == 0) {
+      snprintf(msg, msglen, "%s = '%s': set again (first on line %d); expected each key once",
+               key, val, (*seen)[i].line);
+      return -1;
     }
-    *eq = '\0';
-    char *key = gl_conf_trim(s), *val = gl_conf_trim(eq + 1);
-    char inner[512];
-    if (gl_conf_set(c, key, val, inner, sizeof(inner)) < 0) {
-      snprintf(errstr, errlen, "%s:%d: %s", path, lineno, inner);
+  }
+  char inner[1024];
+  if (gl_conf_set(c, key, val, inner, sizeof(inner)) < 0) {
+    const char *prefix = "config: "; /* The caller writes it before the line. */
+    size_t plen = strncmp(inner, prefix, strlen(prefix)) ? 0 : strlen(prefix);
+    snprintf(msg, msglen, "%s", inner + plen);
+    return -1;
+  }
+  /* Only keys that were taken are recorded: they are few, each a known one. */
+  gl_conf_seen_t *grown = realloc(*seen, sizeof(**seen) * (*nseen + 1));
+  if (!grown) abort();
+  *seen = grown;
+  grown[(*nseen)++] = (gl_conf_seen_t){key, lineno};
+  return 0;
+}
+
+/* Loads the file named by the setting `source` (--config or
+ * GREENLIGHT_CONFIG); errors name that setting or the file's line. */
+static int gl_conf_load_file_as(gl_conf_t *c, const char *path, const char *source, char *errstr,
+                                size_t errlen) {
+  char *buf = NULL, why[512];
+  size_t len = 0;
+  if (gl_conf_read_file(path, GL_CONF_FILE_MAX, &buf, &len, why, sizeof(why)) < 0) {
+    snprintf(errstr, errlen, "config: %s = '%s': %s", source, path, why);
+    return -1;
+  }
+  size_t nul = gl_conf_nul_line(buf, len);
+  if (nul) {
+    snprintf(errstr, errlen, "config: %s line %zu: contains a NUL byte", path, nul);
+    free(buf);
+    return -1;
+  }
+  gl_conf_seen_t *seen = NULL;
+  size_t nseen = 0;
+  int lineno = 0, rc = 0;
+  char *end = buf + len;
+  for (char *line = buf, *next; rc == 0 && line < end; line = next) {
+    char *nl = memchr(line, '\n', (size_t)(end - line));
+    next = nl ? nl + 1 : end;
+    if (nl) *nl = '\0';
+    char msg[1024];
+    if (gl_conf_file_line(c, line, ++lineno, &seen, &nseen, msg, sizeof(msg)) < 0) {
+      snprintf(errstr, errlen, "config: %s line %d: %s", path, lineno, msg);
       rc = -1;
     }
   }
-  fclose(f);
+  free(seen);
+  free(buf);
   return rc;
+}
+
+int gl_conf_load_file(gl_conf_t *c, const char *path, char *errstr, size_t errlen) {
+  return gl_conf_load_file_as(c, path, "--config", errstr, errlen);
 }
 
 /* Builds the environment name of key: GREENLIGHT_ + upper case, '.' and '-' as '_'. */
@@ -229,60 +409,98 @@ int gl_conf_load_env(gl_conf_t *c, char **envp, char *errstr, size_t errlen) {
   return 0;
 }
 
-int gl_conf_load(gl_conf_t *c, int argc, char **argv, char **envp, char *errstr, size_t errlen) {
-  const char *file = NULL;
-  for (char **e = envp; e && *e; e++)
-    if (strncmp(*e, GL_ENV_PREFIX "CONFIG=", strlen(GL_ENV_PREFIX "CONFIG=")) == 0)
-      file = *e + strlen(GL_ENV_PREFIX "CONFIG=");
+/* Finds the config file (GREENLIGHT_CONFIG, then --config), --help and
+ * --check-config. Returns 0, 1 for --help, or -1 with errstr set. */
+static int gl_conf_scan_args(gl_conf_t *c, int argc, char **argv, char **envp, const char **file,
+                             const char **source, char *errstr, size_t errlen) {
+  static const char env_key[] = GL_ENV_PREFIX "CONFIG=";
+  for (char **e = envp; e && *e; e++) {
+    if (strncmp(*e, env_key, strlen(env_key)) == 0) {
+      *file = *e + strlen(env_key);
+      *source = GL_ENV_PREFIX "CONFIG";
+    }
+  }
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       gl_conf_usage(c, stdout);
       return 1;
     }
     if (!strcmp(argv[i], "--check-config")) c->check = true;
-    if (!strcmp(argv[i], "--config") && i + 1 < argc) file = argv[++i];
-    else if (!strncmp(argv[i], "--config=", 9)) file = argv[i] + 9;
-  }
-  if (file && *file && gl_conf_load_file(c, file, errstr, errlen) < 0) return -1;
-  if (gl_conf_load_env(c, envp, errstr, errlen) < 0) return -1;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    char key[256];
-    const char *val = NULL;
-    if (!strcmp(a, "--config")) { i++; continue; }
-    if (!strncmp(a, "--config=", 9) || !strcmp(a, "--check-config")) continue;
-    if ((!strcmp(a, "-X") || !strcmp(a, "-b")) && i + 1 < argc) {
-      const char *kv = argv[++i];
-      if (a[1] == 'b') {
-        snprintf(key, sizeof(key), "kafka.bootstrap.servers");
-        val = kv;
-      } else {
-        const char *eq = strchr(kv, '=');
-        if (!eq || (size_t)(eq - kv) >= sizeof(key)) {
-          snprintf(errstr, errlen, "config: -X '%s': expected key=value", kv);
-          return -1;
-        }
-        memcpy(key, kv, (size_t)(eq - kv));
-        key[eq - kv] = '\0';
-        val = eq + 1;
-      }
-    } else if (!strncmp(a, "--", 2) && a[2]) {
-      const char *eq = strchr(a + 2, '=');
-      size_t klen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
-      if (klen >= sizeof(key)) klen = sizeof(key) - 1;
-      memcpy(key, a + 2, klen);
-      key[klen] = '\0';
-      if (eq) val = eq + 1;
-      else if (i + 1 < argc) val = argv[++i];
+    if (!strcmp(argv[i], "--config") || !strncmp(argv[i], "--config=", 9)) {
+      if (argv[i][8] == '=')
+        *file = argv[i] + 9;
+      else if (i + 1 < argc)
+        *file = argv[++i];
       else {
-        snprintf(errstr, errlen, "config: --%s: missing value", key);
+        snprintf(errstr, errlen, "config: --config: missing value (expected a file name)");
         return -1;
       }
-    } else {
-      snprintf(errstr, errlen, "config: unexpected argument '%s' (see --help)", a);
+      *source = "--config";
+    }
+  }
+  return 0;
+}
+
+/* Splits the flag at argv[*i] into key and value (advancing *i past a
+ * separate value). Returns 0, 1 for a flag gl_conf_scan_args() took, or -1
+ * with errstr set. */
+static int gl_conf_flag(int argc, char **argv, int *i, char *key, size_t keylen,
+                        const char **val, char *errstr, size_t errlen) {
+  const char *a = argv[*i];
+  if (!strcmp(a, "--config")) {
+    (*i)++;
+    return 1;
+  }
+  if (!strncmp(a, "--config=", 9) || !strcmp(a, "--check-config")) return 1;
+  const char *k = NULL, *eq = NULL;
+  if (!strcmp(a, "-b") && *i + 1 < argc) {
+    k = "kafka.bootstrap.servers";
+    *val = argv[++*i];
+  } else if (!strcmp(a, "-X") && *i + 1 < argc) {
+    k = argv[++*i];
+    eq = strchr(k, '=');
+    if (!eq) {
+      snprintf(errstr, errlen, "config: -X '%s': expected key=value", k);
       return -1;
     }
-    if (gl_conf_set(c, key, val, errstr, errlen) < 0) return -1;
+    *val = eq + 1;
+  } else if (!strncmp(a, "--", 2) && a[2]) {
+    k = a + 2;
+    eq = strchr(k, '=');
+    if (eq) *val = eq + 1;
+    else if (*i + 1 < argc) *val = argv[++*i];
+  } else {
+    snprintf(errstr, errlen, "config: unexpected argument '%s' (see --help)", a);
+    return -1;
+  }
+  size_t klen = eq ? (size_t)(eq - k) : strlen(k);
+  if (klen >= keylen) {
+    snprintf(errstr, errlen, "config: '%.40s...': expected a key of at most %zu bytes", k,
+             keylen - 1);
+    return -1;
+  }
+  memcpy(key, k, klen);
+  key[klen] = '\0';
+  if (!*val) {
+    snprintf(errstr, errlen, "config: --%s: missing value", key);
+    return -1;
+  }
+  return 0;
+}
+
+int gl_conf_load(gl_conf_t *c, int argc, char **argv, char **envp, char *errstr, size_t errlen) {
+  const char *file = NULL, *source = NULL;
+  int rc = gl_conf_scan_args(c, argc, argv, envp, &file, &source, errstr, errlen);
+  if (rc != 0) return rc;
+  /* An empty GREENLIGHT_CONFIG or --config= names no file. */
+  if (file && *file && gl_conf_load_file_as(c, file, source, errstr, errlen) < 0) return -1;
+  if (gl_conf_load_env(c, envp, errstr, errlen) < 0) return -1;
+  for (int i = 1; i < argc; i++) {
+    char key[256];
+    const char *val = NULL;
+    rc = gl_conf_flag(argc, argv, &i, key, sizeof(key), &val, errstr, errlen);
+    if (rc < 0) return -1;
+    if (rc == 0 && gl_conf_set(c, key, val, errstr, errlen) < 0) return -1;
   }
   return 0;
 }
@@ -309,19 +527,13 @@ void gl_conf_usage(const gl_conf_t *c, FILE *out) {
                 *(const bool *)slot ? "true" : "false");
       else if (p->type == GL_CONF_ENUM)
         fprintf(out, "  %-26s (one of %s, default %s)\n", "", p->choices, *(char *const *)slot);
+      else if (p->min > 0)
+        fprintf(out, "  %-26s (at least %lld byte%s, default '%s')\n", "", (long long)p->min,
+                p->min == 1 ? "" : "s", *(char *const *)slot);
       else
         fprintf(out, "  %-26s (default '%s')\n", "", *(char *const *)slot);
     }
   }
-}
-
-/* librdkafka properties whose values are not printed. */
-static bool gl_conf_secret(const char *name) {
-  static const char *const words[] = {"password", "secret", "ssl.key.pem", "keystore",
-                                      "oauthbearer.config", "ssl.certificate.pem", NULL};
-  for (const char *const *w = words; *w; w++)
-    if (strstr(name, *w)) return true;
-  return false;
 }
 
 void gl_conf_dump(const gl_conf_t *c, FILE *out) {

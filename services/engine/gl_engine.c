@@ -680,6 +680,10 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
   if (rc == 0) rc = gl_conf_load(&e->gconf, argc, argv, environ, errstr, sizeof(errstr));
   if (rc == 0) gl_log_level_parse(e->conf.log_level, &e->log.level);
   if (rc == 0 && on_config) rc = on_config(extra_conf, proc, errstr, sizeof(errstr));
+  /* --check-config and a start judge http.host alike. */
+  if (rc == 0 && e->conf.http_port >= 0 &&
+      gl_http_check_host(e->conf.http_host, errstr, sizeof(errstr)) < 0)
+    rc = -1;
   if (rc == 0 && e->gconf.check) rc = gl_conf_check(&e->gconf, stdout, errstr, sizeof(errstr));
   /* HTTP first: its port goes into the consumer's client.id. */
   if (rc == 0 && e->conf.http_port >= 0) {

@@ -511,62 +511,96 @@ static void gl_http_on_connection(uv_stream_t *listener, int status) {
 
 /* Starting. */
 
-static void gl_http_err(char *errstr, size_t errlen, const char *fmt, const char *host, int port,
-                        const char *why) {
-  if (errstr && errlen > 0) snprintf(errstr, errlen, fmt, host, port, why);
+/* Parses host (a numeric IPv4 or IPv6 address, or "localhost" for
+ * 127.0.0.1) and port into addr. Returns 0 or UV_EINVAL. */
+static int gl_http_addr(const char *host, int port, struct sockaddr_storage *addr,
+                        socklen_t *addrlen) {
+  memset(addr, 0, sizeof *addr);
+  if (port < 0 || port > 65535) return UV_EINVAL;
+  const char *ip = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+  if (uv_ip4_addr(ip, port, (struct sockaddr_in *)addr) == 0) {
+    *addrlen = sizeof(struct sockaddr_in);
+    return 0;
+  }
+  if (uv_ip6_addr(ip, port, (struct sockaddr_in6 *)addr) == 0) {
+    *addrlen = sizeof(struct sockaddr_in6);
+    return 0;
+  }
+  return UV_EINVAL;
 }
 
-gl_http_t *gl_http_start(uv_loop_t *loop, const char *host, int port, gl_http_handler_fn handler,
-                         void *opaque, char *errstr, size_t errlen) {
-  if (!host) host = "127.0.0.1";
-  if (!loop || !handler) {
-    gl_http_err(errstr, errlen, "http %s:%d: %s", host, port, "no loop or handler");
-    return NULL;
-  }
-  if (port < 0 || port > 65535) {
-    gl_http_err(errstr, errlen, "http %s:%d: %s", host, port, "invalid port");
-    return NULL;
-  }
-  const char *ip = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
-  struct sockaddr_storage addr;
-  memset(&addr, 0, sizeof addr);
-  socklen_t addrlen;
-  if (uv_ip4_addr(ip, port, (struct sockaddr_in *)&addr) == 0) {
-    addrlen = sizeof(struct sockaddr_in);
-  } else if (uv_ip6_addr(ip, port, (struct sockaddr_in6 *)&addr) == 0) {
-    addrlen = sizeof(struct sockaddr_in6);
-  } else {
-    gl_http_err(errstr, errlen, "http %s:%d: %s", host, port, "not a numeric IP address");
-    return NULL;
-  }
-
-  /* The socket is bound and listening before any libuv handle exists, so
-   * the common failures (address in use, permission) are reported without
-   * leaving a handle whose memory only a later loop iteration could free. */
-  int fd = socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    gl_http_err(errstr, errlen, "http %s:%d: socket: %s", host, port, strerror(errno));
-    return NULL;
-  }
+/* Creates a socket bound to addr, listening if backlog > 0. Returns the
+ * descriptor, or a negative libuv error code with *step naming the call
+ * that failed. */
+static int gl_http_bind(const struct sockaddr_storage *addr, socklen_t addrlen, int backlog,
+                        const char **step) {
+  *step = "socket";
+  int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return uv_translate_sys_error(errno);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(fd, (struct sockaddr *)&addr, addrlen) < 0 || listen(fd, GL_HTTP_BACKLOG) < 0) {
-    gl_http_err(errstr, errlen, "http %s:%d: bind: %s", host, port, strerror(errno));
-    close(fd);
-    return NULL;
+  *step = "bind";
+  int rc = bind(fd, (const struct sockaddr *)addr, addrlen);
+  if (rc == 0 && backlog > 0) {
+    *step = "listen";
+    rc = listen(fd, backlog);
   }
+  if (rc < 0) {
+    int err = uv_translate_sys_error(errno);
+    close(fd);
+    return err;
+  }
+  return fd;
+}
+
+bool gl_http_bad_setting(int err) {
+  return err == UV_EINVAL || err == UV_EADDRNOTAVAIL || err == UV_EAFNOSUPPORT;
+}
+
+int gl_http_check_host(const char *host, char *errstr, size_t errlen) {
+  if (!host) host = "127.0.0.1";
+  struct sockaddr_storage addr;
+  socklen_t addrlen;
+  int rc = gl_http_addr(host, 0, &addr, &addrlen);
+  const char *step = NULL;
+  if (rc == 0) {
+    rc = gl_http_bind(&addr, addrlen, 0, &step);
+    if (rc >= 0) close(rc);
+  }
+  if (rc >= 0 || !gl_http_bad_setting(rc)) return 0; /* The start reports the rest. */
+  if (errstr && errlen > 0) {
+    char why[128];
+    if (step)
+      snprintf(why, sizeof why, "%s: %s", step, uv_strerror(rc));
+    else
+      snprintf(why, sizeof why, "not a numeric IP address or localhost");
+    snprintf(errstr, errlen, "config: http.host = '%s': expected an address of this machine (%s)",
+             host, why);
+  }
+  return rc;
+}
+
+static void gl_http_err(char *errstr, size_t errlen, const char *host, int port, const char *step,
+                        const char *why) {
+  if (errstr && errlen > 0)
+    snprintf(errstr, errlen, "http %s:%d: %s%s%s", host, port, step ? step : "", step ? ": " : "",
+             why);
+}
+
+/* Makes the server of a bound, listening fd (owned from here on). */
+static int gl_http_open(gl_http_t **out, uv_loop_t *loop, int fd, gl_http_handler_fn handler,
+                        void *opaque) {
   struct sockaddr_storage bound;
   socklen_t boundlen = sizeof bound;
-  if (getsockname(fd, (struct sockaddr *)&bound, &boundlen) < 0) {
-    gl_http_err(errstr, errlen, "http %s:%d: getsockname: %s", host, port, strerror(errno));
+  gl_http_t *h = NULL;
+  int err = 0;
+  if (getsockname(fd, (struct sockaddr *)&bound, &boundlen) < 0)
+    err = uv_translate_sys_error(errno);
+  else if (!(h = calloc(1, sizeof *h)))
+    err = UV_ENOMEM;
+  if (err < 0) {
     close(fd);
-    return NULL;
-  }
-  gl_http_t *h = calloc(1, sizeof *h);
-  if (!h) {
-    gl_http_err(errstr, errlen, "http %s:%d: %s", host, port, "out of memory");
-    close(fd);
-    return NULL;
+    return err;
   }
   h->loop = loop;
   h->handler = handler;
@@ -583,10 +617,46 @@ gl_http_t *gl_http_start(uv_loop_t *loop, const char *host, int port, gl_http_ha
   }
   if (r < 0) {
     /* Rare: the handle exists, so its memory is freed by the loop. */
-    gl_http_err(errstr, errlen, "http %s:%d: listen: %s", host, port, uv_strerror(r));
     uv_close((uv_handle_t *)&h->listener, gl_http_on_failed_start_closed);
-    return NULL;
+    return r;
   }
+  *out = h;
+  return 0;
+}
+
+int gl_http_listen(gl_http_t **out, uv_loop_t *loop, const char *host, int port,
+                   gl_http_handler_fn handler, void *opaque, char *errstr, size_t errlen) {
+  *out = NULL;
+  if (!host) host = "127.0.0.1";
+  if (!loop || !handler) {
+    gl_http_err(errstr, errlen, host, port, NULL, "no loop or handler");
+    return UV_EINVAL;
+  }
+  struct sockaddr_storage addr;
+  socklen_t addrlen;
+  if (gl_http_addr(host, port, &addr, &addrlen) < 0) {
+    gl_http_err(errstr, errlen, host, port, NULL,
+                port < 0 || port > 65535 ? "invalid port" : "not a numeric IP address");
+    return UV_EINVAL;
+  }
+  /* The socket is bound and listening before any libuv handle exists, so
+   * the common failures (address in use, permission) are reported without
+   * leaving a handle whose memory only a later loop iteration could free. */
+  const char *step = NULL;
+  int fd = gl_http_bind(&addr, addrlen, GL_HTTP_BACKLOG, &step);
+  if (fd < 0) {
+    gl_http_err(errstr, errlen, host, port, step, uv_strerror(fd));
+    return fd;
+  }
+  int rc = gl_http_open(out, loop, fd, handler, opaque);
+  if (rc < 0) gl_http_err(errstr, errlen, host, port, "listen", uv_strerror(rc));
+  return rc;
+}
+
+gl_http_t *gl_http_start(uv_loop_t *loop, const char *host, int port, gl_http_handler_fn handler,
+                         void *opaque, char *errstr, size_t errlen) {
+  gl_http_t *h = NULL;
+  gl_http_listen(&h, loop, host, port, handler, opaque, errstr, errlen);
   return h;
 }
 

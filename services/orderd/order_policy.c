@@ -7,10 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "greenlight/gl_config.h"
 #include "greenlight/v1/greenlight.pb-c.h"
-
-/* Longest policy line accepted, comment included. */
-#define ORDER_POLICY_LINE_MAX 4096
 
 void order_policy_default(order_policy_t *pol) {
   memset(pol, 0, sizeof *pol);
@@ -123,78 +121,88 @@ static const order_policy_key_t order_policy_keys[] = {
 };
 #define ORDER_POLICY_NKEYS (sizeof order_policy_keys / sizeof order_policy_keys[0])
 
-/* Parses the open file into *pol; returns 0 or -1 with errstr. */
-static int order_policy_parse(order_policy_t *pol, FILE *f, const char *path, char *errstr,
-                              size_t errlen) {
-  char line[ORDER_POLICY_LINE_MAX];
+/* Stores the value x of the numeric key. */
+static void order_policy_store(order_policy_t *pol, const char *key, int64_t x) {
+  if (strcmp(key, "min_units") == 0) pol->min_units = x;
+  else if (strcmp(key, "max_units") == 0) pol->max_units = x;
+  else if (strcmp(key, "domestic_floor_bp") == 0) pol->domestic_floor_bp = x;
+  else if (strcmp(key, "park_ttl_ms") == 0) pol->park_ttl_ms = x;
+  else if (strcmp(key, "closed_retention_ms") == 0) pol->closed_retention_ms = x;
+  else if (strcmp(key, "max_seen_event_ids") == 0) pol->max_seen_event_ids = (uint32_t)x;
+  else pol->max_parked_events = (uint32_t)x;
+}
+
+/* Applies one line (NUL-terminated, without its newline) to *pol; returns 0
+ * or -1 with errstr naming path:lineno, the key, the value and what was
+ * expected. */
+static int order_policy_line(order_policy_t *pol, char *line, const char *path, unsigned lineno,
+                             bool *seen, char *errstr, size_t errlen) {
+  char *hash = strchr(line, '#');
+  if (hash) *hash = '\0';
+  char *text = order_policy_trim(line);
+  if (!*text) return 0;
+  char *eq = strchr(text, '=');
+  if (!eq) {
+    snprintf(errstr, errlen, "%s:%u: expected `key = value`, got '%s'", path, lineno, text);
+    return -1;
+  }
+  *eq = '\0';
+  char *key = order_policy_trim(text);
+  char *value = order_policy_trim(eq + 1);
+  size_t k = 0;
+  while (k < ORDER_POLICY_NKEYS && strcmp(order_policy_keys[k].name, key) != 0) k++;
+  if (k == ORDER_POLICY_NKEYS) {
+    snprintf(errstr, errlen,
+             "%s:%u: unknown key '%s' (value '%s'); expected one of barred_end_uses, min_units, "
+             "max_units, domestic_floor_bp, park_ttl_ms, closed_retention_ms, "
+             "max_seen_event_ids, max_parked_events",
+             path, lineno, key, value);
+    return -1;
+  }
+  if (seen[k]) {
+    snprintf(errstr, errlen, "%s:%u: key '%s' (value '%s') is set twice; expected it once", path,
+             lineno, key, value);
+    return -1;
+  }
+  seen[k] = true;
+  const order_policy_key_t *spec = &order_policy_keys[k];
+  if (k == 0) {
+    char bad[128];
+    if (order_policy_barred(pol, value, bad, sizeof bad) == 0) return 0;
+    char names[512];
+    order_policy_end_use_names(names, sizeof names);
+    snprintf(errstr, errlen,
+             "%s:%u: key 'barred_end_uses': value '%s' is not an end use; expected a comma "
+             "list of %s (END_USE_ prefix optional)",
+             path, lineno, bad, names);
+    return -1;
+  }
+  int64_t x = 0;
+  if (order_policy_int(value, spec->lo, spec->hi, &x) < 0) {
+    snprintf(errstr, errlen, "%s:%u: key '%s': value '%s' is not valid; expected an integer in "
+             "[%lld, %lld]", path, lineno, key, value, (long long)spec->lo, (long long)spec->hi);
+    return -1;
+  }
+  order_policy_store(pol, key, x);
+  return 0;
+}
+
+/* Parses the file's text buf[0, len) into *pol; returns 0 or -1 with errstr. */
+static int order_policy_parse(order_policy_t *pol, char *buf, size_t len, const char *path,
+                              char *errstr, size_t errlen) {
+  size_t nul = gl_conf_nul_line(buf, len);
+  if (nul) {
+    snprintf(errstr, errlen, "%s:%zu: contains a NUL byte", path, nul);
+    return -1;
+  }
   bool seen[ORDER_POLICY_NKEYS] = {false};
   unsigned lineno = 0;
-  while (fgets(line, sizeof line, f)) {
-    lineno++;
-    if (!strchr(line, '\n') && !feof(f)) {
-      snprintf(errstr, errlen, "%s:%u: line longer than %d bytes", path, lineno,
-               ORDER_POLICY_LINE_MAX - 2);
-      return -1;
-    }
-    char *hash = strchr(line, '#');
-    if (hash) *hash = '\0';
-    char *text = order_policy_trim(line);
-    if (!*text) continue;
-    char *eq = strchr(text, '=');
-    if (!eq) {
-      snprintf(errstr, errlen, "%s:%u: expected `key = value`, got '%s'", path, lineno, text);
-      return -1;
-    }
-    *eq = '\0';
-    char *key = order_policy_trim(text);
-    char *value = order_policy_trim(eq + 1);
-    size_t k = 0;
-    while (k < ORDER_POLICY_NKEYS && strcmp(order_policy_keys[k].name, key) != 0) k++;
-    if (k == ORDER_POLICY_NKEYS) {
-      snprintf(errstr, errlen,
-               "%s:%u: unknown key '%s' (value '%s'); expected one of barred_end_uses, min_units, "
-               "max_units, domestic_floor_bp, park_ttl_ms, closed_retention_ms, "
-               "max_seen_event_ids, max_parked_events",
-               path, lineno, key, value);
-      return -1;
-    }
-    if (seen[k]) {
-      snprintf(errstr, errlen, "%s:%u: key '%s' (value '%s') is set twice; expected it once",
-               path, lineno, key, value);
-      return -1;
-    }
-    seen[k] = true;
-    const order_policy_key_t *spec = &order_policy_keys[k];
-    if (k == 0) {
-      char bad[128];
-      if (order_policy_barred(pol, value, bad, sizeof bad) < 0) {
-        char names[512];
-        order_policy_end_use_names(names, sizeof names);
-        snprintf(errstr, errlen,
-                 "%s:%u: key 'barred_end_uses': value '%s' is not an end use; expected a comma "
-                 "list of %s (END_USE_ prefix optional)",
-                 path, lineno, bad, names);
-        return -1;
-      }
-      continue;
-    }
-    int64_t x = 0;
-    if (order_policy_int(value, spec->lo, spec->hi, &x) < 0) {
-      snprintf(errstr, errlen, "%s:%u: key '%s': value '%s' is not valid; expected an integer in "
-               "[%lld, %lld]", path, lineno, key, value, (long long)spec->lo, (long long)spec->hi);
-      return -1;
-    }
-    if (strcmp(key, "min_units") == 0) pol->min_units = x;
-    else if (strcmp(key, "max_units") == 0) pol->max_units = x;
-    else if (strcmp(key, "domestic_floor_bp") == 0) pol->domestic_floor_bp = x;
-    else if (strcmp(key, "park_ttl_ms") == 0) pol->park_ttl_ms = x;
-    else if (strcmp(key, "closed_retention_ms") == 0) pol->closed_retention_ms = x;
-    else if (strcmp(key, "max_seen_event_ids") == 0) pol->max_seen_event_ids = (uint32_t)x;
-    else pol->max_parked_events = (uint32_t)x;
-  }
-  if (ferror(f)) {
-    snprintf(errstr, errlen, "%s: read error: %s", path, strerror(errno));
-    return -1;
+  char *end = buf + len;
+  for (char *line = buf, *next; line < end; line = next) {
+    char *nl = memchr(line, '\n', (size_t)(end - line));
+    next = nl ? nl + 1 : end;
+    if (nl) *nl = '\0';
+    if (order_policy_line(pol, line, path, ++lineno, seen, errstr, errlen) < 0) return -1;
   }
   if (pol->max_units < pol->min_units) {
     snprintf(errstr, errlen, "%s: max_units %lld is below min_units %lld; expected max >= min",
@@ -205,15 +213,13 @@ static int order_policy_parse(order_policy_t *pol, FILE *f, const char *path, ch
 }
 
 int order_policy_load(order_policy_t *pol, const char *path, char *errstr, size_t errlen) {
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    snprintf(errstr, errlen, "cannot open: %s", strerror(errno));
-    return -1;
-  }
+  char *buf = NULL;
+  size_t len = 0;
+  if (gl_conf_read_file(path, ORDER_POLICY_FILE_MAX, &buf, &len, errstr, errlen) < 0) return -1;
   order_policy_t tmp;
   order_policy_default(&tmp);
-  int rc = order_policy_parse(&tmp, f, path, errstr, errlen);
-  fclose(f);
+  int rc = order_policy_parse(&tmp, buf, len, path, errstr, errlen);
+  free(buf);
   if (rc == 0) *pol = tmp;
   return rc;
 }

@@ -29,7 +29,12 @@
  *
  * A key may appear once. An unknown key, a malformed or out-of-range number or
  * an unknown end-use name is an error that names file:line, the key, the value
- * and what was expected. */
+ * and what was expected.
+ *
+ * The file must be a regular file of at most ORDER_POLICY_FILE_MAX bytes
+ * without NUL bytes. It is opened non-blocking and checked before it is read
+ * (gl_conf_read_file()), so a FIFO, socket, device or directory named as the
+ * policy is refused at once instead of blocking or being read as empty. */
 #ifndef GREENLIGHT_ORDER_POLICY_H
 #define GREENLIGHT_ORDER_POLICY_H
 
@@ -47,6 +52,9 @@
 
 #define ORDER_DAY_MS (24LL * 60 * 60 * 1000)
 
+/* Largest policy file read. */
+#define ORDER_POLICY_FILE_MAX (1024 * 1024)
+
 typedef struct order_policy {
   bool barred_end_use[ORDER_END_USE_SLOTS]; /* Indexed by greenlight.v1.EndUse value. */
   int64_t min_units;
@@ -62,7 +70,10 @@ typedef struct order_policy {
 void order_policy_default(order_policy_t *pol);
 
 /* Sets *pol to the defaults, then applies the keys of the file at path.
- * Returns 0, or -1 with a message in errstr; *pol is left unchanged on error. */
+ * Returns 0, or -1 with a message in errstr; *pol is left unchanged on error.
+ * A file that cannot be read gives what was expected and what was found
+ * ("expected a regular file (it is a FIFO)"); the caller names the setting
+ * and the path. Errors inside the file name path:line. */
 int order_policy_load(order_policy_t *pol, const char *path, char *errstr, size_t errlen);
 
 /* True if the policy bars end_use (unknown values and UNSPECIFIED included). */

@@ -9,13 +9,18 @@ settings without connecting anywhere. It checks that:
 - a unit's RestartPreventExitStatus is the exit status a bad setting gives;
 - a pod's instance.id is its name, its HTTP port listens beyond loopback on
   the port its container and probe declare, and it mounts the config map
-  where its command reads the config.
+  where its command reads the config;
+- a config or policy path that is not a regular file, a file with a NUL
+  byte and an http.host the daemon could not bind stop it with exit 2 and
+  the key, the value and what was expected, at once (a FIFO never blocks).
 """
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
+import tempfile
 
 import yaml
 
@@ -105,6 +110,58 @@ def test_bad_policy():
                        env={"PATH": os.environ.get("PATH", "")})
     if p.returncode != 2 or "policy.file = '/nonexistent.policy'" not in p.stderr:
         fail(f"a missing policy file: exit {p.returncode}, {p.stderr.strip()}")
+
+
+def expect_bad_setting(args, want, what):
+    """Runs orderd with args; a bad setting must exit 2 within the timeout, naming want."""
+    cmd = [binary("greenlight-orderd")] + args
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=10,
+                           env={"PATH": os.environ.get("PATH", "")})
+    except subprocess.TimeoutExpired:
+        fail(f"{what}: {' '.join(cmd)} did not exit within 10 s")
+    if p.returncode != 2 or want not in p.stderr:
+        fail(f"{what}: exit {p.returncode} (want 2), stderr lacks {want!r}: {p.stderr.strip()}")
+
+
+def is_local(host):
+    with socket.socket() as s:
+        try:
+            s.bind((host, 0))
+            return True
+        except OSError:
+            return False
+
+
+def test_bad_files_and_host():
+    """Bad settings found before any connection exit 2, even from --check-config."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fifo = os.path.join(tmp, "fifo")
+        os.mkfifo(fifo)
+        nul = os.path.join(tmp, "nul.conf")
+        with open(nul, "wb") as f:
+            f.write(b"app.id = a\n# x\ninstance.id = 1\0\n")
+        expect_bad_setting(["--check-config", "--config", tmp],
+                           f"config: --config = '{tmp}': expected a regular file (it is a directory)",
+                           "a directory as --config")
+        expect_bad_setting(["--config", fifo, "--check-config"],
+                           f"config: --config = '{fifo}': expected a regular file (it is a FIFO)",
+                           "a FIFO as --config")
+        expect_bad_setting(["--config", nul, "--check-config"],
+                           f"config: {nul} line 3: contains a NUL byte", "a NUL byte in the config")
+        # No --check-config: a real start must not block on the FIFO either.
+        expect_bad_setting(["--policy.file", fifo, "-b", "127.0.0.1:1"],
+                           f"config: policy.file = '{fifo}': expected a regular file (it is a FIFO)",
+                           "a FIFO as policy.file")
+    if is_local("10.255.255.1"):
+        print("test_deploy.py: 10.255.255.1 is local here; http.host check skipped")
+        return
+    for args in (["--http.host=10.255.255.1", "--check-config"], ["--http.host=10.255.255.1"]):
+        expect_bad_setting(args, "config: http.host = '10.255.255.1': expected an address of this "
+                           "machine (bind: address not available)", f"orderd {' '.join(args)}")
+    expect_bad_setting(["--http.host", "nonsense", "--check-config"],
+                       "config: http.host = 'nonsense': expected an address of this machine",
+                       "an http.host that is no address")
 
 
 def test_systemd():
@@ -198,6 +255,7 @@ def main():
             fail(f"{binary('greenlight-' + d)} not built")
     test_configs()
     test_bad_policy()
+    test_bad_files_and_host()
     test_systemd()
     test_kubernetes()
     print("test_deploy.py: configs, systemd units and Kubernetes manifests accepted")

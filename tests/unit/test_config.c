@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -107,8 +110,7 @@ static void test_file_error_names_line(void **state) {
   fprintf(fp, "app.id = x\n\nhttp.port = 70000\n");
   fclose(fp);
   assert_int_equal(gl_conf_load_file(&f->c, path, f->err, sizeof(f->err)), -1);
-  assert_non_null(strstr(f->err, ":3: "));
-  assert_non_null(strstr(f->err, "http.port = '70000'"));
+  assert_non_null(strstr(f->err, " line 3: http.port = '70000'"));
   assert_non_null(strstr(f->err, "-1..65535"));
   unlink(path);
 }
@@ -131,6 +133,204 @@ static void test_flag_without_value(void **state) {
   assert_non_null(strstr(f->err, "unexpected argument 'stray'"));
 }
 
+/* Expects err to hold every needle (NULL needles are skipped). */
+static void expect_in(const char *err, const char *n1, const char *n2, const char *n3) {
+  const char *needles[] = {n1, n2, n3};
+  for (size_t i = 0; i < 3; i++)
+    if (needles[i] && !strstr(err, needles[i])) fail_msg("error '%s' lacks '%s'", err, needles[i]);
+}
+
+/* Writes len bytes of text to a fresh file; path receives its name. */
+static void write_file(char *path, size_t pathlen, const char *text, size_t len) {
+  snprintf(path, pathlen, "/tmp/gl-test-config-XXXXXX");
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, len), (ssize_t)len);
+  close(fd);
+}
+
+/* Loads text as a config file; returns the result, the message in f->err. */
+static int load_text(fx_t *f, const char *text, size_t len, char *path, size_t pathlen) {
+  write_file(path, pathlen, text, len);
+  int rc = gl_conf_load_file(&f->c, path, f->err, sizeof(f->err));
+  unlink(path);
+  return rc;
+}
+
+/* Runs gl_conf_load with --config=path; returns its result. */
+static int load_config_flag(fx_t *f, const char *path) {
+  char flag[512];
+  snprintf(flag, sizeof(flag), "--config=%s", path);
+  char *argv[] = {"test", flag, NULL};
+  return gl_conf_load(&f->c, 2, argv, NULL, f->err, sizeof(f->err));
+}
+
+/* A config file that is not a regular file is a bad setting named by the
+ * key that gave it. A FIFO with no writer would block a plain open() for
+ * ever: the alarm turns such a hang into a failure, with no sleep. */
+static void test_config_not_a_regular_file(void **state) {
+  fx_t *f = *state;
+  char dir[] = "/tmp/gl-test-config-dir-XXXXXX", fifo[64], sock[64], missing[64];
+  assert_non_null(mkdtemp(dir));
+  snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+  snprintf(sock, sizeof(sock), "%s/sock", dir);
+  snprintf(missing, sizeof(missing), "%s/missing.conf", dir);
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  int sfd = socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+  assert_int_equal(bind(sfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  alarm(10);
+  char want[256];
+  snprintf(want, sizeof(want), "config: --config = '%s': expected a regular file", dir);
+  assert_int_equal(load_config_flag(f, dir), -1);
+  expect_in(f->err, want, "(it is a directory)", NULL);
+  assert_int_equal(load_config_flag(f, fifo), -1);
+  expect_in(f->err, fifo, "expected a regular file (it is a FIFO)", NULL);
+  assert_int_equal(load_config_flag(f, sock), -1);
+  expect_in(f->err, "expected a regular file (it is a socket)", NULL, NULL);
+  assert_int_equal(load_config_flag(f, "/dev/null"), -1);
+  expect_in(f->err, "(it is a character device)", NULL, NULL);
+  assert_int_equal(load_config_flag(f, missing), -1);
+  expect_in(f->err, missing, "expected a regular file (No such file or directory)", NULL);
+  /* The environment's name for the file is named when it gave the file. */
+  char env[256];
+  snprintf(env, sizeof(env), "GREENLIGHT_CONFIG=%s", fifo);
+  char *envp[] = {env, NULL};
+  char *argv[] = {"test", NULL};
+  assert_int_equal(gl_conf_load(&f->c, 1, argv, envp, f->err, sizeof(f->err)), -1);
+  expect_in(f->err, "config: GREENLIGHT_CONFIG = '", "(it is a FIFO)", NULL);
+  alarm(0);
+  close(sfd);
+  unlink(sock);
+  unlink(fifo);
+  rmdir(dir);
+}
+
+static void test_config_unreadable(void **state) {
+  fx_t *f = *state;
+  if (geteuid() == 0) skip(); /* root reads a mode 000 file. */
+  char path[64];
+  write_file(path, sizeof(path), "app.id = x\n", 11);
+  assert_int_equal(chmod(path, 0), 0);
+  assert_int_equal(load_config_flag(f, path), -1);
+  expect_in(f->err, "expected a regular file (Permission denied)", path, NULL);
+  unlink(path);
+}
+
+static void test_config_missing_value(void **state) {
+  fx_t *f = *state;
+  char *argv[] = {"test", "--app.id=x", "--config", NULL};
+  assert_int_equal(gl_conf_load(&f->c, 3, argv, NULL, f->err, sizeof(f->err)), -1);
+  expect_in(f->err, "--config: missing value", NULL, NULL);
+}
+
+static void test_config_nul_byte(void **state) {
+  fx_t *f = *state;
+  static const char text[] = "app.id = x\n# comment\ndlq.topic = dlq\0junk\n";
+  char path[64];
+  assert_int_equal(load_text(f, text, sizeof(text) - 1, path, sizeof(path)), -1);
+  char want[128];
+  snprintf(want, sizeof(want), "config: %s line 3: contains a NUL byte", path);
+  expect_in(f->err, want, NULL, NULL);
+  assert_string_equal(f->ec.dlq_topic, "greenlight.dlq"); /* Nothing applied. */
+}
+
+/* A line longer than any buffer is taken whole, never split into two lines
+ * (whose second could set a key on its own), and a file over the cap is
+ * refused. */
+static void test_config_long_lines(void **state) {
+  fx_t *f = *state;
+  size_t n = 20000;
+  char *text = malloc(n + 64), path[64];
+  size_t len = (size_t)sprintf(text, "app.id = ");
+  memset(text + len, 'a', n);
+  len += n;
+  len += (size_t)sprintf(text + len, "commit.interval.ms = 5\n");
+  assert_int_equal(load_text(f, text, len, path, sizeof(path)), 0);
+  assert_int_equal(strlen(f->ec.app_id), n + strlen("commit.interval.ms = 5"));
+  assert_int_equal(f->ec.commit_interval_ms, 100);
+  free(text);
+  size_t big = GL_CONF_FILE_MAX + 1;
+  text = malloc(big);
+  memset(text, '#', big);
+  assert_int_equal(load_text(f, text, big, path, sizeof(path)), -1);
+  expect_in(f->err, "expected a file of at most 1048576 bytes", path, NULL);
+  free(text);
+}
+
+static void test_config_duplicate_key_and_crlf(void **state) {
+  fx_t *f = *state;
+  static const char text[] = "commit.interval.ms = 250\r\nmax.idle.ms = 7 \r\n";
+  char path[64];
+  assert_int_equal(load_text(f, text, sizeof(text) - 1, path, sizeof(path)), 0);
+  assert_int_equal(f->ec.commit_interval_ms, 250);
+  assert_int_equal(f->ec.max_idle_ms, 7);
+  static const char dup[] = "app.id = a\nkafka.linger.ms = 1\n\napp.id = b\n";
+  assert_int_equal(load_text(f, dup, sizeof(dup) - 1, path, sizeof(path)), -1);
+  expect_in(f->err, " line 4: app.id = 'b': set again (first on line 1)", "expected each key once",
+            NULL);
+  static const char kdup[] = "kafka.linger.ms = 1\nkafka.linger.ms = 2\n";
+  assert_int_equal(load_text(f, kdup, sizeof(kdup) - 1, path, sizeof(path)), -1);
+  expect_in(f->err, " line 2: kafka.linger.ms = '2': set again (first on line 1)", NULL, NULL);
+}
+
+static void test_int_strict(void **state) {
+  fx_t *f = *state;
+  static const char *const bad[] = {" 5", "5 ", "12abc", "", "99999999999999999999", "0x10", "+",
+                                    "- 5", NULL};
+  for (const char *const *b = bad; *b; b++) {
+    if (gl_conf_set(&f->c, "commit.max.records", *b, f->err, sizeof(f->err)) != -1)
+      fail_msg("'%s' was taken as an integer", *b);
+    expect_in(f->err, "commit.max.records = '", "expected", NULL);
+  }
+  assert_int_equal(f->ec.commit_max_records, 1000);
+  assert_int_equal(gl_conf_set(&f->c, "commit.max.records", "+7", f->err, sizeof(f->err)), 0);
+  assert_int_equal(f->ec.commit_max_records, 7);
+  assert_int_equal(gl_conf_set(&f->c, "http.port", "-1", f->err, sizeof(f->err)), 0);
+}
+
+/* A CR from a Windows-edited environment file, or spaces around a value,
+ * would silently change a name; both are refused, control characters shown
+ * escaped and secrets not shown. */
+static void test_value_control_chars_and_spaces(void **state) {
+  fx_t *f = *state;
+  char *envp[] = {"GREENLIGHT_APP_ID=orders\r", NULL};
+  assert_int_equal(gl_conf_load_env(&f->c, envp, f->err, sizeof(f->err)), -1);
+  expect_in(f->err, "app.id = 'orders\\x0d': expected no control characters",
+            "GREENLIGHT_APP_ID", NULL);
+  assert_int_equal(gl_conf_set(&f->c, "dlq.topic", "dlq ", f->err, sizeof(f->err)), -1);
+  expect_in(f->err, "dlq.topic = 'dlq ': expected no leading or trailing spaces", NULL, NULL);
+  assert_int_equal(gl_conf_set(&f->c, "kafka.client.id", "a\nb", f->err, sizeof(f->err)), -1);
+  expect_in(f->err, "kafka.client.id = 'a\\x0ab': expected no control characters", NULL, NULL);
+  char *kenv[] = {"GREENLIGHT_KAFKA_SASL_PASSWORD=hunter2\r", NULL};
+  assert_int_equal(gl_conf_load_env(&f->c, kenv, f->err, sizeof(f->err)), -1);
+  expect_in(f->err, "kafka.sasl.password = '(secret)': expected no control characters", NULL, NULL);
+  assert_null(strstr(f->err, "hunter2"));
+  assert_string_equal(f->ec.app_id, "greenlight");
+}
+
+typedef struct req_conf {
+  char *name;
+} req_conf_t;
+
+static const gl_conf_prop_t req_props[] = {
+    {"req.name", GL_CONF_STR, "x", 1, 0, NULL, offsetof(req_conf_t, name), "A required name."},
+    {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
+
+static void test_required_string(void **state) {
+  (void)state;
+  gl_conf_t c;
+  req_conf_t rc = {0};
+  char err[256];
+  gl_conf_init(&c, "test");
+  assert_int_equal(gl_conf_add_table(&c, req_props, &rc, err, sizeof(err)), 0);
+  assert_int_equal(gl_conf_set(&c, "req.name", "", err, sizeof(err)), -1);
+  expect_in(err, "config: req.name = '': expected a value of at least 1 byte", NULL, NULL);
+  assert_string_equal(rc.name, "x");
+  gl_conf_destroy(&c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_defaults, setup, teardown),
@@ -142,6 +342,15 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_file_error_names_line, setup, teardown),
       cmocka_unit_test_setup_teardown(test_env_error_names_variable, setup, teardown),
       cmocka_unit_test_setup_teardown(test_flag_without_value, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_config_not_a_regular_file, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_config_unreadable, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_config_missing_value, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_config_nul_byte, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_config_long_lines, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_config_duplicate_key_and_crlf, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_int_strict, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_value_control_chars_and_spaces, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_required_string, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -564,6 +564,66 @@ static void test_start_failures(void **state) {
   assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* gl_http_listen() tells a busy port (not a setting) from a bad host. */
+static void test_listen_error_codes(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  char err[256] = "";
+  gl_http_t *a = NULL, *b = (gl_http_t *)&loop;
+  assert_int_equal(gl_http_listen(&a, &loop, "localhost", 0, handler, NULL, err, sizeof err), 0);
+  assert_non_null(a);
+
+  int rc = gl_http_listen(&b, &loop, "127.0.0.1", gl_http_port(a), handler, NULL, err, sizeof err);
+  assert_int_equal(rc, UV_EADDRINUSE);
+  assert_null(b);
+  assert_false(gl_http_bad_setting(rc));
+  assert_non_null(strstr(err, "bind: address already in use"));
+
+  rc = gl_http_listen(&b, &loop, "203.0.113.1", 0, handler, NULL, err, sizeof err);
+  assert_int_equal(rc, UV_EADDRNOTAVAIL);
+  assert_true(gl_http_bad_setting(rc));
+  assert_non_null(strstr(err, "http 203.0.113.1:0: bind: address not available"));
+  rc = gl_http_listen(&b, &loop, "nonsense", 0, handler, NULL, err, sizeof err);
+  assert_int_equal(rc, UV_EINVAL);
+  assert_true(gl_http_bad_setting(rc));
+  assert_int_equal(gl_http_listen(&b, &loop, "::1", 65536, handler, NULL, err, sizeof err),
+                   UV_EINVAL);
+  assert_false(gl_http_bad_setting(UV_EMFILE));
+
+  gl_http_close(a, NULL, NULL);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* Expects gl_http_check_host(host) to refuse with exactly want. */
+static void expect_bad_host(const char *host, const char *want) {
+  char err[256] = "";
+  int rc = gl_http_check_host(host, err, sizeof err);
+  assert_true(rc < 0);
+  assert_true(gl_http_bad_setting(rc));
+  assert_string_equal(err, want);
+}
+
+/* The check binds port 0 on the host and lets nothing listen after it. */
+static void test_check_host(void **state) {
+  (void)state;
+  char err[256] = "";
+  assert_int_equal(gl_http_check_host("127.0.0.1", err, sizeof err), 0);
+  assert_int_equal(gl_http_check_host("localhost", err, sizeof err), 0);
+  assert_int_equal(gl_http_check_host("0.0.0.0", err, sizeof err), 0);
+  assert_int_equal(gl_http_check_host(NULL, err, sizeof err), 0);
+  assert_string_equal(err, "");
+  expect_bad_host("203.0.113.1", "config: http.host = '203.0.113.1': expected an address of this "
+                                 "machine (bind: address not available)");
+  expect_bad_host("nonsense", "config: http.host = 'nonsense': expected an address of this "
+                              "machine (not a numeric IP address or localhost)");
+  expect_bad_host("", "config: http.host = '': expected an address of this machine (not a "
+                      "numeric IP address or localhost)");
+  expect_bad_host("127.0.0.1 ", "config: http.host = '127.0.0.1 ': expected an address of this "
+                                "machine (not a numeric IP address or localhost)");
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -580,6 +640,8 @@ int main(void) {
       cmocka_unit_test(test_close_with_open_connections),
       cmocka_unit_test(test_close_without_connections),
       cmocka_unit_test(test_start_failures),
+      cmocka_unit_test(test_listen_error_codes),
+      cmocka_unit_test(test_check_host),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
