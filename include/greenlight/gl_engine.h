@@ -54,6 +54,8 @@ typedef struct gl_engine_conf {
   char *http_advertised_url; /* Where other instances send callers; "" = derived. */
   char *log_level;
   int64_t fault_abort_every; /* Testing: abort every Nth transaction on purpose. */
+  int64_t record_max_bytes;  /* Largest output record produced (key, value, headers). */
+  int64_t time_max_forward_ms; /* How far one record may move event time (SPEC §3.1). */
 } gl_engine_conf_t;
 
 extern const gl_conf_prop_t gl_engine_conf_props[];

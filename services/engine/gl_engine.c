@@ -49,6 +49,10 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
      "Least severe level logged."},
     {"fault.abort.every", GL_CONF_INT, "0", 0, 1000000, NULL, GL_OFF(fault_abort_every),
      "Testing only: abort every Nth transaction on the broker, as an abortable error would (0 = never)."},
+    {"record.max.bytes", GL_CONF_INT, "1000000", 1024, 100000000, NULL, GL_OFF(record_max_bytes),
+     "Largest output record (key + value + headers) produced; keep it at or below the producer's message.max.bytes and the topics' max.message.bytes. A record whose output would be larger goes to the DLQ (output_too_large); a DLQ copy is cut to fit."},
+    {"time.max.forward.ms", GL_CONF_INT, "86400000", 1, INT64_MAX, NULL, GL_OFF(time_max_forward_ms),
+     "How far ahead of both the partition group's event time and its own record timestamp one record's occurred_at_ms may be; beyond, it goes to the DLQ (time_out_of_bounds) and moves no time."},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
 uint64_t gl_now_ms(void) { return uv_hrtime() / 1000000; }
@@ -96,17 +100,30 @@ void gl_ctx_emit(gl_ctx_t *ctx, int output, int64_t timestamp_ms, const void *ke
                  key, klen, value, vlen, h);
 }
 
+/* Headers of the original record travel with its DLQ copy, unless they
+ * alone would crowd out the value. */
+#define GL_DLQ_HEADERS_MAX 16384
+/* A DLQ copy keeps at most this much of an over-long key. */
+#define GL_DLQ_KEY_MAX 1024
+
+static rd_kafka_headers_t *gl_dlq_headers(const rd_kafka_message_t *m) {
+  rd_kafka_headers_t *orig = NULL;
+  if (!m || rd_kafka_message_headers(m, &orig) != RD_KAFKA_RESP_ERR_NO_ERROR) return NULL;
+  size_t n = 0, sz;
+  const char *name;
+  const void *val;
+  for (size_t i = 0; rd_kafka_header_get_all(orig, i, &name, &val, &sz) == 0; i++)
+    n += strlen(name) + sz;
+  return n <= GL_DLQ_HEADERS_MAX ? rd_kafka_headers_copy(orig) : NULL;
+}
+
 void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const void *key,
                     size_t klen, const void *value, size_t vlen, const char *topic,
                     int32_t partition, int64_t offset) {
   gl_engine_t *e = ctx->e;
   rd_kafka_headers_t *h = NULL;
-  if (ctx->msg && value == ctx->msg->payload) {
-    rd_kafka_headers_t *orig = NULL;
-    if (rd_kafka_message_headers(ctx->msg, &orig) == RD_KAFKA_RESP_ERR_NO_ERROR)
-      h = rd_kafka_headers_copy(orig);
-  }
-  if (!h) h = rd_kafka_headers_new(6);
+  if (ctx->msg && value == ctx->msg->payload) h = gl_dlq_headers(ctx->msg);
+  if (!h) h = rd_kafka_headers_new(8);
   char num[32];
   rd_kafka_header_add(h, "dlq.reason", -1, reason, -1);
   rd_kafka_header_add(h, "dlq.error", -1, detail ? detail : "", -1);
@@ -116,6 +133,21 @@ void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const
   snprintf(num, sizeof(num), "%" PRId64, offset);
   rd_kafka_header_add(h, "dlq.offset", -1, num, -1);
   rd_kafka_header_add(h, "dlq.service", -1, e->proc->name, -1);
+  /* The copy must fit record.max.bytes whatever the input was (SPEC §3.1):
+   * cut the key and the value, and say how long they were. */
+  if (klen > GL_DLQ_KEY_MAX) {
+    snprintf(num, sizeof(num), "%zu", klen);
+    rd_kafka_header_add(h, "dlq.key.truncated", -1, num, -1);
+    klen = GL_DLQ_KEY_MAX;
+  }
+  size_t used = gl_txn_record_size(klen, 0, h) + 64; /* + the header added below */
+  size_t max = (size_t)e->conf.record_max_bytes;
+  size_t room = max > used ? max - used : 0;
+  if (vlen > room) {
+    snprintf(num, sizeof(num), "%zu", vlen);
+    rd_kafka_header_add(h, "dlq.value.truncated", -1, num, -1);
+    vlen = room;
+  }
   char labels[128];
   snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
   gl_series_add(gl_metrics_counter(e->metrics, "greenlight_dlq_records_total",
@@ -179,6 +211,24 @@ gl_metrics_t *gl_engine_metrics(gl_engine_t *e) { return e->metrics; }
 
 /* ---- Processing -------------------------------------------------------- */
 
+/* SPEC §3.1: one record may move event time only a bounded amount: its
+ * occurred_at_ms may be at most time.max.forward.ms ahead of the group's
+ * event time or of its own record timestamp (whichever is later; both come
+ * from the log, so a replay decides the same). Returns false and writes
+ * detail for a record beyond. */
+static bool gl_time_in_bounds(const gl_engine_t *e, const gl_task_t *t, int64_t occurred,
+                              int64_t rec_ts, char *detail, size_t len) {
+  if (occurred <= t->stream_time) return true;
+  int64_t anchor = t->stream_time > rec_ts ? t->stream_time : rec_ts;
+  int64_t fwd = e->conf.time_max_forward_ms;
+  if (anchor > INT64_MAX - fwd || occurred <= anchor + fwd) return true;
+  snprintf(detail, len,
+           "occurred_at_ms %" PRId64 " is %" PRId64 " ms ahead of the partition's event time (%" PRId64
+           ") and of the record timestamp (%" PRId64 "); time.max.forward.ms is %" PRId64,
+           occurred, occurred - anchor, t->stream_time, rec_ts, fwd);
+  return false;
+}
+
 static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m) {
   gl_txn_begin(e);
   t->in_txn = true;
@@ -193,13 +243,26 @@ static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_mess
                      .value = m->payload,
                      .value_len = m->len};
   gl_envelope_t *env = NULL;
+  char detail[512];
+  gl_poison_cause_push(e, t, rank, m->offset);
+  const gl_poison_t *poison = gl_poison_take(t, rank, m->offset);
+  if (poison) {
+    if (poison->attempts < 2) gl_ctx_dlq(&ctx, poison->reason, poison->detail);
+    else
+      gl_error(&e->log, "dropped", "%s [%d] @%" PRId64 ": dropped, its DLQ copy was refused: %s",
+               ctx.topic, m->partition, m->offset, poison->detail);
+    goto done;
+  }
   if (e->proc->decode_envelope) {
     const char *reason = NULL;
-    char detail[512];
     env = gl_envelope_decode(m->payload, m->len, m->key, m->key_len, &reason, detail,
                              sizeof(detail));
     if (!env) {
       gl_ctx_dlq(&ctx, reason, detail);
+      goto done;
+    }
+    if (!gl_time_in_bounds(e, t, env->occurred_at_ms, rec.timestamp_ms, detail, sizeof detail)) {
+      gl_ctx_dlq(&ctx, "time_out_of_bounds", detail);
       goto done;
     }
     rec.env = env;
@@ -209,6 +272,7 @@ static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_mess
   }
   e->proc->process(&ctx, &rec, e->proc->opaque);
 done:
+  e->cur_cause = 0;
   gl_envelope_free(env);
   rd_kafka_message_destroy(m);
   e->txn_records++;
@@ -349,6 +413,7 @@ static void gl_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void 
 static void gl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   gl_engine_t *e = opaque;
   (void)rk;
+  if (m->err) gl_poison_dr(e, m);
   if (m->err && atomic_fetch_add(&e->delivery_failures, 1) < 10)
     gl_warn(&e->log, "delivery_failed", "%s [%d]: %s", rd_kafka_topic_name(m->rkt), m->partition,
             rd_kafka_err2str(m->err));
@@ -615,6 +680,7 @@ static void gl_engine_destroy(gl_engine_t *e) {
   gl_kafka_qpoll_destroy(&e->prod_io);
   gl_kafka_qpoll_destroy(&e->rest_io);
   gl_owners_destroy(e); /* Its queue belongs to the consumer. */
+  gl_poison_destroy(e);
   if (e->consumer) rd_kafka_destroy(e->consumer);
   if (e->restorer) rd_kafka_destroy(e->restorer);
   if (e->producer) {

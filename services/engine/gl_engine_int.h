@@ -39,6 +39,25 @@ typedef struct gl_input {
 
 typedef enum gl_task_state { GL_TASK_RESTORING, GL_TASK_ACTIVE } gl_task_state_t;
 
+/* An input record whose output the client or the broker refused for a
+ * reason tied to the record (too large, invalid): after the abort it goes
+ * to the dead-letter topic instead of being processed again (gl_poison.c). */
+typedef struct gl_poison {
+  int rank;
+  int64_t offset;
+  int attempts; /* Times its outputs (the DLQ copy included) were refused. */
+  bool used;    /* Sent to the DLQ in the open transaction. */
+  char reason[32];
+  char detail[256];
+} gl_poison_t;
+
+/* The input record behind each produce of the open transaction. */
+typedef struct gl_cause {
+  int32_t partition;
+  int rank;
+  int64_t offset;
+} gl_cause_t;
+
 typedef struct gl_task {
   int32_t partition;
   gl_task_state_t state;
@@ -53,6 +72,8 @@ typedef struct gl_task {
   bool in_txn;                /* Processed records in the open transaction. */
   uint64_t restore_started_ms;
   int64_t restore_records;
+  gl_poison_t *poison; /* Records to send to the DLQ when they come again. */
+  int npoison;
 } gl_task_t;
 
 /* The result class of a commit attempt. */
@@ -93,6 +114,14 @@ struct gl_engine {
   bool eos;
   bool txn_open;
   bool txn_poisoned; /* A produce failed: the next commit must abort. */
+  /* Causes of the open transaction's produces; a produce carries its
+   * index + 1 as its opaque (0: no input record, e.g. a changelog write). */
+  gl_cause_t *causes;
+  size_t ncauses, causes_cap;
+  uintptr_t cur_cause;           /* Of the record being processed, or 0. */
+  uintptr_t local_poison;        /* A produce refused here, on the loop thread. */
+  atomic_uintptr_t dr_poison;    /* One the broker refused (delivery report thread). */
+  char poison_detail[256];       /* Written by whoever set local_poison or dr_poison. */
   uint64_t txn_started_ms;
   int64_t txn_records;
   bool committing;
@@ -149,13 +178,32 @@ void gl_task_restore_msg(gl_engine_t *e, rd_kafka_message_t *m);
 void gl_task_rewind(gl_engine_t *e, gl_task_t *t);
 int gl_task_find_rank(gl_engine_t *e, const char *topic);
 
+/* gl_poison.c: record-tied output failures (SPEC §3.1). All on the loop
+ * thread except gl_poison_dr. */
+void gl_poison_cause_push(gl_engine_t *e, gl_task_t *t, int rank, int64_t offset);
+/* A produce of the record in hand was refused before it left: poison it. */
+void gl_poison_local(gl_engine_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* From the delivery report callback, on any thread. */
+void gl_poison_dr(gl_engine_t *e, const rd_kafka_message_t *m);
+/* After the transaction ended: an abort files the refused record with its
+ * task; a commit forgets the records already sent to the DLQ. */
+void gl_poison_after_txn(gl_engine_t *e, bool committed);
+/* True if the record at (rank, offset) is poison: reason and detail say why. */
+const gl_poison_t *gl_poison_take(gl_task_t *t, int rank, int64_t offset);
+void gl_poison_destroy(gl_engine_t *e);
+
 /* gl_txn.c */
 void gl_txn_begin(gl_engine_t *e);
 /* Produces inside the open transaction (opening one if needed). timestamp_ms
- * 0 lets the client stamp the record. Takes ownership of hdrs. */
-void gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_t timestamp_ms,
-                    const void *key, size_t klen, const void *value, size_t vlen,
-                    rd_kafka_headers_t *hdrs);
+ * 0 lets the client stamp the record. Takes ownership of hdrs. Returns 0, or
+ * -1 when the record was refused before it left (too large, invalid): the
+ * transaction will abort, and the record in hand is poison. */
+int gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_t timestamp_ms,
+                   const void *key, size_t klen, const void *value, size_t vlen,
+                   rd_kafka_headers_t *hdrs);
+/* What a record costs against record.max.bytes: key, value, headers and a
+ * generous per-record overhead of the batch format. */
+size_t gl_txn_record_size(size_t klen, size_t vlen, rd_kafka_headers_t *hdrs);
 /* Starts an asynchronous commit on the thread pool. */
 void gl_txn_commit_async(gl_engine_t *e);
 /* Commits on the calling thread (rebalance, shutdown). Returns the result. */

@@ -55,6 +55,7 @@ void gl_task_destroy(gl_engine_t *e, gl_task_t *t) {
     rd_kafka_topic_partition_list_destroy(l);
     gl_series_add(e->m_tasks_restoring, -1);
   }
+  free(t->poison);
   if (e->proc->task_close) e->proc->task_close(e->proc->opaque, t->data);
   gl_store_destroy(t->store);
   free(t);

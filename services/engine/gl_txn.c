@@ -26,17 +26,38 @@ void gl_txn_begin(gl_engine_t *e) {
   e->txn_records = 0;
 }
 
-void gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_t timestamp_ms,
-                    const void *key, size_t klen, const void *value, size_t vlen,
-                    rd_kafka_headers_t *hdrs) {
+/* What the record costs against record.max.bytes: key, value, headers and
+ * the per-record overhead of the batch format (generously). */
+size_t gl_txn_record_size(size_t klen, size_t vlen, rd_kafka_headers_t *hdrs) {
+  size_t n = klen + vlen + 64;
+  const char *name;
+  const void *val;
+  size_t sz;
+  for (size_t i = 0; hdrs && rd_kafka_header_get_all(hdrs, i, &name, &val, &sz) == 0; i++)
+    n += strlen(name) + sz + 16;
+  return n;
+}
+
+int gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_t timestamp_ms,
+                   const void *key, size_t klen, const void *value, size_t vlen,
+                   rd_kafka_headers_t *hdrs) {
   gl_txn_begin(e);
+  size_t size = gl_txn_record_size(klen, vlen, hdrs);
+  if (size > (size_t)e->conf.record_max_bytes) {
+    if (hdrs) rd_kafka_headers_destroy(hdrs);
+    gl_poison_local(e, "a record of %zu bytes for %s is over record.max.bytes (%lld)", size, topic,
+                    (long long)e->conf.record_max_bytes);
+    gl_warn(&e->log, "produce_refused", "%s: a record of %zu bytes is over record.max.bytes (%lld)",
+            topic, size, (long long)e->conf.record_max_bytes);
+    return -1;
+  }
   for (;;) {
     rd_kafka_resp_err_t err = rd_kafka_producev(
         e->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, klen),
         RD_KAFKA_V_VALUE((void *)value, vlen), RD_KAFKA_V_TIMESTAMP(timestamp_ms),
-        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE((void *)e->cur_cause), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       /* Serve delivery reports to make room; the queue drains as the broker acks. */
       rd_kafka_poll(e->producer, 10);
@@ -45,8 +66,11 @@ void gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_
     if (hdrs) rd_kafka_headers_destroy(hdrs);
     gl_warn(&e->log, "produce_failed", "produce to %s: %s; the transaction will abort", topic,
             rd_kafka_err2str(err));
-    e->txn_poisoned = true;
-    return;
+    if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+      gl_poison_local(e, "%s refused a record of %zu bytes: %s", topic, size, rd_kafka_err2str(err));
+    else
+      e->txn_poisoned = true;
+    return -1;
   }
 }
 
@@ -68,6 +92,17 @@ static void gl_txn_changelog_write(void *arg, const void *key, size_t klen, cons
   uint8_t *buf = NULL;
   size_t len = 0;
   if (obj) len = e->proc->store->encode(e->proc->opaque, obj, &buf);
+  /* A processor keeps each value within the broker's message size (orderd
+   * and batchd bound theirs by construction); past it the state cannot be
+   * saved, and aborting would only repeat, so the daemon stops. */
+  if (gl_txn_record_size(klen, len, NULL) > (size_t)e->conf.record_max_bytes) {
+    gl_engine_fatal(e, "%s [%d]: the state of a key (%zu bytes of key, %zu of value) is over "
+                    "record.max.bytes (%lld): the processor must bound its state",
+                    e->changelog, fa->t->partition, klen, len, (long long)e->conf.record_max_bytes);
+    e->txn_poisoned = true; /* Never commit outputs without their state. */
+    free(buf);
+    return;
+  }
   gl_txn_produce(e, e->changelog, fa->t->partition, 0, key, klen, obj ? buf : NULL, len, NULL);
   free(buf);
 }
@@ -79,7 +114,9 @@ static rd_kafka_topic_partition_list_t *gl_txn_prepare(gl_engine_t *e) {
   for (int p = 0; p < e->ntasks; p++) {
     gl_task_t *t = e->tasks[p];
     if (!t) continue;
-    if (e->changelog && t->state == GL_TASK_ACTIVE) {
+    /* A poisoned transaction aborts, and its tasks restore: their state
+     * need not (and, too large, could not) be written. */
+    if (e->changelog && t->state == GL_TASK_ACTIVE && !e->txn_poisoned) {
       gl_flush_arg_t fa = {e, t};
       if (t->store) gl_store_flush(t->store, gl_txn_changelog_write, &fa);
       if (t->stream_time != t->stream_time_logged) {
@@ -188,6 +225,7 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
   e->txn_records = 0;
   gl_series_set(e->m_open_records, 0);
   double secs = (double)(uv_hrtime() - e->commit_begin_ns) / 1e9;
+  gl_poison_after_txn(e, e->commit_result == GL_TXN_OK);
   switch (e->commit_result) {
     case GL_TXN_OK:
       gl_series_add(e->m_commits, 1);
@@ -235,7 +273,7 @@ static void gl_txn_after_work(uv_work_t *req, int status) {
 
 bool gl_txn_due(gl_engine_t *e, uint64_t now_ms) {
   if (!e->txn_open || e->committing) return false;
-  return e->txn_records >= e->conf.commit_max_records ||
+  return e->txn_poisoned || e->txn_records >= e->conf.commit_max_records ||
          now_ms - e->txn_started_ms >= (uint64_t)e->conf.commit_interval_ms;
 }
 

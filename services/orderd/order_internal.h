@@ -98,6 +98,8 @@ void order_parked_add(order_t *o, const void *raw, size_t raw_len, const char *t
                       int32_t partition, int64_t offset, int64_t occurred_at_ms);
 /* Removes parked event i, keeping the order of the others. */
 void order_parked_remove(order_t *o, size_t i);
+/* Bytes of the parked events' records (D4's budget). */
+size_t order_parked_bytes(const order_t *o);
 
 /* Records the order's current view as the next status (version + 1, the
  * given previous state, reason and cause) and appends it to out. */

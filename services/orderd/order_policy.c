@@ -116,7 +116,7 @@ static const order_policy_key_t order_policy_keys[] = {
     {"domestic_floor_bp", 0, 1000000},
     {"park_ttl_ms", 1, 3650 * ORDER_DAY_MS},
     {"closed_retention_ms", 0, 3650 * ORDER_DAY_MS},
-    {"max_seen_event_ids", 1, 1000000},
+    {"max_seen_event_ids", 1, ORDER_SEEN_LIMIT},
     {"max_parked_events", 1, ORDER_PARKED_LIMIT},
 };
 #define ORDER_POLICY_NKEYS (sizeof order_policy_keys / sizeof order_policy_keys[0])

@@ -22,7 +22,7 @@
  *                        Dedup is never silently weakened: an order whose
  *                        list is full refuses further events with reason
  *                        `dedup_capacity` (DLQ) instead of forgetting ids.
- *                        [1024]
+ *                        1..ORDER_SEEN_LIMIT. [1024]
  *   max_parked_events    Most early events parked per order; more are
  *                        refused with reason `park_full`. 1..ORDER_PARKED_LIMIT.
  *                        [32]
@@ -44,6 +44,14 @@
 
 /* Size of the barred_end_use table: every EndUse value must be below it. */
 #define ORDER_END_USE_SLOTS 32
+
+/* The order's changelog record must fit the broker's message size (about
+ * 1 MB) whatever the input (SPEC §3.1). Its unbounded parts are bounded
+ * here: at most ORDER_SEEN_LIMIT remembered event ids of GL_ID_MAX bytes
+ * (~270 KB) and at most ORDER_PARKED_BYTES_MAX bytes of parked events;
+ * the fixed fields are a few KB (GL_TEXT_MAX per text field). */
+#define ORDER_SEEN_LIMIT 2048
+#define ORDER_PARKED_BYTES_MAX (512 * 1024)
 
 /* Hard upper bound of max_parked_events. One call of order_apply() or
  * order_advance() produces at most a few records plus one per parked event,

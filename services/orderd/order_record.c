@@ -93,6 +93,12 @@ void order_seen_add(order_t *o, const char *id) {
   o->seen[o->nseen++] = order_xstrdup(id);
 }
 
+size_t order_parked_bytes(const order_t *o) {
+  size_t n = 0;
+  for (size_t i = 0; i < o->nparked; i++) n += o->parked[i].raw_len;
+  return n;
+}
+
 void order_parked_add(order_t *o, const void *raw, size_t raw_len, const char *topic,
                       int32_t partition, int64_t offset, int64_t occurred_at_ms) {
   if (o->nparked == o->capparked) {

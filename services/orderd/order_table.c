@@ -21,8 +21,9 @@
  *      not written for it. The list is capped by max_seen_event_ids; once
  *      full, further events that would have to be remembered are refused
  *      with "dedup_capacity" instead of weakening dedup silently.
- *  D4  At most max_parked_events are parked per order; more are refused with
- *      "park_full". A parked event is retried after every applied event in
+ *  D4  At most max_parked_events, and at most ORDER_PARKED_BYTES_MAX bytes,
+ *      are parked per order (so its record fits the broker's message size);
+ *      more are refused with "park_full". A parked event is retried after every applied event in
  *      arrival order, restarting from the oldest after each one that applies.
  *      A retried event that now would be refused (the order closed, a
  *      duplicate grant, an over-clearance) leaves the park at once with that
@@ -575,6 +576,10 @@ void order_apply(const order_policy_t *pol, order_t *o, const order_event_t *ev,
     v = order_no(&c, "park_full", "rule 9: %zu events are already parked for this order, the "
                  "policy maximum (max_parked_events); %s %s refused", o->nparked,
                  gl_envelope_type(env), env->event_id);
+  if (v == ORDER_PARK && order_parked_bytes(o) + ev->raw_len > ORDER_PARKED_BYTES_MAX)
+    v = order_no(&c, "park_full", "rule 9: %zu bytes are already parked for this order; with "
+                 "%zu more it would pass %d bytes; %s %s refused", order_parked_bytes(o),
+                 ev->raw_len, ORDER_PARKED_BYTES_MAX, gl_envelope_type(env), env->event_id);
   switch (v) {
     case ORDER_REFUSE:
       order_refusal_add(out, c.reason, c.detail, ev->topic, ev->partition, ev->offset);

@@ -17,33 +17,7 @@ ENVELOPE_HEADERS = {"content-type": "application/x-protobuf",
                     "message-type": "greenlight.v1.Envelope"}
 
 
-# ---- A tiny protobuf encoder: the bytes greenlight must refuse cannot come
-# ---- from a JSON line (the CLI validates those, and JSON has no NUL).
-
-def _varint(n):
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _bytes_field(num, data):
-    return _varint(num << 3 | 2) + _varint(len(data)) + data
-
-
-def _int_field(num, value):
-    return _varint(num << 3) + _varint(value)
-
-
-def placed_envelope(event_id, t, order_id, buyer_name):
-    """An Envelope holding an OrderPlaced; order_id and buyer_name are bytes."""
-    placed = (_bytes_field(1, order_id) + _bytes_field(2, b"B-H") + _bytes_field(3, buyer_name) +
-              _bytes_field(4, b"NVIDIA H200") + _int_field(5, 1000) +
-              _int_field(6, 2) + _int_field(7, 500))  # 6: END_USE_AI_RESEARCH
-    return (_bytes_field(1, event_id.encode()) + _int_field(2, t) +
-            _bytes_field(3, b"erp.hostile") + _bytes_field(10, placed))
+from wire import _bytes_field, _int_field, placed_envelope
 
 
 def protoc_decode(msg_type, data):
