@@ -56,6 +56,7 @@ typedef struct gl_engine_conf {
   int64_t fault_abort_every; /* Testing: abort every Nth transaction on purpose. */
   int64_t record_max_bytes;  /* Largest output record produced (key, value, headers). */
   int64_t time_max_forward_ms; /* How far one record may move event time (SPEC §3.1). */
+  int64_t startup_timeout_ms;  /* How long a start waits for the broker and the topics. */
 } gl_engine_conf_t;
 
 extern const gl_conf_prop_t gl_engine_conf_props[];

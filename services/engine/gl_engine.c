@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "gl_engine_int.h"
 
 extern char **environ;
@@ -53,11 +55,11 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
      "Largest output record (key + value + headers) produced; keep it at or below the producer's message.max.bytes and the topics' max.message.bytes. A record whose output would be larger goes to the DLQ (output_too_large); a DLQ copy is cut to fit."},
     {"time.max.forward.ms", GL_CONF_INT, "86400000", 1, INT64_MAX, NULL, GL_OFF(time_max_forward_ms),
      "How far ahead of both the partition group's event time and its own record timestamp one record's occurred_at_ms may be; beyond, it goes to the DLQ (time_out_of_bounds) and moves no time."},
+    {"startup.timeout.ms", GL_CONF_INT, "120000", 1000, 86400000, NULL, GL_OFF(startup_timeout_ms),
+     "How long a start waits for the broker and the topics (answering /healthz meanwhile) before it exits 1 for a supervisor to retry."},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
 uint64_t gl_now_ms(void) { return uv_hrtime() / 1000000; }
-
-static void gl_engine_close(gl_engine_t *e);
 
 void gl_engine_fatal(gl_engine_t *e, const char *fmt, ...) {
   char msg[1024];
@@ -281,6 +283,7 @@ done:
 }
 
 static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
+  if (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) atomic_store(&e->brokers_down, false);
   int rank = m->rkt ? gl_task_find_rank(e, rd_kafka_topic_name(m->rkt)) : -1;
   gl_task_t *t = m->partition >= 0 && m->partition < e->ntasks ? e->tasks[m->partition] : NULL;
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -300,7 +303,7 @@ static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
 /* Takes what the Kafka queues hold, processes what the merge allows, and
  * starts a commit when one is due. Called on io events and by the cron. */
 void gl_engine_pump(gl_engine_t *e) {
-  if (e->closed || e->committing) return;
+  if (e->closed || e->committing || !e->connected) return;
   rd_kafka_message_t *m;
   for (int n = 0; n < 20000 && !e->closed && (m = rd_kafka_consumer_poll(e->restorer, 0)); n++) {
     gl_task_restore_msg(e, m);
@@ -356,7 +359,7 @@ static void gl_drop_tasks(gl_engine_t *e) {
   }
 }
 
-static void gl_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+void gl_engine_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                             rd_kafka_topic_partition_list_t *parts, void *opaque) {
   gl_engine_t *e = opaque;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
@@ -396,51 +399,6 @@ static void gl_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   gl_info(&e->log, "revoked", "revoked %d input partitions", parts->cnt);
 }
 
-/* ---- Kafka clients ----------------------------------------------------- */
-
-static void gl_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-  gl_engine_t *e = rd_kafka_opaque(rk);
-  gl_kafka_log(&e->log, rk, level, fac, buf);
-}
-
-static void gl_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-  gl_engine_t *e = opaque;
-  char fatal[512];
-  if (gl_kafka_error(&e->log, rk, err, reason, fatal, sizeof fatal))
-    gl_engine_fatal(e, "%s: %s", rd_kafka_name(rk), fatal);
-}
-
-static void gl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-  gl_engine_t *e = opaque;
-  (void)rk;
-  if (m->err) gl_poison_dr(e, m);
-  if (m->err && atomic_fetch_add(&e->delivery_failures, 1) < 10)
-    gl_warn(&e->log, "delivery_failed", "%s [%d]: %s", rd_kafka_topic_name(m->rkt), m->partition,
-            rd_kafka_err2str(m->err));
-}
-
-/* Builds a client configuration: our defaults, then the pass-through, then
- * the settings correctness depends on. */
-static rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *defaults,
-                                      const char *const *forced, char *errstr, size_t errlen) {
-  rd_kafka_conf_t *kc = rd_kafka_conf_new();
-  rd_kafka_conf_set_opaque(kc, e);
-  rd_kafka_conf_set_log_cb(kc, gl_kafka_log_cb);
-  rd_kafka_conf_set_error_cb(kc, gl_kafka_error_cb);
-  static const char *const base[] = {"bootstrap.servers", "127.0.0.1:19092", NULL};
-  int rc = gl_kafka_conf_set_pairs(kc, base, errstr, errlen);
-  if (rc == 0) rc = gl_kafka_conf_set_pairs(kc, defaults, errstr, errlen);
-  if (rc == 0) rc = gl_conf_kafka_apply(&e->gconf, kc, errstr, errlen);
-  if (rc == 0) rc = gl_kafka_conf_set_pairs(kc, forced, errstr, errlen);
-  if (rc < 0) {
-    rd_kafka_conf_destroy(kc);
-    return NULL;
-  }
-  return kc;
-}
-
-static void gl_qpoll_cb(void *arg) { gl_engine_pump(arg); }
-
 static char **gl_split_topics(const char *prefix, const char *list, int *n) {
   char **out = NULL;
   *n = 0;
@@ -454,6 +412,7 @@ static char **gl_split_topics(const char *prefix, const char *list, int *n) {
   return out;
 }
 
+/* Topic names from the settings, then the clients (no connection yet). */
 static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
   gl_engine_conf_t *c = &e->conf;
   e->eos = strcmp(c->guarantee, "exactly_once") == 0;
@@ -467,107 +426,7 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
   if (e->proc->store &&
       asprintf(&e->changelog, "%s%s.%s.changelog", c->topic_prefix, c->app_id, e->proc->store->name) < 0)
     abort();
-  /* The prefix separates environments on one cluster: groups and
-   * transactional ids too, not just topics. */
-  char group[512], member[1024], restore_group[1024], client_id[2048];
-  snprintf(group, sizeof(group), "%s%s", c->topic_prefix, c->app_id);
-  snprintf(member, sizeof(member), "%s-%s", group, c->instance_id);
-  /* Other instances read the URL from here to redirect queries (gl_owners.c). */
-  snprintf(client_id, sizeof(client_id), "%s%s%s", member, e->http_url ? " " : "",
-           e->http_url ? e->http_url : "");
-  e->group = strdup(group);
-  snprintf(restore_group, sizeof(restore_group), "%s-restore", group);
-
-  /* An input's end (EOF, "caught up" for the merge) is only known after a
-   * fetch that found nothing, which the broker holds up to fetch.wait.max.ms. */
-  const char *cons_def[] = {"auto.offset.reset", "earliest", "session.timeout.ms", "10000",
-                            "fetch.wait.max.ms", "100", NULL};
-  const char *cons_forced[] = {"group.id", group, "group.instance.id", member,
-                               "partition.assignment.strategy", "range",
-                               "enable.auto.commit", "false", "enable.auto.offset.store", "false",
-                               "enable.partition.eof", "true",
-                               "isolation.level", e->eos ? "read_committed" : "read_uncommitted",
-                               "client.id", client_id, NULL};
-  rd_kafka_conf_t *kc = gl_kafka_conf(e, cons_def, cons_forced, errstr, errlen);
-  if (!kc) return -1;
-  rd_kafka_conf_set_rebalance_cb(kc, gl_rebalance_cb);
-  if (!(e->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errlen))) return -1;
-  rd_kafka_poll_set_consumer(e->consumer);
-
-  const char *rest_forced[] = {"group.id", restore_group, "enable.auto.commit", "false",
-                               "enable.partition.eof", "true", "isolation.level", "read_committed",
-                               "auto.offset.reset", "earliest", NULL};
-  /* A restore ends at the first empty fetch: do not let the broker hold it. */
-  const char *rest_def[] = {"fetch.wait.max.ms", "10", NULL};
-  if (!(kc = gl_kafka_conf(e, rest_def, rest_forced, errstr, errlen))) return -1;
-  if (!(e->restorer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errlen))) return -1;
-  rd_kafka_poll_set_consumer(e->restorer);
-
-  /* Only failed deliveries are reported: a failure aborts the transaction
-   * anyway, and a report per record costs the loop thread dearly. */
-  const char *prod_def[] = {"linger.ms", "5", "queue.buffering.max.messages", "1000000",
-                            "delivery.report.only.error", "true", NULL};
-  const char *prod_forced_eos[] = {"transactional.id", member, "enable.idempotence", "true",
-                                   "acks", "all", "partitioner", "murmur2_random", NULL};
-  const char *prod_forced_alo[] = {"enable.idempotence", "true", "acks", "all", "partitioner",
-                                   "murmur2_random", NULL};
-  if (!(kc = gl_kafka_conf(e, prod_def, e->eos ? prod_forced_eos : prod_forced_alo, errstr, errlen)))
-    return -1;
-  rd_kafka_conf_set_dr_msg_cb(kc, gl_dr_cb);
-  if (!(e->producer = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errlen))) return -1;
-
-  if (e->eos) {
-    for (int attempt = 0;; attempt++) {
-      rd_kafka_error_t *err = rd_kafka_init_transactions(e->producer, 30000);
-      if (!err) break;
-      bool retry = rd_kafka_error_is_retriable(err) && attempt < 5;
-      snprintf(errstr, errlen, "init_transactions (transactional.id %.256s): %s", member,
-               rd_kafka_error_string(err));
-      rd_kafka_error_destroy(err);
-      if (!retry) return -1;
-      gl_warn(&e->log, "init_transactions", "%s; retrying", errstr);
-    }
-  }
-
-  /* The partition count tells queries which instance owns a key. */
-  const rd_kafka_metadata_t *md = NULL;
-  rd_kafka_topic_t *rkt = rd_kafka_topic_new(e->consumer, e->inputs[0], NULL);
-  rd_kafka_resp_err_t merr = rd_kafka_metadata(e->consumer, 0, rkt, &md, 10000);
-  if (!merr && md->topic_cnt == 1 && !md->topics[0].err)
-    e->partition_count = md->topics[0].partition_cnt;
-  if (md) rd_kafka_metadata_destroy(md);
-  rd_kafka_topic_destroy(rkt);
-  if (e->partition_count <= 0) {
-    snprintf(errstr, errlen, "input topic %s: no metadata (%s); create the topics first",
-             e->inputs[0], merr ? rd_kafka_err2str(merr) : "unknown topic");
-    return -1;
-  }
-
-  rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(e->ninputs);
-  for (int i = 0; i < e->ninputs; i++)
-    rd_kafka_topic_partition_list_add(sub, e->inputs[i], RD_KAFKA_PARTITION_UA);
-  rd_kafka_resp_err_t serr = rd_kafka_subscribe(e->consumer, sub);
-  rd_kafka_topic_partition_list_destroy(sub);
-  if (serr) {
-    snprintf(errstr, errlen, "subscribe: %s", rd_kafka_err2str(serr));
-    return -1;
-  }
-
-  if (gl_kafka_qpoll_start(&e->loop, &e->cons_io, rd_kafka_queue_get_consumer(e->consumer),
-                           gl_qpoll_cb, e) < 0 ||
-      gl_kafka_qpoll_start(&e->loop, &e->rest_io, rd_kafka_queue_get_consumer(e->restorer),
-                           gl_qpoll_cb, e) < 0 ||
-      gl_kafka_qpoll_start(&e->loop, &e->prod_io, rd_kafka_queue_get_main(e->producer),
-                           gl_qpoll_cb, e) < 0) {
-    snprintf(errstr, errlen, "cannot wire Kafka queues into the loop");
-    return -1;
-  }
-  gl_info(&e->log, "started",
-          "%s: member %s, %s, inputs %s, outputs %s, changelog %s, commit every %lld ms or %lld records",
-          e->proc->name, member, c->guarantee, c->input_topics, c->output_topics,
-          e->changelog ? e->changelog : "(none)", (long long)c->commit_interval_ms,
-          (long long)c->commit_max_records);
-  return 0;
+  return gl_connect_clients(e, errstr, errlen);
 }
 
 /* ---- Cron, signals, HTTP, shutdown ------------------------------------ */
@@ -576,30 +435,18 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
 #define GL_CRON_MS 10
 #define gl_run_with_period(e, ms) if (((e)->cron_runs % ((ms) / GL_CRON_MS)) == 0)
 
-static void gl_update_lag(gl_engine_t *e) {
-  int64_t lag = 0;
-  for (int p = 0; p < e->ntasks; p++) {
-    gl_task_t *t = e->tasks[p];
-    for (int i = 0; t && i < t->ninputs; i++) {
-      gl_input_t *in = &t->inputs[i];
-      int64_t lo = 0, hi = 0;
-      if (!in->assigned ||
-          rd_kafka_get_watermark_offsets(e->consumer, e->inputs[i], p, &lo, &hi) != 0)
-        continue;
-      int64_t pos = in->position >= 0 ? in->position : in->len ? in->ring[in->head]->offset : -1;
-      if (pos >= 0 && hi > pos) lag += hi - pos;
-    }
-  }
-  gl_series_set(e->m_lag, (double)lag);
-}
-
 static void gl_cron_cb(uv_timer_t *h) {
   gl_engine_t *e = h->data;
   e->cron_runs++;
   /* The fallback poll: an idle consumer must still be served, and the
    * merge's max.idle.ms and the commit interval need a clock. */
+  /* A fatal error reported on another thread ends the daemon here. */
+  if (atomic_load(&e->fatal_pending) && !e->closed) {
+    gl_engine_fatal(e, "%s", e->fatal_msg);
+    return;
+  }
   gl_engine_pump(e);
-  gl_run_with_period(e, 1000) gl_update_lag(e);
+  gl_run_with_period(e, 1000) gl_health_update(e);
   gl_run_with_period(e, 100) gl_owners_poll(e);
 }
 
@@ -608,7 +455,9 @@ static void gl_signal_cb(uv_signal_t *h, int signum) {
   if (e->stopping) return;
   gl_info(&e->log, "stopping", "signal %d: draining, committing and exiting", signum);
   e->stopping = true;
-  if (!e->committing) gl_finish_stop(e);
+  atomic_store(&e->connect_stop, true);
+  /* While connecting, the connection's end (gl_connect.c) closes. */
+  if (!e->committing && (e->connected || !e->consumer)) gl_finish_stop(e);
 }
 
 static void gl_http_cb(void *opaque, const char *method, const char *path, gl_http_response_t *r) {
@@ -620,21 +469,8 @@ static void gl_http_cb(void *opaque, const char *method, const char *path, gl_ht
     r->body_len = gl_metrics_render(e->metrics, &r->body);
     return;
   }
-  if (strcmp(path, "/healthz") == 0) {
-    int tasks = 0, restoring = 0;
-    for (int p = 0; p < e->ntasks; p++)
-      if (e->tasks[p]) {
-        tasks++;
-        restoring += e->tasks[p]->state == GL_TASK_RESTORING;
-      }
-    const char *status = e->stopping ? "stopping" : restoring ? "restoring" : "ok";
-    r->status = e->exit_code ? 503 : 200;
-    r->content_type = "application/json";
-    r->body_len = (size_t)asprintf(&r->body,
-                                   "{\"status\":\"%s\",\"service\":\"%s\",\"partitions\":%d,"
-                                   "\"restoring\":%d,\"committing\":%s}\n",
-                                   status, e->proc->name, tasks, restoring,
-                                   e->committing ? "true" : "false");
+  if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
+    gl_health_http(e, path, r);
     return;
   }
   if (e->proc->http) e->proc->http(e, path, r, e->proc->opaque);
@@ -645,7 +481,7 @@ static void gl_close_handle(uv_handle_t *h) {
 }
 
 /* Stops everything: Kafka clients are closed after the loop ends. */
-static void gl_engine_close(gl_engine_t *e) {
+void gl_engine_close(gl_engine_t *e) {
   if (e->closed) return;
   e->closed = true;
   gl_close_handle((uv_handle_t *)&e->cron);
@@ -694,6 +530,8 @@ static void gl_engine_destroy(gl_engine_t *e) {
   free(e->dlq);
   free(e->changelog);
   free(e->group);
+  free(e->member);
+  uv_mutex_destroy(&e->connect_lock);
   free(e->tasks);
   gl_metrics_destroy(e->metrics);
   gl_conf_destroy(&e->gconf);
@@ -722,7 +560,10 @@ static void gl_engine_metrics_init(gl_engine_t *e) {
                                        "Input records processed in the transaction not yet committed.",
                                        NULL);
   e->m_lag = gl_metrics_gauge(m, "greenlight_consumer_lag_records",
-                              "Input records not yet processed (high watermark minus position).", NULL);
+                              "Input records not yet committed (high watermark minus the last committed offset).", NULL);
+  e->m_consecutive_aborts = gl_metrics_gauge(m, "greenlight_consecutive_aborts",
+                                             "Transactions aborted in a row since the last commit.", NULL);
+  e->m_ready = gl_metrics_gauge(m, "greenlight_ready", "1 when /readyz answers 200.", NULL);
 }
 
 int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *const *defaults,
@@ -737,6 +578,7 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
   gl_log_init(&e->log, proc->name, GL_LOG_INFO);
   signal(SIGPIPE, SIG_IGN); /* A peer closing a socket must not kill the daemon. */
   uv_loop_init(&e->loop);
+  uv_mutex_init(&e->connect_lock);
   gl_engine_metrics_init(e);
   int rc = gl_conf_add_table(&e->gconf, gl_engine_conf_props, &e->conf, errstr, sizeof(errstr));
   if (rc == 0 && extra_props)
@@ -751,14 +593,20 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
       gl_http_check_host(e->conf.http_host, errstr, sizeof(errstr)) < 0)
     rc = -1;
   if (rc == 0 && e->gconf.check) rc = gl_conf_check(&e->gconf, stdout, errstr, sizeof(errstr));
-  /* HTTP first: its port goes into the consumer's client.id. */
+  /* HTTP first: its port goes into the consumer's client.id. A port in
+   * use is not a bad setting (exit 1, a supervisor retries); a host that
+   * is not this machine's is (exit 2). */
+  int exit_on_error = 2;
   if (rc == 0 && e->conf.http_port >= 0) {
-    e->http = gl_http_start(&e->loop, e->conf.http_host, (int)e->conf.http_port, gl_http_cb, e,
-                            errstr, sizeof(errstr));
-    if (!e->http) rc = -1;
-    else
-      gl_info(&e->log, "http", "listening on http://%s:%d (/healthz, /metrics)", e->conf.http_host,
-              gl_http_port(e->http));
+    int herr = gl_http_listen(&e->http, &e->loop, e->conf.http_host, (int)e->conf.http_port,
+                              gl_http_cb, e, errstr, sizeof(errstr));
+    if (herr < 0) {
+      rc = -1;
+      if (!gl_http_bad_setting(herr)) exit_on_error = 1;
+    } else {
+      gl_info(&e->log, "http", "listening on http://%s:%d (/healthz, /readyz, /metrics)",
+              e->conf.http_host, gl_http_port(e->http));
+    }
   }
   if (rc == 0 && gl_owners_advertise(e, e->http ? gl_http_port(e->http) : 0, errstr,
                                      sizeof(errstr)) < 0)
@@ -772,7 +620,7 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
     gl_engine_close(e);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     gl_engine_destroy(e);
-    return rc < 0 ? 2 : 0;
+    return rc < 0 ? exit_on_error : 0;
   }
   uv_timer_init(&e->loop, &e->cron);
   e->cron.data = e;
@@ -782,8 +630,8 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
   e->sigterm.data = e->sigint.data = e;
   uv_signal_start(&e->sigterm, gl_signal_cb, SIGTERM);
   uv_signal_start(&e->sigint, gl_signal_cb, SIGINT);
-  /* Queue io events fire only on empty -> non-empty: serve what is there now. */
-  gl_engine_pump(e);
+  /* The broker may not be there yet: wait for it off the loop. */
+  gl_connect_start(e);
   uv_run(&e->loop, UV_RUN_DEFAULT);
   int code = e->exit_code;
   gl_info(&e->log, "exit", "exiting with status %d", code);

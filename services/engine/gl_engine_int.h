@@ -34,7 +34,11 @@ typedef struct gl_input {
   bool paused;           /* Paused for back-pressure. */
   int64_t rewind_offset; /* Oldest offset received but not committed; -1 if none. */
   int64_t next_offset;   /* Offset to commit (last processed + 1); -1 if none since commit. */
-  int64_t position;      /* Next offset to process; -1 until known. For the lag gauge. */
+  int64_t position;      /* Next offset to process; -1 until known. */
+  /* The group's committed offset as far as this instance knows it: where
+   * the input started after the assignment, then each commit. Lag counts
+   * from here, so records processed but not committed are lag. */
+  int64_t committed;
 } gl_input_t;
 
 typedef enum gl_task_state { GL_TASK_RESTORING, GL_TASK_ACTIVE } gl_task_state_t;
@@ -132,6 +136,22 @@ struct gl_engine {
   uint64_t commit_begin_ns;
   uint64_t commit_seq; /* Commit attempts, for fault.abort.every. */
 
+  /* Start (gl_connect.c): the clients connect on the thread pool while the
+   * loop serves HTTP; connect_why (under connect_lock) says how it goes. */
+  char *member; /* <group>-<instance.id>: static member and transactional.id. */
+  uv_work_t connect_work;
+  uv_mutex_t connect_lock;
+  char connect_why[512];
+  int connect_result;       /* 0 connected, -1 failed, 1 stopped (set by the work). */
+  atomic_bool connect_stop; /* A signal came while connecting. */
+  bool connected;
+
+  /* Set by librdkafka callbacks on any thread; the loop reads them. */
+  atomic_bool brokers_down; /* All brokers down since the last fetch or commit. */
+  atomic_bool fatal_pending;
+  char fatal_msg[1024]; /* Written once, before fatal_pending is seen set. */
+  int64_t consecutive_aborts;
+
   bool stopping;
   bool closed;
   int exit_code;
@@ -151,7 +171,8 @@ struct gl_engine {
 
   /* Metrics the engine updates on the hot path. */
   gl_series_t *m_records, *m_commits, *m_aborts, *m_commit_latency, *m_restore_records,
-      *m_tasks_restoring, *m_idle_waits, *m_txn_records, *m_lag, *m_open_records;
+      *m_tasks_restoring, *m_idle_waits, *m_txn_records, *m_lag, *m_open_records,
+      *m_consecutive_aborts, *m_ready;
   atomic_uint_fast64_t delivery_failures;
 };
 
@@ -211,8 +232,29 @@ gl_txn_result_t gl_txn_commit_sync(gl_engine_t *e);
 void gl_txn_abort_sync(gl_engine_t *e);
 bool gl_txn_due(gl_engine_t *e, uint64_t now_ms);
 
+/* gl_connect.c (loop thread) */
+/* Creates the consumer, the restorer and the producer; no connection yet.
+ * Returns 0, or -1 with errstr (a bad setting: exit 2). */
+int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen);
+/* Waits for the broker and the topics on the thread pool, then subscribes
+ * and starts processing; exits 1 after startup.timeout.ms. */
+void gl_connect_start(gl_engine_t *e);
+/* How the connection goes, for /healthz and /readyz (any thread). */
+void gl_connect_status(gl_engine_t *e, char *buf, size_t len);
+
+/* gl_health.c (loop thread): /healthz, /readyz, /metrics and the gauges. */
+void gl_health_http(gl_engine_t *e, const char *path, gl_http_response_t *r);
+/* From the cron, once a second: lag, readiness gauge. */
+void gl_health_update(gl_engine_t *e);
+/* Why the instance is not ready, or NULL when it is. */
+const char *gl_health_not_ready(gl_engine_t *e, char *buf, size_t len);
+
 /* gl_engine.c */
 uint64_t gl_now_ms(void);
+void gl_engine_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *parts, void *opaque);
+/* Stops the loop's handles; the clients are closed after the loop ends. */
+void gl_engine_close(gl_engine_t *e);
 void gl_engine_fatal(gl_engine_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void gl_engine_pump(gl_engine_t *e);
 void gl_engine_after_commit(gl_engine_t *e);

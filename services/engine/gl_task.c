@@ -28,6 +28,7 @@ gl_task_t *gl_task_new(gl_engine_t *e, int32_t partition) {
     t->inputs[i].rewind_offset = -1;
     t->inputs[i].next_offset = -1;
     t->inputs[i].position = -1;
+    t->inputs[i].committed = -1;
   }
   if (e->proc->store) t->store = gl_store_new(e->proc->store, e->proc->opaque);
   if (e->proc->task_open) t->data = e->proc->task_open(e->proc->opaque, partition);
@@ -89,6 +90,7 @@ void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m)
   in->eof = false;
   in->fetched = true;
   if (in->rewind_offset < 0) in->rewind_offset = m->offset;
+  if (in->committed < 0) in->committed = m->offset; /* Fetching starts at the commit. */
   if (!in->paused && (int64_t)in->len >= e->conf.buffer_max_records) gl_pause(e, t, in, true);
 }
 
@@ -103,6 +105,7 @@ static int64_t gl_task_hwm(gl_engine_t *e, const gl_task_t *t, int rank) {
 
 void gl_task_eof(gl_task_t *t, int rank, int64_t end_offset) {
   t->inputs[rank].eof = t->inputs[rank].fetched = true;
+  if (t->inputs[rank].committed < 0) t->inputs[rank].committed = end_offset;
   t->inputs[rank].eof_offset = end_offset;
 }
 

@@ -226,8 +226,11 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
   gl_series_set(e->m_open_records, 0);
   double secs = (double)(uv_hrtime() - e->commit_begin_ns) / 1e9;
   gl_poison_after_txn(e, e->commit_result == GL_TXN_OK);
+  gl_series_set(e->m_consecutive_aborts, (double)e->consecutive_aborts);
   switch (e->commit_result) {
     case GL_TXN_OK:
+      e->consecutive_aborts = 0;
+      atomic_store(&e->brokers_down, false);
       gl_series_add(e->m_commits, 1);
       gl_series_observe(e->m_commit_latency, secs);
       gl_series_observe(e->m_txn_records, (double)records);
@@ -237,6 +240,7 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
         t->in_txn = false;
         for (int i = 0; i < t->ninputs; i++) {
           gl_input_t *in = &t->inputs[i];
+          if (in->next_offset >= 0) in->committed = in->next_offset;
           in->next_offset = -1;
           in->rewind_offset = in->len ? in->ring[in->head]->offset : -1;
         }
@@ -245,6 +249,7 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
                secs * 1000);
       break;
     case GL_TXN_ABORTED:
+      e->consecutive_aborts++;
       gl_series_add(e->m_aborts, 1);
       gl_warn(&e->log, "abort",
               "transaction aborted (%s); rewinding inputs to the last commit and restoring state",

@@ -167,6 +167,12 @@ class Daemon:
                 total += float(line.rsplit(" ", 1)[1])
         return total
 
+    def wait_ready(self, timeout=120):
+        """Waits until /readyz answers 200: connected, every assigned partition
+        restored, commits succeeding. /healthz "ok" is not enough: it answers
+        before the assignment arrives."""
+        wait_until(lambda: self.get("/readyz")[0] == 200, timeout, f"{self.name} to be ready")
+
     def wait_committed(self, n_records, timeout=120):
         """Waits until the daemon has processed n_records since it started and
         committed them (nothing processed is left in an open transaction)."""

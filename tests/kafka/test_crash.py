@@ -89,8 +89,7 @@ def main():
 
     # A fresh instance restores the same state and serves it.
     d.start()
-    wait_until(lambda: '"status":"ok"' in d.get("/healthz")[1] and
-               d.metric("greenlight_partitions_restoring") == 0, 120, "restore to finish")
+    d.wait_ready()
     for oid in rnd.sample(sorted(orders), 200):
         code, body = d.get(f"/orders/{oid}")
         check(code == 200, f"GET /orders/{oid}: {code} {body}")

@@ -82,11 +82,7 @@ def main():
     # separate fetches; the merge must still take them in event-time order
     # (an input whose high watermark moved past its end is not caught up).
     live = orderd(prefix, name="orderd-live").start()
-    def ready():
-        code, body = live.get("/healthz")
-        h = json.loads(body) if code == 200 else {}
-        return h.get("partitions") == PARTITIONS and h.get("restoring") == 0
-    wait_until(ready, 60, "the live orderd to own and restore every partition")
+    live.wait_ready(60)
     produce(prefix, log, transactional=True)
     n_inputs = count_inputs(prefix)
     live.wait_committed(n_inputs)

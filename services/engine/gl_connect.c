@@ -1,0 +1,267 @@
+/* gl_connect: the daemon's Kafka clients — their configuration and
+ * callbacks, and the connection at start, which waits for the broker and
+ * the topics on the thread pool while the loop answers /healthz and
+ * /readyz (a broker not there yet is not a bad setting: exit 1 once
+ * startup.timeout.ms has passed, for a supervisor to retry). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gl_engine_int.h"
+
+
+static void gl_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+  gl_engine_t *e = rd_kafka_opaque(rk);
+  gl_kafka_log(&e->log, rk, level, fac, buf);
+}
+
+/* Any thread (the commit's pool thread serves the producer's callbacks):
+ * only atomics and the fatal message, which the cron hands to the loop. */
+static void gl_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+  gl_engine_t *e = opaque;
+  char fatal[512];
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) atomic_store(&e->brokers_down, true);
+  if (!gl_kafka_error(&e->log, rk, err, reason, fatal, sizeof fatal)) return;
+  bool no = false;
+  if (atomic_compare_exchange_strong(&e->fatal_pending, &no, true))
+    snprintf(e->fatal_msg, sizeof(e->fatal_msg), "%s: %s", rd_kafka_name(rk), fatal);
+}
+
+static void gl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  gl_engine_t *e = opaque;
+  (void)rk;
+  if (m->err) gl_poison_dr(e, m);
+  if (m->err && atomic_fetch_add(&e->delivery_failures, 1) < 10)
+    gl_warn(&e->log, "delivery_failed", "%s [%d]: %s", rd_kafka_topic_name(m->rkt), m->partition,
+            rd_kafka_err2str(m->err));
+}
+
+/* Builds a client configuration: our defaults, then the pass-through, then
+ * the settings correctness depends on. */
+static rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *defaults,
+                                      const char *const *forced, char *errstr, size_t errlen) {
+  rd_kafka_conf_t *kc = rd_kafka_conf_new();
+  rd_kafka_conf_set_opaque(kc, e);
+  rd_kafka_conf_set_log_cb(kc, gl_kafka_log_cb);
+  rd_kafka_conf_set_error_cb(kc, gl_kafka_error_cb);
+  static const char *const base[] = {"bootstrap.servers", "127.0.0.1:19092", NULL};
+  int rc = gl_kafka_conf_set_pairs(kc, base, errstr, errlen);
+  if (rc == 0) rc = gl_kafka_conf_set_pairs(kc, defaults, errstr, errlen);
+  if (rc == 0) rc = gl_conf_kafka_apply(&e->gconf, kc, errstr, errlen);
+  if (rc == 0) rc = gl_kafka_conf_set_pairs(kc, forced, errstr, errlen);
+  if (rc < 0) {
+    rd_kafka_conf_destroy(kc);
+    return NULL;
+  }
+  return kc;
+}
+
+static void gl_qpoll_cb(void *arg) { gl_engine_pump(arg); }
+
+int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen) {
+  gl_engine_conf_t *c = &e->conf;
+  /* The prefix separates environments on one cluster: groups and
+   * transactional ids too, not just topics. */
+  char group[512], member[1024], restore_group[1024], client_id[2048];
+  snprintf(group, sizeof(group), "%s%s", c->topic_prefix, c->app_id);
+  snprintf(member, sizeof(member), "%s-%s", group, c->instance_id);
+  /* Other instances read the URL from here to redirect queries (gl_owners.c). */
+  snprintf(client_id, sizeof(client_id), "%s%s%s", member, e->http_url ? " " : "",
+           e->http_url ? e->http_url : "");
+  e->group = strdup(group);
+  snprintf(restore_group, sizeof(restore_group), "%s-restore", group);
+  e->member = strdup(member);
+
+  /* An input's end (EOF, "caught up" for the merge) is only known after a
+   * fetch that found nothing, which the broker holds up to fetch.wait.max.ms. */
+  const char *cons_def[] = {"auto.offset.reset", "earliest", "session.timeout.ms", "10000",
+                            "fetch.wait.max.ms", "100", NULL};
+  const char *cons_forced[] = {"group.id", group, "group.instance.id", member,
+                               "partition.assignment.strategy", "range",
+                               "enable.auto.commit", "false", "enable.auto.offset.store", "false",
+                               "enable.partition.eof", "true",
+                               "isolation.level", e->eos ? "read_committed" : "read_uncommitted",
+                               "client.id", client_id, NULL};
+  rd_kafka_conf_t *kc = gl_kafka_conf(e, cons_def, cons_forced, errstr, errlen);
+  if (!kc) return -1;
+  rd_kafka_conf_set_rebalance_cb(kc, gl_engine_rebalance_cb);
+  if (!(e->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errlen))) return -1;
+  rd_kafka_poll_set_consumer(e->consumer);
+
+  const char *rest_forced[] = {"group.id", restore_group, "enable.auto.commit", "false",
+                               "enable.partition.eof", "true", "isolation.level", "read_committed",
+                               "auto.offset.reset", "earliest", NULL};
+  /* A restore ends at the first empty fetch: do not let the broker hold it. */
+  const char *rest_def[] = {"fetch.wait.max.ms", "10", NULL};
+  if (!(kc = gl_kafka_conf(e, rest_def, rest_forced, errstr, errlen))) return -1;
+  if (!(e->restorer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errlen))) return -1;
+  rd_kafka_poll_set_consumer(e->restorer);
+
+  /* Only failed deliveries are reported: a failure aborts the transaction
+   * anyway, and a report per record costs the loop thread dearly. */
+  const char *prod_def[] = {"linger.ms", "5", "queue.buffering.max.messages", "1000000",
+                            "delivery.report.only.error", "true", NULL};
+  const char *prod_forced_eos[] = {"transactional.id", member, "enable.idempotence", "true",
+                                   "acks", "all", "partitioner", "murmur2_random", NULL};
+  const char *prod_forced_alo[] = {"enable.idempotence", "true", "acks", "all", "partitioner",
+                                   "murmur2_random", NULL};
+  if (!(kc = gl_kafka_conf(e, prod_def, e->eos ? prod_forced_eos : prod_forced_alo, errstr, errlen)))
+    return -1;
+  rd_kafka_conf_set_dr_msg_cb(kc, gl_dr_cb);
+  if (!(e->producer = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errlen))) return -1;
+
+  return 0;
+}
+
+/* ---- Connecting at start (the pool thread) ----------------------------- */
+
+static void gl_connect_set_why(gl_engine_t *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void gl_connect_set_why(gl_engine_t *e, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  uv_mutex_lock(&e->connect_lock);
+  vsnprintf(e->connect_why, sizeof(e->connect_why), fmt, ap);
+  uv_mutex_unlock(&e->connect_lock);
+  va_end(ap);
+}
+
+void gl_connect_status(gl_engine_t *e, char *buf, size_t len) {
+  uv_mutex_lock(&e->connect_lock);
+  snprintf(buf, len, "%s", e->connect_why);
+  uv_mutex_unlock(&e->connect_lock);
+}
+
+/* Partition count of topic in md, or -1 if the broker does not know it. */
+static int gl_md_partitions(const rd_kafka_metadata_t *md, const char *topic) {
+  for (int i = 0; i < md->topic_cnt; i++)
+    if (strcmp(md->topics[i].topic, topic) == 0)
+      return md->topics[i].err ? -1 : md->topics[i].partition_cnt;
+  return -1;
+}
+
+/* Every topic the daemon reads or writes exists, and the inputs (and the
+ * changelog) share one partition count. Returns 0, or -1 with why set. */
+static int gl_connect_check_topics(gl_engine_t *e) {
+  const rd_kafka_metadata_t *md = NULL;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(e->consumer, 1, NULL, &md, 5000);
+  if (err) {
+    gl_connect_set_why(e, "broker unreachable (metadata: %s)", rd_kafka_err2str(err));
+    return -1;
+  }
+  char missing[768] = "";
+  size_t n = 0;
+  int parts = gl_md_partitions(md, e->inputs[0]);
+  const char *other = NULL;
+  int nnames = e->ninputs + e->noutputs + 2;
+  for (int i = 0; i < nnames; i++) {
+    const char *t = i < e->ninputs                ? e->inputs[i]
+                    : i < e->ninputs + e->noutputs ? e->outputs[i - e->ninputs]
+                    : i == nnames - 2              ? e->dlq
+                                                   : e->changelog;
+    if (!t) continue;
+    int p = gl_md_partitions(md, t);
+    if (p < 0 && n < sizeof(missing))
+      n += (size_t)snprintf(missing + n, sizeof(missing) - n, "%s%s", n ? ", " : "", t);
+    bool copartitioned = i < e->ninputs || t == e->changelog;
+    if (p >= 0 && copartitioned && p != parts) other = t;
+  }
+  rd_kafka_metadata_destroy(md);
+  if (n) {
+    gl_connect_set_why(e, "topics missing: %s (create them, e.g. kafka.sh topics)", missing);
+    return -1;
+  }
+  if (other) {
+    gl_connect_set_why(e, "%s does not have the %d partitions of %s: topics not co-partitioned",
+                       other, parts, e->inputs[0]);
+    return -1;
+  }
+  e->partition_count = parts;
+  return 0;
+}
+
+/* Waits for the transactional id (fencing any predecessor) and the topics,
+ * until startup.timeout.ms. */
+static void gl_connect_work(uv_work_t *req) {
+  gl_engine_t *e = req->data;
+  uint64_t deadline = gl_now_ms() + (uint64_t)e->conf.startup_timeout_ms, logged = 0;
+  bool txn_ready = !e->eos;
+  e->connect_result = -1;
+  while (!atomic_load(&e->connect_stop)) {
+    uint64_t now = gl_now_ms();
+    if (!txn_ready) {
+      uint64_t left = deadline > now ? deadline - now : 1;
+      rd_kafka_error_t *err = rd_kafka_init_transactions(e->producer, left < 2000 ? (int)left : 2000);
+      txn_ready = err == NULL;
+      if (err) {
+        gl_connect_set_why(e, "broker unreachable (init_transactions for %s: %s)", e->member,
+                           rd_kafka_error_string(err));
+        bool fatal = rd_kafka_error_is_fatal(err);
+        rd_kafka_error_destroy(err);
+        if (fatal) return;
+      }
+    }
+    if (txn_ready && gl_connect_check_topics(e) == 0) {
+      e->connect_result = 0;
+      return;
+    }
+    if (gl_now_ms() >= deadline) return;
+    if (gl_now_ms() - logged >= 10000) {
+      char why[512];
+      gl_connect_status(e, why, sizeof why);
+      gl_warn(&e->log, "waiting", "%s; waiting up to startup.timeout.ms", why);
+      logged = gl_now_ms();
+    }
+    uv_sleep(200); /* Between attempts; a stop is seen within this. */
+  }
+  e->connect_result = 1;
+}
+
+static void gl_connect_after(uv_work_t *req, int status) {
+  gl_engine_t *e = req->data;
+  (void)status;
+  char why[512];
+  gl_connect_status(e, why, sizeof why);
+  if (e->closed) return;
+  if (e->connect_result != 0 || e->stopping) {
+    if (e->connect_result < 0) gl_engine_fatal(e, "could not start: %s", why);
+    else gl_engine_close(e);
+    return;
+  }
+  rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(e->ninputs);
+  for (int i = 0; i < e->ninputs; i++)
+    rd_kafka_topic_partition_list_add(sub, e->inputs[i], RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t serr = rd_kafka_subscribe(e->consumer, sub);
+  rd_kafka_topic_partition_list_destroy(sub);
+  if (serr) {
+    gl_engine_fatal(e, "subscribe: %s", rd_kafka_err2str(serr));
+    return;
+  }
+  if (gl_kafka_qpoll_start(&e->loop, &e->cons_io, rd_kafka_queue_get_consumer(e->consumer),
+                           gl_qpoll_cb, e) < 0 ||
+      gl_kafka_qpoll_start(&e->loop, &e->rest_io, rd_kafka_queue_get_consumer(e->restorer),
+                           gl_qpoll_cb, e) < 0 ||
+      gl_kafka_qpoll_start(&e->loop, &e->prod_io, rd_kafka_queue_get_main(e->producer),
+                           gl_qpoll_cb, e) < 0) {
+    gl_engine_fatal(e, "cannot wire Kafka queues into the loop");
+    return;
+  }
+  e->connected = true;
+  gl_connect_set_why(e, "connected");
+  const gl_engine_conf_t *c = &e->conf;
+  gl_info(&e->log, "started",
+          "%s: member %s, %s, inputs %s, outputs %s, changelog %s, commit every %lld ms or %lld records",
+          e->proc->name, e->member, c->guarantee, c->input_topics, c->output_topics,
+          e->changelog ? e->changelog : "(none)", (long long)c->commit_interval_ms,
+          (long long)c->commit_max_records);
+  /* Queue io events fire only on empty -> non-empty: serve what is there now. */
+  gl_engine_pump(e);
+}
+
+void gl_connect_start(gl_engine_t *e) {
+  gl_connect_set_why(e, "connecting to the broker");
+  e->connect_work.data = e;
+  if (uv_queue_work(&e->loop, &e->connect_work, gl_connect_work, gl_connect_after) < 0)
+    gl_engine_fatal(e, "cannot start connecting: the thread pool refused the work");
+}
