@@ -30,9 +30,21 @@ void gl_store_destroy(gl_store_t *s);
 /* Drops every entry (e.g. before a restore after an abort). */
 void gl_store_clear(gl_store_t *s);
 
+/* The current value (uncommitted writes included), for reading. */
 void *gl_store_get(const gl_store_t *s, const void *key, size_t klen);
+/* The current value, for changing in place (then gl_store_touch): first
+ * keeps the committed value for gl_store_get_committed. A processor that
+ * changes a value in place must get it this way. */
+void *gl_store_get_mut(gl_store_t *s, const void *key, size_t klen);
+/* The value as the last commit left it, for queries (SPEC: queries serve
+ * committed state only). Either the store's own object, or a decoded copy
+ * returned in *copy too, which the caller frees with the store's ops. */
+const void *gl_store_get_committed(const gl_store_t *s, const void *key, size_t klen,
+                                   void **copy);
+/* The open transaction committed: what the store holds is committed now. */
+void gl_store_commit(gl_store_t *s);
 /* Stores obj under key, taking ownership; frees a previous, different
- * object. The key is written to the changelog at the next commit. */
+ * object (after keeping its encoding as the committed value). The key is written to the changelog at the next commit. */
 void gl_store_put(gl_store_t *s, const void *key, size_t klen, void *obj);
 /* Marks key for a changelog write after its object was changed in place. */
 void gl_store_touch(gl_store_t *s, const void *key, size_t klen);

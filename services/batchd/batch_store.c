@@ -31,22 +31,29 @@ size_t batch_member_key(char out[BATCH_MEMBER_KEY_MAX], const char *key, const c
   return nk + 1 + no;
 }
 
-/* The value under key if it is of this kind, else NULL. */
-static void *batch_store_get(const gl_store_t *s, const char *key, size_t klen,
-                             batch_kind_t kind) {
-  void *obj = gl_store_get(s, key, klen);
+/* The value under key if it is of this kind, else NULL; for changing in
+ * place (the store keeps the committed value for queries). */
+static void *batch_store_get(gl_store_t *s, const char *key, size_t klen, batch_kind_t kind) {
+  void *obj = gl_store_get_mut(s, key, klen);
   return obj && batch_entry_kind(obj) == kind ? obj : NULL;
 }
 
 const batch_t *batch_store_batch(const gl_store_t *s, const char *key) {
-  return batch_store_get(s, key, strlen(key), BATCH_KIND_BATCH);
+  const void *obj = gl_store_get(s, key, strlen(key));
+  return obj && batch_entry_kind(obj) == BATCH_KIND_BATCH ? obj : NULL;
+}
+
+const batch_t *batch_store_batch_committed(const gl_store_t *s, const char *key, void **copy) {
+  const void *obj = gl_store_get_committed(s, key, strlen(key), copy);
+  return obj && batch_entry_kind(obj) == BATCH_KIND_BATCH ? obj : NULL;
 }
 
 const batch_member_t *batch_store_member(const gl_store_t *s, const char *key,
                                          const char *order_id) {
   char mkey[BATCH_MEMBER_KEY_MAX];
   size_t mlen = batch_member_key(mkey, key, order_id);
-  return batch_store_get(s, mkey, mlen, BATCH_KIND_MEMBER);
+  const void *obj = gl_store_get(s, mkey, mlen);
+  return obj && batch_entry_kind(obj) == BATCH_KIND_MEMBER ? obj : NULL;
 }
 
 batch_result_t batch_store_apply(gl_store_t *s, const char *key,

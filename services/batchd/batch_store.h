@@ -39,6 +39,9 @@ size_t batch_member_key(char out[BATCH_MEMBER_KEY_MAX], const char *key, const c
 
 /* The batch under its batch key, or NULL. */
 const batch_t *batch_store_batch(const gl_store_t *s, const char *key);
+/* The batch as the last commit left it, for queries: *copy, when set, is a
+ * decoded copy the caller frees with batch_store_ops.free. */
+const batch_t *batch_store_batch_committed(const gl_store_t *s, const char *key, void **copy);
 /* The member entry of order_id under the batch key, or NULL. */
 const batch_member_t *batch_store_member(const gl_store_t *s, const char *key,
                                          const char *order_id);

@@ -232,7 +232,9 @@ static void batchd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
   }
   int32_t p = gl_engine_key_partition(e, id, strlen(id));
   gl_ownership_t own = gl_engine_ownership(e, p);
-  const batch_t *b = own == GL_OWNED ? batch_store_batch(gl_engine_store(e, p), id) : NULL;
+  void *copy = NULL;
+  const batch_t *b =
+      own == GL_OWNED ? batch_store_batch_committed(gl_engine_store(e, p), id, &copy) : NULL;
   if (b && batch_view(b)->version > 0) {
     uint8_t *buf = NULL;
     size_t len = batch_status_pack(b, &buf);
@@ -246,8 +248,10 @@ static void batchd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
     r->body = text ? text : strdup("{\"error\":\"encoding failed\"}");
     if (!r->body) abort();
     r->body_len = strlen(r->body);
+    if (copy) batch_store_ops.free(NULL, copy);
     return;
   }
+  if (copy) batch_store_ops.free(NULL, copy);
   if (own == GL_NOT_OWNED)
     batchd_http_error(e, path, r, 421,
                       "not owned here: the batch's partition of the repartition topic belongs "

@@ -3,19 +3,30 @@
  * A chained hash table with FNV-1a hashing that doubles when the load
  * factor passes 1. Dirty entries are also linked in first-dirtied order so
  * that a flush is deterministic and costs O(dirty). A deleted entry stays in
- * the table with a NULL object until its tombstone has been flushed. */
+ * the table with a NULL object until its tombstone has been flushed.
+ *
+ * Committed reads (queries): the first write of a key in a transaction
+ * (gl_store_get_mut, put, delete) first keeps the encoding of the value
+ * the last commit left ("snapshot", or "absent"); gl_store_get_committed
+ * answers from it until gl_store_commit drops the snapshots. */
 #include "greenlight/gl_store.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+enum { GL_SNAP_NONE = 0, GL_SNAP_VALUE = 1, GL_SNAP_ABSENT = 2 };
+
 typedef struct gl_entry {
   struct gl_entry *next;       /* Hash chain. */
   struct gl_entry *dirty_next; /* Dirty list, when dirty. */
+  struct gl_entry *snap_next;  /* Entries holding a snapshot. */
+  uint8_t *snap;               /* The committed value's encoding (GL_SNAP_VALUE). */
+  size_t snap_len;
   void *obj;                   /* NULL: deleted, tombstone pending. */
   uint64_t hash;
   size_t klen;
   int dirty;
+  int snapped; /* GL_SNAP_NONE, GL_SNAP_VALUE or GL_SNAP_ABSENT. */
   char key[];
 } gl_entry_t;
 
@@ -28,6 +39,7 @@ struct gl_store {
   size_t nslots;   /* All entries, tombstones included. */
   gl_entry_t *dirty_head, *dirty_tail;
   size_t ndirty;
+  gl_entry_t *snap_head;
 };
 
 static uint64_t gl_store_hash(const void *key, size_t klen) {
@@ -57,6 +69,7 @@ void gl_store_clear(gl_store_t *s) {
     while (e) {
       gl_entry_t *next = e->next;
       if (e->obj) s->ops->free(s->opaque, e->obj);
+      free(e->snap);
       free(e);
       e = next;
     }
@@ -64,6 +77,7 @@ void gl_store_clear(gl_store_t *s) {
   }
   s->nentries = s->nslots = s->ndirty = 0;
   s->dirty_head = s->dirty_tail = NULL;
+  s->snap_head = NULL;
 }
 
 void gl_store_destroy(gl_store_t *s) {
@@ -118,7 +132,17 @@ static void gl_store_unlink(gl_store_t *s, gl_entry_t *e) {
   while (*pp != e) pp = &(*pp)->next;
   *pp = e->next;
   s->nslots--;
+  free(e->snap);
   free(e);
+}
+
+/* Keeps what the last commit left under e, once per transaction. */
+static void gl_store_snapshot(gl_store_t *s, gl_entry_t *e) {
+  if (e->snapped) return;
+  e->snapped = e->obj ? GL_SNAP_VALUE : GL_SNAP_ABSENT;
+  if (e->obj) e->snap_len = s->ops->encode(s->opaque, e->obj, &e->snap);
+  e->snap_next = s->snap_head;
+  s->snap_head = e;
 }
 
 static void gl_store_mark(gl_store_t *s, gl_entry_t *e) {
@@ -145,8 +169,42 @@ void *gl_store_get(const gl_store_t *s, const void *key, size_t klen) {
   return e ? e->obj : NULL;
 }
 
+void *gl_store_get_mut(gl_store_t *s, const void *key, size_t klen) {
+  gl_entry_t *e = gl_store_find(s, key, klen, gl_store_hash(key, klen));
+  if (!e) return NULL;
+  gl_store_snapshot(s, e);
+  return e->obj;
+}
+
+const void *gl_store_get_committed(const gl_store_t *s, const void *key, size_t klen,
+                                   void **copy) {
+  *copy = NULL;
+  gl_entry_t *e = gl_store_find(s, key, klen, gl_store_hash(key, klen));
+  if (!e || e->snapped == GL_SNAP_ABSENT) return NULL;
+  if (e->snapped == GL_SNAP_NONE) return e->obj;
+  char err[128];
+  *copy = s->ops->decode(s->opaque, e->snap, e->snap_len, err, sizeof err);
+  return *copy;
+}
+
+void gl_store_commit(gl_store_t *s) {
+  gl_entry_t *e = s->snap_head;
+  s->snap_head = NULL;
+  while (e) {
+    gl_entry_t *next = e->snap_next;
+    free(e->snap);
+    e->snap = NULL;
+    e->snap_len = 0;
+    e->snapped = GL_SNAP_NONE;
+    e->snap_next = NULL;
+    if (!e->obj && !e->dirty) gl_store_unlink(s, e);
+    e = next;
+  }
+}
+
 void gl_store_put(gl_store_t *s, const void *key, size_t klen, void *obj) {
   gl_entry_t *e = gl_store_upsert(s, key, klen);
+  gl_store_snapshot(s, e);
   gl_store_set(s, e, obj);
   gl_store_mark(s, e);
 }
@@ -158,6 +216,7 @@ void gl_store_touch(gl_store_t *s, const void *key, size_t klen) {
 
 void gl_store_delete(gl_store_t *s, const void *key, size_t klen) {
   gl_entry_t *e = gl_store_upsert(s, key, klen);
+  gl_store_snapshot(s, e);
   gl_store_set(s, e, NULL);
   gl_store_mark(s, e);
 }
@@ -168,7 +227,7 @@ void gl_store_restore(gl_store_t *s, const void *key, size_t klen, void *obj) {
     return;
   }
   gl_entry_t *e = gl_store_find(s, key, klen, gl_store_hash(key, klen));
-  if (e && !e->dirty) {
+  if (e && !e->dirty && !e->snapped) {
     gl_store_set(s, e, NULL);
     gl_store_unlink(s, e);
   }
@@ -183,7 +242,7 @@ void gl_store_flush(gl_store_t *s, gl_store_dirty_cb cb, void *arg) {
     e->dirty = 0;
     e->dirty_next = NULL;
     if (cb) cb(arg, e->key, e->klen, e->obj);
-    if (!e->obj) gl_store_unlink(s, e);
+    if (!e->obj && !e->snapped) gl_store_unlink(s, e); /* A snapshot keeps it till the commit. */
     e = next;
   }
 }

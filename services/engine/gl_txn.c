@@ -238,6 +238,7 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
         gl_task_t *t = e->tasks[p];
         if (!t) continue;
         t->in_txn = false;
+        if (t->store) gl_store_commit(t->store);
         for (int i = 0; i < t->ninputs; i++) {
           gl_input_t *in = &t->inputs[i];
           if (in->next_offset >= 0) in->committed = in->next_offset;

@@ -143,7 +143,7 @@ static void orderd_step(gl_ctx_t *ctx, orderd_t *d, const char *id, const order_
   orderd_task_t *t = gl_ctx_task_data(ctx);
   size_t idlen = strlen(id);
   int64_t now = gl_ctx_stream_time(ctx);
-  order_t *o = gl_store_get(s, id, idlen);
+  order_t *o = gl_store_get_mut(s, id, idlen);
   bool fresh = o == NULL;
   if (fresh && advance) return;
   if (fresh) o = order_new(id);
@@ -206,10 +206,15 @@ static void orderd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
   int32_t p = gl_engine_key_partition(e, id, strlen(id));
   gl_ownership_t own = gl_engine_ownership(e, p);
   r->content_type = "application/json";
-  order_t *o = own == GL_OWNED ? gl_store_get(gl_engine_store(e, p), id, strlen(id)) : NULL;
+  /* Committed state only: what the open transaction changed is not
+   * published yet, and an abort would take it back. */
+  void *copy = NULL;
+  const order_t *o =
+      own == GL_OWNED ? gl_store_get_committed(gl_engine_store(e, p), id, strlen(id), &copy) : NULL;
   if (o && order_state(o) != GREENLIGHT__V1__ORDER_STATE__ORDER_STATE_UNSPECIFIED) {
     uint8_t *buf = NULL;
     size_t len = order_status_pack(o, &buf);
+    order_free(copy);
     Greenlight__V1__OrderStatus *st = greenlight__v1__order_status__unpack(NULL, len, buf);
     free(buf);
     json_t *j = st ? gl_json_from_message(&st->base, GL_JSON_EMIT_DEFAULTS) : NULL;
@@ -221,6 +226,7 @@ static void orderd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
     r->body_len = strlen(r->body);
     return;
   }
+  order_free(copy);
   static const char *const why[] = {
       "not owned here: the order's partition belongs to another instance of the group",
       "partition still restoring its state; retry shortly", "no such order"};

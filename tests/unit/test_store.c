@@ -1,4 +1,5 @@
-/* Unit tests for gl_store: puts, deletes, dirty tracking and flush order. */
+/* Unit tests for gl_store: puts, deletes, dirty tracking, flush order and
+ * committed reads. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -104,12 +105,73 @@ static void test_binary_keys_and_growth(void **state) {
   gl_store_destroy(s);
 }
 
+/* The committed value of key as a string ("-" when absent), freeing any copy. */
+static char *committed(const gl_store_t *s, const char *key) {
+  void *copy = NULL;
+  const char *v = gl_store_get_committed(s, key, strlen(key), &copy);
+  char *out = strdup(v ? v : "-");
+  if (copy) fr(NULL, copy);
+  return out;
+}
+
+#define assert_committed(s, key, want)         \
+  do {                                         \
+    char *got_ = committed((s), (key));        \
+    assert_string_equal(got_, (want));         \
+    free(got_);                                \
+  } while (0)
+
+/* Queries read what the last commit left, whatever the open transaction
+ * did: a change in place, a replacement, a new key, a delete; a flush (the
+ * commit started) changes nothing until gl_store_commit. */
+static void test_committed_reads(void **state) {
+  (void)state;
+  gl_store_t *s = gl_store_new(&ops, NULL);
+  gl_store_restore(s, "a", 1, strdup("a0"));
+  gl_store_restore(s, "b", 1, strdup("b0"));
+  gl_store_restore(s, "d", 1, strdup("d0"));
+  assert_committed(s, "a", "a0");
+  char *a = gl_store_get_mut(s, "a", 1);
+  a[1] = '1'; /* Changed in place. */
+  gl_store_touch(s, "a", 1);
+  gl_store_put(s, "b", 1, strdup("b1"));
+  gl_store_put(s, "c", 1, strdup("c1"));
+  gl_store_delete(s, "d", 1);
+  assert_string_equal(gl_store_get(s, "a", 1), "a1");
+  assert_committed(s, "a", "a0");
+  assert_committed(s, "b", "b0");
+  assert_committed(s, "c", "-");
+  assert_committed(s, "d", "d0");
+  a = gl_store_get_mut(s, "a", 1); /* A second write keeps the first snapshot. */
+  a[1] = '2';
+  gl_store_touch(s, "a", 1);
+  assert_committed(s, "a", "a0");
+  seen_t seen = {""};
+  gl_store_flush(s, record, &seen);
+  assert_string_equal(seen.log, "a=a2;b=b1;c=c1;d=<tombstone>;");
+  assert_committed(s, "a", "a0");
+  assert_committed(s, "d", "d0");
+  gl_store_commit(s);
+  assert_committed(s, "a", "a2");
+  assert_committed(s, "b", "b1");
+  assert_committed(s, "c", "c1");
+  assert_committed(s, "d", "-");
+  assert_int_equal(gl_store_count(s), 3);
+  /* Next transaction: snapshots again, and a clear (abort) drops them. */
+  gl_store_delete(s, "c", 1);
+  assert_committed(s, "c", "c1");
+  gl_store_clear(s);
+  assert_committed(s, "c", "-");
+  gl_store_destroy(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_put_get_replace),
       cmocka_unit_test(test_flush_is_ordered_and_deduplicated),
       cmocka_unit_test(test_restore_does_not_dirty),
       cmocka_unit_test(test_binary_keys_and_growth),
+      cmocka_unit_test(test_committed_reads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
