@@ -8,43 +8,39 @@
  * One round stamps every partition with the same occurred_at_ms, which never
  * goes backwards: if the wall clock steps back, the last value is repeated
  * until the clock catches up. The partition count is read from the metadata
- * at start (a missing topic stops the daemon) and re-read every 30 s on the
- * libuv thread pool, so partitions added later get ticks too.
+ * on the libuv thread pool (clockd_connect.c): at start, until the broker
+ * answers and the clock topic exists or startup.timeout.ms has passed (then
+ * exit 1, for a supervisor to retry), and every 30 s afterwards, so that
+ * partitions added later get ticks too.
  *
  * Everything else runs on one libuv loop: the tick timer, SIGTERM/SIGINT
  * (flush with a deadline, exit 0), the producer's queue (io events on a
- * pipe), and /healthz and /metrics on the loopback HTTP port. */
+ * pipe, and a fallback timer), and /healthz, /readyz and /metrics on the
+ * loopback HTTP port (clockd_health.c), which answer from the start.
+ *
+ * Exit codes: 0 after SIGTERM or tick.count rounds; 2 for a bad setting
+ * (a supervisor should not retry); 1 for everything else (no broker, no
+ * clock topic, the HTTP port in use, a fatal producer error). */
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <uv.h>
-
 #include "greenlight/gl_codec.h"
-#include "greenlight/gl_config.h"
-#include "greenlight/gl_http.h"
-#include "greenlight/gl_kafka.h"
-#include "greenlight/gl_log.h"
-#include "greenlight/gl_metrics.h"
+
+#include "clockd_int.h"
 
 extern char **environ;
 
 #define CLOCKD_SOURCE "greenlight.clockd"
 #define CLOCKD_KEY "tick"
-#define CLOCKD_FLUSH_MS 10000       /* Deadline for delivering what is queued at shutdown. */
-#define CLOCKD_METADATA_MS 30000    /* How often the partition count is re-read. */
-#define CLOCKD_METADATA_TIMEOUT_MS 10000
-#define CLOCKD_HEALTH_INTERVALS 3   /* A partition without a delivery for longer is stale. */
+#define CLOCKD_FLUSH_MS 10000 /* Deadline for delivering what is queued at shutdown. */
+#define CLOCKD_CRON_MS 250    /* The fallback poll, fatal errors, the readiness gauge. */
 /* The event id "<clock.id>-<partition>-<ms>" must fit GL_ID_MAX: leave room for the numbers. */
 #define CLOCKD_ID_MAX (GL_ID_MAX - 32)
-
-typedef struct clockd_conf {
-  char *topic_prefix, *clock_topic, *clock_id, *http_host, *log_level;
-  int64_t tick_interval_ms, tick_count, http_port;
-} clockd_conf_t;
 
 #define CLOCKD_OFF(f) offsetof(clockd_conf_t, f)
 static const gl_conf_prop_t clockd_props[] = {
@@ -62,44 +58,17 @@ static const gl_conf_prop_t clockd_props[] = {
     {"ticks", GL_CONF_INT, "0", 0, INT64_MAX, NULL, CLOCKD_OFF(tick_count),
      "Short for tick.count: --ticks N stops after N rounds."},
     {"http.host", GL_CONF_STR, "127.0.0.1", 0, 0, NULL, CLOCKD_OFF(http_host),
-     "Address of the HTTP port (/healthz, /metrics)."},
+     "Address of the HTTP port (/healthz, /readyz, /metrics)."},
     {"http.port", GL_CONF_INT, "8083", -1, 65535, NULL, CLOCKD_OFF(http_port),
      "HTTP port; 0 picks a free one (logged), -1 disables HTTP."},
     {"log.level", GL_CONF_ENUM, "info", 0, 0, "debug|info|warn|error", CLOCKD_OFF(log_level),
      "Least severe level logged."},
+    {"startup.timeout.ms", GL_CONF_INT, "120000", 1000, 86400000, NULL,
+     CLOCKD_OFF(startup_timeout_ms),
+     "How long a start waits for the broker and the clock topic (answering /healthz meanwhile) before it exits 1 for a supervisor to retry."},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
-/* The daemon; it lives on main's stack. */
-typedef struct clockd {
-  clockd_conf_t conf;
-  gl_conf_t gconf;
-  gl_log_t log;
-  uv_loop_t loop;
-  uv_timer_t tick_timer, meta_timer;
-  uv_signal_t sigterm, sigint;
-  gl_kafka_qpoll_t qpoll;
-  uv_work_t meta_work;
-  bool meta_busy;
-  int32_t meta_partitions; /* Result of the work: the count, or -1. */
-  char meta_err[256];
-  gl_http_t *http;
-  rd_kafka_t *rk;
-  rd_kafka_topic_t *rkt;
-  char *topic;
-  int32_t partitions;
-  int64_t *part_ok_ms;    /* Monotonic ms of each partition's last delivered tick (0 = none). */
-  int32_t part_cap;
-  int64_t last_tick_ms;   /* occurred_at_ms of the last round. */
-  bool clock_behind;      /* The wall clock is behind last_tick_ms. */
-  int64_t rounds, produced, delivered, failed;
-  int64_t fail_streak;    /* Failures since the last success, for quiet logging. */
-  gl_metrics_t *metrics;
-  gl_series_t *m_ticks, *m_failures, *m_partitions, *m_last_tick;
-  bool stopping;
-  int exit_code;
-} clockd_t;
-
-static int64_t clockd_mono_ms(void) { return (int64_t)(uv_hrtime() / 1000000); }
+int64_t clockd_mono_ms(void) { return (int64_t)(uv_hrtime() / 1000000); }
 
 static int64_t clockd_wall_ms(void) {
   struct timespec ts;
@@ -107,8 +76,7 @@ static int64_t clockd_wall_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Grows the per-partition delivery times to n entries (never shrinks). */
-static void clockd_set_partitions(clockd_t *d, int32_t n) {
+void clockd_set_partitions(clockd_t *d, int32_t n) {
   if (n > d->part_cap) {
     int64_t *p = realloc(d->part_ok_ms, sizeof(*p) * (size_t)n);
     if (!p) abort();
@@ -122,34 +90,53 @@ static void clockd_set_partitions(clockd_t *d, int32_t n) {
 
 /* ---- Shutdown ---------------------------------------------------------- */
 
-/* Closes every handle, so that the loop ends; the Kafka client is
- * destroyed after it. */
+/* Closes every handle, so that the loop ends once the pool's work has
+ * returned; the Kafka client is destroyed after it. */
 static void clockd_close_all(clockd_t *d) {
   d->stopping = true;
+  atomic_store(&d->connect_stop, true);
   uv_handle_t *hs[] = {(uv_handle_t *)&d->tick_timer, (uv_handle_t *)&d->meta_timer,
-                       (uv_handle_t *)&d->sigterm, (uv_handle_t *)&d->sigint};
+                       (uv_handle_t *)&d->cron, (uv_handle_t *)&d->sigterm,
+                       (uv_handle_t *)&d->sigint};
   for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
     if (hs[i]->loop && !uv_is_closing(hs[i])) uv_close(hs[i], NULL);
   gl_kafka_qpoll_stop(&d->qpoll);
+  /* Work already running cannot be cancelled: connect_stop ends it soon. */
   if (d->meta_busy) uv_cancel((uv_req_t *)&d->meta_work);
+  if (d->connect_busy) uv_cancel((uv_req_t *)&d->connect_work);
   if (d->http) gl_http_close(d->http, NULL, NULL);
   d->http = NULL;
 }
 
 /* Stops ticking, delivers what is queued (within CLOCKD_FLUSH_MS, unless a
  * fatal error makes that pointless), drops the rest and closes the loop. */
-static void clockd_stop(clockd_t *d, const char *why) {
+void clockd_stop(clockd_t *d, const char *why) {
   if (d->stopping) return;
-  gl_info(&d->log, "stopping", "%s: delivering queued ticks and exiting", why);
+  gl_info(&d->log, "stopping", "%s: %sexiting", why,
+          d->produced > 0 && d->exit_code == 0 ? "delivering queued ticks and " : "");
   d->stopping = true;
-  if (d->exit_code == 0 && rd_kafka_flush(d->rk, CLOCKD_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
-    gl_warn(&d->log, "flush_timeout", "%d ticks not delivered within %d ms; dropping them",
-            rd_kafka_outq_len(d->rk), CLOCKD_FLUSH_MS);
-  rd_kafka_purge(d->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-  /* After a fatal error this runs inside rd_kafka_poll(): do not poll again. */
-  while (d->exit_code == 0 && rd_kafka_poll(d->rk, 0) > 0) {
+  atomic_store(&d->connect_stop, true);
+  if (d->rk && d->produced > 0) {
+    if (d->exit_code == 0 && rd_kafka_flush(d->rk, CLOCKD_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      gl_warn(&d->log, "flush_timeout", "%d ticks not delivered within %d ms; dropping them",
+              rd_kafka_outq_len(d->rk), CLOCKD_FLUSH_MS);
+    rd_kafka_purge(d->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    while (rd_kafka_poll(d->rk, 0) > 0) {
+    }
   }
   clockd_close_all(d);
+}
+
+void clockd_fatal(clockd_t *d, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  if (d->stopping) return;
+  gl_error(&d->log, "fatal", "%s; exiting so that a supervisor restarts the daemon", msg);
+  d->exit_code = 1;
+  clockd_stop(d, "fatal error");
 }
 
 static void clockd_signal_cb(uv_signal_t *h, int signum) {
@@ -166,25 +153,29 @@ static void clockd_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac
   gl_kafka_log(&d->log, rk, level, fac, buf);
 }
 
-/* Served by rd_kafka_poll() on the loop thread, like the delivery reports. */
+/* Only rd_kafka_poll() and rd_kafka_flush() serve it, on the loop thread;
+ * even so it only records, for the loop to act on (clockd_serve). */
 static void clockd_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
   clockd_t *d = opaque;
   char fatal[512];
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) atomic_store(&d->brokers_down, true);
   if (!gl_kafka_error(&d->log, rk, err, reason, fatal, sizeof fatal)) return;
-  gl_error(&d->log, "fatal", "producer: %s; exiting so that a supervisor restarts the daemon",
-           fatal);
-  d->exit_code = 1;
-  clockd_stop(d, "fatal producer error");
+  bool no = false;
+  if (!atomic_compare_exchange_strong(&d->fatal_claimed, &no, true)) return;
+  snprintf(d->fatal_msg, sizeof(d->fatal_msg), "%s", fatal);
+  atomic_store(&d->fatal_pending, true); /* After the message: the loop reads it then. */
 }
 
 static void clockd_failure(clockd_t *d, int32_t partition, const char *what) {
   d->failed++;
   gl_series_add(d->m_failures, 1);
+  snprintf(d->last_failure, sizeof(d->last_failure), "partition %" PRId32 ": %s", partition, what);
   /* The first failure of a streak is logged; the streak's end says how long it was. */
   if (d->fail_streak++ == 0)
     gl_warn(&d->log, "tick_failed", "tick for %s [%" PRId32 "]: %s", d->topic, partition, what);
 }
 
+/* Served by rd_kafka_poll() and rd_kafka_flush(): the loop thread. */
 static void clockd_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   clockd_t *d = opaque;
   (void)rk;
@@ -192,6 +183,7 @@ static void clockd_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaq
     clockd_failure(d, m->partition, rd_kafka_err2str(m->err));
     return;
   }
+  atomic_store(&d->brokers_down, false);
   d->delivered++;
   gl_series_add(d->m_ticks, 1);
   if (m->partition >= 0 && m->partition < d->part_cap) d->part_ok_ms[m->partition] = clockd_mono_ms();
@@ -201,11 +193,23 @@ static void clockd_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaq
   d->fail_streak = 0;
 }
 
-/* The producer's queue has events: serve everything queued. */
-static void clockd_queue_cb(void *arg) {
-  clockd_t *d = arg;
+/* Serves everything the producer's queue holds, then acts on a fatal error
+ * the error callback recorded. */
+static void clockd_serve(clockd_t *d) {
   while (!d->stopping && rd_kafka_poll(d->rk, 0) > 0) {
   }
+  if (atomic_load(&d->fatal_pending) && !d->stopping)
+    clockd_fatal(d, "producer: %s", d->fatal_msg);
+}
+
+static void clockd_queue_cb(void *arg) { clockd_serve(arg); }
+
+/* The fallback poll (queue io events can be missed), and the readiness gauge. */
+static void clockd_cron_cb(uv_timer_t *h) {
+  clockd_t *d = h->data;
+  clockd_serve(d);
+  char buf[512];
+  gl_series_set(d->m_ready, clockd_not_ready(d, buf, sizeof buf) ? 0 : 1);
 }
 
 /* Our defaults, then the kafka.* pass-through, then what correctness needs:
@@ -231,58 +235,6 @@ static int clockd_kafka_new(clockd_t *d, char *errstr, size_t errlen) {
   if (!(d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errlen))) return -1;
   d->rkt = rd_kafka_topic_new(d->rk, d->topic, NULL);
   return d->rkt ? 0 : -1;
-}
-
-/* Reads the clock topic's partition count. Returns it, or -1 with errstr
- * set. Blocking: called at start, and on the thread pool afterwards. */
-static int32_t clockd_read_partitions(clockd_t *d, char *errstr, size_t errlen) {
-  const struct rd_kafka_metadata *md = NULL;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(d->rk, 0, d->rkt, &md, CLOCKD_METADATA_TIMEOUT_MS);
-  if (err) {
-    snprintf(errstr, errlen, "cannot read the metadata of topic %s: %s", d->topic,
-             rd_kafka_err2str(err));
-    return -1;
-  }
-  int32_t n = -1;
-  if (md->topic_cnt != 1 || md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-    snprintf(errstr, errlen,
-             "clock topic %s does not exist; create it with as many partitions as the input topics",
-             d->topic);
-  else if (md->topics[0].err || md->topics[0].partition_cnt <= 0)
-    snprintf(errstr, errlen, "clock topic %s: %s", d->topic,
-             md->topics[0].err ? rd_kafka_err2str(md->topics[0].err) : "no partitions");
-  else
-    n = md->topics[0].partition_cnt;
-  rd_kafka_metadata_destroy(md);
-  return n;
-}
-
-static void clockd_meta_work_cb(uv_work_t *w) {
-  clockd_t *d = w->data;
-  d->meta_partitions = clockd_read_partitions(d, d->meta_err, sizeof(d->meta_err));
-}
-
-static void clockd_meta_after_cb(uv_work_t *w, int status) {
-  clockd_t *d = w->data;
-  d->meta_busy = false;
-  if (status != 0 || d->stopping) return;
-  if (d->meta_partitions < 0) {
-    gl_warn(&d->log, "metadata", "%s; ticking %" PRId32 " partitions as before", d->meta_err,
-            d->partitions);
-  } else if (d->meta_partitions != d->partitions) {
-    gl_info(&d->log, "partitions", "clock topic %s now has %" PRId32 " partitions (was %" PRId32 ")",
-            d->topic, d->meta_partitions, d->partitions);
-    clockd_set_partitions(d, d->meta_partitions);
-  }
-}
-
-static void clockd_meta_timer_cb(uv_timer_t *h) {
-  clockd_t *d = h->data;
-  if (d->meta_busy || d->stopping) return;
-  d->meta_busy = true;
-  d->meta_work.data = d;
-  if (uv_queue_work(&d->loop, &d->meta_work, clockd_meta_work_cb, clockd_meta_after_cb) != 0)
-    d->meta_busy = false;
 }
 
 /* ---- Ticks ------------------------------------------------------------- */
@@ -336,38 +288,9 @@ static void clockd_tick_cb(uv_timer_t *h) {
   gl_series_set(d->m_last_tick, (double)now);
   gl_debug(&d->log, "tick", "round %" PRId64 " at %" PRId64 " to %" PRId32 " partitions",
            d->rounds, now, d->partitions);
-  rd_kafka_poll(d->rk, 0);
-  if (d->conf.tick_count > 0 && d->rounds >= d->conf.tick_count) clockd_stop(d, "tick.count reached");
-}
-
-/* ---- HTTP -------------------------------------------------------------- */
-
-/* /healthz is 200 while every partition got a tick delivered within the
- * last CLOCKD_HEALTH_INTERVALS intervals, else 503; /metrics is Prometheus. */
-static void clockd_http_cb(void *opaque, const char *method, const char *path,
-                           gl_http_response_t *r) {
-  clockd_t *d = opaque;
-  (void)method;
-  if (strcmp(path, "/metrics") == 0) {
-    r->status = 200;
-    r->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r->body_len = gl_metrics_render(d->metrics, &r->body);
-    return;
-  }
-  if (strcmp(path, "/healthz") != 0) return;
-  int64_t now = clockd_mono_ms(), window = CLOCKD_HEALTH_INTERVALS * d->conf.tick_interval_ms;
-  int32_t stale = 0;
-  for (int32_t p = 0; p < d->partitions; p++)
-    if (d->part_ok_ms[p] == 0 || now - d->part_ok_ms[p] > window) stale++;
-  const char *status = d->stopping ? "stopping" : d->delivered == 0 ? "starting" : stale ? "stale" : "ok";
-  r->status = stale == 0 && !d->stopping ? 200 : 503;
-  r->content_type = "application/json";
-  r->body_len = (size_t)asprintf(&r->body,
-                                 "{\"status\":\"%s\",\"service\":\"clockd\",\"partitions\":%" PRId32
-                                 ",\"stale_partitions\":%" PRId32 ",\"rounds\":%" PRId64
-                                 ",\"last_tick_ms\":%" PRId64 ",\"delivery_failures\":%" PRId64 "}\n",
-                                 status, d->partitions, stale, d->rounds, d->last_tick_ms, d->failed);
-  if (!r->body) abort();
+  clockd_serve(d);
+  if (!d->stopping && d->conf.tick_count > 0 && d->rounds >= d->conf.tick_count)
+    clockd_stop(d, "tick.count reached");
 }
 
 /* ---- Start ------------------------------------------------------------- */
@@ -394,40 +317,56 @@ static int clockd_configure(clockd_t *d, int argc, char **argv, char *errstr, si
     return -1;
   }
   if (asprintf(&d->topic, "%s%s", d->conf.topic_prefix, d->conf.clock_topic) < 0) abort();
+  /* --check-config and a start judge http.host alike. */
+  if (d->conf.http_port >= 0 && gl_http_check_host(d->conf.http_host, errstr, errlen) < 0)
+    return -1;
   return d->gconf.check ? gl_conf_check(&d->gconf, stdout, errstr, errlen) : 0;
 }
 
-/* Connects the producer, reads the partition count and starts every handle.
- * Returns 0, or -1 with errstr set. */
+/* Creates the producer and opens the HTTP port. Returns 0, or the exit code
+ * with errstr set: 2 for a bad setting (a kafka.* property the client
+ * refuses, an http.host that is not this machine's), 1 for the rest (the
+ * port in use: a later start may find it free). */
+static int clockd_open(clockd_t *d, char *errstr, size_t errlen) {
+  if (clockd_kafka_new(d, errstr, errlen) < 0) return 2;
+  if (d->conf.http_port < 0) return 0;
+  int err = gl_http_listen(&d->http, &d->loop, d->conf.http_host, (int)d->conf.http_port,
+                           clockd_http_cb, d, errstr, errlen);
+  if (err < 0) return gl_http_bad_setting(err) ? 2 : 1;
+  gl_info(&d->log, "http", "listening on http://%s:%d (/healthz, /readyz, /metrics)",
+          d->conf.http_host, gl_http_port(d->http));
+  return 0;
+}
+
+/* Wires the producer's queue into the loop, starts the signals and the
+ * cron, and the wait for the broker and the clock topic (no connection is
+ * needed before). Returns 0, or -1 with errstr set. */
 static int clockd_start(clockd_t *d, char *errstr, size_t errlen) {
-  if (clockd_kafka_new(d, errstr, errlen) < 0) return -1;
-  int32_t n = clockd_read_partitions(d, errstr, errlen);
-  if (n < 0) return -1;
-  clockd_set_partitions(d, n);
   int rc = gl_kafka_qpoll_start(&d->loop, &d->qpoll, rd_kafka_queue_get_main(d->rk),
                                 clockd_queue_cb, d);
   if (rc < 0) {
     snprintf(errstr, errlen, "cannot wire the producer queue into the loop: %s", uv_strerror(rc));
     return -1;
   }
-  if (d->conf.http_port >= 0) {
-    d->http = gl_http_start(&d->loop, d->conf.http_host, (int)d->conf.http_port, clockd_http_cb, d,
-                            errstr, errlen);
-    if (!d->http) return -1;
-    gl_info(&d->log, "http", "listening on http://%s:%d (/healthz, /metrics)", d->conf.http_host,
-            gl_http_port(d->http));
-  }
-  uv_timer_start(&d->tick_timer, clockd_tick_cb, 0, (uint64_t)d->conf.tick_interval_ms);
-  uv_timer_start(&d->meta_timer, clockd_meta_timer_cb, CLOCKD_METADATA_MS, CLOCKD_METADATA_MS);
   uv_signal_start(&d->sigterm, clockd_signal_cb, SIGTERM);
   uv_signal_start(&d->sigint, clockd_signal_cb, SIGINT);
+  uv_timer_start(&d->cron, clockd_cron_cb, CLOCKD_CRON_MS, CLOCKD_CRON_MS);
+  clockd_connect_start(d);
+  /* Queue io events fire only on empty -> non-empty: serve what is there now. */
+  clockd_serve(d);
+  return 0;
+}
+
+void clockd_begin_ticking(clockd_t *d, int32_t partitions) {
+  atomic_store(&d->brokers_down, false); /* A broker just answered. */
+  d->connected = true;
+  clockd_set_partitions(d, partitions);
+  uv_timer_start(&d->tick_timer, clockd_tick_cb, 0, (uint64_t)d->conf.tick_interval_ms);
+  clockd_meta_start(d);
   gl_info(&d->log, "started",
           "clock %s: ticks to %" PRId32 " partitions of %s every %" PRId64 " ms%s", d->conf.clock_id,
           d->partitions, d->topic, d->conf.tick_interval_ms,
           d->conf.tick_count > 0 ? " (bounded by tick.count)" : "");
-  /* Queue io events fire only on empty -> non-empty: serve what is there now. */
-  rd_kafka_poll(d->rk, 0);
-  return 0;
 }
 
 static void clockd_metrics_init(clockd_t *d) {
@@ -440,6 +379,7 @@ static void clockd_metrics_init(clockd_t *d) {
                                      "Partitions of the clock topic being ticked.", NULL);
   d->m_last_tick = gl_metrics_gauge(m, "greenlight_clock_last_tick_ms",
                                     "occurred_at_ms of the last round of ticks.", NULL);
+  d->m_ready = gl_metrics_gauge(m, "greenlight_ready", "1 when /readyz answers 200.", NULL);
 }
 
 static void clockd_destroy(clockd_t *d) {
@@ -448,9 +388,29 @@ static void clockd_destroy(clockd_t *d) {
   if (d->rk) rd_kafka_destroy(d->rk);
   free(d->part_ok_ms);
   free(d->topic);
+  uv_mutex_destroy(&d->connect_lock);
   gl_metrics_destroy(d->metrics);
   gl_conf_destroy(&d->gconf);
   uv_loop_close(&d->loop);
+}
+
+/* The exit code of a run that started, logged. */
+static int clockd_result(clockd_t *d) {
+  int code = d->exit_code;
+  /* A fatal error recorded while the last ticks were flushed. */
+  if (code == 0 && atomic_load(&d->fatal_pending)) {
+    gl_error(&d->log, "fatal", "producer: %s", d->fatal_msg);
+    code = 1;
+  }
+  /* A bounded run (tick.count) must say whether every tick arrived. */
+  if (code == 0 && d->conf.tick_count > 0 && d->delivered != d->produced) {
+    gl_error(&d->log, "incomplete", "%" PRId64 " of %" PRId64 " ticks delivered", d->delivered,
+             d->produced);
+    code = 1;
+  }
+  gl_info(&d->log, "exit", "%" PRId64 " rounds, %" PRId64 " ticks delivered, %" PRId64
+          " failed; exiting with status %d", d->rounds, d->delivered, d->failed, code);
+  return code;
 }
 
 int main(int argc, char **argv) {
@@ -464,13 +424,16 @@ int main(int argc, char **argv) {
   uv_loop_init(&d.loop);
   uv_timer_init(&d.loop, &d.tick_timer);
   uv_timer_init(&d.loop, &d.meta_timer);
+  uv_timer_init(&d.loop, &d.cron);
   uv_signal_init(&d.loop, &d.sigterm);
   uv_signal_init(&d.loop, &d.sigint);
-  d.tick_timer.data = d.meta_timer.data = d.sigterm.data = d.sigint.data = &d;
+  d.tick_timer.data = d.meta_timer.data = d.cron.data = d.sigterm.data = d.sigint.data = &d;
+  uv_mutex_init(&d.connect_lock);
   clockd_metrics_init(&d);
 
   int rc = clockd_configure(&d, argc, argv, errstr, sizeof(errstr));
   int code = rc < 0 ? 2 : 0;
+  if (rc == 0 && (code = clockd_open(&d, errstr, sizeof(errstr))) != 0) rc = -1;
   if (rc == 0 && clockd_start(&d, errstr, sizeof(errstr)) < 0) rc = -1, code = 1;
   if (rc < 0) {
     gl_error(&d.log, "start", "%s", errstr);
@@ -478,17 +441,7 @@ int main(int argc, char **argv) {
   }
   if (rc != 0) clockd_close_all(&d); /* Nothing was produced: nothing to flush. */
   uv_run(&d.loop, UV_RUN_DEFAULT);
-  if (rc == 0) {
-    code = d.exit_code;
-    /* A bounded run (tick.count) must say whether every tick arrived. */
-    if (code == 0 && d.conf.tick_count > 0 && d.delivered != d.produced) {
-      gl_error(&d.log, "incomplete", "%" PRId64 " of %" PRId64 " ticks delivered", d.delivered,
-               d.produced);
-      code = 1;
-    }
-    gl_info(&d.log, "exit", "%" PRId64 " rounds, %" PRId64 " ticks delivered, %" PRId64
-            " failed; exiting with status %d", d.rounds, d.delivered, d.failed, code);
-  }
+  if (rc == 0) code = clockd_result(&d);
   clockd_destroy(&d);
   return code;
 }

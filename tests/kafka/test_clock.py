@@ -3,13 +3,22 @@
 1. Ticks: greenlight-clockd appends a Tick to every partition of the clock
    topic each round, with increasing occurred_at_ms (the same for every
    partition of a round), the right partition field, key, timestamp and
-   headers; /healthz and /metrics answer; SIGTERM and --ticks N both end it
-   with exit code 0; a bad setting stops it with exit code 2, a missing
-   clock topic with a clear message.
-2. Expiry without business traffic: an approved order whose approvals lapse
+   headers; /healthz, /readyz and /metrics answer; SIGTERM and --ticks N
+   both end it with exit code 0; a bad setting (a value out of range, an
+   http.host that is not this machine's, with or without --check-config)
+   stops it with exit code 2.
+2. Starting before the broker or the clock topic (issue 6, defect 5): not a
+   bad setting. With no broker it answers /healthz (200, degraded, why) and
+   /readyz (503) while it waits, exits 0 at once on SIGTERM, and exits 1
+   saying why after startup.timeout.ms, for a supervisor to retry; a busy
+   HTTP port exits 1 too. A clock topic that does not exist yet is waited
+   for (/readyz says which), and once created it is ticked and /readyz
+   turns 200.
+3. Expiry without business traffic: an approved order whose approvals lapse
    stays APPROVED while no event arrives, however late the wall clock is;
    once clockd runs, a Tick moves it to EXPIRED.
 """
+import socket
 import subprocess
 
 from harness import *
@@ -29,6 +38,26 @@ def clockd_run(args, timeout=60):
     r = subprocess.run([CLOCKD, "-b", BOOTSTRAP, "--http.port", "-1", *args],
                        capture_output=True, timeout=timeout)
     return r.returncode, r.stderr.decode()
+
+
+def http_json(d, path):
+    code, body = d.get(path)
+    return code, json.loads(body)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def host_is_local(host):
+    with socket.socket() as s:
+        try:
+            s.bind((host, 0))
+            return True
+        except OSError:
+            return False
 
 
 def now_ms():
@@ -81,9 +110,19 @@ def test_ticks():
     rc, err = clockd_run(["--topic.prefix", prefix, "--tick.interval.ms", "0"])
     check(rc == 2 and "tick.interval.ms = '0'" in err and "1..3600000" in err,
           f"bad tick.interval.ms: exit {rc}, stderr {err[-500:]}")
-    rc, err = clockd_run(["--topic.prefix", prefix, "--clock.topic", "no-such-topic"])
-    check(rc != 0 and f"{prefix}no-such-topic does not exist" in err,
+    # A missing clock topic is waited for, then exit 1 (retry), saying which.
+    rc, err = clockd_run(["--topic.prefix", prefix, "--clock.topic", "no-such-topic",
+                          "--startup.timeout.ms", "1000"])
+    check(rc == 1 and f"could not start: clock topic {prefix}no-such-topic does not exist" in err,
           f"missing clock topic: exit {rc}, stderr {err[-500:]}")
+    if host_is_local("10.255.255.1"):
+        print("test_clock.py: 10.255.255.1 is local here; http.host check skipped")
+    else:
+        for extra in (["--check-config"], []):
+            rc, err = clockd_run(["--topic.prefix", prefix, "--http.port", "0",
+                                  "--http.host", "10.255.255.1", *extra])
+            check(rc == 2 and "config: http.host = '10.255.255.1': expected an address of this "
+                  "machine" in err, f"bad http.host {extra}: exit {rc}, stderr {err[-500:]}")
 
     d = clockd(prefix).start()
     wait_until(lambda: d.metric("greenlight_clock_partitions") > 0, 30, "clockd partition count")
@@ -91,9 +130,11 @@ def test_ticks():
     wait_until(lambda: d.metric("greenlight_ticks_total") >= 5 * parts, 60, "5 rounds of ticks")
     # Healthy while every partition had a delivery within 3 intervals (600 ms
     # here): waited for, since a loaded machine may stall one.
-    health = wait_until(lambda: (lambda r: r if r[0] == 200 else None)(d.get("/healthz")), 30,
-                        "/healthz 200")
-    check(json.loads(health[1])["status"] == "ok", f"/healthz: {health}")
+    health = wait_until(lambda: (lambda r: r if r[0] == 200 and r[1]["status"] == "ok" else None)(
+        http_json(d, "/healthz")), 30, "/healthz 200 ok")
+    check(health[1]["partitions"] == parts and health[1]["stale_partitions"] == 0, f"/healthz: {health}")
+    wait_until(lambda: d.get("/readyz")[0] == 200, 30, "/readyz 200 while ticking")
+    wait_until(lambda: d.metric("greenlight_ready") == 1, 10, "greenlight_ready 1")
     check(d.metric("greenlight_tick_delivery_failures_total") == 0, "delivery failures reported")
     check(d.stop() == 0, "clockd did not exit 0 on SIGTERM")
     got = check_ticks(prefix, parts, 5)
@@ -109,6 +150,80 @@ def test_ticks():
     check_ticks(prefix, parts, 8)
     again = sum(len(r) for r in ticks_by_partition(prefix).values())
     check(again == total + 3 * parts, f"--ticks 3 appended {again - total} ticks, expected {3 * parts}")
+
+
+def starting_why(d, path, want):
+    """/healthz or /readyz once its why contains want: (code, body)."""
+    return wait_until(lambda: (lambda r: r if want in (r[1].get("why") or "") else None)(
+        http_json(d, path)), 30, f"{d.name} {path} to say {want!r}")
+
+
+def test_no_broker():
+    """No broker: health answers while waiting, SIGTERM exits 0 at once,
+    startup.timeout.ms exits 1 saying why."""
+    dead = f"127.0.0.1:{free_port()}"
+    d = Daemon(CLOCKD, "clockd-nobroker", ["-b", dead, "--http.port", "0", "--clock.id", "test-clock",
+                                           "--startup.timeout.ms", "3000"]).start()
+    d.expect_exit = True  # It is meant to give up.
+    code, h = starting_why(d, "/healthz", "starting: ")
+    check(code == 200 and h["status"] == "degraded" and h["service"] == "clockd",
+          f"/healthz without a broker: {code} {h}")
+    code, r = http_json(d, "/readyz")
+    check(code == 503 and r["status"] == "not_ready" and r["why"].startswith("starting: "),
+          f"/readyz without a broker: {code} {r}")
+    check(d.metric("greenlight_ready") == 0, "greenlight_ready is not 0 without a broker")
+    rc = d.proc.wait(timeout=60)
+    check(rc == 1, f"without a broker clockd exited {rc}, expected 1 (retry), not 2 (bad setting)")
+    log = d.log_text()
+    check("could not start: broker unreachable" in log, f"the exit does not say why: {log[-2000:]}")
+
+    # SIGTERM while waiting (default startup.timeout.ms: 120 s) ends it at once, with 0.
+    d = Daemon(CLOCKD, "clockd-nobroker-term", ["-b", dead, "--http.port", "0"]).start()
+    starting_why(d, "/readyz", "broker unreachable")
+    d.expect_exit = True
+    t0 = time.monotonic()
+    d.proc.send_signal(signal.SIGTERM)
+    try:
+        rc = d.proc.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        fail("clockd waiting for the broker did not exit within 3 s of SIGTERM")
+    check(rc == 0, f"SIGTERM while waiting for the broker: exit {rc}, expected 0")
+    print(f"test_clock.py: SIGTERM while waiting: exit after {time.monotonic() - t0:.2f} s")
+
+
+def test_busy_port(prefix):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        d = Daemon(CLOCKD, "clockd-busy", ["-b", BOOTSTRAP, "--topic.prefix", prefix,
+                                           "--http.port", str(port)]).start()
+        d.expect_exit = True
+        rc = d.proc.wait(timeout=60)
+    check(rc == 1, f"a busy HTTP port exited {rc}, expected 1")
+    check("in use" in d.log_text(), "the exit does not say the port is in use")
+
+
+def test_waits_for_topic():
+    """A clock topic created after the start is waited for, then ticked."""
+    prefix = new_prefix("clock-late")
+    d = clockd(prefix, name="clockd-late").start()
+    topic = f"{prefix}greenlight.clock"
+    code, r = starting_why(d, "/readyz", f"clock topic {topic} does not exist")
+    check(code == 503 and r["why"].startswith("starting: "), f"/readyz without the topic: {code} {r}")
+    code, h = http_json(d, "/healthz")
+    check(code == 200 and h["status"] == "degraded" and topic in h["why"],
+          f"/healthz without the topic: {code} {h}")
+    make_topics(prefix)
+    wait_until(lambda: d.get("/readyz")[0] == 200, 60, "/readyz 200 once the topic exists")
+    wait_until(lambda: d.metric("greenlight_ticks_total") >= 3 * PARTITIONS, 30, "3 rounds of ticks")
+    code, h = http_json(d, "/healthz")
+    check(code == 200 and h["status"] == "ok" and h["partitions"] == PARTITIONS,
+          f"/healthz once ticking: {code} {h}")
+    check(d.stop() == 0, "clockd did not exit 0 on SIGTERM")
+    check_ticks(prefix, PARTITIONS, 3)
+    check("waiting" in d.log_text(), "clockd did not log that it was waiting for the topic")
+    return prefix
 
 
 def status_of(prefix, oid):
@@ -168,6 +283,8 @@ def test_expiry():
 
 def main():
     test_ticks()
+    test_no_broker()
+    test_busy_port(test_waits_for_topic())
     test_expiry()
 
 
