@@ -238,6 +238,8 @@ def test_kubernetes():
             fail(f"{name}: containerPort {ports.get('http')} but http.port {got.get('http.port')}")
         if c["livenessProbe"]["httpGet"] != {"path": "/healthz", "port": "http"}:
             fail(f"{name}: the liveness probe is not /healthz on the http port")
+        if c.get("readinessProbe", {}).get("httpGet") != {"path": "/readyz", "port": "http"}:
+            fail(f"{name}: the readiness probe is not /readyz on the http port")
         conf_dir = os.path.dirname(c["command"][c["command"].index("--config") + 1])
         mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
         vols = {v["name"]: v for v in tpl["spec"]["volumes"]}
