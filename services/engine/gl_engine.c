@@ -313,7 +313,7 @@ static void gl_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       }
     gl_info(&e->log, "assigned", "assigned %d input partitions; %d partition groups to restore",
             parts->cnt, n);
-    e->owners_requested_ms = 0; /* The owners changed: describe the group again soon. */
+    gl_owners_publish(e);
     return;
   }
   /* Revoked or lost: finish or abandon the open transaction, then drop the
@@ -328,6 +328,7 @@ static void gl_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
   }
   gl_drop_tasks(e);
+  gl_owners_publish(e);
   rd_kafka_assign(rk, NULL);
   gl_info(&e->log, "revoked", "revoked %d input partitions", parts->cnt);
 }
@@ -356,8 +357,8 @@ static void gl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) 
 
 /* Builds a client configuration: our defaults, then the pass-through, then
  * the settings correctness depends on. */
-static rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *defaults,
-                                      const char *const *forced, char *errstr, size_t errlen) {
+rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *defaults,
+                               const char *const *forced, char *errstr, size_t errlen) {
   rd_kafka_conf_t *kc = rd_kafka_conf_new();
   rd_kafka_conf_set_opaque(kc, e);
   rd_kafka_conf_set_log_cb(kc, gl_kafka_log_cb);
@@ -404,12 +405,9 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
     abort();
   /* The prefix separates environments on one cluster: groups and
    * transactional ids too, not just topics. */
-  char group[512], member[1024], restore_group[1024], client_id[2048];
+  char group[512], member[1024], restore_group[1024];
   snprintf(group, sizeof(group), "%s%s", c->topic_prefix, c->app_id);
   snprintf(member, sizeof(member), "%s-%s", group, c->instance_id);
-  /* Other instances read the URL from here to redirect queries (gl_owners.c). */
-  snprintf(client_id, sizeof(client_id), "%s%s%s", member, e->http_url ? " " : "",
-           e->http_url ? e->http_url : "");
   e->group = strdup(group);
   snprintf(restore_group, sizeof(restore_group), "%s-restore", group);
 
@@ -422,7 +420,7 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
                                "enable.auto.commit", "false", "enable.auto.offset.store", "false",
                                "enable.partition.eof", "true",
                                "isolation.level", e->eos ? "read_committed" : "read_uncommitted",
-                               "client.id", client_id, NULL};
+                               "client.id", member, NULL};
   rd_kafka_conf_t *kc = gl_kafka_conf(e, cons_def, cons_forced, errstr, errlen);
   if (!kc) return -1;
   rd_kafka_conf_set_rebalance_cb(kc, gl_rebalance_cb);
@@ -477,6 +475,7 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
              e->inputs[0], merr ? rd_kafka_err2str(merr) : "unknown topic");
     return -1;
   }
+  if (gl_owners_start(e, errstr, errlen) < 0) return -1;
 
   rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(e->ninputs);
   for (int i = 0; i < e->ninputs; i++)
@@ -614,7 +613,7 @@ static void gl_engine_destroy(gl_engine_t *e) {
   gl_kafka_qpoll_destroy(&e->cons_io);
   gl_kafka_qpoll_destroy(&e->prod_io);
   gl_kafka_qpoll_destroy(&e->rest_io);
-  gl_owners_destroy(e); /* Its queue belongs to the consumer. */
+  gl_owners_destroy(e); /* After the consumer's close, which published "nothing". */
   if (e->consumer) rd_kafka_destroy(e->consumer);
   if (e->restorer) rd_kafka_destroy(e->restorer);
   if (e->producer) {
@@ -685,7 +684,7 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
       gl_http_check_host(e->conf.http_host, errstr, sizeof(errstr)) < 0)
     rc = -1;
   if (rc == 0 && e->gconf.check) rc = gl_conf_check(&e->gconf, stdout, errstr, sizeof(errstr));
-  /* HTTP first: its port goes into the consumer's client.id. */
+  /* HTTP first: its port goes into this instance's owners claim. */
   if (rc == 0 && e->conf.http_port >= 0) {
     e->http = gl_http_start(&e->loop, e->conf.http_host, (int)e->conf.http_port, gl_http_cb, e,
                             errstr, sizeof(errstr));

@@ -4,8 +4,9 @@ owns the key, or a clear 'not owned here' with the owner when known").
 Two order daemons share the group (instance.id 1 and 2, range assignment:
 two partitions each). For every order of the seed, exactly one of them
 answers GET /orders/{id} with the order; the other answers 421 and names
-the owner's instance and URL, taken from the group's description, and the
-"location" it gives serves the same order."""
+the owner's instance and URL, learnt from the owners topic the instances
+publish their assignments to, and the "location" it gives serves the same
+order."""
 import urllib.request
 
 from harness import *
