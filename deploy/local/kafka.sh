@@ -3,7 +3,7 @@
 # combined broker and controller) on the loopback interface, for local runs and CI.
 #
 # Usage: kafka.sh fetch|start|stop|restart|status|clean|bootstrap
-#        kafka.sh topics [NAME[:compact] ...]
+#        kafka.sh topics [NAME[:compact][:PARTITIONS] ...]
 #
 # The jars come from Maven Central (see pom.xml beside this file) and are cached outside the
 # repository. Every error is one line on stderr that starts with "kafka.sh:".
@@ -18,7 +18,7 @@
 #   GREENLIGHT_BROKER_SASL_PASSWORD    password of the SASL user "greenlight" [greenlight-local]
 #   GREENLIGHT_BROKER_TIMEOUT          seconds to wait for the broker to become ready [60]
 #   GREENLIGHT_BROKER_HEAP_OPTS        broker heap options [-Xms256m -Xmx1g]
-#   GREENLIGHT_PARTITIONS             partitions of every topic created here [4]
+#   GREENLIGHT_PARTITIONS             partitions of every topic created here without ":N" [4]
 #   GREENLIGHT_TOPIC_PREFIX           prefix prepended to every topic name, extra ones too []
 set -euo pipefail
 
@@ -40,13 +40,16 @@ readonly PARTITIONS="${GREENLIGHT_PARTITIONS:-4}"
 readonly PREFIX="${GREENLIGHT_TOPIC_PREFIX:-}"
 
 # These are the topics that the greenlight daemons read and write. A ":compact" suffix asks
-# for cleanup.policy=compact. All of them get the same partition count, so that the topics
-# that are joined by key stay co-partitioned.
+# for cleanup.policy=compact, a ":N" suffix for N partitions. All but the owners topics get
+# the same partition count, so that the topics that are joined by key stay co-partitioned;
+# an app's owners topic (<app.id>.owners: which instance owns which partition, for the HTTP
+# queries) has one partition, so that its offsets order every instance's claims.
 readonly DEFAULT_TOPICS=(
   greenlight.orders greenlight.approvals greenlight.batches greenlight.shipments
   greenlight.clock greenlight.order-status greenlight.batch-status greenlight.dlq
   greenlight-orderd.orders.changelog:compact greenlight-batchd.batches.changelog:compact
   greenlight-batchd.repartition
+  greenlight-orderd.owners:compact:1 greenlight-batchd.owners:compact:1
 )
 
 die() {
@@ -230,20 +233,21 @@ ensure_topics() {
     return
   fi
   # Without the helper: one TopicCommand JVM to list, and one per missing topic.
-  local existing deadline=$((SECONDS + TIMEOUT)) name policy
+  local existing deadline=$((SECONDS + TIMEOUT)) name policy count
   until existing=$(tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --list 2>/dev/null); do
     ((SECONDS < deadline)) || die "the broker at $BOOTSTRAP did not answer within ${TIMEOUT}s"
     sleep 1
   done
   for spec in "${specs[@]}"; do
-    name=${spec%:compact} policy=delete
-    [[ "$spec" == *:compact ]] && policy=compact
+    name=$spec policy=delete count=$PARTITIONS
+    [[ "$name" =~ ^(.*):([0-9]+)$ ]] && name=${BASH_REMATCH[1]} count=${BASH_REMATCH[2]}
+    [[ "$name" == *:compact ]] && name=${name%:compact} policy=compact
     if ! grep -qxF "$name" <<<"$existing"; then
       tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --create --if-not-exists \
-        --topic "$name" --partitions "$PARTITIONS" --replication-factor 1 --config "cleanup.policy=$policy" \
+        --topic "$name" --partitions "$count" --replication-factor 1 --config "cleanup.policy=$policy" \
         >/dev/null || die "cannot create topic $name on $BOOTSTRAP"
     fi
-    echo "    $name cleanup.policy=$policy"
+    echo "    $name partitions=$count cleanup.policy=$policy"
   done
 }
 
@@ -325,7 +329,7 @@ main() {
     topics) lock; cmd_topics "$@" ;;
     status) cmd_status ;;
     bootstrap) echo "$BOOTSTRAP" ;;
-    *) die "usage: kafka.sh fetch|start|stop|restart|status|clean|bootstrap|topics [NAME[:compact] ...]" ;;
+    *) die "usage: kafka.sh fetch|start|stop|restart|status|clean|bootstrap|topics [NAME[:compact][:PARTITIONS] ...]" ;;
   esac
 }
 

@@ -143,9 +143,10 @@ typedef enum gl_ownership {
  * every greenlight producer is configured to do; -1 if unknown. */
 int32_t gl_engine_key_partition(gl_engine_t *e, const void *key, size_t klen);
 gl_ownership_t gl_engine_ownership(gl_engine_t *e, int32_t partition);
-/* The instance that owns partition according to the group's last
- * description, and its advertised HTTP URL (may be NULL). False if not
- * known (yet). The strings stay valid until the loop runs again. */
+/* The instance that owns partition according to the latest claims on the
+ * app's owners topic, and its advertised HTTP URL (may be NULL). False if
+ * not known (yet), or if the latest claim is this instance's own. Loop
+ * thread; the strings stay valid until the loop runs again. */
 bool gl_engine_owner(gl_engine_t *e, int32_t partition, const char **instance, const char **url);
 struct json_t;
 /* For a "not owned here" answer to GET path: adds "owner" ({"instance",

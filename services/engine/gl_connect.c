@@ -39,8 +39,8 @@ static void gl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) 
 
 /* Builds a client configuration: our defaults, then the pass-through, then
  * the settings correctness depends on. */
-static rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *defaults,
-                                      const char *const *forced, char *errstr, size_t errlen) {
+rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *defaults,
+                               const char *const *forced, char *errstr, size_t errlen) {
   rd_kafka_conf_t *kc = rd_kafka_conf_new();
   rd_kafka_conf_set_opaque(kc, e);
   rd_kafka_conf_set_log_cb(kc, gl_kafka_log_cb);
@@ -63,12 +63,9 @@ int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen) {
   gl_engine_conf_t *c = &e->conf;
   /* The prefix separates environments on one cluster: groups and
    * transactional ids too, not just topics. */
-  char group[512], member[1024], restore_group[1024], client_id[2048];
+  char group[512], member[1024], restore_group[1024];
   snprintf(group, sizeof(group), "%s%s", c->topic_prefix, c->app_id);
   snprintf(member, sizeof(member), "%s-%s", group, c->instance_id);
-  /* Other instances read the URL from here to redirect queries (gl_owners.c). */
-  snprintf(client_id, sizeof(client_id), "%s%s%s", member, e->http_url ? " " : "",
-           e->http_url ? e->http_url : "");
   e->group = strdup(group);
   snprintf(restore_group, sizeof(restore_group), "%s-restore", group);
   e->member = strdup(member);
@@ -82,7 +79,7 @@ int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen) {
                                "enable.auto.commit", "false", "enable.auto.offset.store", "false",
                                "enable.partition.eof", "true",
                                "isolation.level", e->eos ? "read_committed" : "read_uncommitted",
-                               "client.id", client_id, NULL};
+                               "client.id", member, NULL};
   rd_kafka_conf_t *kc = gl_kafka_conf(e, cons_def, cons_forced, errstr, errlen);
   if (!kc) return -1;
   rd_kafka_conf_set_rebalance_cb(kc, gl_engine_rebalance_cb);
@@ -110,8 +107,7 @@ int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen) {
     return -1;
   rd_kafka_conf_set_dr_msg_cb(kc, gl_dr_cb);
   if (!(e->producer = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errlen))) return -1;
-
-  return 0;
+  return gl_owners_start(e, errstr, errlen);
 }
 
 /* ---- Connecting at start (the pool thread) ----------------------------- */
@@ -154,12 +150,13 @@ static int gl_connect_check_topics(gl_engine_t *e) {
   size_t n = 0;
   int parts = gl_md_partitions(md, e->inputs[0]);
   const char *other = NULL;
-  int nnames = e->ninputs + e->noutputs + 2;
+  int nnames = e->ninputs + e->noutputs + 3;
   for (int i = 0; i < nnames; i++) {
     const char *t = i < e->ninputs                ? e->inputs[i]
                     : i < e->ninputs + e->noutputs ? e->outputs[i - e->ninputs]
-                    : i == nnames - 2              ? e->dlq
-                                                   : e->changelog;
+                    : i == nnames - 3              ? e->dlq
+                    : i == nnames - 2              ? e->changelog
+                                                   : gl_owners_topic(e);
     if (!t) continue;
     int p = gl_md_partitions(md, t);
     if (p < 0 && n < sizeof(missing))

@@ -380,7 +380,7 @@ void gl_engine_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
       }
     gl_info(&e->log, "assigned", "assigned %d input partitions; %d partition groups to restore",
             parts->cnt, n);
-    e->owners_requested_ms = 0; /* The owners changed: describe the group again soon. */
+    gl_owners_publish(e);
     return;
   }
   /* Revoked or lost: finish or abandon the open transaction, then drop the
@@ -395,6 +395,7 @@ void gl_engine_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
   }
   gl_drop_tasks(e);
+  gl_owners_publish(e);
   rd_kafka_assign(rk, NULL);
   gl_info(&e->log, "revoked", "revoked %d input partitions", parts->cnt);
 }
@@ -515,7 +516,7 @@ static void gl_engine_destroy(gl_engine_t *e) {
   gl_kafka_qpoll_destroy(&e->cons_io);
   gl_kafka_qpoll_destroy(&e->prod_io);
   gl_kafka_qpoll_destroy(&e->rest_io);
-  gl_owners_destroy(e); /* Its queue belongs to the consumer. */
+  gl_owners_destroy(e); /* After the consumer's close, which published "nothing". */
   gl_poison_destroy(e);
   if (e->consumer) rd_kafka_destroy(e->consumer);
   if (e->restorer) rd_kafka_destroy(e->restorer);
@@ -593,7 +594,7 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
       gl_http_check_host(e->conf.http_host, errstr, sizeof(errstr)) < 0)
     rc = -1;
   if (rc == 0 && e->gconf.check) rc = gl_conf_check(&e->gconf, stdout, errstr, sizeof(errstr));
-  /* HTTP first: its port goes into the consumer's client.id. A port in
+  /* HTTP first: its port goes into this instance's owners claim. A port in
    * use is not a bad setting (exit 1, a supervisor retries); a host that
    * is not this machine's is (exit 2). */
   int exit_on_error = 2;

@@ -41,6 +41,9 @@ typedef struct gl_input {
   int64_t committed;
 } gl_input_t;
 
+/* Partition owners, learnt from the owners topic (gl_owners.c). */
+typedef struct gl_owners gl_owners_t;
+
 typedef enum gl_task_state { GL_TASK_RESTORING, GL_TASK_ACTIVE } gl_task_state_t;
 
 /* An input record whose output the client or the broker refused for a
@@ -156,17 +159,8 @@ struct gl_engine {
   bool closed;
   int exit_code;
   gl_http_t *http;
-  char *http_url; /* Advertised in the consumer's client.id (gl_owners.c). */
   char *group;    /* The consumer group. */
-
-  /* Partition owners from the last group description (gl_owners.c). */
-  struct gl_owner {
-    char *instance, *url;
-  } *owners;
-  int nowners;
-  rd_kafka_queue_t *owners_q;
-  bool owners_pending;
-  uint64_t owners_requested_ms;
+  gl_owners_t *owners; /* Who owns which partition (gl_owners.c). */
   uint64_t cron_runs;
 
   /* Metrics the engine updates on the hot path. */
@@ -182,13 +176,20 @@ void gl_task_destroy(gl_engine_t *e, gl_task_t *t);
 void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m);
 void gl_task_eof(gl_task_t *t, int rank, int64_t end_offset);
 
-/* gl_owners.c */
-/* Sets e->http_url from http.advertised.url, or from http.host and the
- * bound port. Returns 0, or -1 with errstr set. */
+/* gl_owners.c (loop thread) */
+/* Sets this instance's URL from http.advertised.url, or from http.host and
+ * the bound port. Returns 0, or -1 with errstr set. */
 int gl_owners_advertise(gl_engine_t *e, int port, char *errstr, size_t errlen);
-/* Asks the broker to describe the group (asynchronous). */
-void gl_owners_request(gl_engine_t *e);
-/* From the cron: takes in answers, asks again when due. */
+/* With the clients, before any connection: creates the owners producer
+ * and starts following the owners topic (gl_connect.c waits for it to
+ * exist). Returns 0, or -1 with errstr set (a bad setting). */
+int gl_owners_start(gl_engine_t *e, char *errstr, size_t errlen);
+/* The owners topic, or NULL when this instance has no HTTP port. */
+const char *gl_owners_topic(gl_engine_t *e);
+/* After an assignment or a revocation: publishes the partitions of the
+ * tasks this instance has now. */
+void gl_owners_publish(gl_engine_t *e);
+/* From the cron: takes in claims, serves the owners producer. */
 void gl_owners_poll(gl_engine_t *e);
 void gl_owners_destroy(gl_engine_t *e);
 /* The next record to process in merge order, or NULL if none may be taken now. */
@@ -258,5 +259,8 @@ void gl_engine_close(gl_engine_t *e);
 void gl_engine_fatal(gl_engine_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void gl_engine_pump(gl_engine_t *e);
 void gl_engine_after_commit(gl_engine_t *e);
+/* A client configuration: defaults, the kafka.* pass-through, then forced. */
+rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *defaults,
+                               const char *const *forced, char *errstr, size_t errlen);
 
 #endif

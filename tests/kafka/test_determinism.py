@@ -73,7 +73,7 @@ def main():
     replays = ("-replay-1", "-replay-2")
     make_topics(prefix, extra=[t for s in replays for t in (
         f"greenlight.order-status{s}", f"greenlight.dlq{s}", f"greenlight-batchd.repartition{s}",
-        f"greenlight-orderd{s}.orders.changelog:compact")])
+        f"greenlight-orderd{s}.orders.changelog:compact", f"greenlight-orderd{s}.owners:compact:1")])
 
     # The live run: the daemon is already running, with every partition
     # assigned, restored and at its end, when the recorded log arrives in

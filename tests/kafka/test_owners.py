@@ -4,8 +4,13 @@ owns the key, or a clear 'not owned here' with the owner when known").
 Two order daemons share the group (instance.id 1 and 2, range assignment:
 two partitions each). For every order of the seed, exactly one of them
 answers GET /orders/{id} with the order; the other answers 421 and names
-the owner's instance and URL, taken from the group's description, and the
-"location" it gives serves the same order."""
+the owner's instance and URL, learnt from the owners topic the instances
+publish their assignments to, and the "location" it gives serves the same
+order. Then the owners follow the group (issue 6: no Admin request in
+steady state): instance 2 stops, instance 1 takes every partition and
+serves every order; instance 2 comes back on another port and instance 1
+names its new URL. A missing owners topic is waited for, named by /readyz,
+then the start exits 1."""
 import urllib.request
 
 from harness import *
@@ -30,11 +35,7 @@ def main():
           for i in (1, 2)]
     for d in ds:
         d.url = f"http://127.0.0.1:{d.http_port()}"
-
-    def balanced():
-        hs = [json.loads(d.get("/healthz")[1]) for d in ds]
-        return all(h["partitions"] == PARTITIONS // 2 and h["restoring"] == 0 for h in hs)
-    wait_until(balanced, 90, "both instances to own and restore half of the partitions")
+    wait_until(lambda: balanced(ds), 90, "both instances to own and restore half of the partitions")
     produce(prefix, events, transactional=True)
     n = count_inputs(prefix)
     wait_until(lambda: sum(d.metric("greenlight_records_processed_total") for d in ds) >= n and
@@ -44,6 +45,34 @@ def main():
     for r in tail(prefix, "greenlight.order-status"):
         last[r["key"]] = r["value"]
 
+    served = check_redirects(ds, last, prefix)
+    check(all(served.values()), f"one instance owned every order: {served} (test data too small?)")
+    check_claims(prefix, ds)
+
+    # Instance 2 leaves: once the group gives instance 1 every partition
+    # (after the static member's session timeout), instance 1 serves all.
+    check(ds[1].stop() == 0, f"{ds[1].name} did not exit 0 on SIGTERM")
+    wait_until(lambda: all(ds[0].get(f"/orders/{oid}")[0] == 200 for oid in last), 90,
+               "instance 1 to serve every order alone")
+    # Instance 2 returns on a new port: its new claim supersedes the old one.
+    ds[1].start()
+    ds[1].url = f"http://127.0.0.1:{ds[1].http_port()}"
+    wait_until(lambda: balanced(ds), 90, "the two instances to share the partitions again")
+    served = check_redirects(ds, last, prefix)
+    check(all(served.values()), f"after the restart one instance owned every order: {served}")
+    for d in ds:
+        check(d.stop() == 0, f"{d.name} did not exit 0 on SIGTERM")
+    check_missing_topic(prefix)
+    print(f"owners: {len(last)} orders, served {served}, each redirected by the other instance")
+
+
+def balanced(ds):
+    hs = [json.loads(d.get("/healthz")[1]) for d in ds]
+    return all(h["partitions"] == PARTITIONS // 2 and h["restoring"] == 0 for h in hs)
+
+
+def check_redirects(ds, last, prefix):
+    """Every order: one 200 with the last status, one 421 naming the owner."""
     served = {0: 0, 1: 0}
     for oid, want in sorted(last.items()):
         answers = [d.get(f"/orders/{oid}") for d in ds]
@@ -58,18 +87,47 @@ def main():
         def named():
             code, body = ds[other].get(f"/orders/{oid}")
             j = json.loads(body)
-            return j if code == 421 and "owner" in j else None
-        j = wait_until(named, 30, f"instance {other + 1} to name the owner of {oid}")
+            return j if code == 421 and j.get("owner", {}).get("url") == ds[owner].url else None
+        j = wait_until(named, 30, f"instance {other + 1} to name the owner of {oid} at {ds[owner].url}")
         check(j["owner"] == {"instance": f"{prefix}greenlight-orderd-{owner + 1}",
                              "url": ds[owner].url},
               f"{oid}: 421 names {j['owner']}, expected instance {owner + 1} at {ds[owner].url}")
         code, body = get_url(j["location"])
         check(code == 200 and strip_defaults(json.loads(body)) == want,
               f"{oid}: the location {j['location']} answered {code}")
-    check(all(served.values()), f"one instance owned every order: {served} (test data too small?)")
-    for d in ds:
-        check(d.stop() == 0, f"{d.name} did not exit 0 on SIGTERM")
-    print(f"owners: {len(last)} orders, served {served}, each redirected by the other instance")
+    return served
+
+
+def check_claims(prefix, ds):
+    """The owners topic: one partition; each instance's latest record names
+    its URL and the partitions it owns, together all of them once."""
+    recs = tail(prefix, "greenlight-orderd.owners", raw=True)
+    check(recs and all(r["partition"] == 0 for r in recs), f"owners records: {recs}")
+    latest = {r["key"]: json.loads(bytes.fromhex(r["value_hex"])) for r in recs}
+    parts = []
+    for i, d in enumerate(ds):
+        key = f"{prefix}greenlight-orderd-{i + 1}"
+        v = latest.get(key)
+        check(v and v["instance"] == key and v["url"] == d.url and
+              len(v["partitions"]) == PARTITIONS // 2, f"latest claim of {key}: {v}")
+        parts += v["partitions"]
+    check(sorted(parts) == list(range(PARTITIONS)), f"claims cover {sorted(parts)}")
+
+
+def check_missing_topic(prefix):
+    """Another app id has no owners topic (nor changelog): the start waits,
+    /readyz names the topic, and after startup.timeout.ms it exits 1."""
+    d = orderd(prefix, name="owners-missing", extra=["--app.id", "no-such-app",
+                                                    "--startup.timeout.ms", "5000"])
+    d.start()
+    d.expect_exit = True
+    want = f"{prefix}no-such-app.owners"
+    wait_until(lambda: want in d.get("/readyz")[1], 30, "/readyz to name the missing owners topic")
+    try:
+        rc = d.proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        fail("orderd without an owners topic did not exit within 60 s")
+    check(rc == 1 and want in d.log_text(), f"missing owners topic: exit {rc}, log {d.log_text()[-1500:]}")
 
 
 run(main)
