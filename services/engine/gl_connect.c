@@ -71,8 +71,12 @@ int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen) {
   e->member = strdup(member);
 
   /* An input's end (EOF, "caught up" for the merge) is only known after a
-   * fetch that found nothing, which the broker holds up to fetch.wait.max.ms. */
-  const char *cons_def[] = {"auto.offset.reset", "earliest", "session.timeout.ms", "10000",
+   * fetch that found nothing, which the broker holds up to fetch.wait.max.ms.
+   * session.timeout.ms is Kafka's own default (45 s): a static member that
+   * restarts takes its partitions back at once anyway, and a broker outage
+   * shorter than the session is ridden out; past it, librdkafka 2.0.2 can
+   * be fenced while its commit waits for the broker (exit 1, clean). */
+  const char *cons_def[] = {"auto.offset.reset", "earliest", "session.timeout.ms", "45000",
                             "fetch.wait.max.ms", "100", NULL};
   const char *cons_forced[] = {"group.id", group, "group.instance.id", member,
                                "partition.assignment.strategy", "range",
