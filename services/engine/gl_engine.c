@@ -19,9 +19,9 @@ extern char **environ;
 
 #define GL_OFF(f) offsetof(gl_engine_conf_t, f)
 const gl_conf_prop_t gl_engine_conf_props[] = {
-    {"app.id", GL_CONF_STR, "greenlight", 0, 0, NULL, GL_OFF(app_id),
+    {"app.id", GL_CONF_STR, "greenlight", 1, 0, NULL, GL_OFF(app_id),
      "Application id: consumer group, transactional id prefix and changelog topic prefix."},
-    {"instance.id", GL_CONF_STR, "0", 0, 0, NULL, GL_OFF(instance_id),
+    {"instance.id", GL_CONF_STR, "0", 1, 0, NULL, GL_OFF(instance_id),
      "This instance's stable id: static group member <app.id>-<instance.id> and transactional.id."},
     {"topic.prefix", GL_CONF_STR, "", 0, 0, NULL, GL_OFF(topic_prefix),
      "Prepended to every topic name, so several environments can share a cluster."},
@@ -29,7 +29,7 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
      "Comma-separated co-partitioned input topics; their order is the merge tie-break rank."},
     {"output.topics", GL_CONF_STR, "", 0, 0, NULL, GL_OFF(output_topics),
      "Comma-separated output topics."},
-    {"dlq.topic", GL_CONF_STR, "greenlight.dlq", 0, 0, NULL, GL_OFF(dlq_topic),
+    {"dlq.topic", GL_CONF_STR, "greenlight.dlq", 1, 0, NULL, GL_OFF(dlq_topic),
      "Dead-letter topic for records that cannot be decoded, validated or applied."},
     {"processing.guarantee", GL_CONF_ENUM, "exactly_once", 0, 0, "exactly_once|at_least_once",
      GL_OFF(guarantee), "exactly_once: one Kafka transaction per commit; at_least_once: for comparison."},
