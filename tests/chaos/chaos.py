@@ -60,6 +60,9 @@ T0 = 1767571200000
 EVENTS_PER_ORDER = 6
 LIFECYCLE = ["ORDER_STATE_ACCEPTED", "ORDER_STATE_QUEUED", "ORDER_STATE_QUEUED",
              "ORDER_STATE_APPROVED", "ORDER_STATE_PARTIALLY_CLEARED", "ORDER_STATE_CLEARED"]
+COUNTERS = ("greenlight_records_processed_total", "greenlight_commits_total", "greenlight_aborts_total",
+            "greenlight_merge_idle_expired_total", "greenlight_duplicate_events_total",
+            "greenlight_dlq_records_total")
 SANITIZER = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|Assertion .* failed|"
                        r"SUMMARY: (AddressSanitizer|UndefinedBehaviorSanitizer|LeakSanitizer)")
 
@@ -162,15 +165,21 @@ class SupervisedDaemon(Daemon):
         except (urllib.error.URLError, OSError):
             return None, ""
 
-    def metric(self, name):
-        code, text = self.get("/metrics")
+    def metrics(self, names, timeout=5):
+        """{name: value summed over labels} of one /metrics answer, or None."""
+        code, text = self.get("/metrics", timeout=timeout)
         if code != 200:
             return None
-        total = 0.0
+        out = dict.fromkeys(names, 0.0)
         for line in text.splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
+            for name in names:
+                if line.startswith(name + " ") or line.startswith(name + "{"):
+                    out[name] += float(line.rsplit(" ", 1)[1])
+        return out
+
+    def metric(self, name):
+        m = self.metrics([name])
+        return None if m is None else m[name]
 
 
 def describe_exit(rc):
@@ -205,10 +214,24 @@ class Supervisor:
         self.restarts = 0           # restarts after an allowed exit 1
         self.forced_restarts = 0    # restarts after a FAILURE exit
         self.exits = []             # (time, start number, description)
+        self.scraped = {}           # start number -> last counters seen
+        self.scraped_at = 0.0
 
     def start(self):
         self.d.start()
         self.restart_at = None
+
+    def scrape(self):
+        """Keeps the last counters of each start (they restart at 0 with the
+        process), so the run's totals are sums over starts: lower bounds,
+        since a start's last seconds before a kill or crash are not seen."""
+        self.scraped_at = time.monotonic()
+        m = self.d.metrics(COUNTERS, timeout=1) if self.d.alive() else None
+        if m is not None:
+            self.scraped[self.d.starts] = m
+
+    def totals(self):
+        return {n: int(sum(m[n] for m in self.scraped.values())) for n in COUNTERS}
 
     def poll(self):
         """Notices an exit, schedules the restart, restarts when due."""
@@ -237,6 +260,8 @@ class Supervisor:
                 self.forced_restarts += 1
             d.expect_exit = True  # Handled: not reported again.
             self.restart_at = time.monotonic() + run.opts.restart_delay
+        elif d.alive() and time.monotonic() - self.scraped_at >= 2:
+            self.scrape()
         if self.restart_at is not None and time.monotonic() >= self.restart_at and not run.stop_flag.is_set():
             self.start()
             run.say(f"orderd restarted (start #{self.d.starts})")
@@ -392,6 +417,7 @@ def save_broker_log(broker, run_dir, label):
 
 def progress(run, sup, producer, counts):
     d = sup.d
+    sup.scrape()
     processed = d.metric("greenlight_records_processed_total") if d.alive() else None
     lag = d.metric("greenlight_consumer_lag_records") if d.alive() else None
     state = (f"up (start #{d.starts}, processed {processed:.0f}, lag {lag:.0f})" if processed is not None
@@ -409,7 +435,8 @@ def do_kill(run, sup, counts):
     if not supervised_wait(run, sup, d.alive, 120, "orderd to be running before a kill"):
         run.failure("chaos", "orderd was not running for 120 s: kill skipped")
         return
-    processed = d.metric("greenlight_records_processed_total")
+    sup.scrape()
+    processed = sup.scraped.get(d.starts, {}).get("greenlight_records_processed_total")
     pid, start = d.proc.pid, d.starts
     d.kill9()
     counts["kill"] += 1
@@ -629,6 +656,7 @@ def chaos(opts):
         inputs = count_inputs(run, broker, prefix)
 
         run.stop_flag.set()  # No more restarts.
+        sup.scrape()
         code = d.stop(timeout=60) if d.alive() else None
         text = d.start_log()
         if code != 0 or SANITIZER.search(text):
@@ -672,6 +700,7 @@ def chaos(opts):
         kills=counts["kill"], broker_stops=counts["stop"], broker_pauses=counts["pause"],
         daemon_restarts=sup.restarts if sup else 0, daemon_failure_restarts=sup.forced_restarts if sup else 0,
         daemon_exits=[f"{t:.1f}s start#{s}: {w}" for t, s, w in (sup.exits if sup else [])],
+        daemon_starts=sup.d.starts if sup else 0, orderd_counters=sup.totals() if sup else {},
         failures=[f"{k}: {t}" for k, t in run.failures], wall_time_s=round(run.now(), 1))
     summary["ok"] = not run.failures
     print_summary(run, summary)
@@ -705,7 +734,10 @@ def print_summary(run, s):
         f"  broker pauses     {g('broker_pauses')}/{run.opts.broker_pauses}",
         f"  daemon restarts   {g('daemon_restarts')} after exit 1 in a broker disruption, "
         f"{g('daemon_failure_restarts')} after a FAILURE",
-        f"  daemon exits      {'; '.join(g('daemon_exits') or []) or 'none'}",
+        f"  daemon exits      {'; '.join(g('daemon_exits') or []) or 'none'} ({g('daemon_starts')} starts)",
+        "  orderd counters   " + ", ".join(f"{k.replace('greenlight_', '').replace('_total', '')} {v}"
+                                           for k, v in (g('orderd_counters') or {}).items())
+        + " (sums over starts, lower bounds)",
         f"  GET /orders       {g('queries_sampled', '?')} sampled, {g('query_mismatches', '?')} wrong",
         f"  changelog         {g('changelog_mismatches', '?')} orders differ from their last status",
         f"  final SIGTERM     {g('final_stop', '?')}",
