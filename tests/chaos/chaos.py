@@ -182,9 +182,11 @@ class SupervisedDaemon(Daemon):
         return None if m is None else m[name]
 
 
-def describe_exit(rc):
+def describe_exit(rc, log=""):
     if rc is None:
         return "running"
+    if rc > 0 and "AddressSanitizer: ABRT" in log:
+        return f"SIGABRT (caught by ASan, exit {rc})"
     if rc < 0:
         try:
             return f"killed by {signal.Signals(-rc).name}"
@@ -193,15 +195,21 @@ def describe_exit(rc):
     return f"exit {rc}"
 
 
-def log_excerpt(text, n=25):
-    """The lines that tell what happened: fatal/error lines and sanitizer or
-    assertion reports, else the last n lines."""
+def log_excerpt(text, n=8):
+    """What tells what happened: the last n log lines before the end that are
+    not connection noise, the assertion and fatal lines, and a sanitizer
+    report from its ERROR line to its SUMMARY (at most 40 lines)."""
     lines = text.rstrip("\n").splitlines()
-    keep = [l for l in lines if SANITIZER.search(l) or '"event":"fatal"' in l or
-            '"level":"error"' in l or "Assertion" in l]
-    tail = lines[-n:]
-    out = keep[-10:] + ["..."] + [l for l in tail if l not in keep[-10:]] if keep else tail
-    return "\n".join("    " + l[:400] for l in out)
+    report = []
+    for i, l in enumerate(lines):
+        if re.search(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:", l):
+            end = next((k for k in range(i, len(lines)) if "SUMMARY:" in lines[k]), len(lines) - 1)
+            report = lines[i:min(end + 1, i + 40)]
+            break
+    keys = [l for l in lines if ("Assertion" in l or '"event":"fatal"' in l) and l not in report]
+    noise = ('"event":"kafka_error"', "Connect to ipv4", "Disconnected")
+    context = [l for l in lines if l not in keys and l not in report and not any(x in l for x in noise)][-n:]
+    return "\n".join("    " + l[:400] for l in context + keys + report)
 
 
 class Supervisor:
@@ -239,7 +247,7 @@ class Supervisor:
         if d.proc is not None and d.proc.poll() is not None and not d.expect_exit:
             rc = d.proc.returncode
             text = d.start_log()
-            what = describe_exit(rc)
+            what = describe_exit(rc, text)
             self.exits.append((run.now(), d.starts, what))
             fatal = [l for l in text.splitlines() if '"event":"fatal"' in l]
             sanitizer = SANITIZER.search(text)
@@ -576,6 +584,10 @@ def chaos(opts):
     run_dir = os.path.realpath(opts.workdir or os.path.join(opts.build, "chaos-runs", f"{stamp}-seed{opts.seed}"))
     os.makedirs(run_dir, exist_ok=True)
     run = Run(opts, run_dir)
+    # With ASan, an abort (a failed assertion) prints the stack that reached it.
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    if "handle_abort" not in asan:
+        os.environ["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "handle_abort=1"
     harness.CLI = os.path.join(opts.build, "services", "cli", "greenlight")
     orderd_bin = os.path.join(opts.build, "services", "orderd", "greenlight-orderd")
     for b in (harness.CLI, orderd_bin):
@@ -656,13 +668,19 @@ def chaos(opts):
         inputs = count_inputs(run, broker, prefix)
 
         run.stop_flag.set()  # No more restarts.
+        sup.poll()  # An exit not seen yet is reported.
         sup.scrape()
-        code = d.stop(timeout=60) if d.alive() else None
-        text = d.start_log()
-        if code != 0 or SANITIZER.search(text):
-            run.failure("daemon", f"orderd's final SIGTERM stop: {describe_exit(code)}"
-                                  f"{' (sanitizer report)' if SANITIZER.search(text) else ''}; its log:\n"
-                                  f"{log_excerpt(text)}")
+        if d.alive():
+            code = d.stop(timeout=60)
+            text = d.start_log()
+            final_stop = describe_exit(code, text)
+            if code != 0 or SANITIZER.search(text):
+                run.failure("daemon", f"orderd's final SIGTERM stop: {final_stop}"
+                                      f"{' (sanitizer report)' if SANITIZER.search(text) else ''}; its log:\n"
+                                      f"{log_excerpt(text)}")
+        else:
+            final_stop = "not running at the end"
+            run.failure("daemon", "orderd was not running at the end of the run")
         summary.update(
             orders=opts.orders, orders_produced=n, producer_transactions=producer.chunks,
             producer_retries=producer.retries, input_records_produced=producer.records_done,
@@ -673,7 +691,7 @@ def chaos(opts):
             gaps=audit["gaps"], reordered=audit["reordered"], extra=audit["extra"],
             wrong_final=audit["wrong_final"], other_path=audit["other_path"], key_mismatch=audit["key_mismatch"],
             examples=audit["examples"], queries_sampled=sampled, query_mismatches=q_bad,
-            changelog_mismatches=cl_bad, final_stop=describe_exit(code))
+            changelog_mismatches=cl_bad, final_stop=final_stop)
         if n < opts.orders:
             run.failure("producer", f"only {n} of {opts.orders} orders were produced")
         if not audit_clean(audit):
