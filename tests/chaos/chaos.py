@@ -114,6 +114,7 @@ class Run:
         self.lock = threading.Lock()
         self.failures = []       # (kind, text) that make the run fail
         self.disruptions = []    # (start, end or None) of broker stops and pauses, monotonic
+        self.actions = []        # (run time, action) of every chaos action begun
         self.stop_flag = threading.Event()
 
     def now(self):
@@ -204,7 +205,7 @@ def log_excerpt(text, n=8):
     for i, l in enumerate(lines):
         if re.search(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:", l):
             end = next((k for k in range(i, len(lines)) if "SUMMARY:" in lines[k]), len(lines) - 1)
-            report = lines[i:min(end + 1, i + 40)]
+            report = [l for l in lines[i:end + 1] if not l.startswith("{")][:40]
             break
     keys = [l for l in lines if ("Assertion" in l or '"event":"fatal"' in l) and l not in report]
     noise = ('"event":"kafka_error"', "Connect to ipv4", "Disconnected")
@@ -295,6 +296,7 @@ class Producer:
         self.lock = threading.Lock()
         self.next_chunk = 0
         self.done = []            # (lo, hi) committed
+        self.committed_at = {}    # lo -> run time its transaction committed
         self.orders_done = self.records_done = self.chunks = self.retries = 0
         self.latencies = []
         self.gave_up = []
@@ -364,6 +366,7 @@ class Producer:
                     return
                 with self.lock:
                     self.done.append((lo, hi))
+                    self.committed_at[lo] = self.ctx.now()
                     self.orders_done += hi - lo
                     self.records_done += (hi - lo) * EVENTS_PER_ORDER
                     self.chunks += 1
@@ -385,7 +388,8 @@ class Producer:
 
 def plan_actions(opts, rnd):
     """Seeded chaos plan: (time in s from the start of production, action)."""
-    acts = ["kill"] * opts.kills + ["stop"] * opts.broker_stops + ["pause"] * opts.broker_pauses
+    acts = ["kill"] * opts.kills + ["stop"] * opts.broker_stops + ["pause"] * opts.broker_pauses + \
+        ["cold"] * opts.cold_starts
     rnd.shuffle(acts)
     window = opts.orders / opts.rate
     slot = window / (len(acts) + 1) if acts else window
@@ -434,7 +438,8 @@ def progress(run, sup, producer, counts):
     run.say(f"progress: produced {producer.orders_done}/{run.opts.orders} orders "
             f"({producer.records_done} records, {producer.retries} retries); orderd {state}; "
             f"kills {counts['kill']}/{run.opts.kills}, broker stops {counts['stop']}/{run.opts.broker_stops}, "
-            f"pauses {counts['pause']}/{run.opts.broker_pauses}, restarts {sup.restarts}, "
+            f"pauses {counts['pause']}/{run.opts.broker_pauses}, cold starts {counts['cold']}/{run.opts.cold_starts}, "
+            f"restarts {sup.restarts}, "
             f"failures {len(run.failures)}")
 
 
@@ -473,6 +478,34 @@ def do_broker_stop(run, sup, broker, rnd, counts):
         raise RuntimeError("the private broker did not come back")
     run.say(f"broker started again (kafka.sh start took {time.monotonic() - t:.1f}s) "
             f"[stop {counts['stop']}/{run.opts.broker_stops}]")
+
+
+def do_cold_start(run, sup, broker, rnd, counts):
+    """Both down, the daemon first up: kill -9 orderd, stop the broker, start
+    orderd while the broker is down, start the broker after a pause (a host
+    that reboots, a daemon that comes up before its cluster)."""
+    down = rnd.uniform(run.opts.down_min, run.opts.down_max)
+    d = sup.d
+    if not supervised_wait(run, sup, d.alive, 120, "orderd to be running before a cold start"):
+        run.failure("chaos", "orderd was not running for 120 s: cold start skipped")
+        return
+    disruption = [time.monotonic(), None]
+    run.disruptions.append(disruption)
+    pid, start = d.proc.pid, d.starts
+    d.kill9()
+    broker.stop()
+    save_broker_log(broker, run.run_dir, f"cold start {counts['cold'] + 1} at {run.now():.1f}s")
+    sup.start()
+    run.say(f"cold start: kill -9 orderd (pid {pid}, start #{start}), broker stopped, orderd started "
+            f"(start #{d.starts}) with the broker down for {down:.1f}s")
+    supervised_pause(run, sup, down)
+    code, out = broker.kafka_sh("start", timeout=broker.start_timeout + 240)
+    disruption[1] = time.monotonic()
+    counts["cold"] += 1
+    if code != 0:
+        run.failure("broker", f"kafka.sh start after a cold start failed ({code}): {out[-1500:]}")
+        raise RuntimeError("the private broker did not come back")
+    run.say(f"cold start: broker started again [cold start {counts['cold']}/{run.opts.cold_starts}]")
 
 
 def do_broker_pause(run, sup, broker, rnd, counts):
@@ -577,6 +610,23 @@ def count_inputs(run, broker, prefix):
     return total
 
 
+def other_path_timeline(run, producer, ids):
+    """Groups orders by the run time their upstream transaction committed,
+    each group with the chaos actions begun within 20 s before it."""
+    starts = sorted(producer.committed_at)
+    groups = {}
+    for oid in ids:
+        i = int(oid.rsplit("-", 1)[1])
+        lo = max(x for x in starts if x <= i)
+        t = producer.committed_at[lo]
+        groups[round(t)] = groups.get(round(t), 0) + 1
+    out = []
+    for t, n in sorted(groups.items()):
+        near = [f"{a}@{at:.0f}s" for at, a in run.actions if t - 20 <= at <= t + 1]
+        out.append(f"{t}s: {n} ({', '.join(near) or 'no action in the 20 s before'})")
+    return "; ".join(out)
+
+
 def chaos(opts):
     """One chaos run. Returns the summary (a dict; summary["ok"] is the verdict)."""
     rnd = random.Random(opts.seed)
@@ -597,10 +647,10 @@ def chaos(opts):
                            opts.sasl_port, heap=opts.broker_heap)
     prefix = f"chaos{opts.seed}."
     summary = dict(seed=opts.seed, run_dir=run_dir, bootstrap=broker.bootstrap, ok=False)
-    counts = dict(kill=0, stop=0, pause=0)
+    counts = dict(kill=0, stop=0, pause=0, cold=0)
     sup = producer = None
     run.say(f"chaos: {opts.orders} orders at {opts.rate:g}/s, {opts.kills} kills, {opts.broker_stops} broker "
-            f"stops, {opts.broker_pauses} broker pauses, seed {opts.seed}; private broker {broker.bootstrap} "
+            f"stops, {opts.broker_pauses} broker pauses, {opts.cold_starts} cold starts, seed {opts.seed}; private broker {broker.bootstrap} "
             f"(controller {opts.controller_port}, SASL {opts.sasl_port}); run dir {run_dir}")
     try:
         if broker.pid() is not None:  # A leftover of an earlier run on this data dir.
@@ -636,10 +686,13 @@ def chaos(opts):
                 time.sleep(0.1)  # waiting for the planned time of the next action
             if opts.fail_fast and run.failures:
                 break
+            run.actions.append((run.now(), action))
             if action == "kill":
                 do_kill(run, sup, counts)
             elif action == "stop":
                 do_broker_stop(run, sup, broker, rnd, counts)
+            elif action == "cold":
+                do_cold_start(run, sup, broker, rnd, counts)
             else:
                 do_broker_pause(run, sup, broker, rnd, counts)
         while producer.is_alive():
@@ -700,6 +753,8 @@ def chaos(opts):
                                   if k != "other_path"))
         if audit["other_path"]:
             run.say("orders that took another path, e.g. " + "; ".join(audit["examples"]["other_path"][:3]))
+            run.say("  by the time their upstream transaction committed: " +
+                    other_path_timeline(run, producer, audit["other_path_ids"]))
     except Exception as e:
         run.failure("script", f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
     finally:
@@ -716,6 +771,7 @@ def chaos(opts):
             run.failure("cleanup", f"the private broker on {broker.data_dir} still runs")
     summary.update(
         kills=counts["kill"], broker_stops=counts["stop"], broker_pauses=counts["pause"],
+        cold_starts=counts["cold"],
         daemon_restarts=sup.restarts if sup else 0, daemon_failure_restarts=sup.forced_restarts if sup else 0,
         daemon_exits=[f"{t:.1f}s start#{s}: {w}" for t, s, w in (sup.exits if sup else [])],
         daemon_starts=sup.d.starts if sup else 0, orderd_counters=sup.totals() if sup else {},
@@ -750,6 +806,7 @@ def print_summary(run, s):
         f"  kills             {g('kills')}/{run.opts.kills}",
         f"  broker stops      {g('broker_stops')}/{run.opts.broker_stops}",
         f"  broker pauses     {g('broker_pauses')}/{run.opts.broker_pauses}",
+        f"  cold starts       {g('cold_starts')}/{run.opts.cold_starts}",
         f"  daemon restarts   {g('daemon_restarts')} after exit 1 in a broker disruption, "
         f"{g('daemon_failure_restarts')} after a FAILURE",
         f"  daemon exits      {'; '.join(g('daemon_exits') or []) or 'none'} ({g('daemon_starts')} starts)",
@@ -780,6 +837,8 @@ def parse_args(argv=None):
     p.add_argument("--kills", type=int, default=5, help="kill -9 cycles of orderd")
     p.add_argument("--broker-stops", type=int, default=2, help="kafka.sh stop/start cycles")
     p.add_argument("--broker-pauses", type=int, default=1, help="SIGSTOP/SIGCONT pauses of the broker")
+    p.add_argument("--cold-starts", type=int, default=1,
+                   help="kill -9 orderd and stop the broker, start orderd first, the broker after a pause")
     p.add_argument("--seed", type=int, default=int(time.time()) % 100000, help="seed of every random choice")
     p.add_argument("--build", default=os.environ.get("GL_BUILD_DIR", os.path.join(src, "build")),
                    help="build dir with services/orderd/greenlight-orderd and services/cli/greenlight")
@@ -816,7 +875,7 @@ def parse_args(argv=None):
     opts = p.parse_args(argv)
     if opts.duration:
         opts.rate = opts.orders / opts.duration
-    if opts.orders < 1 or opts.rate <= 0 or min(opts.kills, opts.broker_stops, opts.broker_pauses) < 0 \
+    if opts.orders < 1 or opts.rate <= 0 or min(opts.kills, opts.broker_stops, opts.broker_pauses, opts.cold_starts) < 0 \
             or opts.producers < 1 or not 1 <= opts.chunk_min <= opts.chunk_max or opts.down_min > opts.down_max \
             or opts.pause_min > opts.pause_max:
         p.error("bad numbers: need orders >= 1, rate > 0, counts >= 0, 1 <= chunk-min <= chunk-max, "

@@ -481,11 +481,13 @@ def audit_status(records, expected_states, expected_final=None):
       wrong_final: orders whose version n lacks the final state or fields;
       other_path: orders whose versions 1..n-1 went through other states
         than expected_states (the merge may take a lagging input's record
-        later after max.idle.ms: not a loss; reported, not an error);
+        later after max.idle.ms: not a loss; reported, not an error), and
+        other_path_ids the orders;
       key_mismatch: records whose value's order_id is not the key;
       examples: a few lines naming orders, for each figure that is not 0."""
     seen = {}      # (order, version) -> value first seen
     highest = {}   # order -> highest version seen
+    other_path_ids = []
     f = dict(orders=len(expected_states), records=len(records),
              expected_records=sum(len(s) for s in expected_states.values()),
              lost_orders=0, lost_versions=0, duplicated=0, dup_identical=0, dup_conflicting=0,
@@ -537,13 +539,17 @@ def audit_status(records, expected_states, expected_final=None):
         path = [seen[(oid, k)].get("state") if (oid, k) in seen else None for k in range(1, n)]
         if None not in path and path != list(states[:-1]):
             f["other_path"] += 1
-            note("other_path", f"{oid}: {' > '.join(s.replace('ORDER_STATE_', '') for s in path)}")
+            other_path_ids.append(oid)
+            causes = [seen[(oid, k)].get("cause", {}).get("event_type", "?") for k in range(1, n + 1)]
+            note("other_path", f"{oid}: {' > '.join(s.replace('ORDER_STATE_', '') for s in path)}"
+                               f" (causes {' > '.join(causes)})")
     for oid, top in highest.items():
         holes = [k for k in range(1, top) if (oid, k) not in seen]
         f["gaps"] += len(holes)
         if holes:
             note("gaps", f"{oid}: versions {holes} missing below v{top}")
     f["examples"] = ex
+    f["other_path_ids"] = other_path_ids
     return f
 
 

@@ -44,6 +44,7 @@ def main():
     opts = chaos.parse_args([
         "--orders", os.environ.get("GL_CHAOS_ORDERS", "400"), "--rate", "10",
         "--kills", os.environ.get("GL_CHAOS_KILLS", "3"), "--broker-stops", "1", "--broker-pauses", "1",
+        "--cold-starts", "0",
         "--seed", os.environ.get("GL_CHAOS_SEED", "1"), "--build", BUILD, "--free-ports",
         "--down-max", "5", "--pause-max", "4", "--settle-timeout", "180", "--sample", "100",
         "--progress", "10", "--workdir", os.path.join(LOGDIR, f"chaos-{os.getpid()}")])
