@@ -63,6 +63,7 @@ LIFECYCLE = ["ORDER_STATE_ACCEPTED", "ORDER_STATE_QUEUED", "ORDER_STATE_QUEUED",
 COUNTERS = ("greenlight_records_processed_total", "greenlight_commits_total", "greenlight_aborts_total",
             "greenlight_merge_idle_expired_total", "greenlight_duplicate_events_total",
             "greenlight_dlq_records_total")
+GAUGES = ("greenlight_consumer_lag_records", "greenlight_uncommitted_records")
 SANITIZER = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|Assertion .* failed|"
                        r"SUMMARY: (AddressSanitizer|UndefinedBehaviorSanitizer|LeakSanitizer)")
 
@@ -114,7 +115,7 @@ class Run:
         self.lock = threading.Lock()
         self.failures = []       # (kind, text) that make the run fail
         self.disruptions = []    # (start, end or None) of broker stops and pauses, monotonic
-        self.actions = []        # (run time, action) of every chaos action begun
+        self.actions = []        # [begin, end, action] (run times) of every chaos action
         self.stop_flag = threading.Event()
 
     def now(self):
@@ -210,7 +211,9 @@ def log_excerpt(text, n=8):
     keys = [l for l in lines if ("Assertion" in l or '"event":"fatal"' in l) and l not in report]
     noise = ('"event":"kafka_error"', "Connect to ipv4", "Disconnected")
     context = [l for l in lines if l not in keys and l not in report and not any(x in l for x in noise)][-n:]
-    return "\n".join("    " + l[:400] for l in context + keys + report)
+    last = [l for l in lines if l.startswith("{") and l not in context][-3:]
+    return "\n".join("    " + l[:400] for l in context + keys + report +
+                     (["  last log lines:"] + last if last else []))
 
 
 class Supervisor:
@@ -225,6 +228,7 @@ class Supervisor:
         self.exits = []             # (time, start number, description)
         self.scraped = {}           # start number -> last counters seen
         self.scraped_at = 0.0
+        self.tick = None            # called at every poll (progress lines)
 
     def start(self):
         self.d.start()
@@ -233,11 +237,13 @@ class Supervisor:
     def scrape(self):
         """Keeps the last counters of each start (they restart at 0 with the
         process), so the run's totals are sums over starts: lower bounds,
-        since a start's last seconds before a kill or crash are not seen."""
+        since a start's last seconds before a kill or crash are not seen.
+        Returns the answer, gauges included, or None."""
         self.scraped_at = time.monotonic()
-        m = self.d.metrics(COUNTERS, timeout=1) if self.d.alive() else None
+        m = self.d.metrics(COUNTERS + GAUGES, timeout=1) if self.d.alive() else None
         if m is not None:
-            self.scraped[self.d.starts] = m
+            self.scraped[self.d.starts] = {n: m[n] for n in COUNTERS}
+        return m
 
     def totals(self):
         return {n: int(sum(m[n] for m in self.scraped.values())) for n in COUNTERS}
@@ -274,6 +280,8 @@ class Supervisor:
         if self.restart_at is not None and time.monotonic() >= self.restart_at and not run.stop_flag.is_set():
             self.start()
             run.say(f"orderd restarted (start #{self.d.starts})")
+        if self.tick:
+            self.tick()
 
     def alive(self):
         return self.d.alive()
@@ -411,6 +419,26 @@ def supervised_wait(run, sup, cond, timeout, what, interval=0.2):
         time.sleep(interval)  # poll interval of a deadline-bounded wait
 
 
+def supervised_call(run, sup, fn, *args, **kw):
+    """Runs fn (a blocking broker command) in a thread, supervising the
+    daemon until it returns; returns its result or raises its exception."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn(*args, **kw)
+        except BaseException as e:  # Handed to the caller.
+            box["error"] = e
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    while t.is_alive():
+        sup.poll()
+        t.join(0.2)
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
 def supervised_pause(run, sup, seconds):
     """A deliberate pause of the workload (not a synchronisation), supervising meanwhile."""
     end = time.monotonic() + seconds
@@ -429,12 +457,10 @@ def save_broker_log(broker, run_dir, label):
 
 def progress(run, sup, producer, counts):
     d = sup.d
-    sup.scrape()
-    processed = d.metric("greenlight_records_processed_total") if d.alive() else None
-    lag = d.metric("greenlight_consumer_lag_records") if d.alive() else None
-    state = (f"up (start #{d.starts}, processed {processed:.0f}, lag {lag:.0f})" if processed is not None
-             and lag is not None else f"up (start #{d.starts}, no HTTP answer yet)" if d.alive()
-             else "down")
+    m = sup.scrape()
+    state = (f"up (start #{d.starts}, processed {m['greenlight_records_processed_total']:.0f}, "
+             f"lag {m['greenlight_consumer_lag_records']:.0f})" if m is not None
+             else f"up (start #{d.starts}, no HTTP answer within 1 s)" if d.alive() else "down")
     run.say(f"progress: produced {producer.orders_done}/{run.opts.orders} orders "
             f"({producer.records_done} records, {producer.retries} retries); orderd {state}; "
             f"kills {counts['kill']}/{run.opts.kills}, broker stops {counts['stop']}/{run.opts.broker_stops}, "
@@ -464,13 +490,13 @@ def do_broker_stop(run, sup, broker, rnd, counts):
     disruption = [time.monotonic(), None]
     run.disruptions.append(disruption)
     t = time.monotonic()
-    broker.stop()  # kafka.sh stop returns once the broker has exited.
+    supervised_call(run, sup, broker.stop)  # kafka.sh stop returns once the broker has exited.
     save_broker_log(broker, run.run_dir, f"broker stop {counts['stop'] + 1} at {run.now():.1f}s")
     stop_s = time.monotonic() - t
     run.say(f"broker stopped (kafka.sh stop took {stop_s:.1f}s); down for {down:.1f}s")
     supervised_pause(run, sup, down)
     t = time.monotonic()
-    code, out = broker.kafka_sh("start", timeout=broker.start_timeout + 240)
+    code, out = supervised_call(run, sup, broker.kafka_sh, "start", timeout=broker.start_timeout + 240)
     disruption[1] = time.monotonic()
     counts["stop"] += 1
     if code != 0:
@@ -493,13 +519,13 @@ def do_cold_start(run, sup, broker, rnd, counts):
     run.disruptions.append(disruption)
     pid, start = d.proc.pid, d.starts
     d.kill9()
-    broker.stop()
+    supervised_call(run, sup, broker.stop)
     save_broker_log(broker, run.run_dir, f"cold start {counts['cold'] + 1} at {run.now():.1f}s")
     sup.start()
     run.say(f"cold start: kill -9 orderd (pid {pid}, start #{start}), broker stopped, orderd started "
             f"(start #{d.starts}) with the broker down for {down:.1f}s")
     supervised_pause(run, sup, down)
-    code, out = broker.kafka_sh("start", timeout=broker.start_timeout + 240)
+    code, out = supervised_call(run, sup, broker.kafka_sh, "start", timeout=broker.start_timeout + 240)
     disruption[1] = time.monotonic()
     counts["cold"] += 1
     if code != 0:
@@ -612,7 +638,7 @@ def count_inputs(run, broker, prefix):
 
 def other_path_timeline(run, producer, ids):
     """Groups orders by the run time their upstream transaction committed,
-    each group with the chaos actions begun within 20 s before it."""
+    each group with the chaos actions under way within 20 s before it."""
     starts = sorted(producer.committed_at)
     groups = {}
     for oid in ids:
@@ -622,8 +648,9 @@ def other_path_timeline(run, producer, ids):
         groups[round(t)] = groups.get(round(t), 0) + 1
     out = []
     for t, n in sorted(groups.items()):
-        near = [f"{a}@{at:.0f}s" for at, a in run.actions if t - 20 <= at <= t + 1]
-        out.append(f"{t}s: {n} ({', '.join(near) or 'no action in the 20 s before'})")
+        near = [f"{a}@{b:.0f}-{e if e is not None else run.now():.0f}s" for b, e, a in run.actions
+                if b <= t + 1 and (e is None or e >= t - 20)]
+        out.append(f"{t}s: {n} ({', '.join(near) or 'no chaos action in the 20 s before'})")
     return "; ".join(out)
 
 
@@ -676,17 +703,20 @@ def chaos(opts):
         run.say("plan: " + ", ".join(f"{a}@{t:.0f}s" for t, a in plan))
         t_prod = time.monotonic()
         producer.start()
-        next_progress = time.monotonic() + opts.progress
+        next_progress = [time.monotonic() + opts.progress]
+
+        def tick():
+            if time.monotonic() >= next_progress[0] and not run.stop_flag.is_set():
+                next_progress[0] = time.monotonic() + opts.progress
+                progress(run, sup, producer, counts)
+        sup.tick = tick
         for when, action in plan:
             while time.monotonic() < t_prod + when:
                 sup.poll()
-                if time.monotonic() >= next_progress:
-                    progress(run, sup, producer, counts)
-                    next_progress = time.monotonic() + opts.progress
                 time.sleep(0.1)  # waiting for the planned time of the next action
             if opts.fail_fast and run.failures:
                 break
-            run.actions.append((run.now(), action))
+            run.actions.append([run.now(), None, action])
             if action == "kill":
                 do_kill(run, sup, counts)
             elif action == "stop":
@@ -695,12 +725,11 @@ def chaos(opts):
                 do_cold_start(run, sup, broker, rnd, counts)
             else:
                 do_broker_pause(run, sup, broker, rnd, counts)
+            run.actions[-1][1] = run.now()
         while producer.is_alive():
             sup.poll()
-            if time.monotonic() >= next_progress:
-                progress(run, sup, producer, counts)
-                next_progress = time.monotonic() + opts.progress
             producer.join(0.1)
+        sup.tick = None
         producer.report()
         run.say("chaos done; waiting for the status topic to complete (read_committed)")
 
@@ -751,6 +780,9 @@ def chaos(opts):
             run.failure("audit", "the status topic is not exactly once: " +
                         "; ".join(f"{k}: {', '.join(v)}" for k, v in audit["examples"].items()
                                   if k != "other_path"))
+        if audit["other_path"] and opts.strict_order:
+            run.failure("order", f"{audit['other_path']} orders' intermediate versions are out of their "
+                                 f"events' time order, e.g. {audit['examples']['other_path'][0]}")
         if audit["other_path"]:
             run.say("orders that took another path, e.g. " + "; ".join(audit["examples"]["other_path"][:3]))
             run.say("  by the time their upstream transaction committed: " +
@@ -801,8 +833,9 @@ def print_summary(run, s):
         f"  gaps              {g('gaps', '?')}",
         f"  final state       {g('wrong_final', '?')} orders not CLEARED in full at version {len(LIFECYCLE)}",
         f"  other             reordered {g('reordered', '?')}, extra {g('extra', '?')}, key mismatch "
-        f"{g('key_mismatch', '?')}; {g('other_path', '?')} orders took another path to CLEARED (merge "
-        f"order after max.idle.ms: allowed)",
+        f"{g('key_mismatch', '?')}",
+        f"  other path        {g('other_path', '?')} orders reached CLEARED through intermediate states "
+        f"out of their events' time order ({'a failure: --strict-order' if run.opts.strict_order else 'allowed'})",
         f"  kills             {g('kills')}/{run.opts.kills}",
         f"  broker stops      {g('broker_stops')}/{run.opts.broker_stops}",
         f"  broker pauses     {g('broker_pauses')}/{run.opts.broker_pauses}",
@@ -869,6 +902,9 @@ def parse_args(argv=None):
                    help="give up on a chunk that keeps failing for this long, s")
     p.add_argument("--sample", type=int, default=200, help="orders checked with GET /orders/{id}")
     p.add_argument("--progress", type=float, default=5.0, help="seconds between progress lines")
+    p.add_argument("--strict-order", action="store_true",
+                   help="fail when an order's intermediate states are out of its events' time order "
+                        "(the merge is meant to follow event time; max.idle.ms allows exceptions)")
     p.add_argument("--fail-fast", action="store_true", help="no further chaos after the first failure")
     p.add_argument("--orderd-arg", action="append", default=[],
                    help="extra orderd flag (repeatable), e.g. --orderd-arg=--commit.max.records=1000")
