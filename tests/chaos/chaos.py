@@ -20,7 +20,9 @@ at a time:
   kill    kill -9 greenlight-orderd, restart it at once with the same
           instance.id (the new instance fences the old transactional id);
   stop    deploy/local/kafka.sh stop, a random pause, kafka.sh start;
-  pause   SIGSTOP the broker process for a few seconds, then SIGCONT.
+  pause   SIGSTOP the broker process for a few seconds, then SIGCONT;
+  cold    kill -9 orderd and stop the broker, start orderd while the
+          broker is down, start the broker after a random pause.
 The daemon is supervised like systemd's Restart=on-failure: an exit 1 (a
 fatal Kafka error, e.g. during a broker outage) is restarted after
 --restart-delay and counted. Exit 2, a death by a signal (SIGABRT, SIGSEGV),
@@ -52,6 +54,7 @@ import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # No __pycache__ in the source tree.
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "kafka"))
 import harness  # noqa: E402
 from harness import Daemon, PrivateBroker, audit_clean, audit_status, strip_defaults  # noqa: E402
@@ -344,6 +347,8 @@ class Producer:
                 with self.lock:
                     self.latencies.append(time.monotonic() - t)
                 return True
+            if self.ctx.stop_flag.is_set():  # Killed by the cleanup: not a failure of its own.
+                return False
             now = time.monotonic()
             first_fail = first_fail or now
             with self.lock:
@@ -764,8 +769,6 @@ def chaos(opts):
             final_stop = "not running at the end"
             run.failure("daemon", "orderd was not running at the end of the run")
         summary.update(
-            orders=opts.orders, orders_produced=n, producer_transactions=producer.chunks,
-            producer_retries=producer.retries, input_records_produced=producer.records_done,
             input_records_in_topics=inputs, status_records=audit["records"],
             expected_status_records=audit["expected_records"], lost_orders=audit["lost_orders"],
             lost_versions=audit["lost_versions"], duplicated=audit["duplicated"],
@@ -787,6 +790,8 @@ def chaos(opts):
             run.say("orders that took another path, e.g. " + "; ".join(audit["examples"]["other_path"][:3]))
             run.say("  by the time their upstream transaction committed: " +
                     other_path_timeline(run, producer, audit["other_path_ids"]))
+    except (KeyboardInterrupt, SystemExit) as e:  # Ctrl-C; SIGTERM (harness makes it SystemExit)
+        run.failure("script", f"interrupted ({type(e).__name__})")
     except Exception as e:
         run.failure("script", f"{type(e).__name__}: {e}\n{traceback.format_exc()}")
     finally:
@@ -802,6 +807,10 @@ def chaos(opts):
         if broker.pid() is not None:
             run.failure("cleanup", f"the private broker on {broker.data_dir} still runs")
     summary.update(
+        orders=opts.orders, orders_produced=producer.orders_done if producer else 0,
+        producer_transactions=producer.chunks if producer else 0,
+        producer_retries=producer.retries if producer else 0,
+        input_records_produced=producer.records_done if producer else 0,
         kills=counts["kill"], broker_stops=counts["stop"], broker_pauses=counts["pause"],
         cold_starts=counts["cold"],
         daemon_restarts=sup.restarts if sup else 0, daemon_failure_restarts=sup.forced_restarts if sup else 0,

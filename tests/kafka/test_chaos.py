@@ -11,7 +11,8 @@ GL_CHAOS_ORDERS, GL_CHAOS_KILLS, GL_CHAOS_SEED change the numbers;
 tests/chaos/chaos.py --help runs longer versions."""
 import sys
 
-from harness import *
+sys.dont_write_bytecode = True  # No __pycache__ in the source tree for the modules imported here.
+from harness import *  # noqa: E402
 
 sys.path.insert(0, os.path.join(SRC, "tests", "chaos"))
 import chaos  # noqa: E402
