@@ -468,8 +468,10 @@ def progress(run, sup, producer, counts):
              else f"up (start #{d.starts}, no HTTP answer within 1 s)" if d.alive() else "down")
     run.say(f"progress: produced {producer.orders_done}/{run.opts.orders} orders "
             f"({producer.records_done} records, {producer.retries} retries); orderd {state}; "
-            f"kills {counts['kill']}/{run.opts.kills}, broker stops {counts['stop']}/{run.opts.broker_stops}, "
-            f"pauses {counts['pause']}/{run.opts.broker_pauses}, cold starts {counts['cold']}/{run.opts.cold_starts}, "
+            f"kills {counts['kill']}/{run.opts.kills}, "
+            f"broker stops {counts['stop']}/{run.opts.broker_stops}, "
+            f"pauses {counts['pause']}/{run.opts.broker_pauses}, "
+            f"cold starts {counts['cold']}/{run.opts.cold_starts}, "
             f"restarts {sup.restarts}, "
             f"failures {len(run.failures)}")
 
@@ -663,7 +665,8 @@ def chaos(opts):
     """One chaos run. Returns the summary (a dict; summary["ok"] is the verdict)."""
     rnd = random.Random(opts.seed)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = os.path.realpath(opts.workdir or os.path.join(opts.build, "chaos-runs", f"{stamp}-seed{opts.seed}"))
+    run_dir = os.path.realpath(opts.workdir or
+                               os.path.join(opts.build, "chaos-runs", f"{stamp}-seed{opts.seed}"))
     os.makedirs(run_dir, exist_ok=True)
     run = Run(opts, run_dir)
     # With ASan, an abort (a failed assertion) prints the stack that reached it.
@@ -682,7 +685,8 @@ def chaos(opts):
     counts = dict(kill=0, stop=0, pause=0, cold=0)
     sup = producer = None
     run.say(f"chaos: {opts.orders} orders at {opts.rate:g}/s, {opts.kills} kills, {opts.broker_stops} broker "
-            f"stops, {opts.broker_pauses} broker pauses, {opts.cold_starts} cold starts, seed {opts.seed}; private broker {broker.bootstrap} "
+            f"stops, {opts.broker_pauses} broker pauses, {opts.cold_starts} cold starts, seed {opts.seed}; "
+            f"private broker {broker.bootstrap} "
             f"(controller {opts.controller_port}, SASL {opts.sasl_port}); run dir {run_dir}")
     try:
         if broker.pid() is not None:  # A leftover of an earlier run on this data dir.
@@ -701,7 +705,7 @@ def chaos(opts):
         sup = Supervisor(run, d)
         sup.start()
         if not supervised_wait(run, sup, lambda: d.get("/healthz")[0] == 200, 60, "orderd's /healthz"):
-            run.failure("daemon", f"orderd did not answer /healthz within 60 s:\n{log_excerpt(d.start_log())}")
+            run.failure("daemon", "orderd did not answer /healthz within 60 s:\n" + log_excerpt(d.start_log()))
 
         producer = Producer(run, broker, prefix, random.Random(rnd.random()))
         plan = plan_actions(opts, rnd)
@@ -774,7 +778,8 @@ def chaos(opts):
             lost_versions=audit["lost_versions"], duplicated=audit["duplicated"],
             dup_identical=audit["dup_identical"], dup_conflicting=audit["dup_conflicting"],
             gaps=audit["gaps"], reordered=audit["reordered"], extra=audit["extra"],
-            wrong_final=audit["wrong_final"], other_path=audit["other_path"], key_mismatch=audit["key_mismatch"],
+            wrong_final=audit["wrong_final"], other_path=audit["other_path"],
+            key_mismatch=audit["key_mismatch"],
             examples=audit["examples"], queries_sampled=sampled, query_mismatches=q_bad,
             changelog_mismatches=cl_bad, final_stop=final_stop)
         if n < opts.orders:
@@ -844,7 +849,8 @@ def print_summary(run, s):
         f"  other             reordered {g('reordered', '?')}, extra {g('extra', '?')}, key mismatch "
         f"{g('key_mismatch', '?')}",
         f"  other path        {g('other_path', '?')} orders reached CLEARED through intermediate states "
-        f"out of their events' time order ({'a failure: --strict-order' if run.opts.strict_order else 'allowed'})",
+        f"out of their events' time order "
+        f"({'a failure: --strict-order' if run.opts.strict_order else 'allowed'})",
         f"  kills             {g('kills')}/{run.opts.kills}",
         f"  broker stops      {g('broker_stops')}/{run.opts.broker_stops}",
         f"  broker pauses     {g('broker_pauses')}/{run.opts.broker_pauses}",
@@ -920,8 +926,9 @@ def parse_args(argv=None):
     opts = p.parse_args(argv)
     if opts.duration:
         opts.rate = opts.orders / opts.duration
-    if opts.orders < 1 or opts.rate <= 0 or min(opts.kills, opts.broker_stops, opts.broker_pauses, opts.cold_starts) < 0 \
-            or opts.producers < 1 or not 1 <= opts.chunk_min <= opts.chunk_max or opts.down_min > opts.down_max \
+    counts = (opts.kills, opts.broker_stops, opts.broker_pauses, opts.cold_starts)
+    if opts.orders < 1 or opts.rate <= 0 or min(counts) < 0 or opts.producers < 1 \
+            or not 1 <= opts.chunk_min <= opts.chunk_max or opts.down_min > opts.down_max \
             or opts.pause_min > opts.pause_max:
         p.error("bad numbers: need orders >= 1, rate > 0, counts >= 0, 1 <= chunk-min <= chunk-max, "
                 "min <= max")
