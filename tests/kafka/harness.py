@@ -283,3 +283,286 @@ def run(main):
     finally:
         _kill_all()
     print(f"PASS {name} ({time.monotonic() - t0:.1f}s)", flush=True)
+
+
+# ---- A broker of a test's own, and helpers that take its bootstrap --------
+#
+# For tests that stop, start or pause a broker (tests/chaos): they must never
+# touch the shared broker (127.0.0.1:19092, controller 19093, SASL 19094,
+# data dir ${TMPDIR:-/tmp}/greenlight-kafka), so they run one of their own
+# through deploy/local/kafka.sh on other ports and another data dir, and pass
+# its bootstrap explicitly (the BOOTSTRAP above is the shared broker's).
+
+SHARED_BROKER_PORTS = (19092, 19093, 19094)
+
+
+def register_process(proc):
+    """Registers a subprocess.Popen to be killed when the test ends."""
+    _procs.append(proc)
+    return proc
+
+
+def free_ports(n, lo=20000, hi=32000, rnd=None):
+    """n distinct TCP ports on 127.0.0.1 that nothing listens on now, below the
+    kernel's ephemeral range (a client's outgoing connection cannot take one
+    while a broker that listens there is down), never the shared broker's."""
+    import socket
+    rnd = rnd or random.Random()
+    ports = []
+    for _ in range(2000):
+        if len(ports) == n:
+            break
+        p = rnd.randrange(lo, hi)
+        if p in ports or p in SHARED_BROKER_PORTS:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                continue
+        ports.append(p)
+    check(len(ports) == n, f"cannot find {n} free ports in {lo}..{hi}")
+    return ports
+
+
+class PrivateBroker:
+    """A single-node broker of the caller's own, run by deploy/local/kafka.sh
+    with GREENLIGHT_BROKER_DIR/PORT/CONTROLLER_PORT/SASL_PORT, so that start,
+    stop, topics and clean act only on its data dir and pid file. Refuses the
+    shared broker's ports and data dir."""
+
+    def __init__(self, data_dir, port, controller_port, sasl_port,
+                 heap="-Xms128m -Xmx512m", start_timeout=120):
+        ports = (int(port), int(controller_port), int(sasl_port))
+        check(not set(ports) & set(SHARED_BROKER_PORTS) and len(set(ports)) == 3,
+              f"a private broker needs three distinct ports other than {SHARED_BROKER_PORTS}, got {ports}")
+        shared_dir = os.path.realpath(os.path.join(os.environ.get("TMPDIR", "/tmp"), "greenlight-kafka"))
+        self.data_dir = os.path.realpath(data_dir)
+        check(self.data_dir != shared_dir, f"{data_dir} is the shared broker's data dir")
+        self.port, self.controller_port, self.sasl_port = ports
+        self.heap, self.start_timeout = heap, start_timeout
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.paused = False
+
+    def env(self, **extra):
+        env = dict(os.environ, GREENLIGHT_BROKER_DIR=self.data_dir,
+                   GREENLIGHT_BROKER_PORT=str(self.port),
+                   GREENLIGHT_BROKER_CONTROLLER_PORT=str(self.controller_port),
+                   GREENLIGHT_BROKER_SASL_PORT=str(self.sasl_port),
+                   GREENLIGHT_BROKER_HEAP_OPTS=self.heap,
+                   GREENLIGHT_BROKER_TIMEOUT=str(self.start_timeout),
+                   GREENLIGHT_PARTITIONS=str(PARTITIONS))
+        env.pop("GREENLIGHT_TOPIC_PREFIX", None)
+        env.update(extra)
+        return env
+
+    def kafka_sh(self, *args, timeout=300, **env):
+        """Runs kafka.sh on this broker: (exit code, stdout + stderr)."""
+        try:
+            r = subprocess.run([KAFKA_SH, *args], env=self.env(**env), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=timeout)
+        except subprocess.TimeoutExpired as e:
+            return 124, (e.stdout or b"").decode(errors="replace") + f"\n(timed out after {timeout}s)"
+        return r.returncode, r.stdout.decode(errors="replace")
+
+    def pid(self):
+        """The broker's pid if it runs on this data dir, else None (the same
+        test as kafka.sh's: the pid's command line names our server.properties)."""
+        try:
+            with open(os.path.join(self.data_dir, "kafka.pid")) as f:
+                pid = int(f.read().strip())
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError):
+            return None
+        return pid if f"kafka.Kafka {self.data_dir}/server.properties" in cmd else None
+
+    def start(self):
+        """kafka.sh start: returns when the port accepts connections and the
+        default topics exist; fails with the end of kafka.sh's output."""
+        code, out = self.kafka_sh("start", timeout=self.start_timeout + 240)
+        check(code == 0, f"kafka.sh start ({self.bootstrap}, {self.data_dir}) failed ({code}):\n"
+                         f"{out[-2000:]}\n{self.log_tail()}")
+        self.paused = False
+
+    def stop(self):
+        """kafka.sh stop (SIGTERM, SIGKILL after 30 s); resumes a paused broker first."""
+        self.resume()
+        code, out = self.kafka_sh("stop", timeout=120)
+        check(code == 0, f"kafka.sh stop ({self.data_dir}) failed ({code}): {out[-2000:]}")
+
+    def pause(self):
+        """SIGSTOP: the broker freezes with its connections open."""
+        pid = self.pid()
+        check(pid is not None, f"no broker runs on {self.data_dir} to pause")
+        os.kill(pid, signal.SIGSTOP)
+        self.paused = True
+        return pid
+
+    def resume(self):
+        pid = self.pid()
+        if self.paused and pid is not None:
+            os.kill(pid, signal.SIGCONT)
+        self.paused = False
+
+    def make_topics(self, prefix, extra=()):
+        """kafka.sh topics under prefix: the default topics, then any extra ones."""
+        for names in [()] + ([tuple(extra)] if extra else []):
+            code, out = self.kafka_sh("topics", *names, GREENLIGHT_TOPIC_PREFIX=prefix)
+            check(code == 0, f"kafka.sh topics on {self.bootstrap} failed ({code}): {out[-2000:]}")
+
+    def log_tail(self, n=20):
+        try:
+            with open(os.path.join(self.data_dir, "kafka.out"), errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+    def close(self, clean=True):
+        """Stops the broker, whatever state it is in, and deletes its data dir
+        (kafka.sh clean) unless clean is False. Never raises."""
+        try:
+            self.resume()
+            self.kafka_sh("clean" if clean else "stop", timeout=120)
+        except Exception as e:  # Cleanup must go on: at least kill what runs on our data dir.
+            print(f"warning: stopping the private broker: {e}", file=sys.stderr)
+        pid = self.pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGKILL)
+
+
+def produce_at(bootstrap, prefix, lines, transactional=False, timeout_ms=30000, on_start=None):
+    """Like produce(), against the given bootstrap, returning (exit code,
+    stderr) instead of failing; on_start(proc) sees the CLI's process."""
+    data = "".join((l if isinstance(l, str) else json.dumps(l)) + "\n" for l in lines)
+    cmd = [CLI, "produce", "-b", bootstrap, "--prefix", prefix, "--strict",
+           "--timeout-ms", str(timeout_ms)] + (["--transactional"] if transactional else [])
+    p = register_process(subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.PIPE))
+    if on_start:
+        on_start(p)
+    try:
+        _, err = p.communicate(data.encode(), timeout=timeout_ms / 1000 + 60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+        return 124, err.decode(errors="replace") + "\n(killed: no exit within its timeout + 60 s)"
+    return p.returncode, err.decode(errors="replace")
+
+
+def tail_at(bootstrap, prefix, topic, timeout=60, msg_type=None, raw=False, must=True):
+    """Like tail(), against the given bootstrap. With must=False a failure
+    returns None instead of failing (to poll while a broker recovers)."""
+    extra = (["--type", msg_type] if msg_type else []) + (["--raw"] if raw else [])
+    try:
+        r = subprocess.run([CLI, "tail", topic, "-b", bootstrap, "--prefix", prefix,
+                            "--from-beginning", "--exit-at-end", "--timeout-ms",
+                            str(int(timeout * 1000)), *extra], capture_output=True,
+                           timeout=timeout + 30)
+    except subprocess.TimeoutExpired:
+        if must:
+            fail(f"greenlight tail {prefix}{topic} did not exit within {timeout + 30}s")
+        return None
+    if r.returncode != 0:
+        if must:
+            fail(f"greenlight tail {prefix}{topic} failed ({r.returncode}): {r.stderr.decode()[-2000:]}")
+        return None
+    return [json.loads(l) for l in r.stdout.decode().splitlines() if l.strip()]
+
+
+def audit_status(records, expected_states, expected_final=None):
+    """Exactly-once figures of an order-status log (tail records, log order)
+    against the known lifecycle of every order (expected_states: order id ->
+    the states of versions 1..n, the last one its final state;
+    expected_final: order id -> fields its version n must hold). Returns a dict:
+      orders, records, expected_records;
+      lost_orders: orders whose final expected version is missing;
+      lost_versions: expected (order, version) pairs missing;
+      duplicated: records whose (order, version) came before (extra copies),
+        of which dup_identical have the same value and dup_conflicting not;
+      gaps: missing versions below an order's highest version;
+      reordered: records whose version is below an earlier one of the order;
+      extra: records of unknown orders or beyond an order's lifecycle;
+      wrong_final: orders whose version n lacks the final state or fields;
+      other_path: orders whose versions 1..n-1 went through other states
+        than expected_states (the merge may take a lagging input's record
+        later after max.idle.ms: not a loss; reported, not an error), and
+        other_path_ids the orders;
+      key_mismatch: records whose value's order_id is not the key;
+      examples: a few lines naming orders, for each figure that is not 0."""
+    seen = {}      # (order, version) -> value first seen
+    highest = {}   # order -> highest version seen
+    other_path_ids = []
+    f = dict(orders=len(expected_states), records=len(records),
+             expected_records=sum(len(s) for s in expected_states.values()),
+             lost_orders=0, lost_versions=0, duplicated=0, dup_identical=0, dup_conflicting=0,
+             gaps=0, reordered=0, extra=0, wrong_final=0, other_path=0, key_mismatch=0)
+    ex = {}
+
+    def note(kind, text):
+        ex.setdefault(kind, [])
+        if len(ex[kind]) < 5:
+            ex[kind].append(text)
+
+    for r in records:
+        oid, v = r.get("key"), r.get("value") or {}
+        ver = int(v.get("version", 0))
+        if v.get("order_id") != oid:
+            f["key_mismatch"] += 1
+            note("key_mismatch", f"key {oid!r} holds order_id {v.get('order_id')!r}")
+        if (oid, ver) in seen:
+            f["duplicated"] += 1
+            same = seen[(oid, ver)] == v
+            f["dup_identical" if same else "dup_conflicting"] += 1
+            note("duplicated", f"{oid} v{ver} again at {r.get('partition')}/{r.get('offset')}"
+                               f" ({'identical' if same else 'different content'})")
+            continue
+        seen[(oid, ver)] = v
+        if ver < highest.get(oid, 0):
+            f["reordered"] += 1
+            note("reordered", f"{oid} v{ver} after v{highest[oid]}")
+        highest[oid] = max(highest.get(oid, 0), ver)
+        states = expected_states.get(oid)
+        if states is None or not 1 <= ver <= len(states):
+            f["extra"] += 1
+            note("extra", f"{oid} v{ver} ({v.get('state')}) is not in the workload's lifecycle")
+    for oid, states in expected_states.items():
+        n = len(states)
+        missing = [k for k in range(1, n + 1) if (oid, k) not in seen]
+        f["lost_versions"] += len(missing)
+        if n in missing:
+            f["lost_orders"] += 1
+        if missing:
+            note("lost", f"{oid}: versions {missing} missing (highest seen {highest.get(oid, 0)})")
+        final = seen.get((oid, n))
+        if final is not None:
+            want = dict((expected_final or {}).get(oid, {}), state=states[-1])
+            wrong = {k: final.get(k) for k, x in want.items() if final.get(k) != x}
+            if wrong:
+                f["wrong_final"] += 1
+                note("wrong_final", f"{oid} v{n} has {wrong}, expected {want}")
+        path = [seen[(oid, k)].get("state") if (oid, k) in seen else None for k in range(1, n)]
+        if None not in path and path != list(states[:-1]):
+            f["other_path"] += 1
+            other_path_ids.append(oid)
+            causes = [seen[(oid, k)].get("cause", {}).get("event_type", "?") for k in range(1, n + 1)]
+            note("other_path", f"{oid}: {' > '.join(s.replace('ORDER_STATE_', '') for s in path)}"
+                               f" (causes {' > '.join(causes)})")
+    for oid, top in highest.items():
+        holes = [k for k in range(1, top) if (oid, k) not in seen]
+        f["gaps"] += len(holes)
+        if holes:
+            note("gaps", f"{oid}: versions {holes} missing below v{top}")
+    f["examples"] = ex
+    f["other_path_ids"] = other_path_ids
+    return f
+
+
+def audit_clean(f):
+    """True when an audit_status() result shows exactly once: nothing lost,
+    duplicated, out of place or unexpected, every order in its final state
+    (other_path is allowed)."""
+    return all(f[k] == 0 for k in ("lost_orders", "lost_versions", "duplicated", "gaps", "reordered",
+                                   "extra", "wrong_final", "key_mismatch")) \
+        and f["records"] == f["expected_records"]
