@@ -57,6 +57,7 @@ typedef struct gl_engine_conf {
   int64_t record_max_bytes;  /* Largest output record produced (key, value, headers). */
   int64_t time_max_forward_ms; /* How far one record may move event time (SPEC §3.1). */
   int64_t startup_timeout_ms;  /* How long a start waits for the broker and the topics. */
+  int64_t merge_settle_ms;     /* How long a record waits before an input counts as caught up against it. */
 } gl_engine_conf_t;
 
 extern const gl_conf_prop_t gl_engine_conf_props[];

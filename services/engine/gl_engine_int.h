@@ -20,6 +20,7 @@ typedef struct gl_input {
   int rank;
   bool assigned;
   rd_kafka_message_t **ring; /* Buffered records, oldest first. */
+  uint64_t *arrived;         /* When each was taken from the consumer queue (ms). */
   size_t head, len, cap;
   /* A fetch answered for this input since it was assigned or rewound (a
    * record or its end). Until then nothing is known about it, and the

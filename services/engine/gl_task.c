@@ -46,6 +46,7 @@ void gl_task_destroy(gl_engine_t *e, gl_task_t *t) {
   for (int i = 0; i < t->ninputs; i++) {
     gl_input_clear(&t->inputs[i]);
     free(t->inputs[i].ring);
+    free(t->inputs[i].arrived);
   }
   free(t->inputs);
   if (t->restore_assigned && e->restorer) {
@@ -78,14 +79,21 @@ void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m)
   if (in->len == in->cap) {
     size_t ncap = in->cap ? in->cap * 2 : 64;
     rd_kafka_message_t **r = malloc(ncap * sizeof(*r));
-    if (!r) abort();
-    for (size_t i = 0; i < in->len; i++) r[i] = in->ring[(in->head + i) % in->cap];
+    uint64_t *a = malloc(ncap * sizeof(*a));
+    if (!r || !a) abort();
+    for (size_t i = 0; i < in->len; i++) {
+      r[i] = in->ring[(in->head + i) % in->cap];
+      a[i] = in->arrived[(in->head + i) % in->cap];
+    }
     free(in->ring);
+    free(in->arrived);
     in->ring = r;
+    in->arrived = a;
     in->cap = ncap;
     in->head = 0;
   }
   in->ring[(in->head + in->len) % in->cap] = m;
+  in->arrived[(in->head + in->len) % in->cap] = gl_now_ms();
   in->len++;
   in->eof = false;
   in->fetched = true;
@@ -147,7 +155,7 @@ rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, 
     return NULL;
   }
   /* Only with a candidate in hand: the watermark lookups cost a lock each. */
-  bool lagging = false;
+  bool lagging = false, relies_on_end = false;
   for (int i = 0; i < t->ninputs; i++) {
     const gl_input_t *in = &t->inputs[i];
     if (!in->assigned || in->len > 0) continue;
@@ -157,8 +165,19 @@ rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, 
       t->idle_since_ms = 0;
       return NULL;
     }
-    if (!lagging && !gl_task_caught_up(e, t, in)) lagging = true;
+    if (lagging) continue;
+    if (gl_task_caught_up(e, t, in)) relies_on_end = true;
+    else lagging = true;
   }
+  /* librdkafka hands out a fetch response's records partition by partition
+   * while its broker thread is still reading the rest: an input reported
+   * caught up may have records in that same response (an upstream
+   * transaction's other record, the candidate's "cause"). Before it counts
+   * as caught up against this candidate, give the response time to be
+   * read whole: merge.settle.ms after the candidate arrived. */
+  if (!lagging && relies_on_end &&
+      now_ms - best->arrived[best->head] < (uint64_t)e->conf.merge_settle_ms)
+    return NULL;
   if (lagging) {
     /* An input with nothing buffered may still hold an earlier record:
      * wait for it, but not longer than max.idle.ms. Once waited, keep
