@@ -184,7 +184,8 @@ rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, 
      * going (enforced processing) until no input lags any more; starting
      * the clock again per record would take one record per max.idle.ms. */
     if (t->idle_since_ms == 0) t->idle_since_ms = now_ms ? now_ms : 1;
-    if (now_ms - t->idle_since_ms < (uint64_t)e->conf.max_idle_ms) return NULL;
+    if (now_ms < t->idle_since_ms || now_ms - t->idle_since_ms < (uint64_t)e->conf.max_idle_ms)
+      return NULL;
     gl_series_add(e->m_idle_waits, 1);
   } else {
     t->idle_since_ms = 0;

@@ -225,6 +225,13 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
   e->txn_records = 0;
   gl_series_set(e->m_open_records, 0);
   double secs = (double)(uv_hrtime() - e->commit_begin_ns) / 1e9;
+  /* No input was polled while the commit ran: that time is no wait for a
+   * lagging input (max.idle.ms), or every slow commit (the first after a
+   * restart, one during a broker hiccup) would let the merge take a head
+   * before the record it waited for could even be seen. */
+  uint64_t paused_ms = (uint64_t)(secs * 1000);
+  for (int p = 0; p < e->ntasks; p++)
+    if (e->tasks[p] && e->tasks[p]->idle_since_ms) e->tasks[p]->idle_since_ms += paused_ms;
   gl_poison_after_txn(e, e->commit_result == GL_TXN_OK);
   gl_series_set(e->m_consecutive_aborts, (double)e->consecutive_aborts);
   switch (e->commit_result) {
