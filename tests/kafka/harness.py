@@ -302,6 +302,20 @@ def register_process(proc):
     return proc
 
 
+def check_busy_port_exits_1(binary, name, args):
+    """Starts binary with its HTTP port taken by another socket: a busy port
+    is no bad setting, so it must exit 1 (a supervisor retries), saying so."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        d = Daemon(binary, name, [*args, "--http.port", str(s.getsockname()[1])]).start()
+        d.expect_exit = True
+        rc = d.proc.wait(timeout=60)
+    check(rc == 1, f"{name}: a busy HTTP port exited {rc}, expected 1")
+    check("in use" in d.log_text(), f"{name}: the exit does not say the port is in use")
+
+
 def free_ports(n, lo=20000, hi=32000, rnd=None):
     """n distinct TCP ports on 127.0.0.1 that nothing listens on now, below the
     kernel's ephemeral range (a client's outgoing connection cannot take one

@@ -191,19 +191,6 @@ def test_no_broker():
     print(f"test_clock.py: SIGTERM while waiting: exit after {time.monotonic() - t0:.2f} s")
 
 
-def test_busy_port(prefix):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(1)
-        port = s.getsockname()[1]
-        d = Daemon(CLOCKD, "clockd-busy", ["-b", BOOTSTRAP, "--topic.prefix", prefix,
-                                           "--http.port", str(port)]).start()
-        d.expect_exit = True
-        rc = d.proc.wait(timeout=60)
-    check(rc == 1, f"a busy HTTP port exited {rc}, expected 1")
-    check("in use" in d.log_text(), "the exit does not say the port is in use")
-
-
 def test_waits_for_topic():
     """A clock topic created after the start is waited for, then ticked."""
     prefix = new_prefix("clock-late")
@@ -284,7 +271,8 @@ def test_expiry():
 def main():
     test_ticks()
     test_no_broker()
-    test_busy_port(test_waits_for_topic())
+    prefix = test_waits_for_topic()
+    check_busy_port_exits_1(CLOCKD, "clockd-busy", ["-b", BOOTSTRAP, "--topic.prefix", prefix])
     test_expiry()
 
 

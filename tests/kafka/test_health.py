@@ -69,19 +69,6 @@ def no_broker_exits_1():
     check("could not start: broker unreachable" in d.log_text(), "the exit does not say why")
 
 
-def busy_port_exits_1(prefix):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen(1)
-        port = s.getsockname()[1]
-        d = Daemon(ORDERD, "orderd-busy", ["-b", BOOTSTRAP, "--topic.prefix", prefix,
-                                           "--http.port", str(port)]).start()
-        d.expect_exit = True
-        rc = d.proc.wait(timeout=60)
-    check(rc == 1, f"a busy HTTP port exited {rc}, expected 1")
-    check("in use" in d.log_text(), "the exit does not say the port is in use")
-
-
 def abort_loop_is_not_ready():
     prefix = new_prefix("wedged")
     make_topics(prefix)
@@ -103,7 +90,7 @@ def abort_loop_is_not_ready():
 def main():
     prefix = waits_for_topics()
     no_broker_exits_1()
-    busy_port_exits_1(prefix)
+    check_busy_port_exits_1(ORDERD, "orderd-busy", ["-b", BOOTSTRAP, "--topic.prefix", prefix])
     abort_loop_is_not_ready()
 
 
