@@ -159,6 +159,11 @@ class Daemon:
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
+    def get_json(self, path):
+        """(status, decoded JSON body) of GET path."""
+        code, body = self.get(path)
+        return code, json.loads(body)
+
     def metric(self, name):
         _, text = self.get("/metrics")
         total = 0.0

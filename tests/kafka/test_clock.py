@@ -40,17 +40,6 @@ def clockd_run(args, timeout=60):
     return r.returncode, r.stderr.decode()
 
 
-def http_json(d, path):
-    code, body = d.get(path)
-    return code, json.loads(body)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def host_is_local(host):
     with socket.socket() as s:
         try:
@@ -131,7 +120,7 @@ def test_ticks():
     # Healthy while every partition had a delivery within 3 intervals (600 ms
     # here): waited for, since a loaded machine may stall one.
     health = wait_until(lambda: (lambda r: r if r[0] == 200 and r[1]["status"] == "ok" else None)(
-        http_json(d, "/healthz")), 30, "/healthz 200 ok")
+        d.get_json("/healthz")), 30, "/healthz 200 ok")
     check(health[1]["partitions"] == parts and health[1]["stale_partitions"] == 0, f"/healthz: {health}")
     wait_until(lambda: d.get("/readyz")[0] == 200, 30, "/readyz 200 while ticking")
     wait_until(lambda: d.metric("greenlight_ready") == 1, 10, "greenlight_ready 1")
@@ -155,20 +144,20 @@ def test_ticks():
 def starting_why(d, path, want):
     """/healthz or /readyz once its why contains want: (code, body)."""
     return wait_until(lambda: (lambda r: r if want in (r[1].get("why") or "") else None)(
-        http_json(d, path)), 30, f"{d.name} {path} to say {want!r}")
+        d.get_json(path)), 30, f"{d.name} {path} to say {want!r}")
 
 
 def test_no_broker():
     """No broker: health answers while waiting, SIGTERM exits 0 at once,
     startup.timeout.ms exits 1 saying why."""
-    dead = f"127.0.0.1:{free_port()}"
+    dead = f"127.0.0.1:{free_ports(1)[0]}"
     d = Daemon(CLOCKD, "clockd-nobroker", ["-b", dead, "--http.port", "0", "--clock.id", "test-clock",
                                            "--startup.timeout.ms", "3000"]).start()
     d.expect_exit = True  # It is meant to give up.
     code, h = starting_why(d, "/healthz", "starting: ")
     check(code == 200 and h["status"] == "degraded" and h["service"] == "clockd",
           f"/healthz without a broker: {code} {h}")
-    code, r = http_json(d, "/readyz")
+    code, r = d.get_json("/readyz")
     check(code == 503 and r["status"] == "not_ready" and r["why"].startswith("starting: "),
           f"/readyz without a broker: {code} {r}")
     check(d.metric("greenlight_ready") == 0, "greenlight_ready is not 0 without a broker")
@@ -198,13 +187,13 @@ def test_waits_for_topic():
     topic = f"{prefix}greenlight.clock"
     code, r = starting_why(d, "/readyz", f"clock topic {topic} does not exist")
     check(code == 503 and r["why"].startswith("starting: "), f"/readyz without the topic: {code} {r}")
-    code, h = http_json(d, "/healthz")
+    code, h = d.get_json("/healthz")
     check(code == 200 and h["status"] == "degraded" and topic in h["why"],
           f"/healthz without the topic: {code} {h}")
     make_topics(prefix)
     wait_until(lambda: d.get("/readyz")[0] == 200, 60, "/readyz 200 once the topic exists")
     wait_until(lambda: d.metric("greenlight_ticks_total") >= 3 * PARTITIONS, 30, "3 rounds of ticks")
-    code, h = http_json(d, "/healthz")
+    code, h = d.get_json("/healthz")
     check(code == 200 and h["status"] == "ok" and h["partitions"] == PARTITIONS,
           f"/healthz once ticking: {code} {h}")
     check(d.stop() == 0, "clockd did not exit 0 on SIGTERM")

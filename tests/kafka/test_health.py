@@ -12,7 +12,6 @@ truth (issue 6, defects 5 and 11).
   repeatedly"), its consecutive-aborts gauge climbs, /healthz turns 503
   (wedged) and consumer lag counts what is not committed."""
 import json
-import socket
 
 from harness import *
 
@@ -26,29 +25,18 @@ def placed(i):
                              "end_use": "END_USE_AI_RESEARCH", "domestic_units_committed": 500}}
 
 
-def http_json(d, path):
-    code, body = d.get(path)
-    return code, json.loads(body)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def waits_for_topics():
     prefix = new_prefix("health")
     d = orderd(prefix).start()
     code, body = wait_until(lambda: (lambda r: r if "topics missing" in r[1].get("why", "") else None)(
-        http_json(d, "/readyz")), 60, "/readyz to say the topics are missing")
+        d.get_json("/readyz")), 60, "/readyz to say the topics are missing")
     check(code == 503, f"/readyz answered {code} while topics are missing")
-    code, h = http_json(d, "/healthz")
+    code, h = d.get_json("/healthz")
     check(code == 200 and h["status"] == "degraded" and "starting" in h["why"],
           f"/healthz while waiting for topics: {code} {h}")
     make_topics(prefix)
     wait_until(lambda: d.get("/readyz")[0] == 200, 90, "/readyz 200 once the topics exist")
-    code, h = http_json(d, "/healthz")
+    code, h = d.get_json("/healthz")
     check(code == 200 and h["status"] == "ok" and h["partitions"] == PARTITIONS, f"/healthz: {h}")
     produce(prefix, [placed(i) for i in range(4)])
     wait_until(lambda: len(tail(prefix, "greenlight.order-status")) == 4, 60, "4 status records")
@@ -57,11 +45,11 @@ def waits_for_topics():
 
 
 def no_broker_exits_1():
-    dead = f"127.0.0.1:{free_port()}"
+    dead = f"127.0.0.1:{free_ports(1)[0]}"
     d = Daemon(ORDERD, "orderd-nobroker", ["-b", dead, "--http.port", "0",
                                            "--startup.timeout.ms", "4000"]).start()
     d.expect_exit = True
-    code, h = http_json(d, "/healthz")
+    code, h = d.get_json("/healthz")
     check(code == 200 and "starting" in h.get("why", ""), f"/healthz without a broker: {code} {h}")
     check(d.get("/readyz")[0] == 503, "/readyz is not 503 without a broker")
     rc = d.proc.wait(timeout=60)
@@ -75,7 +63,7 @@ def abort_loop_is_not_ready():
     produce(prefix, [placed(i) for i in range(20)])
     d = orderd(prefix, name="orderd-wedged", extra=["--fault.abort.every", "1"]).start()
     wait_until(lambda: d.metric("greenlight_consecutive_aborts") >= 3, 90, "3 aborts in a row")
-    code, r = http_json(d, "/readyz")
+    code, r = d.get_json("/readyz")
     check(code == 503 and "aborting repeatedly" in r["why"], f"/readyz in an abort loop: {code} {r}")
     # The gauge is refreshed once a second.
     wait_until(lambda: d.metric("greenlight_ready") == 0, 10, "greenlight_ready 0 in an abort loop")
@@ -83,7 +71,7 @@ def abort_loop_is_not_ready():
     wait_until(lambda: d.metric("greenlight_consumer_lag_records") == 20, 30,
                "lag to count the 20 uncommitted records")
     wait_until(lambda: d.get("/healthz")[0] == 503, 120, "/healthz 503 once wedged")
-    check(http_json(d, "/healthz")[1]["status"] == "failing", "/healthz status is not failing")
+    check(d.get_json("/healthz")[1]["status"] == "failing", "/healthz status is not failing")
     d.kill9()
 
 
