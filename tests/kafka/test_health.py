@@ -11,7 +11,6 @@ truth (issue 6, defects 5 and 11).
 - An instance whose every transaction aborts is not ready ("aborting
   repeatedly"), its consecutive-aborts gauge climbs, /healthz turns 503
   (wedged) and consumer lag counts what is not committed."""
-import json
 
 from harness import *
 
