@@ -148,6 +148,10 @@ static gl_txn_result_t gl_txn_classify(gl_engine_t *e, const char *what, rd_kafk
 static gl_txn_result_t gl_txn_commit_blocking(gl_engine_t *e,
                                               rd_kafka_topic_partition_list_t *offs) {
   rd_kafka_error_t *err = NULL;
+  if (e->txn_poisoned) {
+    snprintf(e->commit_err, sizeof(e->commit_err), "a produce failed in this transaction");
+    return GL_TXN_ABORTED;
+  }
   if (!e->eos) {
     rd_kafka_resp_err_t ferr = rd_kafka_flush(e->producer, 60000);
     if (ferr) {
@@ -162,10 +166,6 @@ static gl_txn_result_t gl_txn_commit_blocking(gl_engine_t *e,
       }
     }
     return GL_TXN_OK;
-  }
-  if (e->txn_poisoned) {
-    snprintf(e->commit_err, sizeof(e->commit_err), "a produce failed in this transaction");
-    return GL_TXN_ABORTED;
   }
   /* Fault injection for tests: the abort that follows is real. It fails as
    * a commit would, after the flush: aborting while partitions are still
