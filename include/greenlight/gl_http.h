@@ -65,6 +65,12 @@ bool gl_http_bad_setting(int err);
  * returns 0: the start reports it. Any thread. */
 int gl_http_check_host(const char *host, char *errstr, size_t errlen);
 int gl_http_port(const gl_http_t *h);
+
+struct json_t;
+/* Fills resp with body as compact JSON and status, taking the reference to
+ * body; a NULL body (or one that does not encode) gives 500 and
+ * {"error":"encoding failed"}. For handlers, on the loop thread. */
+void gl_http_reply_json(gl_http_response_t *resp, int status, struct json_t *body);
 /* cb may be NULL. After gl_http_close() the server accepts nothing more. A
  * second call before cb has run is ignored; after it, h is freed memory. */
 void gl_http_close(gl_http_t *h, void (*cb)(void *arg), void *arg);

@@ -199,15 +199,10 @@ static int batchd_unescape(const char *in, size_t n, char *out, size_t cap) {
 static void batchd_http_error(gl_engine_t *e, const char *path, gl_http_response_t *r, int status,
                               const char *error, const char *id, int32_t partition,
                               bool owned_here) {
-  r->status = status;
   json_t *j = json_pack("{s:s, s:s, s:i, s:b}", "error", error, "batch_id", id, "partition",
                         (int)partition, "owned_here", owned_here);
   if (!owned_here) gl_engine_owner_to_json(e, partition, path, j);
-  r->body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-  if (!r->body) r->body = strdup("{}");
-  if (!r->body) abort();
-  r->body_len = strlen(r->body);
-  json_decref(j);
+  gl_http_reply_json(r, status, j);
 }
 
 /* GET /batches/{id}: the batch's current BatchStatus as JSON (every field,
@@ -222,7 +217,6 @@ static void batchd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
   const char *raw = path + strlen(prefix);
   size_t n = strcspn(raw, "?#");
   char id[GL_ID_MAX + 1];
-  r->content_type = "application/json";
   if (n == 0 || batchd_unescape(raw, n, id, sizeof id) != 0 || id[0] == '\0') {
     batchd_http_error(e, path, r, 404,
                       "no such batch: expected GET /batches/{batch_id} (1..128 bytes) or "
@@ -242,12 +236,7 @@ static void batchd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
     free(buf);
     json_t *j = st ? gl_json_from_message(&st->base, GL_JSON_EMIT_DEFAULTS) : NULL;
     if (st) greenlight__v1__batch_status__free_unpacked(st, NULL);
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    r->status = text ? 200 : 500;
-    r->body = text ? text : strdup("{\"error\":\"encoding failed\"}");
-    if (!r->body) abort();
-    r->body_len = strlen(r->body);
+    gl_http_reply_json(r, 200, j);
     if (copy) batch_store_ops.free(NULL, copy);
     return;
   }

@@ -54,16 +54,6 @@ const char *clockd_not_ready(clockd_t *d, char *buf, size_t len) {
   return NULL;
 }
 
-static void clockd_json(gl_http_response_t *r, int status, json_t *body) {
-  r->status = status;
-  r->content_type = "application/json";
-  r->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
-  if (!r->body) r->body = strdup("{}");
-  if (!r->body) abort();
-  r->body_len = strlen(r->body);
-  json_decref(body);
-}
-
 void clockd_http_cb(void *opaque, const char *method, const char *path, gl_http_response_t *r) {
   clockd_t *d = opaque;
   (void)method;
@@ -76,14 +66,14 @@ void clockd_http_cb(void *opaque, const char *method, const char *path, gl_http_
   char buf[512];
   const char *why = clockd_not_ready(d, buf, sizeof buf);
   if (strcmp(path, "/readyz") == 0) {
-    clockd_json(r, why ? 503 : 200,
+    gl_http_reply_json(r, why ? 503 : 200,
                 json_pack("{s:s, s:s?}", "status", why ? "not_ready" : "ready", "why", why));
     return;
   }
   if (strcmp(path, "/healthz") != 0) return;
   bool ending = d->stopping || d->exit_code;
   const char *status = d->exit_code ? "failing" : d->stopping ? "stopping" : why ? "degraded" : "ok";
-  clockd_json(r, ending ? 503 : 200,
+  gl_http_reply_json(r, ending ? 503 : 200,
               json_pack("{s:s, s:s?, s:s, s:i, s:i, s:I, s:I, s:I}", "status", status, "why", why,
                         "service", "clockd", "partitions", (int)d->partitions,
                         "stale_partitions", (int)clockd_stale_partitions(d), "rounds",

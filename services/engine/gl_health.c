@@ -75,20 +75,11 @@ void gl_health_update(gl_engine_t *e) {
   gl_series_set(e->m_consecutive_aborts, (double)e->consecutive_aborts);
 }
 
-static void gl_health_json(gl_http_response_t *r, int status, json_t *body) {
-  r->status = status;
-  r->content_type = "application/json";
-  r->body = json_dumps(body, JSON_COMPACT);
-  if (!r->body) r->body = strdup("{}");
-  r->body_len = strlen(r->body);
-  json_decref(body);
-}
-
 void gl_health_http(gl_engine_t *e, const char *path, gl_http_response_t *r) {
   char buf[512];
   const char *why = gl_health_not_ready(e, buf, sizeof buf);
   if (strcmp(path, "/readyz") == 0) {
-    gl_health_json(r, why ? 503 : 200,
+    gl_http_reply_json(r, why ? 503 : 200,
                    json_pack("{s:s, s:s?}", "status", why ? "not_ready" : "ready", "why", why));
     return;
   }
@@ -100,7 +91,7 @@ void gl_health_http(gl_engine_t *e, const char *path, gl_http_response_t *r) {
     }
   bool wedged = e->consecutive_aborts >= GL_ABORTS_WEDGED;
   const char *status = e->exit_code || wedged ? "failing" : why ? "degraded" : "ok";
-  gl_health_json(r, e->exit_code || wedged ? 503 : 200,
+  gl_http_reply_json(r, e->exit_code || wedged ? 503 : 200,
                  json_pack("{s:s, s:s?, s:s, s:i, s:i, s:b, s:I}", "status", status, "why", why,
                            "service", e->proc->name, "partitions", tasks, "restoring", restoring,
                            "committing", e->committing, "consecutive_aborts",

@@ -29,6 +29,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 enum { GL_HTTP_BACKLOG = 128 };
 
 static const char gl_http_default_type[] = "text/plain; charset=utf-8";
@@ -661,3 +663,13 @@ gl_http_t *gl_http_start(uv_loop_t *loop, const char *host, int port, gl_http_ha
 }
 
 int gl_http_port(const gl_http_t *h) { return h ? h->port : -1; }
+
+void gl_http_reply_json(gl_http_response_t *r, int status, json_t *body) {
+  r->content_type = "application/json";
+  r->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
+  json_decref(body);
+  r->status = r->body ? status : 500;
+  if (!r->body) r->body = strdup("{\"error\":\"encoding failed\"}");
+  if (!r->body) abort();
+  r->body_len = strlen(r->body);
+}

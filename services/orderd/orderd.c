@@ -205,7 +205,6 @@ static void orderd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
   const char *id = path + strlen(prefix);
   int32_t p = gl_engine_key_partition(e, id, strlen(id));
   gl_ownership_t own = gl_engine_ownership(e, p);
-  r->content_type = "application/json";
   /* Committed state only: what the open transaction changed is not
    * published yet, and an abort would take it back. */
   void *copy = NULL;
@@ -219,24 +218,17 @@ static void orderd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
     free(buf);
     json_t *j = st ? gl_json_from_message(&st->base, GL_JSON_EMIT_DEFAULTS) : NULL;
     if (st) greenlight__v1__order_status__free_unpacked(st, NULL);
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    r->status = text ? 200 : 500;
-    r->body = text ? text : strdup("{\"error\":\"encoding failed\"}");
-    r->body_len = strlen(r->body);
+    gl_http_reply_json(r, 200, j);
     return;
   }
   order_free(copy);
   static const char *const why[] = {
       "not owned here: the order's partition belongs to another instance of the group",
       "partition still restoring its state; retry shortly", "no such order"};
-  r->status = own == GL_NOT_OWNED ? 421 : own == GL_RESTORING ? 503 : 404;
   json_t *j = json_pack("{s:s, s:s, s:i, s:b}", "error", why[own], "order_id", id, "partition",
                         (int)p, "owned_here", own != GL_NOT_OWNED);
   if (own == GL_NOT_OWNED) gl_engine_owner_to_json(e, p, path, j);
-  r->body = j ? json_dumps(j, JSON_COMPACT) : strdup("{}");
-  r->body_len = strlen(r->body);
-  json_decref(j);
+  gl_http_reply_json(r, own == GL_NOT_OWNED ? 421 : own == GL_RESTORING ? 503 : 404, j);
 }
 
 static int orderd_on_config(void *conf, gl_processor_t *proc, char *errstr, size_t errlen) {

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "greenlight/gl_http.h"
 
@@ -624,6 +625,23 @@ static void test_check_host(void **state) {
                                 "machine (not a numeric IP address or localhost)");
 }
 
+/* A handler's JSON reply: compact body and status; no body means 500. */
+static void test_reply_json(void **state) {
+  (void)state;
+  gl_http_response_t r = {0};
+  gl_http_reply_json(&r, 421, json_pack("{s:s, s:i}", "error", "elsewhere", "partition", 3));
+  assert_int_equal(r.status, 421);
+  assert_string_equal(r.content_type, "application/json");
+  assert_string_equal(r.body, "{\"error\":\"elsewhere\",\"partition\":3}");
+  assert_int_equal(r.body_len, strlen(r.body));
+  free(r.body);
+  gl_http_response_t bad = {0};
+  gl_http_reply_json(&bad, 200, NULL);
+  assert_int_equal(bad.status, 500);
+  assert_string_equal(bad.body, "{\"error\":\"encoding failed\"}");
+  free(bad.body);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   const struct CMUnitTest tests[] = {
@@ -642,6 +660,7 @@ int main(void) {
       cmocka_unit_test(test_start_failures),
       cmocka_unit_test(test_listen_error_codes),
       cmocka_unit_test(test_check_host),
+      cmocka_unit_test(test_reply_json),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
