@@ -131,8 +131,6 @@ void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const
 /* For HTTP handlers: the store of partition p if this instance owns it and
  * has restored it, else NULL. */
 gl_store_t *gl_engine_store(gl_engine_t *e, int32_t partition);
-/* Number of partitions of the input topics (from metadata at start). */
-int gl_engine_input_partitions(gl_engine_t *e);
 
 typedef enum gl_ownership {
   GL_NOT_OWNED = 0,  /* Another instance (or none yet) owns the partition. */
@@ -155,8 +153,5 @@ struct json_t;
  * owner of partition is known; nothing otherwise. */
 void gl_engine_owner_to_json(gl_engine_t *e, int32_t partition, const char *path,
                              struct json_t *body);
-/* Java's Utils.murmur2, for co-partitioning checks and tests. */
-int32_t gl_murmur2(const void *key, size_t len);
-gl_metrics_t *gl_engine_metrics(gl_engine_t *e);
 
 #endif

@@ -48,4 +48,8 @@ int gl_kafka_error(const gl_log_t *log, rd_kafka_t *rk, int err, const char *rea
 int gl_kafka_conf_set_pairs(rd_kafka_conf_t *kc, const char *const *kv, char *errstr,
                             size_t errlen);
 
+/* Java's Utils.murmur2, the hash of Kafka's default partitioner, which
+ * every greenlight producer is configured to use (any thread). */
+int32_t gl_murmur2(const void *key, size_t len);
+
 #endif

@@ -64,6 +64,4 @@ size_t gl_store_count(const gl_store_t *s);
 typedef void (*gl_store_each_cb)(void *arg, const void *key, size_t klen, void *obj);
 void gl_store_foreach(gl_store_t *s, gl_store_each_cb cb, void *arg);
 
-const gl_store_ops_t *gl_store_ops(const gl_store_t *s);
-
 #endif

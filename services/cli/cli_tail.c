@@ -16,7 +16,7 @@
 
 #include "cli.h"
 #include "greenlight/gl_codec.h"
-#include "greenlight/gl_engine.h"
+#include "greenlight/gl_kafka.h"
 #include "greenlight/gl_json.h"
 
 /* The package of the wire contract, for --type given without it. */

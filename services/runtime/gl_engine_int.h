@@ -104,7 +104,6 @@ struct gl_engine {
   uv_loop_t loop;
   uv_signal_t sigterm, sigint;
   uv_timer_t cron;
-  uv_idle_t idle; /* Keeps processing going while buffers hold work. */
   gl_kafka_qpoll_t cons_io, prod_io, rest_io;
 
   rd_kafka_t *consumer, *producer, *restorer;

@@ -179,39 +179,10 @@ gl_store_t *gl_engine_store(gl_engine_t *e, int32_t p) {
   return gl_engine_ownership(e, p) == GL_OWNED ? e->tasks[p]->store : NULL;
 }
 
-int gl_engine_input_partitions(gl_engine_t *e) { return e->partition_count; }
-
-int32_t gl_murmur2(const void *key, size_t len) {
-  const uint32_t m = 0x5bd1e995;
-  const unsigned char *data = key;
-  uint32_t h = 0x9747b28cu ^ (uint32_t)len;
-  size_t n4 = len / 4;
-  for (size_t i = 0; i < n4; i++) {
-    const unsigned char *b = data + i * 4;
-    uint32_t k = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-    k *= m;
-    k ^= k >> 24;
-    k *= m;
-    h *= m;
-    h ^= k;
-  }
-  const unsigned char *tail = data + n4 * 4;
-  switch (len % 4) {
-    case 3: h ^= (uint32_t)tail[2] << 16; /* fall through */
-    case 2: h ^= (uint32_t)tail[1] << 8;  /* fall through */
-    case 1: h ^= tail[0]; h *= m;
-  }
-  h ^= h >> 13;
-  h *= m;
-  h ^= h >> 15;
-  return (int32_t)h;
-}
-
 int32_t gl_engine_key_partition(gl_engine_t *e, const void *key, size_t klen) {
   if (e->partition_count <= 0) return -1;
   return (int32_t)(((uint32_t)gl_murmur2(key, klen) & 0x7fffffff) % (uint32_t)e->partition_count);
 }
-gl_metrics_t *gl_engine_metrics(gl_engine_t *e) { return e->metrics; }
 
 /* ---- Processing -------------------------------------------------------- */
 

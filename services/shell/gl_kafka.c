@@ -76,3 +76,29 @@ int gl_kafka_conf_set_pairs(rd_kafka_conf_t *kc, const char *const *kv, char *er
     if (rd_kafka_conf_set(kc, kv[0], kv[1], errstr, errlen) != RD_KAFKA_CONF_OK) return -1;
   return 0;
 }
+
+int32_t gl_murmur2(const void *key, size_t len) {
+  const uint32_t m = 0x5bd1e995;
+  const unsigned char *data = key;
+  uint32_t h = 0x9747b28cu ^ (uint32_t)len;
+  size_t n4 = len / 4;
+  for (size_t i = 0; i < n4; i++) {
+    const unsigned char *b = data + i * 4;
+    uint32_t k = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    k *= m;
+    k ^= k >> 24;
+    k *= m;
+    h *= m;
+    h ^= k;
+  }
+  const unsigned char *tail = data + n4 * 4;
+  switch (len % 4) {
+    case 3: h ^= (uint32_t)tail[2] << 16; /* fall through */
+    case 2: h ^= (uint32_t)tail[1] << 8;  /* fall through */
+    case 1: h ^= tail[0]; h *= m;
+  }
+  h ^= h >> 13;
+  h *= m;
+  h ^= h >> 15;
+  return (int32_t)h;
+}

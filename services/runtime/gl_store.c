@@ -249,7 +249,6 @@ void gl_store_flush(gl_store_t *s, gl_store_dirty_cb cb, void *arg) {
 
 size_t gl_store_dirty_count(const gl_store_t *s) { return s->ndirty; }
 size_t gl_store_count(const gl_store_t *s) { return s->nentries; }
-const gl_store_ops_t *gl_store_ops(const gl_store_t *s) { return s->ops; }
 
 void gl_store_foreach(gl_store_t *s, gl_store_each_cb cb, void *arg) {
   for (size_t b = 0; b < s->nbuckets; b++)
