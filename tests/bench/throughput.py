@@ -60,7 +60,7 @@ def measure(daemon, total):
 
 def main():
     prefix = new_prefix("bench")
-    make_topics(prefix, extra=["greenlight.pipe-out"])
+    make_topics(prefix, extra=["greenlight.pipe-out", "greenlight-pipe.owners:compact:1"])
     t = time.monotonic()
     produce(prefix, workload())
     total = ORDERS * 4
