@@ -1,0 +1,38 @@
+/* gl_error: the one error contract of greenlight's libraries.
+ *
+ * Every function that can fail returns 0 (GL_OK) or one of the negative
+ * GL_E* codes below, and writes an errstr where a human needs the detail
+ * (which setting, which topic, what was expected). A function that returns
+ * a pointer returns NULL on failure and says so in its header.
+ *
+ * Every executable (the daemons, the pipe and the CLI) ends with one exit
+ * code, from gl_exit_code():
+ *   0  done: the work finished or a signal asked it to stop and it drained
+ *   2  bad settings or arguments, known before any connection
+ *   1  everything else: broker unreachable past the timeout, a fatal or
+ *      fenced client, a port in use, an error while running
+ * A supervisor restarts on 1 and pages a human on 2. */
+#ifndef GREENLIGHT_GL_ERROR_H
+#define GREENLIGHT_GL_ERROR_H
+
+#define GL_OK 0
+#define GL_ECONFIG (-1)  /* A bad setting or argument (exit 2). */
+#define GL_EIO (-2)      /* The operating system refused: a port in use, a file, a pipe. */
+#define GL_EBROKER (-3)  /* The broker or a topic was not there in time. */
+#define GL_EFATAL (-4)   /* A fatal client error: fenced, or an unrecoverable state. */
+#define GL_ESTATE (-5)   /* Not allowed in the object's current state. */
+#define GL_ENOMEM (-6)   /* Out of memory. */
+#define GL_ESTOPPED (-7) /* Stopped by a signal or a caller before it finished. */
+
+#define GL_EXIT_OK 0
+#define GL_EXIT_FAILURE 1
+#define GL_EXIT_CONFIG 2
+
+/* A short English name for err ("bad setting", "broker unavailable", ...);
+ * "unknown error" for anything else. Static string; any thread. */
+const char *gl_strerror(int err);
+/* The process exit code for err: 0 for GL_OK and GL_ESTOPPED, 2 for
+ * GL_ECONFIG, 1 for everything else. Any thread. */
+int gl_exit_code(int err);
+
+#endif

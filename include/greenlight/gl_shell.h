@@ -1,0 +1,165 @@
+/* gl_shell: the process shell every greenlight executable runs in: the
+ * libuv loop, the signals, the JSON log, the settings registry, the metrics
+ * registry, the admin HTTP port, and the one way to build a librdkafka
+ * configuration with the one log and error callback path.
+ *
+ * Life (libuv style, the struct embedded in the owner or on main's stack):
+ *   gl_shell_init(&sh, "orderd", argv[0]);
+ *   gl_conf_add_table(&sh.conf, my_props, &my_conf, ...);   // optional
+ *   rc = gl_shell_configure(&sh, argc, argv, defaults, errstr, len);
+ *   rc = gl_shell_listen(&sh, errstr, len);      // admin HTTP, if http.port >= 0
+ *   gl_shell_route(&sh, "/orders/", cb, me);      // the daemon's own GET routes
+ *   gl_shell_on_stop(&sh, drain_cb, me);          // SIGTERM/SIGINT, and fatal errors
+ *   ... start the daemon's own handles ...
+ *   code = gl_shell_run(&sh);                     // until every handle closed
+ *   gl_shell_destroy(&sh);
+ *
+ * Signals: SIGTERM and SIGINT call the stop callback once (drain, commit,
+ * close: the owner's job), with sh.stopping set; a second one is logged
+ * and otherwise ignored. SIGHUP is logged ("settings are read at start;
+ * restart to change them") and otherwise ignored: never fatal. SIGPIPE is
+ * ignored (a peer closing a socket must not kill the process).
+ *
+ * Admin HTTP: /metrics renders sh.metrics; every other path goes to the
+ * route with the longest matching prefix (404 otherwise). Routes are
+ * called on the loop thread and must not block: the port answers at once,
+ * also while a client connects or a commit runs on the thread pool.
+ *
+ * Thread locality: every function runs on the loop thread, except where a
+ * comment says "any thread". */
+#ifndef GREENLIGHT_GL_SHELL_H
+#define GREENLIGHT_GL_SHELL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+#include <uv.h>
+
+#include "greenlight/gl_config.h"
+#include "greenlight/gl_error.h"
+#include "greenlight/gl_http.h"
+#include "greenlight/gl_log.h"
+#include "greenlight/gl_metrics.h"
+
+/* The shell's own settings (gl_shell_conf_props, added by gl_shell_init). */
+typedef struct gl_shell_conf {
+  char *http_host;
+  int64_t http_port; /* -1: no admin port; 0: pick a free one. */
+  char *log_level;
+} gl_shell_conf_t;
+
+extern const gl_conf_prop_t gl_shell_conf_props[];
+
+typedef struct gl_shell gl_shell_t;
+
+/* A GET route: fill r (see gl_http.h). path includes the query string. */
+typedef void (*gl_shell_route_fn)(void *opaque, const char *path, gl_http_response_t *r);
+/* Called once on the loop thread when the process must stop: a signal
+ * (sh->exit_code still 0), or a fatal error (sh->exit_code 1, already
+ * logged). The owner stops its work and closes its handles; the shell
+ * closes its own. */
+typedef void (*gl_shell_stop_fn)(gl_shell_t *sh, void *opaque);
+
+typedef struct gl_shell_route {
+  char *prefix;
+  gl_shell_route_fn fn;
+  void *opaque;
+} gl_shell_route_t;
+
+/* One client's callback context, owned by the shell (gl_shell_kafka_conf). */
+typedef struct gl_shell_client {
+  gl_shell_t *sh;
+  void *opaque; /* The caller's, for its own callbacks. */
+  struct gl_shell_client *next;
+} gl_shell_client_t;
+
+struct gl_shell {
+  /* Public, read-only after gl_shell_configure() unless stated. */
+  uv_loop_t loop;
+  gl_log_t log;
+  gl_conf_t conf;          /* The settings registry; add tables before configure. */
+  gl_shell_conf_t settings;
+  gl_metrics_t *metrics;   /* Owned; register series freely (loop thread). */
+  const char *prog;        /* argv[0]'s base name. */
+  bool stopping;           /* A stop was asked for (signal or fatal). */
+  int exit_code;           /* What gl_shell_run() returns; owners may raise it to 1. */
+
+  /* Private. */
+  uv_thread_t loop_thread;
+  uv_signal_t sigterm, sigint, sighup;
+  uv_async_t wake; /* Hands fatal errors from other threads to the loop. */
+  gl_http_t *http;
+  gl_shell_route_t *routes;
+  int nroutes;
+  gl_shell_stop_fn on_stop;
+  void *on_stop_opaque;
+  gl_shell_client_t *clients;
+  atomic_bool fatal_claimed, fatal_pending; /* fatal_msg written between the two. */
+  char fatal_msg[1024];
+  atomic_bool brokers_down;
+  bool handles_open;
+};
+
+/* Initialises the loop, the log (service name, info level), the settings
+ * registry with gl_shell_conf_props, the metrics registry (with
+ * greenlight_build_info), the signal handles (not started yet) and the
+ * wake handle. Returns GL_OK or GL_ENOMEM. */
+int gl_shell_init(gl_shell_t *sh, const char *service, const char *argv0);
+/* Applies defaults (name, value pairs, NULL-terminated; may be NULL), then
+ * the config file, GREENLIGHT_* environment and flags; sets the log level;
+ * checks http.host; answers --help and --check-config. Returns GL_OK,
+ * GL_ECONFIG with errstr (the key, the value and what was expected), or 1
+ * when --help or --check-config was answered (exit 0). Starts the signal
+ * handles. */
+int gl_shell_configure(gl_shell_t *sh, int argc, char **argv, const char *const *defaults,
+                       char *errstr, size_t errlen);
+/* Opens the admin HTTP port when http.port >= 0. Returns GL_OK, GL_ECONFIG
+ * (http.host is no address of this machine) or GL_EIO (the port is in use:
+ * a later start may find it free), with errstr. */
+int gl_shell_listen(gl_shell_t *sh, char *errstr, size_t errlen);
+/* The bound admin port, or -1 when there is none. */
+int gl_shell_http_port(const gl_shell_t *sh);
+/* Adds a GET route for paths starting with prefix ("/healthz", "/orders/").
+ * The prefix is copied. */
+void gl_shell_route(gl_shell_t *sh, const char *prefix, gl_shell_route_fn fn, void *opaque);
+void gl_shell_on_stop(gl_shell_t *sh, gl_shell_stop_fn fn, void *opaque);
+
+/* Any thread. The first call wins: logs "fatal" with the message (on the
+ * loop), sets exit_code 1 and calls the stop callback; later calls are
+ * logged and dropped. On the loop thread it acts before returning; on any
+ * other it hands the message to the loop through sh->wake. */
+void gl_shell_fatal(gl_shell_t *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* True while every broker of some client is down (from the error
+ * callbacks, cleared by gl_shell_brokers_up). Any thread. */
+bool gl_shell_brokers_down(gl_shell_t *sh);
+void gl_shell_brokers_up(gl_shell_t *sh);
+
+/* Builds a librdkafka configuration, the one way: bootstrap.servers
+ * 127.0.0.1:19092, then defaults, then the kafka.* pass-through settings,
+ * then forced (name, value pairs, NULL-terminated, each may be NULL); with
+ * the shell's log callback (the JSON log, CONFWARN at debug) and error
+ * callback (a warning; all brokers down sets the flag above; a fatal error
+ * goes to gl_shell_fatal). Both callbacks may run on librdkafka's threads
+ * and only log or hand over. opaque is the caller's: its own callbacks
+ * (rebalance, delivery) get it back with gl_shell_client_opaque(). Returns
+ * the configuration (the caller passes it to rd_kafka_new) or NULL with
+ * errstr: a bad setting. */
+rd_kafka_conf_t *gl_shell_kafka_conf(gl_shell_t *sh, const char *const *defaults,
+                                     const char *const *forced, void *opaque, char *errstr,
+                                     size_t errlen);
+/* In a librdkafka callback of a client built above: the caller's opaque. */
+void *gl_shell_client_opaque(void *rk_opaque);
+
+/* Closes the shell's handles (signals, wake, admin port) so that the loop
+ * can end once the owner's are closed too. Idempotent. */
+void gl_shell_close(gl_shell_t *sh);
+/* Runs the loop until every handle is closed; returns sh->exit_code. */
+int gl_shell_run(gl_shell_t *sh);
+/* Frees what init made. After gl_shell_run(), or after a failed configure
+ * (it closes the handles and runs the loop to let them go). */
+void gl_shell_destroy(gl_shell_t *sh);
+
+#endif
