@@ -73,6 +73,16 @@ gl_envelope_t *gl_envelope_decode(const void *buf, size_t len, const void *key, 
                                   const char **reason, char *detail, size_t detail_len);
 void gl_envelope_free(gl_envelope_t *env);
 
+/* The envelope as a processor's decode hook (it has the signature of
+ * gl_decode_fn in gl_engine.h, which the codec does not include): decodes
+ * and validates the record with gl_envelope_decode() and gives the
+ * envelope's occurred_at_ms as its event time. opaque is unused. The
+ * result is freed with gl_envelope_free_hook(). */
+void *gl_envelope_decode_hook(void *opaque, const void *key, size_t klen, const void *value,
+                              size_t vlen, int64_t *event_time_ms, const char **reason,
+                              char *detail, size_t detail_len);
+void gl_envelope_free_hook(void *opaque, void *env);
+
 /* The payload's message name without package, e.g. "OrderPlaced"; "" if unset. */
 const char *gl_envelope_type(const gl_envelope_t *env);
 /* The payload's order_id; NULL for a Tick or an unset payload. */

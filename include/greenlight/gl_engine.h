@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "greenlight/gl_codec.h"
+#include "greenlight/gl_error.h"
 #include "greenlight/gl_config.h"
 #include "greenlight/gl_http.h"
 #include "greenlight/gl_log.h"
@@ -42,7 +42,7 @@ typedef struct gl_engine_conf {
   char *instance_id;
   char *topic_prefix;
   char *input_topics;  /* Comma-separated; the order is the topic rank. */
-  char *output_topics; /* Comma-separated; gl_ctx_emit()'s index. */
+  char *output_topics; /* Comma-separated: "topic" in the order of the processor's outputs, or "name=topic". */
   char *dlq_topic;
   char *guarantee;     /* exactly_once | at_least_once */
   int64_t commit_interval_ms;
@@ -65,7 +65,10 @@ extern const gl_conf_prop_t gl_engine_conf_props[];
 typedef struct gl_engine gl_engine_t;
 typedef struct gl_ctx gl_ctx_t;
 
-/* One input record as handed to the processor. */
+typedef struct gl_output gl_output_t;
+
+/* One input record as handed to the processor. Everything it points at is
+ * the engine's and lives until process() returns. */
 typedef struct gl_record {
   const char *topic; /* Full name, prefix included. */
   int topic_rank;    /* Index in input.topics. */
@@ -76,22 +79,46 @@ typedef struct gl_record {
   size_t key_len;
   const void *value;
   size_t value_len;
-  const gl_envelope_t *env; /* Decoded envelope (decode_envelope processors), else NULL. */
+  void *decoded; /* What the processor's decode hook returned; NULL without one. */
 } gl_record_t;
 
+/* A processor's decode hook: decodes and validates one input record
+ * (key[0..klen), value[0..vlen)) before process() sees it. Returns the
+ * processor's own object, which the engine hands to process() as
+ * rec->decoded and then frees with decoded_free, and writes the record's
+ * event time to *event_time_ms. Or returns NULL with *reason pointing at a
+ * stable, static DLQ reason code and detail written: the record goes to the
+ * dead-letter topic. Loop thread. */
+typedef void *(*gl_decode_fn)(void *opaque, const void *key, size_t klen, const void *value,
+                              size_t vlen, int64_t *event_time_ms, const char **reason,
+                              char *detail, size_t detail_len);
+
+/* A processor: the static description of a daemon's logic (fluent-bit's
+ * plugin shape). The engine never knows what a record means: it calls
+ * decode, then process, in a deterministic order. Every hook runs on the
+ * loop thread; NULL hooks are skipped. */
 typedef struct gl_processor {
-  const char *name;     /* Service name in logs and metrics. */
-  bool decode_envelope; /* The engine decodes and validates each input as an Envelope. */
+  const char *name;            /* Service name in logs, metrics and DLQ headers. */
+  const char *const *outputs;  /* Output names, NULL-terminated; output.topics maps them to topics. */
   const gl_store_ops_t *store; /* NULL for a stateless processor. */
   void *opaque;
+  /* Without a decode hook records pass raw and their event time is the
+   * record timestamp. With one, event time also may move only
+   * time.max.forward.ms ahead (SPEC §3.1). */
+  gl_decode_fn decode;
+  void (*decoded_free)(void *opaque, void *obj);
+  /* Once, after gl_engine_new() resolved the outputs and before start:
+   * the processor takes its output handles (gl_engine_output). Returns
+   * GL_OK, or GL_ECONFIG with errstr. */
+  int (*open)(void *opaque, gl_engine_t *e, char *errstr, size_t errlen);
   /* Called once per input record, in merge order. */
   void (*process)(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque);
-  /* Called after a task's store was restored (rebuild indexes); may be NULL. */
+  /* Called after a task's store was restored (rebuild indexes). */
   void (*restored)(gl_ctx_t *ctx, void *opaque);
-  /* Per-task private data; both may be NULL. */
+  /* Per-task private data. */
   void *(*task_open)(void *opaque, int32_t partition);
   void (*task_close)(void *opaque, void *task_data);
-  /* GET requests not served by the engine (/healthz, /metrics); may be NULL. */
+  /* GET requests not served by the engine (/healthz, /readyz, /metrics). */
   void (*http)(gl_engine_t *e, const char *path, gl_http_response_t *resp, void *opaque);
 } gl_processor_t;
 
@@ -113,14 +140,22 @@ int64_t gl_ctx_stream_time(const gl_ctx_t *ctx);
 gl_store_t *gl_ctx_store(const gl_ctx_t *ctx);
 gl_metrics_t *gl_ctx_metrics(const gl_ctx_t *ctx);
 const gl_log_t *gl_ctx_log(const gl_ctx_t *ctx);
+/* The output named name (one of the processor's outputs), resolved to its
+ * topic when the engine was created; NULL if the processor declared no
+ * such output. Loop thread; the handle lives as long as the engine. */
+gl_output_t *gl_engine_output(gl_engine_t *e, const char *name);
+/* The output's topic, prefix included. */
+const char *gl_output_topic(const gl_output_t *out);
+
 /* Produces an output record inside the current transaction. timestamp_ms is
  * the record's timestamp; 0 or less gives it the input record's timestamp,
  * as Kafka Streams does. A processor whose output derives from an earlier
  * event (a parked event applied now) passes that event's time, so that a
- * record's timestamp is the event time of its cause. message_type is the
- * full protobuf name for the message-type header (NULL: no headers). */
-void gl_ctx_emit(gl_ctx_t *ctx, int output, int64_t timestamp_ms, const void *key, size_t klen,
-                 const void *value, size_t vlen, const char *message_type);
+ * record's timestamp is the event time of its cause. headers: name, value
+ * pairs, NULL-terminated (NULL: none). Key, value and headers are copied
+ * before it returns. Loop thread, inside process() or restored(). */
+void gl_ctx_emit(gl_ctx_t *ctx, gl_output_t *out, int64_t timestamp_ms, const void *key,
+                 size_t klen, const void *value, size_t vlen, const char *const *headers);
 /* Sends the current record to the dead-letter topic. */
 void gl_ctx_dlq(gl_ctx_t *ctx, const char *reason, const char *detail);
 /* Sends other bytes (e.g. a parked event) with their own source coordinates. */

@@ -21,7 +21,21 @@
 #include "greenlight/gl_engine.h"
 #include "greenlight/gl_json.h"
 
-#define BATCHD_STATUS_TYPE "greenlight.v1.BatchStatus"
+static const char *const batchd_status_headers[] = {
+    GL_HDR_CONTENT_TYPE, GL_CONTENT_TYPE, GL_HDR_MESSAGE_TYPE, "greenlight.v1.BatchStatus", NULL};
+static const char *const batchd_outputs[] = {"status", NULL};
+
+/* The daemon: its one output. */
+typedef struct batchd {
+  gl_output_t *status;
+} batchd_t;
+
+static int batchd_open(void *opaque, gl_engine_t *e, char *errstr, size_t errlen) {
+  (void)errstr;
+  (void)errlen;
+  ((batchd_t *)opaque)->status = gl_engine_output(e, "status");
+  return GL_OK;
+}
 
 /* Per partition group: its share of the over-cap gauge, so that a revoked
  * or restored partition takes back exactly what it added. */
@@ -102,14 +116,14 @@ static void batchd_count(gl_ctx_t *ctx, const char *name, const char *help, cons
 }
 
 /* Publishes b's view (just changed) and follows its over-cap flag. */
-static void batchd_publish(gl_ctx_t *ctx, const batch_t *b, bool was_over) {
+static void batchd_publish(gl_ctx_t *ctx, batchd_t *d, const batch_t *b, bool was_over) {
   const char *key = batch_key(b);
   const batch_view_t *v = batch_view(b);
   uint8_t *buf = NULL;
   size_t len = batch_status_pack(b, &buf);
   /* Stamped with the event time of the change's cause, like the order
    * status it follows. */
-  gl_ctx_emit(ctx, 0, v->updated_at_ms, key, strlen(key), buf, len, BATCHD_STATUS_TYPE);
+  gl_ctx_emit(ctx, d->status, v->updated_at_ms, key, strlen(key), buf, len, batchd_status_headers);
   free(buf);
   batchd_count(ctx, "greenlight_batch_status_published_total",
                "BatchStatus records published (one per change of a batch view).", NULL);
@@ -124,7 +138,7 @@ static void batchd_publish(gl_ctx_t *ctx, const batch_t *b, bool was_over) {
 }
 
 static void batchd_process(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque) {
-  (void)opaque;
+  batchd_t *d = opaque;
   static const char *const dlq_name = "greenlight_batchd_refused_total";
   static const char *const dlq_help = "Repartition records sent to the dead-letter topic, by reason.";
   char detail[512];
@@ -168,7 +182,7 @@ static void batchd_process(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque) 
                  "departure of an order that was not a member).",
                  NULL);
   else if (r == BATCH_PUBLISH)
-    batchd_publish(ctx, b, was_over);
+    batchd_publish(ctx, d, b, was_over);
 }
 
 /* Decodes %XX escapes of a path segment into out; returns -1 if it is
@@ -256,10 +270,12 @@ static void batchd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
 }
 
 int main(int argc, char **argv) {
+  batchd_t d = {0};
   gl_processor_t proc = {.name = "batchd",
-                         .decode_envelope = false,
+                         .outputs = batchd_outputs,
                          .store = &batch_store_ops,
-                         .opaque = NULL,
+                         .opaque = &d,
+                         .open = batchd_open,
                          .process = batchd_process,
                          .restored = batchd_restored,
                          .task_open = batchd_task_open,

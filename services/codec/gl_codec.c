@@ -294,3 +294,17 @@ gl_envelope_t *gl_envelope_decode(const void *buf, size_t len, const void *key, 
 void gl_envelope_free(gl_envelope_t *env) {
   if (env) greenlight__v1__envelope__free_unpacked(env, NULL);
 }
+
+void *gl_envelope_decode_hook(void *opaque, const void *key, size_t klen, const void *value,
+                              size_t vlen, int64_t *event_time_ms, const char **reason,
+                              char *detail, size_t detail_len) {
+  (void)opaque;
+  gl_envelope_t *env = gl_envelope_decode(value, vlen, key, klen, reason, detail, detail_len);
+  if (env) *event_time_ms = env->occurred_at_ms;
+  return env;
+}
+
+void gl_envelope_free_hook(void *opaque, void *env) {
+  (void)opaque;
+  gl_envelope_free(env);
+}

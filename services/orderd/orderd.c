@@ -19,7 +19,21 @@ typedef struct orderd {
   order_policy_t policy;
   gl_series_t *m_transitions[16]; /* By OrderState, created on first use. */
   gl_series_t *m_duplicates;
+  gl_output_t *status, *repartition;
 } orderd_t;
+
+static const char *const orderd_outputs[] = {"status", "repartition", NULL};
+static const char *const orderd_status_headers[] = {
+    GL_HDR_CONTENT_TYPE, GL_CONTENT_TYPE, GL_HDR_MESSAGE_TYPE, "greenlight.v1.OrderStatus", NULL};
+
+static int orderd_open(void *opaque, gl_engine_t *e, char *errstr, size_t errlen) {
+  (void)errstr;
+  (void)errlen;
+  orderd_t *d = opaque;
+  d->status = gl_engine_output(e, "status");
+  d->repartition = gl_engine_output(e, "repartition");
+  return GL_OK;
+}
 
 static const gl_conf_prop_t orderd_props[] = {
     {"policy.file", GL_CONF_STR, "", 0, 0, NULL, offsetof(orderd_conf_t, policy_file),
@@ -82,10 +96,11 @@ static void orderd_restored(gl_ctx_t *ctx, void *opaque) {
 }
 
 /* Writes a status to the repartition topic under key (batch daemon input). */
-static void orderd_repartition(gl_ctx_t *ctx, const char *key, const order_status_rec_t *st) {
+static void orderd_repartition(gl_ctx_t *ctx, orderd_t *d, const char *key,
+                               const order_status_rec_t *st) {
   if (key)
-    gl_ctx_emit(ctx, 1, st->timestamp_ms, key, strlen(key), st->buf, st->len,
-                "greenlight.v1.OrderStatus");
+    gl_ctx_emit(ctx, d->repartition, st->timestamp_ms, key, strlen(key), st->buf, st->len,
+                orderd_status_headers);
 }
 
 /* The transitions counter of a state. */
@@ -112,10 +127,10 @@ static void orderd_emit(gl_ctx_t *ctx, orderd_t *d, const order_t *o, const char
   const char *prev = key_before ? key_before : "";
   for (size_t i = 0; i < out->nstatus; i++) {
     order_status_rec_t *st = &out->status[i];
-    gl_ctx_emit(ctx, 0, st->timestamp_ms, id, strlen(id), st->buf, st->len,
-                "greenlight.v1.OrderStatus");
-    if (st->batch_key[0]) orderd_repartition(ctx, st->batch_key, st);
-    if (prev[0] && strcmp(prev, st->batch_key) != 0) orderd_repartition(ctx, prev, st);
+    gl_ctx_emit(ctx, d->status, st->timestamp_ms, id, strlen(id), st->buf, st->len,
+                orderd_status_headers);
+    if (st->batch_key[0]) orderd_repartition(ctx, d, st->batch_key, st);
+    if (prev[0] && strcmp(prev, st->batch_key) != 0) orderd_repartition(ctx, d, prev, st);
     prev = st->batch_key;
     gl_series_add(orderd_transitions(ctx, d, st->state), 1);
   }
@@ -187,7 +202,7 @@ static void orderd_fire_deadlines(gl_ctx_t *ctx, orderd_t *d, const order_event_
 
 static void orderd_process(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque) {
   orderd_t *d = opaque;
-  const gl_envelope_t *env = rec->env;
+  const gl_envelope_t *env = rec->decoded;
   order_event_t ev = {.env = env, .raw = rec->value, .raw_len = rec->value_len,
                       .topic = rec->topic, .partition = rec->partition, .offset = rec->offset};
   /* Time moves first (SPEC §5): deadlines up to this record's event time fire. */
@@ -246,7 +261,10 @@ int main(int argc, char **argv) {
   orderd_t d;
   memset(&d, 0, sizeof(d));
   gl_processor_t proc = {.name = "orderd",
-                         .decode_envelope = true,
+                         .outputs = orderd_outputs,
+                         .decode = gl_envelope_decode_hook,
+                         .decoded_free = gl_envelope_free_hook,
+                         .open = orderd_open,
                          .store = &orderd_store,
                          .opaque = &d,
                          .process = orderd_process,

@@ -6,16 +6,34 @@
  * throughput. */
 #include <stdlib.h>
 
+#include "greenlight/gl_codec.h"
 #include "greenlight/gl_engine.h"
 
+static const char *const pipe_headers[] = {GL_HDR_CONTENT_TYPE, GL_CONTENT_TYPE,
+                                           GL_HDR_MESSAGE_TYPE, "greenlight.v1.Envelope", NULL};
+static const char *const pipe_outputs[] = {"out", NULL};
+
+static int pipe_open(void *opaque, gl_engine_t *e, char *errstr, size_t errlen) {
+  (void)errstr;
+  (void)errlen;
+  *(gl_output_t **)opaque = gl_engine_output(e, "out");
+  return GL_OK;
+}
+
 static void pipe_process(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque) {
-  (void)opaque;
-  gl_ctx_emit(ctx, 0, 0, rec->key, rec->key_len, rec->value, rec->value_len,
-              "greenlight.v1.Envelope");
+  gl_output_t *out = *(gl_output_t **)opaque;
+  gl_ctx_emit(ctx, out, 0, rec->key, rec->key_len, rec->value, rec->value_len, pipe_headers);
 }
 
 int main(int argc, char **argv) {
-  gl_processor_t proc = {.name = "pipe", .decode_envelope = true, .process = pipe_process};
+  gl_output_t *out = NULL;
+  gl_processor_t proc = {.name = "pipe",
+                         .outputs = pipe_outputs,
+                         .opaque = &out,
+                         .decode = gl_envelope_decode_hook,
+                         .decoded_free = gl_envelope_free_hook,
+                         .open = pipe_open,
+                         .process = pipe_process};
   static const char *const defaults[] = {"app.id", "greenlight-pipe", "input.topics",
                                          "greenlight.orders", "output.topics",
                                          "greenlight.pipe-out", "http.port", "-1", NULL};

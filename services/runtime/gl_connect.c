@@ -157,7 +157,7 @@ static int gl_connect_check_topics(gl_engine_t *e) {
   int nnames = e->ninputs + e->noutputs + 3;
   for (int i = 0; i < nnames; i++) {
     const char *t = i < e->ninputs                ? e->inputs[i]
-                    : i < e->ninputs + e->noutputs ? e->outputs[i - e->ninputs]
+                    : i < e->ninputs + e->noutputs ? e->outputs[i - e->ninputs].topic
                     : i == nnames - 3              ? e->dlq
                     : i == nnames - 2              ? e->changelog
                                                    : gl_owners_topic(e);

@@ -83,25 +83,27 @@ gl_store_t *gl_ctx_store(const gl_ctx_t *ctx) { return ctx->task->store; }
 gl_metrics_t *gl_ctx_metrics(const gl_ctx_t *ctx) { return ctx->e->metrics; }
 const gl_log_t *gl_ctx_log(const gl_ctx_t *ctx) { return &ctx->e->log; }
 
-void gl_ctx_emit(gl_ctx_t *ctx, int output, int64_t timestamp_ms, const void *key, size_t klen,
-                 const void *value, size_t vlen, const char *message_type) {
+gl_output_t *gl_engine_output(gl_engine_t *e, const char *name) {
+  for (int i = 0; i < e->noutputs; i++)
+    if (strcmp(e->outputs[i].name, name) == 0) return &e->outputs[i];
+  return NULL;
+}
+
+const char *gl_output_topic(const gl_output_t *out) { return out->topic; }
+
+void gl_ctx_emit(gl_ctx_t *ctx, gl_output_t *out, int64_t timestamp_ms, const void *key,
+                 size_t klen, const void *value, size_t vlen, const char *const *headers) {
   gl_engine_t *e = ctx->e;
-  if (output < 0 || output >= e->noutputs) {
-    gl_engine_fatal(e, "processor emitted to output %d, but output.topics has %d", output,
-                    e->noutputs);
-    return;
-  }
   rd_kafka_headers_t *h = NULL;
-  if (message_type) {
-    h = rd_kafka_headers_new(2);
-    rd_kafka_header_add(h, GL_HDR_CONTENT_TYPE, -1, GL_CONTENT_TYPE, -1);
-    rd_kafka_header_add(h, GL_HDR_MESSAGE_TYPE, -1, message_type, -1);
+  if (headers && headers[0]) {
+    h = rd_kafka_headers_new(4);
+    for (; headers[0] && headers[1]; headers += 2) rd_kafka_header_add(h, headers[0], -1, headers[1], -1);
   }
   /* Either way the timestamp comes from the log, so a replay writes the
    * same bytes and timestamps. */
   if (timestamp_ms <= 0 && ctx->msg) timestamp_ms = rd_kafka_message_timestamp(ctx->msg, NULL);
-  gl_txn_produce(e, e->outputs[output], RD_KAFKA_PARTITION_UA, timestamp_ms > 0 ? timestamp_ms : 0,
-                 key, klen, value, vlen, h);
+  gl_txn_produce(e, out->topic, RD_KAFKA_PARTITION_UA, timestamp_ms > 0 ? timestamp_ms : 0, key,
+                 klen, value, vlen, h);
 }
 
 /* Headers of the original record travel with its DLQ copy, unless they
@@ -217,7 +219,6 @@ static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_mess
                      .key_len = m->key_len,
                      .value = m->payload,
                      .value_len = m->len};
-  gl_envelope_t *env = NULL;
   char detail[512];
   gl_poison_cause_push(e, t, rank, m->offset);
   const gl_poison_t *poison = gl_poison_take(t, rank, m->offset);
@@ -228,27 +229,26 @@ static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_mess
                ctx.topic, m->partition, m->offset, poison->detail);
     goto done;
   }
-  if (e->proc->decode_envelope) {
-    const char *reason = NULL;
-    env = gl_envelope_decode(m->payload, m->len, m->key, m->key_len, &reason, detail,
-                             sizeof(detail));
-    if (!env) {
+  int64_t event_time = rec.timestamp_ms;
+  if (e->proc->decode) {
+    const char *reason = "invalid";
+    detail[0] = 0;
+    rec.decoded = e->proc->decode(e->proc->opaque, m->key, m->key_len, m->payload, m->len,
+                                  &event_time, &reason, detail, sizeof detail);
+    if (!rec.decoded) {
       gl_ctx_dlq(&ctx, reason, detail);
       goto done;
     }
-    if (!gl_time_in_bounds(e, t, env->occurred_at_ms, rec.timestamp_ms, detail, sizeof detail)) {
+    if (!gl_time_in_bounds(e, t, event_time, rec.timestamp_ms, detail, sizeof detail)) {
       gl_ctx_dlq(&ctx, "time_out_of_bounds", detail);
       goto done;
     }
-    rec.env = env;
-    if (env->occurred_at_ms > t->stream_time) t->stream_time = env->occurred_at_ms;
-  } else if (rec.timestamp_ms > t->stream_time) {
-    t->stream_time = rec.timestamp_ms;
   }
+  if (event_time > t->stream_time) t->stream_time = event_time;
   e->proc->process(&ctx, &rec, e->proc->opaque);
 done:
   e->cur_cause = 0;
-  gl_envelope_free(env);
+  if (rec.decoded && e->proc->decoded_free) e->proc->decoded_free(e->proc->opaque, rec.decoded);
   rd_kafka_message_destroy(m);
   e->txn_records++;
   gl_series_add(e->m_records, 1);
@@ -386,16 +386,59 @@ static char **gl_split_topics(const char *prefix, const char *list, int *n) {
   return out;
 }
 
+/* The processor's outputs, named in its description, mapped to the topics
+ * of output.topics: "topic" entries in the order of the names, or
+ * "name=topic" entries in any order. */
+static int gl_outputs_resolve(gl_engine_t *e, char *errstr, size_t errlen) {
+  int want = 0, given = 0;
+  while (e->proc->outputs && e->proc->outputs[want]) want++;
+  char **topics = gl_split_topics("", e->conf.output_topics, &given);
+  e->outputs = calloc((size_t)want + 1, sizeof(*e->outputs));
+  if (!e->outputs) abort();
+  e->noutputs = want;
+  for (int i = 0; i < want; i++) e->outputs[i].name = e->proc->outputs[i];
+  int rc = GL_OK;
+  for (int i = 0; i < given && rc == GL_OK; i++) {
+    char *eq = strchr(topics[i], '=');
+    gl_output_t *o = i < want ? &e->outputs[i] : NULL;
+    if (eq) {
+      *eq = 0;
+      o = gl_engine_output(e, topics[i]);
+    }
+    const char *topic = eq ? eq + 1 : topics[i];
+    if (!o || o->topic || !*topic) {
+      rc = GL_ECONFIG;
+    } else if (asprintf(&o->topic, "%s%s", e->conf.topic_prefix, topic) < 0) {
+      abort();
+    }
+  }
+  for (int i = 0; i < want && rc == GL_OK; i++)
+    if (!e->outputs[i].topic) rc = GL_ECONFIG;
+  for (int i = 0; i < given; i++) free(topics[i]);
+  free(topics);
+  if (rc == GL_OK) return GL_OK;
+  char names[256] = "";
+  for (int i = 0; i < want; i++)
+    snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
+             e->outputs[i].name);
+  snprintf(errstr, errlen,
+           "config: output.topics = '%s': expected %d topic%s, one per output (%s), "
+           "as \"topic,...\" in that order or \"name=topic,...\"",
+           e->conf.output_topics, want, want == 1 ? "" : "s", names);
+  return GL_ECONFIG;
+}
+
 /* Topic names from the settings, then the clients (no connection yet). */
 static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
   gl_engine_conf_t *c = &e->conf;
   e->eos = strcmp(c->guarantee, "exactly_once") == 0;
   e->inputs = gl_split_topics(c->topic_prefix, c->input_topics, &e->ninputs);
-  e->outputs = gl_split_topics(c->topic_prefix, c->output_topics, &e->noutputs);
   if (e->ninputs == 0) {
     snprintf(errstr, errlen, "config: input.topics = '': expected at least one topic");
-    return -1;
+    return GL_ECONFIG;
   }
+  if (gl_outputs_resolve(e, errstr, errlen) < 0) return GL_ECONFIG;
+  if (e->proc->open && e->proc->open(e->proc->opaque, e, errstr, errlen) < 0) return GL_ECONFIG;
   if (asprintf(&e->dlq, "%s%s", c->topic_prefix, c->dlq_topic) < 0) abort();
   if (e->proc->store &&
       asprintf(&e->changelog, "%s%s.%s.changelog", c->topic_prefix, c->app_id, e->proc->store->name) < 0)
@@ -498,7 +541,7 @@ static void gl_engine_destroy(gl_engine_t *e) {
     rd_kafka_destroy(e->producer);
   }
   for (int i = 0; i < e->ninputs; i++) free(e->inputs[i]);
-  for (int i = 0; i < e->noutputs; i++) free(e->outputs[i]);
+  for (int i = 0; i < e->noutputs; i++) free(e->outputs[i].topic);
   free(e->inputs);
   free(e->outputs);
   free(e->dlq);

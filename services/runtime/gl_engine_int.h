@@ -87,6 +87,11 @@ typedef struct gl_task {
 /* The result class of a commit attempt. */
 typedef enum gl_txn_result { GL_TXN_OK, GL_TXN_ABORTED, GL_TXN_FATAL } gl_txn_result_t;
 
+struct gl_output {
+  const char *name; /* The processor's. */
+  char *topic;      /* Prefix included; owned. */
+};
+
 struct gl_ctx {
   gl_engine_t *e;
   gl_task_t *task;
@@ -109,7 +114,7 @@ struct gl_engine {
   rd_kafka_t *consumer, *producer, *restorer;
   char **inputs; /* Full topic names, prefix included. */
   int ninputs;
-  char **outputs;
+  gl_output_t *outputs; /* One per name in proc->outputs. */
   int noutputs;
   char *dlq;
   char *changelog; /* NULL for a stateless processor. */

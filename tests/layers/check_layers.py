@@ -12,10 +12,9 @@ SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 # Lowest first. A layer may use the layers before it in this list.
 LAYERS = ["shell", "codec", "runtime", "programs"]
-# Codec and runtime sit side by side: the codec never uses the runtime.
-# (The runtime still takes the envelope type from the codec until the
-# processor's decode hook replaces it.)
-SIBLINGS = {("codec", "runtime")}
+# Codec and runtime sit side by side: neither uses the other (a processor
+# hands the runtime its decode hook); programs use both.
+SIBLINGS = {("runtime", "codec"), ("codec", "runtime")}
 HEADERS = {
     "shell": {"gl_error.h", "gl_log.h", "gl_config.h", "gl_metrics.h", "gl_http.h", "gl_kafka.h",
               "gl_shell.h"},
