@@ -65,6 +65,53 @@ extern const gl_conf_prop_t gl_engine_conf_props[];
 typedef struct gl_engine gl_engine_t;
 typedef struct gl_ctx gl_ctx_t;
 
+/* The engine's life (librdkafka's rd_kafka_txn_set_state shape: an enum
+ * with validated transitions). Shown on /healthz and as the gauge
+ * greenlight_engine_state{state="..."} (1 for the current one).
+ *   starting     connecting: waiting for the broker and the topics
+ *   restoring    some owned partition group still restores its state
+ *   running      every owned group processes
+ *   rebalancing  inside a rebalance (partitions being revoked or assigned)
+ *   draining     asked to stop: finishing the record in hand and committing
+ *   closed       stopped cleanly (terminal)
+ *   failed       stopped on a fatal error (terminal; exit 1) */
+typedef enum gl_engine_state {
+  GL_ENGINE_STARTING = 0,
+  GL_ENGINE_RESTORING,
+  GL_ENGINE_RUNNING,
+  GL_ENGINE_REBALANCING,
+  GL_ENGINE_DRAINING,
+  GL_ENGINE_CLOSED,
+  GL_ENGINE_FAILED,
+  GL_ENGINE_STATE_COUNT
+} gl_engine_state_t;
+
+/* The transaction cycle, likewise (greenlight_txn_state{state="..."}).
+ *   idle        no transaction open
+ *   open        records processed since the last commit
+ *   committing  the commit runs on the thread pool (or, at a revocation or
+ *               a stop, on the loop)
+ *   aborting    the commit failed and the transaction is being aborted
+ *   fatal       the producer cannot go on (fenced, fatal error; terminal) */
+typedef enum gl_txn_state {
+  GL_TXN_IDLE = 0,
+  GL_TXN_OPEN,
+  GL_TXN_COMMITTING,
+  GL_TXN_ABORTING,
+  GL_TXN_FATAL,
+  GL_TXN_STATE_COUNT
+} gl_txn_state_t;
+
+/* Names as shown on /healthz and in metrics ("running"); "unknown" out of
+ * range. Any thread. */
+const char *gl_engine_state_name(gl_engine_state_t s);
+const char *gl_txn_state_name(gl_txn_state_t s);
+/* Moves *state to `to` and returns GL_OK if the machine has that
+ * transition (staying put is a no-op, always allowed); otherwise leaves
+ * *state as it was and returns GL_ESTATE. Pure; any thread. */
+int gl_engine_state_move(gl_engine_state_t *state, gl_engine_state_t to);
+int gl_txn_state_move(gl_txn_state_t *state, gl_txn_state_t to);
+
 typedef struct gl_output gl_output_t;
 
 /* One input record as handed to the processor. Everything it points at is

@@ -249,6 +249,7 @@ static void gl_connect_after(uv_work_t *req, int status) {
     return;
   }
   e->connected = true;
+  gl_engine_settle(e);
   gl_connect_set_why(e, "connected");
   const gl_engine_conf_t *c = &e->conf;
   gl_info(&e->log, "started",

@@ -63,6 +63,44 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
 
 uint64_t gl_now_ms(void) { return uv_hrtime() / 1000000; }
 
+int gl_engine_set_state(gl_engine_t *e, gl_engine_state_t to) {
+  gl_engine_state_t from = e->state;
+  if (gl_engine_state_move(&e->state, to) < 0) {
+    gl_error(&e->log, "bug", "engine state %s -> %s refused: not a transition of the machine",
+             gl_engine_state_name(from), gl_engine_state_name(to));
+    return GL_ESTATE;
+  }
+  if (from == to) return GL_OK;
+  gl_series_set(e->m_state[from], 0);
+  gl_series_set(e->m_state[to], 1);
+  gl_debug(&e->log, "state", "engine %s -> %s", gl_engine_state_name(from), gl_engine_state_name(to));
+  return GL_OK;
+}
+
+int gl_txn_set_state(gl_engine_t *e, gl_txn_state_t to) {
+  gl_txn_state_t from = e->txn_state;
+  if (gl_txn_state_move(&e->txn_state, to) < 0) {
+    gl_error(&e->log, "bug", "transaction state %s -> %s refused: not a transition of the machine",
+             gl_txn_state_name(from), gl_txn_state_name(to));
+    return GL_ESTATE;
+  }
+  if (from == to) return GL_OK;
+  gl_series_set(e->m_txn_state[from], 0);
+  gl_series_set(e->m_txn_state[to], 1);
+  return GL_OK;
+}
+
+void gl_engine_settle(gl_engine_t *e) {
+  if (!e->connected) return; /* Starting until the clients are connected and subscribed. */
+  if (e->state != GL_ENGINE_STARTING && e->state != GL_ENGINE_RESTORING &&
+      e->state != GL_ENGINE_RUNNING && e->state != GL_ENGINE_REBALANCING)
+    return;
+  bool restoring = false;
+  for (int p = 0; p < e->ntasks && !restoring; p++)
+    restoring = e->tasks[p] && e->tasks[p]->state == GL_TASK_RESTORING;
+  gl_engine_set_state(e, restoring ? GL_ENGINE_RESTORING : GL_ENGINE_RUNNING);
+}
+
 void gl_engine_fatal(gl_engine_t *e, const char *fmt, ...) {
   char msg[1024];
   va_list ap;
@@ -71,6 +109,7 @@ void gl_engine_fatal(gl_engine_t *e, const char *fmt, ...) {
   va_end(ap);
   gl_error(&e->log, "fatal", "%s; exiting so that a supervisor restarts the daemon", msg);
   e->exit_code = 1;
+  if (e->state != GL_ENGINE_CLOSED) gl_engine_set_state(e, GL_ENGINE_FAILED);
   gl_engine_close(e);
 }
 
@@ -276,7 +315,7 @@ static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
 /* Takes what the Kafka queues hold, processes what the merge allows, and
  * starts a commit when one is due. Called on io events and by the cron. */
 void gl_engine_pump(gl_engine_t *e) {
-  if (e->closed || e->committing || !e->connected) return;
+  if (e->closed || gl_txn_busy(e) || !e->connected) return;
   rd_kafka_message_t *m;
   for (int n = 0; n < 20000 && !e->closed && (m = rd_kafka_consumer_poll(e->restorer, 0)); n++) {
     gl_task_restore_msg(e, m);
@@ -332,9 +371,22 @@ static void gl_drop_tasks(gl_engine_t *e) {
   }
 }
 
+static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                rd_kafka_topic_partition_list_t *parts);
+
+/* Loop thread: librdkafka serves it from rd_kafka_consumer_poll(). */
 void gl_engine_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                             rd_kafka_topic_partition_list_t *parts, void *opaque) {
   gl_engine_t *e = opaque;
+  /* A draining or stopped engine (the consumer's close revokes too) keeps
+   * its state. */
+  if (e->state <= GL_ENGINE_REBALANCING) gl_engine_set_state(e, GL_ENGINE_REBALANCING);
+  gl_engine_rebalance(e, rk, err, parts);
+  gl_engine_settle(e);
+}
+
+static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                rd_kafka_topic_partition_list_t *parts) {
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     rd_kafka_assign(rk, parts);
     for (int i = 0; i < parts->cnt; i++) {
@@ -358,11 +410,11 @@ void gl_engine_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   }
   /* Revoked or lost: finish or abandon the open transaction, then drop the
    * tasks; their state lives on in the changelog for the next owner. */
-  if (e->txn_open && e->exit_code == 0) {
+  if (e->txn_state == GL_TXN_OPEN && e->exit_code == 0) {
     if (rd_kafka_assignment_lost(rk)) {
       gl_warn(&e->log, "lost", "partitions lost; aborting the open transaction");
       gl_txn_abort_sync(e);
-    } else if (gl_txn_commit_sync(e) == GL_TXN_FATAL) {
+    } else if (gl_txn_commit_sync(e) == GL_COMMIT_FATAL) {
       gl_error(&e->log, "fatal", "commit on revocation failed: %s", e->commit_err);
       e->exit_code = 1;
     }
@@ -463,6 +515,7 @@ static void gl_cron_cb(uv_timer_t *h) {
     return;
   }
   gl_engine_pump(e);
+  gl_engine_settle(e);
   gl_run_with_period(e, 1000) gl_health_update(e);
   gl_run_with_period(e, 100) gl_owners_poll(e);
 }
@@ -472,9 +525,10 @@ static void gl_signal_cb(uv_signal_t *h, int signum) {
   if (e->stopping) return;
   gl_info(&e->log, "stopping", "signal %d: draining, committing and exiting", signum);
   e->stopping = true;
+  gl_engine_set_state(e, GL_ENGINE_DRAINING);
   atomic_store(&e->connect_stop, true);
   /* While connecting, the connection's end (gl_connect.c) closes. */
-  if (!e->committing && (e->connected || !e->consumer)) gl_finish_stop(e);
+  if (!gl_txn_busy(e) && (e->connected || !e->consumer)) gl_finish_stop(e);
 }
 
 static void gl_http_cb(void *opaque, const char *method, const char *path, gl_http_response_t *r) {
@@ -501,6 +555,7 @@ static void gl_close_handle(uv_handle_t *h) {
 void gl_engine_close(gl_engine_t *e) {
   if (e->closed) return;
   e->closed = true;
+  if (e->state != GL_ENGINE_FAILED) gl_engine_set_state(e, GL_ENGINE_CLOSED);
   gl_close_handle((uv_handle_t *)&e->cron);
   gl_close_handle((uv_handle_t *)&e->sigterm);
   gl_close_handle((uv_handle_t *)&e->sigint);
@@ -515,7 +570,7 @@ void gl_engine_close(gl_engine_t *e) {
 
 static void gl_finish_stop(gl_engine_t *e) {
   if (e->closed) return;
-  if (e->txn_open && gl_txn_commit_sync(e) != GL_TXN_OK) {
+  if (e->txn_state == GL_TXN_OPEN && gl_txn_commit_sync(e) != GL_COMMIT_OK) {
     gl_error(&e->log, "stop", "final commit failed: %s", e->commit_err);
     e->exit_code = 1;
   }
@@ -581,6 +636,21 @@ static void gl_engine_metrics_init(gl_engine_t *e) {
   e->m_consecutive_aborts = gl_metrics_gauge(m, "greenlight_consecutive_aborts",
                                              "Transactions aborted in a row since the last commit.", NULL);
   e->m_ready = gl_metrics_gauge(m, "greenlight_ready", "1 when /readyz answers 200.", NULL);
+  char labels[64];
+  for (int i = 0; i < GL_ENGINE_STATE_COUNT; i++) {
+    snprintf(labels, sizeof labels, "state=\"%s\"", gl_engine_state_name((gl_engine_state_t)i));
+    e->m_state[i] = gl_metrics_gauge(m, "greenlight_engine_state",
+                                     "1 for the engine's current state (starting, restoring, running, rebalancing, draining, closed, failed).",
+                                     labels);
+  }
+  for (int i = 0; i < GL_TXN_STATE_COUNT; i++) {
+    snprintf(labels, sizeof labels, "state=\"%s\"", gl_txn_state_name((gl_txn_state_t)i));
+    e->m_txn_state[i] = gl_metrics_gauge(m, "greenlight_txn_state",
+                                         "1 for the transaction cycle's current state (idle, open, committing, aborting, fatal).",
+                                         labels);
+  }
+  gl_series_set(e->m_state[GL_ENGINE_STARTING], 1);
+  gl_series_set(e->m_txn_state[GL_TXN_IDLE], 1);
 }
 
 int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *const *defaults,

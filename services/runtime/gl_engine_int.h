@@ -85,7 +85,7 @@ typedef struct gl_task {
 } gl_task_t;
 
 /* The result class of a commit attempt. */
-typedef enum gl_txn_result { GL_TXN_OK, GL_TXN_ABORTED, GL_TXN_FATAL } gl_txn_result_t;
+typedef enum gl_commit_result { GL_COMMIT_OK, GL_COMMIT_ABORTED, GL_COMMIT_FATAL } gl_commit_result_t;
 
 struct gl_output {
   const char *name; /* The processor's. */
@@ -124,7 +124,8 @@ struct gl_engine {
   int partition_count; /* Of the first input topic, from metadata at start. */
 
   bool eos;
-  bool txn_open;
+  gl_engine_state_t state;  /* Through gl_engine_set_state() only. */
+  gl_txn_state_t txn_state; /* Through gl_txn_set_state() only. */
   bool txn_poisoned; /* A produce failed: the next commit must abort. */
   /* Causes of the open transaction's produces; a produce carries its
    * index + 1 as its opaque (0: no input record, e.g. a changelog write). */
@@ -136,10 +137,9 @@ struct gl_engine {
   char poison_detail[256];       /* Written by whoever set local_poison or dr_poison. */
   uint64_t txn_started_ms;
   int64_t txn_records;
-  bool committing;
-  uv_work_t commit_work;
+  uv_work_t commit_work; /* The commit or the abort on the thread pool. */
   rd_kafka_topic_partition_list_t *commit_offsets;
-  gl_txn_result_t commit_result;
+  gl_commit_result_t commit_result;
   char commit_err[512];
   uint64_t commit_begin_ns;
   uint64_t commit_seq; /* Commit attempts, for fault.abort.every. */
@@ -172,6 +172,7 @@ struct gl_engine {
   gl_series_t *m_records, *m_commits, *m_aborts, *m_commit_latency, *m_restore_records,
       *m_tasks_restoring, *m_idle_waits, *m_txn_records, *m_lag, *m_open_records,
       *m_consecutive_aborts, *m_ready;
+  gl_series_t *m_state[GL_ENGINE_STATE_COUNT], *m_txn_state[GL_TXN_STATE_COUNT];
   atomic_uint_fast64_t delivery_failures;
 };
 
@@ -234,7 +235,7 @@ size_t gl_txn_record_size(size_t klen, size_t vlen, rd_kafka_headers_t *hdrs);
 /* Starts an asynchronous commit on the thread pool. */
 void gl_txn_commit_async(gl_engine_t *e);
 /* Commits on the calling thread (rebalance, shutdown). Returns the result. */
-gl_txn_result_t gl_txn_commit_sync(gl_engine_t *e);
+gl_commit_result_t gl_txn_commit_sync(gl_engine_t *e);
 void gl_txn_abort_sync(gl_engine_t *e);
 bool gl_txn_due(gl_engine_t *e, uint64_t now_ms);
 
@@ -257,6 +258,22 @@ const char *gl_health_not_ready(gl_engine_t *e, char *buf, size_t len);
 
 /* gl_engine.c */
 uint64_t gl_now_ms(void);
+/* Moves the engine (or its transaction) to `to` and updates the gauges; a
+ * transition the machine lacks is a bug: logged, refused, GL_ESTATE. */
+int gl_engine_set_state(gl_engine_t *e, gl_engine_state_t to);
+int gl_txn_set_state(gl_engine_t *e, gl_txn_state_t to);
+/* After a rebalance, a restore or an abort: restoring while some owned
+ * group restores, else running. Only from starting, restoring, running or
+ * rebalancing; a draining or stopped engine stays as it is. */
+void gl_engine_settle(gl_engine_t *e);
+/* A commit or an abort is in flight (the thread pool, or the loop itself). */
+static inline bool gl_txn_busy(const gl_engine_t *e) {
+  return e->txn_state == GL_TXN_COMMITTING || e->txn_state == GL_TXN_ABORTING;
+}
+/* Records were processed since the last commit, and the producer lives. */
+static inline bool gl_txn_is_open(const gl_engine_t *e) {
+  return e->txn_state == GL_TXN_OPEN || gl_txn_busy(e);
+}
 void gl_engine_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                             rd_kafka_topic_partition_list_t *parts, void *opaque);
 /* Stops the loop's handles; the clients are closed after the loop ends. */

@@ -92,8 +92,10 @@ void gl_health_http(gl_engine_t *e, const char *path, gl_http_response_t *r) {
   bool wedged = e->consecutive_aborts >= GL_ABORTS_WEDGED;
   const char *status = e->exit_code || wedged ? "failing" : why ? "degraded" : "ok";
   gl_http_reply_json(r, e->exit_code || wedged ? 503 : 200,
-                 json_pack("{s:s, s:s?, s:s, s:i, s:i, s:b, s:I}", "status", status, "why", why,
-                           "service", e->proc->name, "partitions", tasks, "restoring", restoring,
-                           "committing", e->committing, "consecutive_aborts",
+                 json_pack("{s:s, s:s?, s:s, s:s, s:s, s:i, s:i, s:b, s:I}", "status", status,
+                           "why", why, "service", e->proc->name, "state",
+                           gl_engine_state_name(e->state), "txn", gl_txn_state_name(e->txn_state),
+                           "partitions", tasks, "restoring", restoring, "committing",
+                           gl_txn_busy(e), "consecutive_aborts",
                            (json_int_t)e->consecutive_aborts));
 }

@@ -12,7 +12,7 @@
 #include "gl_engine_int.h"
 
 void gl_txn_begin(gl_engine_t *e) {
-  if (e->txn_open) return;
+  if (e->txn_state != GL_TXN_IDLE) return;
   if (e->eos) {
     rd_kafka_error_t *err = rd_kafka_begin_transaction(e->producer);
     if (err) {
@@ -21,7 +21,7 @@ void gl_txn_begin(gl_engine_t *e) {
       return;
     }
   }
-  e->txn_open = true;
+  gl_txn_set_state(e, GL_TXN_OPEN);
   e->txn_started_ms = gl_now_ms();
   e->txn_records = 0;
 }
@@ -136,36 +136,36 @@ static rd_kafka_topic_partition_list_t *gl_txn_prepare(gl_engine_t *e) {
 }
 
 /* Classifies a transactional error: abort (and rewind) or give up. */
-static gl_txn_result_t gl_txn_classify(gl_engine_t *e, const char *what, rd_kafka_error_t *err) {
+static gl_commit_result_t gl_txn_classify(gl_engine_t *e, const char *what, rd_kafka_error_t *err) {
   snprintf(e->commit_err, sizeof(e->commit_err), "%s: %s (%s)", what, rd_kafka_error_string(err),
            rd_kafka_error_name(err));
-  gl_txn_result_t r = rd_kafka_error_is_fatal(err) ? GL_TXN_FATAL : GL_TXN_ABORTED;
+  gl_commit_result_t r = rd_kafka_error_is_fatal(err) ? GL_COMMIT_FATAL : GL_COMMIT_ABORTED;
   rd_kafka_error_destroy(err);
   return r;
 }
 
 /* The blocking part of a commit. Runs on a pool thread or the loop thread. */
-static gl_txn_result_t gl_txn_commit_blocking(gl_engine_t *e,
+static gl_commit_result_t gl_txn_commit_blocking(gl_engine_t *e,
                                               rd_kafka_topic_partition_list_t *offs) {
   rd_kafka_error_t *err = NULL;
   if (e->txn_poisoned) {
     snprintf(e->commit_err, sizeof(e->commit_err), "a produce failed in this transaction");
-    return GL_TXN_ABORTED;
+    return GL_COMMIT_ABORTED;
   }
   if (!e->eos) {
     rd_kafka_resp_err_t ferr = rd_kafka_flush(e->producer, 60000);
     if (ferr) {
       snprintf(e->commit_err, sizeof(e->commit_err), "flush: %s", rd_kafka_err2str(ferr));
-      return GL_TXN_ABORTED;
+      return GL_COMMIT_ABORTED;
     }
     if (offs->cnt > 0) {
       rd_kafka_resp_err_t cerr = rd_kafka_commit(e->consumer, offs, 0);
       if (cerr) {
         snprintf(e->commit_err, sizeof(e->commit_err), "commit: %s", rd_kafka_err2str(cerr));
-        return GL_TXN_ABORTED;
+        return GL_COMMIT_ABORTED;
       }
     }
-    return GL_TXN_OK;
+    return GL_COMMIT_OK;
   }
   /* Fault injection for tests: the abort that follows is real. It fails as
    * a commit would, after the flush: aborting while partitions are still
@@ -175,7 +175,7 @@ static gl_txn_result_t gl_txn_commit_blocking(gl_engine_t *e,
     rd_kafka_flush(e->producer, 30000);
     snprintf(e->commit_err, sizeof(e->commit_err), "fault.abort.every: aborting transaction %llu",
              (unsigned long long)e->commit_seq);
-    return GL_TXN_ABORTED;
+    return GL_COMMIT_ABORTED;
   }
   if (offs->cnt > 0) {
     rd_kafka_consumer_group_metadata_t *cgmd = rd_kafka_consumer_group_metadata(e->consumer);
@@ -185,7 +185,7 @@ static gl_txn_result_t gl_txn_commit_blocking(gl_engine_t *e,
   }
   for (int attempt = 0;; attempt++) {
     err = rd_kafka_commit_transaction(e->producer, -1);
-    if (!err) return GL_TXN_OK;
+    if (!err) return GL_COMMIT_OK;
     if (rd_kafka_error_is_retriable(err) && attempt < 10) {
       rd_kafka_error_destroy(err);
       continue;
@@ -195,32 +195,40 @@ static gl_txn_result_t gl_txn_commit_blocking(gl_engine_t *e,
 }
 
 /* After an aborted or failed commit: abort the transaction if one is
- * open. Returns GL_TXN_FATAL if even that fails. */
-static gl_txn_result_t gl_txn_abort_blocking(gl_engine_t *e) {
-  if (!e->eos) return GL_TXN_ABORTED;
+ * open. Returns GL_COMMIT_FATAL if even that fails. */
+static gl_commit_result_t gl_txn_abort_blocking(gl_engine_t *e) {
+  if (!e->eos) return GL_COMMIT_ABORTED;
   rd_kafka_error_t *err = rd_kafka_abort_transaction(e->producer, -1);
-  if (!err) return GL_TXN_ABORTED;
+  if (!err) return GL_COMMIT_ABORTED;
   char prev[512];
   snprintf(prev, sizeof(prev), "%s", e->commit_err);
-  gl_txn_result_t r = gl_txn_classify(e, "abort_transaction", err);
-  if (r != GL_TXN_FATAL) return GL_TXN_ABORTED;
+  gl_commit_result_t r = gl_txn_classify(e, "abort_transaction", err);
+  if (r != GL_COMMIT_FATAL) return GL_COMMIT_ABORTED;
   snprintf(e->commit_err + strlen(e->commit_err), sizeof(e->commit_err) - strlen(e->commit_err),
            " after %s", prev);
-  return GL_TXN_FATAL;
+  return GL_COMMIT_FATAL;
 }
 
-static void gl_txn_work(uv_work_t *req) {
+/* Thread pool: the blocking commit, then (a second piece of work, queued
+ * by the loop once it saw the commit fail) the blocking abort. Each writes
+ * only commit_result and commit_err, which the loop reads in the after
+ * callback; everything else waits for the loop. */
+static void gl_txn_commit_work(uv_work_t *req) {
   gl_engine_t *e = req->data;
   e->commit_result = gl_txn_commit_blocking(e, e->commit_offsets);
-  if (e->commit_result == GL_TXN_ABORTED) e->commit_result = gl_txn_abort_blocking(e);
+}
+
+static void gl_txn_abort_work(uv_work_t *req) {
+  gl_engine_t *e = req->data;
+  e->commit_result = gl_txn_abort_blocking(e);
 }
 
 /* Bookkeeping after a commit attempt, on the loop thread. */
 static void gl_txn_finish(gl_engine_t *e, bool rewind) {
   rd_kafka_topic_partition_list_destroy(e->commit_offsets);
   e->commit_offsets = NULL;
-  e->txn_open = false;
   e->txn_poisoned = false;
+  if (e->commit_result != GL_COMMIT_FATAL) gl_txn_set_state(e, GL_TXN_IDLE);
   int64_t records = e->txn_records;
   e->txn_records = 0;
   gl_series_set(e->m_open_records, 0);
@@ -232,10 +240,10 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
   uint64_t paused_ms = (uint64_t)(secs * 1000);
   for (int p = 0; p < e->ntasks; p++)
     if (e->tasks[p] && e->tasks[p]->idle_since_ms) e->tasks[p]->idle_since_ms += paused_ms;
-  gl_poison_after_txn(e, e->commit_result == GL_TXN_OK);
+  gl_poison_after_txn(e, e->commit_result == GL_COMMIT_OK);
   gl_series_set(e->m_consecutive_aborts, (double)e->consecutive_aborts);
   switch (e->commit_result) {
-    case GL_TXN_OK:
+    case GL_COMMIT_OK:
       e->consecutive_aborts = 0;
       atomic_store(&e->brokers_down, false);
       gl_series_add(e->m_commits, 1);
@@ -256,7 +264,7 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
       gl_debug(&e->log, "commit", "committed %lld records in %.1f ms", (long long)records,
                secs * 1000);
       break;
-    case GL_TXN_ABORTED:
+    case GL_COMMIT_ABORTED:
       e->consecutive_aborts++;
       gl_series_add(e->m_aborts, 1);
       gl_warn(&e->log, "abort",
@@ -270,55 +278,76 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
         if (t) t->in_txn = false;
       }
       break;
-    case GL_TXN_FATAL:
+    case GL_COMMIT_FATAL:
       gl_engine_fatal(e, "fatal transaction error: %s", e->commit_err);
       break;
   }
 }
 
+static void gl_txn_after_work(uv_work_t *req, int status);
+
+/* Runs work on the thread pool, or here if the pool refuses it. */
+static void gl_txn_queue(gl_engine_t *e, uv_work_cb work) {
+  e->commit_work.data = e;
+  if (uv_queue_work(&e->loop, &e->commit_work, work, gl_txn_after_work) < 0) {
+    work(&e->commit_work);
+    gl_txn_after_work(&e->commit_work, 0);
+  }
+}
+
+/* Loop thread, after each piece of commit work: a failed commit goes on to
+ * its abort (the pool again); anything else ends the cycle. */
 static void gl_txn_after_work(uv_work_t *req, int status) {
   gl_engine_t *e = req->data;
   (void)status;
-  e->committing = false;
+  if (e->txn_state == GL_TXN_COMMITTING && e->commit_result == GL_COMMIT_ABORTED) {
+    gl_txn_set_state(e, GL_TXN_ABORTING);
+    gl_txn_queue(e, gl_txn_abort_work);
+    return;
+  }
+  if (e->commit_result == GL_COMMIT_FATAL) gl_txn_set_state(e, GL_TXN_FATAL);
   gl_txn_finish(e, true);
   gl_engine_after_commit(e);
 }
 
 bool gl_txn_due(gl_engine_t *e, uint64_t now_ms) {
-  if (!e->txn_open || e->committing) return false;
+  if (e->txn_state != GL_TXN_OPEN) return false;
   return e->txn_poisoned || e->txn_records >= e->conf.commit_max_records ||
          now_ms - e->txn_started_ms >= (uint64_t)e->conf.commit_interval_ms;
 }
 
 void gl_txn_commit_async(gl_engine_t *e) {
-  if (!e->txn_open || e->committing) return;
+  if (e->txn_state != GL_TXN_OPEN) return;
   e->commit_begin_ns = uv_hrtime();
   e->commit_offsets = gl_txn_prepare(e);
-  e->committing = true;
-  e->commit_work.data = e;
-  int rc = uv_queue_work(&e->loop, &e->commit_work, gl_txn_work, gl_txn_after_work);
-  if (rc < 0) {
-    e->committing = false;
-    gl_txn_work(&e->commit_work);
-    gl_txn_finish(e, true);
-  }
+  gl_txn_set_state(e, GL_TXN_COMMITTING);
+  gl_txn_queue(e, gl_txn_commit_work);
 }
 
-gl_txn_result_t gl_txn_commit_sync(gl_engine_t *e) {
-  if (!e->txn_open) return GL_TXN_OK;
+/* On the loop thread: commit, and abort if that fails. */
+gl_commit_result_t gl_txn_commit_sync(gl_engine_t *e) {
+  if (e->txn_state != GL_TXN_OPEN) return GL_COMMIT_OK;
   e->commit_begin_ns = uv_hrtime();
   e->commit_offsets = gl_txn_prepare(e);
-  gl_txn_work(&(uv_work_t){.data = e});
-  gl_txn_result_t r = e->commit_result;
+  gl_txn_set_state(e, GL_TXN_COMMITTING);
+  e->commit_result = gl_txn_commit_blocking(e, e->commit_offsets);
+  if (e->commit_result == GL_COMMIT_ABORTED) {
+    gl_txn_set_state(e, GL_TXN_ABORTING);
+    e->commit_result = gl_txn_abort_blocking(e);
+  }
+  if (e->commit_result == GL_COMMIT_FATAL) gl_txn_set_state(e, GL_TXN_FATAL);
+  gl_commit_result_t r = e->commit_result;
   /* The callers (revocation, shutdown) drop their tasks next: no rewind. */
   gl_txn_finish(e, false);
   return r;
 }
 
 void gl_txn_abort_sync(gl_engine_t *e) {
-  if (!e->txn_open) return;
+  if (e->txn_state != GL_TXN_OPEN) return;
   snprintf(e->commit_err, sizeof(e->commit_err), "partitions lost");
+  gl_txn_set_state(e, GL_TXN_ABORTING);
   e->commit_result = gl_txn_abort_blocking(e);
+  if (e->commit_result == GL_COMMIT_FATAL) gl_txn_set_state(e, GL_TXN_FATAL);
   e->commit_begin_ns = uv_hrtime();
   e->commit_offsets = rd_kafka_topic_partition_list_new(1);
   gl_txn_finish(e, false);

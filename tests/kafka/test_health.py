@@ -33,10 +33,17 @@ def waits_for_topics():
     code, h = d.get_json("/healthz")
     check(code == 200 and h["status"] == "degraded" and "starting" in h["why"],
           f"/healthz while waiting for topics: {code} {h}")
+    check(h.get("state") == "starting" and h.get("txn") == "idle",
+          f"/healthz state while waiting for topics: {h}")
+    check(d.metric('greenlight_engine_state{state="starting"}') == 1, "the starting gauge is not 1")
     make_topics(prefix)
     wait_until(lambda: d.get("/readyz")[0] == 200, 90, "/readyz 200 once the topics exist")
     code, h = d.get_json("/healthz")
     check(code == 200 and h["status"] == "ok" and h["partitions"] == PARTITIONS, f"/healthz: {h}")
+    check(h.get("state") == "running", f"/healthz state once ready: {h}")
+    # One-hot: exactly one state's gauge is 1.
+    check(d.metric('greenlight_engine_state{state="running"}') == 1 and
+          d.metric("greenlight_engine_state") == 1, "greenlight_engine_state is not one-hot on running")
     produce(prefix, [placed(i) for i in range(4)])
     wait_until(lambda: len(tail(prefix, "greenlight.order-status")) == 4, 60, "4 status records")
     check(d.stop() == 0, "orderd did not exit 0 on SIGTERM")
@@ -49,7 +56,8 @@ def no_broker_exits_1():
                                            "--startup.timeout.ms", "4000"]).start()
     d.expect_exit = True
     code, h = d.get_json("/healthz")
-    check(code == 200 and "starting" in h.get("why", ""), f"/healthz without a broker: {code} {h}")
+    check(code == 200 and "starting" in h.get("why", "") and h.get("state") == "starting",
+          f"/healthz without a broker: {code} {h}")
     check(d.get("/readyz")[0] == 503, "/readyz is not 503 without a broker")
     rc = d.proc.wait(timeout=60)
     check(rc == 1, f"without a broker the daemon exited {rc}, expected 1 (retry), not 2 (bad setting)")
