@@ -1,7 +1,8 @@
-/* gl_engine: the daemon's life — configuration, the Kafka clients, the libuv
- * loop that drives them through queue io events, rebalances, the record
- * context, /healthz and /metrics, and shutdown. The merge lives in
- * gl_task.c, the transaction cycle in gl_txn.c. */
+/* gl_engine: the engine's life: its settings, its states, the loop that
+ * drives the clients (cron, signals, admin HTTP), and shutdown. The record
+ * context is in gl_ctx.c, the processing of records in gl_process.c,
+ * rebalances in gl_rebalance.c, the merge in gl_task.c, the transaction
+ * cycle in gl_txn.c, the start in gl_connect.c. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -113,318 +114,6 @@ void gl_engine_fatal(gl_engine_t *e, const char *fmt, ...) {
   gl_engine_close(e);
 }
 
-/* ---- Record context ---------------------------------------------------- */
-
-int32_t gl_ctx_partition(const gl_ctx_t *ctx) { return ctx->task->partition; }
-void *gl_ctx_task_data(const gl_ctx_t *ctx) { return ctx->task->data; }
-int64_t gl_ctx_stream_time(const gl_ctx_t *ctx) { return ctx->task->stream_time; }
-gl_store_t *gl_ctx_store(const gl_ctx_t *ctx) { return ctx->task->store; }
-gl_metrics_t *gl_ctx_metrics(const gl_ctx_t *ctx) { return ctx->e->metrics; }
-const gl_log_t *gl_ctx_log(const gl_ctx_t *ctx) { return &ctx->e->log; }
-
-gl_output_t *gl_engine_output(gl_engine_t *e, const char *name) {
-  for (int i = 0; i < e->noutputs; i++)
-    if (strcmp(e->outputs[i].name, name) == 0) return &e->outputs[i];
-  return NULL;
-}
-
-const char *gl_output_topic(const gl_output_t *out) { return out->topic; }
-
-void gl_ctx_emit(gl_ctx_t *ctx, gl_output_t *out, int64_t timestamp_ms, const void *key,
-                 size_t klen, const void *value, size_t vlen, const char *const *headers) {
-  gl_engine_t *e = ctx->e;
-  rd_kafka_headers_t *h = NULL;
-  if (headers && headers[0]) {
-    h = rd_kafka_headers_new(4);
-    for (; headers[0] && headers[1]; headers += 2) rd_kafka_header_add(h, headers[0], -1, headers[1], -1);
-  }
-  /* Either way the timestamp comes from the log, so a replay writes the
-   * same bytes and timestamps. */
-  if (timestamp_ms <= 0 && ctx->msg) timestamp_ms = rd_kafka_message_timestamp(ctx->msg, NULL);
-  gl_txn_produce(e, out->topic, RD_KAFKA_PARTITION_UA, timestamp_ms > 0 ? timestamp_ms : 0, key,
-                 klen, value, vlen, h);
-}
-
-/* Headers of the original record travel with its DLQ copy, unless they
- * alone would crowd out the value. */
-#define GL_DLQ_HEADERS_MAX 16384
-/* A DLQ copy keeps at most this much of an over-long key. */
-#define GL_DLQ_KEY_MAX 1024
-
-static rd_kafka_headers_t *gl_dlq_headers(const rd_kafka_message_t *m) {
-  rd_kafka_headers_t *orig = NULL;
-  if (!m || rd_kafka_message_headers(m, &orig) != RD_KAFKA_RESP_ERR_NO_ERROR) return NULL;
-  size_t n = 0, sz;
-  const char *name;
-  const void *val;
-  for (size_t i = 0; rd_kafka_header_get_all(orig, i, &name, &val, &sz) == 0; i++)
-    n += strlen(name) + sz;
-  return n <= GL_DLQ_HEADERS_MAX ? rd_kafka_headers_copy(orig) : NULL;
-}
-
-void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const void *key,
-                    size_t klen, const void *value, size_t vlen, const char *topic,
-                    int32_t partition, int64_t offset) {
-  gl_engine_t *e = ctx->e;
-  rd_kafka_headers_t *h = NULL;
-  if (ctx->msg && value == ctx->msg->payload) h = gl_dlq_headers(ctx->msg);
-  if (!h) h = rd_kafka_headers_new(8);
-  char num[32];
-  rd_kafka_header_add(h, "dlq.reason", -1, reason, -1);
-  rd_kafka_header_add(h, "dlq.error", -1, detail ? detail : "", -1);
-  rd_kafka_header_add(h, "dlq.topic", -1, topic, -1);
-  snprintf(num, sizeof(num), "%" PRId32, partition);
-  rd_kafka_header_add(h, "dlq.partition", -1, num, -1);
-  snprintf(num, sizeof(num), "%" PRId64, offset);
-  rd_kafka_header_add(h, "dlq.offset", -1, num, -1);
-  rd_kafka_header_add(h, "dlq.service", -1, e->proc->name, -1);
-  /* The copy must fit record.max.bytes whatever the input was (SPEC §3.1):
-   * cut the key and the value, and say how long they were. */
-  if (klen > GL_DLQ_KEY_MAX) {
-    snprintf(num, sizeof(num), "%zu", klen);
-    rd_kafka_header_add(h, "dlq.key.truncated", -1, num, -1);
-    klen = GL_DLQ_KEY_MAX;
-  }
-  size_t used = gl_txn_record_size(klen, 0, h) + 64; /* + the header added below */
-  size_t max = (size_t)e->conf.record_max_bytes;
-  size_t room = max > used ? max - used : 0;
-  if (vlen > room) {
-    snprintf(num, sizeof(num), "%zu", vlen);
-    rd_kafka_header_add(h, "dlq.value.truncated", -1, num, -1);
-    vlen = room;
-  }
-  char labels[128];
-  snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
-  gl_series_add(gl_metrics_counter(e->metrics, "greenlight_dlq_records_total",
-                                   "Records sent to the dead-letter topic, by reason.", labels),
-                1);
-  gl_warn(&e->log, "dlq", "%s [%d] @%" PRId64 " -> %s: %s: %s", topic, partition, offset, e->dlq,
-          reason, detail ? detail : "");
-  gl_txn_produce(e, e->dlq, RD_KAFKA_PARTITION_UA,
-                 ctx->msg ? rd_kafka_message_timestamp(ctx->msg, NULL) : 0, key, klen, value, vlen,
-                 h);
-}
-
-void gl_ctx_dlq(gl_ctx_t *ctx, const char *reason, const char *detail) {
-  const rd_kafka_message_t *m = ctx->msg;
-  gl_ctx_dlq_raw(ctx, reason, detail, m->key, m->key_len, m->payload, m->len, ctx->topic,
-                 m->partition, m->offset);
-}
-
-gl_ownership_t gl_engine_ownership(gl_engine_t *e, int32_t p) {
-  if (p < 0 || p >= e->ntasks || !e->tasks[p]) return GL_NOT_OWNED;
-  return e->tasks[p]->state == GL_TASK_ACTIVE ? GL_OWNED : GL_RESTORING;
-}
-
-gl_store_t *gl_engine_store(gl_engine_t *e, int32_t p) {
-  return gl_engine_ownership(e, p) == GL_OWNED ? e->tasks[p]->store : NULL;
-}
-
-int32_t gl_engine_key_partition(gl_engine_t *e, const void *key, size_t klen) {
-  if (e->partition_count <= 0) return -1;
-  return (int32_t)(((uint32_t)gl_murmur2(key, klen) & 0x7fffffff) % (uint32_t)e->partition_count);
-}
-
-/* ---- Processing -------------------------------------------------------- */
-
-/* SPEC §3.1: one record may move event time only a bounded amount: its
- * occurred_at_ms may be at most time.max.forward.ms ahead of the group's
- * event time or of its own record timestamp (whichever is later; both come
- * from the log, so a replay decides the same). Returns false and writes
- * detail for a record beyond. */
-static bool gl_time_in_bounds(const gl_engine_t *e, const gl_task_t *t, int64_t occurred,
-                              int64_t rec_ts, char *detail, size_t len) {
-  if (occurred <= t->stream_time) return true;
-  int64_t anchor = t->stream_time > rec_ts ? t->stream_time : rec_ts;
-  int64_t fwd = e->conf.time_max_forward_ms;
-  if (anchor > INT64_MAX - fwd || occurred <= anchor + fwd) return true;
-  snprintf(detail, len,
-           "occurred_at_ms %" PRId64 " is %" PRId64 " ms ahead of the partition's event time (%" PRId64
-           ") and of the record timestamp (%" PRId64 "); time.max.forward.ms is %" PRId64,
-           occurred, occurred - anchor, t->stream_time, rec_ts, fwd);
-  return false;
-}
-
-static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m) {
-  gl_txn_begin(e);
-  t->in_txn = true;
-  gl_ctx_t ctx = {.e = e, .task = t, .msg = m, .topic = e->inputs[rank]};
-  gl_record_t rec = {.topic = e->inputs[rank],
-                     .topic_rank = rank,
-                     .partition = m->partition,
-                     .offset = m->offset,
-                     .timestamp_ms = rd_kafka_message_timestamp(m, NULL),
-                     .key = m->key,
-                     .key_len = m->key_len,
-                     .value = m->payload,
-                     .value_len = m->len};
-  char detail[512];
-  gl_poison_cause_push(e, t, rank, m->offset);
-  const gl_poison_t *poison = gl_poison_take(t, rank, m->offset);
-  if (poison) {
-    if (poison->attempts < 2) gl_ctx_dlq(&ctx, poison->reason, poison->detail);
-    else
-      gl_error(&e->log, "dropped", "%s [%d] @%" PRId64 ": dropped, its DLQ copy was refused: %s",
-               ctx.topic, m->partition, m->offset, poison->detail);
-    goto done;
-  }
-  int64_t event_time = rec.timestamp_ms;
-  if (e->proc->decode) {
-    const char *reason = "invalid";
-    detail[0] = 0;
-    rec.decoded = e->proc->decode(e->proc->opaque, m->key, m->key_len, m->payload, m->len,
-                                  &event_time, &reason, detail, sizeof detail);
-    if (!rec.decoded) {
-      gl_ctx_dlq(&ctx, reason, detail);
-      goto done;
-    }
-    if (!gl_time_in_bounds(e, t, event_time, rec.timestamp_ms, detail, sizeof detail)) {
-      gl_ctx_dlq(&ctx, "time_out_of_bounds", detail);
-      goto done;
-    }
-  }
-  if (event_time > t->stream_time) t->stream_time = event_time;
-  e->proc->process(&ctx, &rec, e->proc->opaque);
-done:
-  e->cur_cause = 0;
-  if (rec.decoded && e->proc->decoded_free) e->proc->decoded_free(e->proc->opaque, rec.decoded);
-  rd_kafka_message_destroy(m);
-  e->txn_records++;
-  gl_series_add(e->m_records, 1);
-  gl_series_set(e->m_open_records, (double)e->txn_records);
-}
-
-static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
-  if (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) atomic_store(&e->brokers_down, false);
-  int rank = m->rkt ? gl_task_find_rank(e, rd_kafka_topic_name(m->rkt)) : -1;
-  gl_task_t *t = m->partition >= 0 && m->partition < e->ntasks ? e->tasks[m->partition] : NULL;
-  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-    if (t && rank >= 0) gl_task_eof(t, rank, m->offset);
-  } else if (m->err) {
-    if (m->err == RD_KAFKA_RESP_ERR__FATAL)
-      gl_engine_fatal(e, "consumer: %s", rd_kafka_message_errstr(m));
-    else
-      gl_warn(&e->log, "consumer_error", "%s", rd_kafka_message_errstr(m));
-  } else if (t && rank >= 0 && t->inputs[rank].assigned) {
-    gl_task_push(e, t, rank, m);
-    return;
-  }
-  rd_kafka_message_destroy(m);
-}
-
-/* Takes what the Kafka queues hold, processes what the merge allows, and
- * starts a commit when one is due. Called on io events and by the cron. */
-void gl_engine_pump(gl_engine_t *e) {
-  if (e->closed || gl_txn_busy(e) || !e->connected) return;
-  rd_kafka_message_t *m;
-  for (int n = 0; n < 20000 && !e->closed && (m = rd_kafka_consumer_poll(e->restorer, 0)); n++) {
-    gl_task_restore_msg(e, m);
-    rd_kafka_message_destroy(m);
-  }
-  for (int n = 0; n < 20000 && !e->closed && (m = rd_kafka_consumer_poll(e->consumer, 0)); n++)
-    gl_dispatch(e, m);
-  if (!e->closed) rd_kafka_poll(e->producer, 0);
-  uint64_t now = gl_now_ms();
-  bool progress = true;
-  while (progress && !e->closed && !e->stopping && !gl_txn_due(e, now)) {
-    progress = false;
-    for (int p = 0; p < e->ntasks && !e->closed; p++) {
-      gl_task_t *t = e->tasks[p];
-      int rank;
-      for (int k = 0; t && k < 64 && e->txn_records < e->conf.commit_max_records; k++) {
-        rd_kafka_message_t *r = gl_task_next(e, t, now, &rank);
-        if (!r) break;
-        gl_process_one(e, t, rank, r);
-        progress = true;
-      }
-    }
-  }
-  if (!e->closed && gl_txn_due(e, gl_now_ms())) gl_txn_commit_async(e);
-}
-
-static void gl_finish_stop(gl_engine_t *e);
-
-void gl_engine_after_commit(gl_engine_t *e) {
-  if (e->closed) return;
-  if (e->stopping)
-    gl_finish_stop(e);
-  else
-    gl_engine_pump(e);
-}
-
-/* ---- Rebalance --------------------------------------------------------- */
-
-static void gl_tasks_grow(gl_engine_t *e, int32_t p) {
-  if (p < e->ntasks) return;
-  int n = p + 1;
-  gl_task_t **nt = realloc(e->tasks, sizeof(*nt) * (size_t)n);
-  if (!nt) abort();
-  for (int i = e->ntasks; i < n; i++) nt[i] = NULL;
-  e->tasks = nt;
-  e->ntasks = n;
-}
-
-static void gl_drop_tasks(gl_engine_t *e) {
-  for (int p = 0; p < e->ntasks; p++) {
-    gl_task_destroy(e, e->tasks[p]);
-    e->tasks[p] = NULL;
-  }
-}
-
-static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                                rd_kafka_topic_partition_list_t *parts);
-
-/* Loop thread: librdkafka serves it from rd_kafka_consumer_poll(). */
-void gl_engine_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                            rd_kafka_topic_partition_list_t *parts, void *opaque) {
-  gl_engine_t *e = opaque;
-  /* A draining or stopped engine (the consumer's close revokes too) keeps
-   * its state. */
-  if (e->state <= GL_ENGINE_REBALANCING) gl_engine_set_state(e, GL_ENGINE_REBALANCING);
-  gl_engine_rebalance(e, rk, err, parts);
-  gl_engine_settle(e);
-}
-
-static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                                rd_kafka_topic_partition_list_t *parts) {
-  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    rd_kafka_assign(rk, parts);
-    for (int i = 0; i < parts->cnt; i++) {
-      int rank = gl_task_find_rank(e, parts->elems[i].topic);
-      int32_t p = parts->elems[i].partition;
-      if (rank < 0) continue;
-      gl_tasks_grow(e, p);
-      if (!e->tasks[p]) e->tasks[p] = gl_task_new(e, p);
-      e->tasks[p]->inputs[rank].assigned = true;
-    }
-    int n = 0;
-    for (int p = 0; p < e->ntasks; p++)
-      if (e->tasks[p] && e->tasks[p]->state == GL_TASK_RESTORING && !e->tasks[p]->restore_assigned) {
-        gl_task_restore_start(e, e->tasks[p]);
-        n++;
-      }
-    gl_info(&e->log, "assigned", "assigned %d input partitions; %d partition groups to restore",
-            parts->cnt, n);
-    gl_owners_publish(e);
-    return;
-  }
-  /* Revoked or lost: finish or abandon the open transaction, then drop the
-   * tasks; their state lives on in the changelog for the next owner. */
-  if (e->txn_state == GL_TXN_OPEN && e->exit_code == 0) {
-    if (rd_kafka_assignment_lost(rk)) {
-      gl_warn(&e->log, "lost", "partitions lost; aborting the open transaction");
-      gl_txn_abort_sync(e);
-    } else if (gl_txn_commit_sync(e) == GL_COMMIT_FATAL) {
-      gl_error(&e->log, "fatal", "commit on revocation failed: %s", e->commit_err);
-      e->exit_code = 1;
-    }
-  }
-  gl_drop_tasks(e);
-  gl_owners_publish(e);
-  rd_kafka_assign(rk, NULL);
-  gl_info(&e->log, "revoked", "revoked %d input partitions", parts->cnt);
-}
-
 static char **gl_split_topics(const char *prefix, const char *list, int *n) {
   char **out = NULL;
   *n = 0;
@@ -528,7 +217,7 @@ static void gl_signal_cb(uv_signal_t *h, int signum) {
   gl_engine_set_state(e, GL_ENGINE_DRAINING);
   atomic_store(&e->connect_stop, true);
   /* While connecting, the connection's end (gl_connect.c) closes. */
-  if (!gl_txn_busy(e) && (e->connected || !e->consumer)) gl_finish_stop(e);
+  if (!gl_txn_busy(e) && (e->connected || !e->consumer)) gl_engine_finish_stop(e);
 }
 
 static void gl_http_cb(void *opaque, const char *method, const char *path, gl_http_response_t *r) {
@@ -568,7 +257,7 @@ void gl_engine_close(gl_engine_t *e) {
   }
 }
 
-static void gl_finish_stop(gl_engine_t *e) {
+void gl_engine_finish_stop(gl_engine_t *e) {
   if (e->closed) return;
   if (e->txn_state == GL_TXN_OPEN && gl_txn_commit_sync(e) != GL_COMMIT_OK) {
     gl_error(&e->log, "stop", "final commit failed: %s", e->commit_err);
@@ -581,7 +270,7 @@ static void gl_engine_destroy(gl_engine_t *e) {
   if (e->consumer) {
     /* Closing the consumer runs the final revocation (nothing left to commit). */
     rd_kafka_consumer_close(e->consumer);
-    gl_drop_tasks(e);
+    gl_rebalance_drop_tasks(e);
   }
   if (e->restorer) rd_kafka_consumer_close(e->restorer);
   gl_kafka_qpoll_destroy(&e->cons_io);

@@ -256,7 +256,7 @@ void gl_health_update(gl_engine_t *e);
 /* Why the instance is not ready, or NULL when it is. */
 const char *gl_health_not_ready(gl_engine_t *e, char *buf, size_t len);
 
-/* gl_engine.c */
+/* gl_engine.c, gl_process.c, gl_rebalance.c */
 uint64_t gl_now_ms(void);
 /* Moves the engine (or its transaction) to `to` and updates the gauges; a
  * transition the machine lacks is a bug: logged, refused, GL_ESTATE. */
@@ -281,6 +281,10 @@ void gl_engine_close(gl_engine_t *e);
 void gl_engine_fatal(gl_engine_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void gl_engine_pump(gl_engine_t *e);
 void gl_engine_after_commit(gl_engine_t *e);
+/* Destroys every partition group (after a revocation, or at the end). */
+void gl_rebalance_drop_tasks(gl_engine_t *e);
+/* Commits what is open (on the loop) and closes: the end of a drain. */
+void gl_engine_finish_stop(gl_engine_t *e);
 /* A client configuration: defaults, the kafka.* pass-through, then forced. */
 rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *defaults,
                                const char *const *forced, char *errstr, size_t errlen);

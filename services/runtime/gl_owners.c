@@ -356,3 +356,17 @@ void gl_owners_destroy(gl_engine_t *e) {
   free(o);
   e->owners = NULL;
 }
+
+gl_ownership_t gl_engine_ownership(gl_engine_t *e, int32_t p) {
+  if (p < 0 || p >= e->ntasks || !e->tasks[p]) return GL_NOT_OWNED;
+  return e->tasks[p]->state == GL_TASK_ACTIVE ? GL_OWNED : GL_RESTORING;
+}
+
+gl_store_t *gl_engine_store(gl_engine_t *e, int32_t p) {
+  return gl_engine_ownership(e, p) == GL_OWNED ? e->tasks[p]->store : NULL;
+}
+
+int32_t gl_engine_key_partition(gl_engine_t *e, const void *key, size_t klen) {
+  if (e->partition_count <= 0) return -1;
+  return (int32_t)(((uint32_t)gl_murmur2(key, klen) & 0x7fffffff) % (uint32_t)e->partition_count);
+}

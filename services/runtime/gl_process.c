@@ -1,0 +1,133 @@
+/* gl_process: the life of one record on the loop thread: taken from the
+ * consumer queue (gl_dispatch), buffered per partition group, taken in
+ * merge order (gl_task_next), checked (poison, the processor's decode
+ * hook, time bounds), processed, and counted towards the next commit
+ * (gl_engine_pump). */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gl_engine_int.h"
+
+/* SPEC §3.1: one record may move event time only a bounded amount: its
+ * occurred_at_ms may be at most time.max.forward.ms ahead of the group's
+ * event time or of its own record timestamp (whichever is later; both come
+ * from the log, so a replay decides the same). Returns false and writes
+ * detail for a record beyond. */
+static bool gl_time_in_bounds(const gl_engine_t *e, const gl_task_t *t, int64_t occurred,
+                              int64_t rec_ts, char *detail, size_t len) {
+  if (occurred <= t->stream_time) return true;
+  int64_t anchor = t->stream_time > rec_ts ? t->stream_time : rec_ts;
+  int64_t fwd = e->conf.time_max_forward_ms;
+  if (anchor > INT64_MAX - fwd || occurred <= anchor + fwd) return true;
+  snprintf(detail, len,
+           "occurred_at_ms %" PRId64 " is %" PRId64 " ms ahead of the partition's event time (%" PRId64
+           ") and of the record timestamp (%" PRId64 "); time.max.forward.ms is %" PRId64,
+           occurred, occurred - anchor, t->stream_time, rec_ts, fwd);
+  return false;
+}
+
+static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m) {
+  gl_txn_begin(e);
+  t->in_txn = true;
+  gl_ctx_t ctx = {.e = e, .task = t, .msg = m, .topic = e->inputs[rank]};
+  gl_record_t rec = {.topic = e->inputs[rank],
+                     .topic_rank = rank,
+                     .partition = m->partition,
+                     .offset = m->offset,
+                     .timestamp_ms = rd_kafka_message_timestamp(m, NULL),
+                     .key = m->key,
+                     .key_len = m->key_len,
+                     .value = m->payload,
+                     .value_len = m->len};
+  char detail[512];
+  gl_poison_cause_push(e, t, rank, m->offset);
+  const gl_poison_t *poison = gl_poison_take(t, rank, m->offset);
+  if (poison) {
+    if (poison->attempts < 2) gl_ctx_dlq(&ctx, poison->reason, poison->detail);
+    else
+      gl_error(&e->log, "dropped", "%s [%d] @%" PRId64 ": dropped, its DLQ copy was refused: %s",
+               ctx.topic, m->partition, m->offset, poison->detail);
+    goto done;
+  }
+  int64_t event_time = rec.timestamp_ms;
+  if (e->proc->decode) {
+    const char *reason = "invalid";
+    detail[0] = 0;
+    rec.decoded = e->proc->decode(e->proc->opaque, m->key, m->key_len, m->payload, m->len,
+                                  &event_time, &reason, detail, sizeof detail);
+    if (!rec.decoded) {
+      gl_ctx_dlq(&ctx, reason, detail);
+      goto done;
+    }
+    if (!gl_time_in_bounds(e, t, event_time, rec.timestamp_ms, detail, sizeof detail)) {
+      gl_ctx_dlq(&ctx, "time_out_of_bounds", detail);
+      goto done;
+    }
+  }
+  if (event_time > t->stream_time) t->stream_time = event_time;
+  e->proc->process(&ctx, &rec, e->proc->opaque);
+done:
+  e->cur_cause = 0;
+  if (rec.decoded && e->proc->decoded_free) e->proc->decoded_free(e->proc->opaque, rec.decoded);
+  rd_kafka_message_destroy(m);
+  e->txn_records++;
+  gl_series_add(e->m_records, 1);
+  gl_series_set(e->m_open_records, (double)e->txn_records);
+}
+
+static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
+  if (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) atomic_store(&e->brokers_down, false);
+  int rank = m->rkt ? gl_task_find_rank(e, rd_kafka_topic_name(m->rkt)) : -1;
+  gl_task_t *t = m->partition >= 0 && m->partition < e->ntasks ? e->tasks[m->partition] : NULL;
+  if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    if (t && rank >= 0) gl_task_eof(t, rank, m->offset);
+  } else if (m->err) {
+    if (m->err == RD_KAFKA_RESP_ERR__FATAL)
+      gl_engine_fatal(e, "consumer: %s", rd_kafka_message_errstr(m));
+    else
+      gl_warn(&e->log, "consumer_error", "%s", rd_kafka_message_errstr(m));
+  } else if (t && rank >= 0 && t->inputs[rank].assigned) {
+    gl_task_push(e, t, rank, m);
+    return;
+  }
+  rd_kafka_message_destroy(m);
+}
+
+/* Takes what the Kafka queues hold, processes what the merge allows, and
+ * starts a commit when one is due. Called on io events and by the cron. */
+void gl_engine_pump(gl_engine_t *e) {
+  if (e->closed || gl_txn_busy(e) || !e->connected) return;
+  rd_kafka_message_t *m;
+  for (int n = 0; n < 20000 && !e->closed && (m = rd_kafka_consumer_poll(e->restorer, 0)); n++) {
+    gl_task_restore_msg(e, m);
+    rd_kafka_message_destroy(m);
+  }
+  for (int n = 0; n < 20000 && !e->closed && (m = rd_kafka_consumer_poll(e->consumer, 0)); n++)
+    gl_dispatch(e, m);
+  if (!e->closed) rd_kafka_poll(e->producer, 0);
+  uint64_t now = gl_now_ms();
+  bool progress = true;
+  while (progress && !e->closed && !e->stopping && !gl_txn_due(e, now)) {
+    progress = false;
+    for (int p = 0; p < e->ntasks && !e->closed; p++) {
+      gl_task_t *t = e->tasks[p];
+      int rank;
+      for (int k = 0; t && k < 64 && e->txn_records < e->conf.commit_max_records; k++) {
+        rd_kafka_message_t *r = gl_task_next(e, t, now, &rank);
+        if (!r) break;
+        gl_process_one(e, t, rank, r);
+        progress = true;
+      }
+    }
+  }
+  if (!e->closed && gl_txn_due(e, gl_now_ms())) gl_txn_commit_async(e);
+}
+
+void gl_engine_after_commit(gl_engine_t *e) {
+  if (e->closed) return;
+  if (e->stopping)
+    gl_engine_finish_stop(e);
+  else
+    gl_engine_pump(e);
+}
