@@ -178,7 +178,7 @@ static int gl_connect_check_topics(gl_engine_t *e) {
                        other, parts, e->inputs[0]);
     return -1;
   }
-  e->partition_count = parts;
+  e->connect_partitions = parts;
   return 0;
 }
 
@@ -249,6 +249,7 @@ static void gl_connect_after(uv_work_t *req, int status) {
     return;
   }
   e->connected = true;
+  e->partition_count = e->connect_partitions; /* Written by the work; the loop reads its copy. */
   gl_engine_settle(e);
   gl_connect_set_why(e, "connected");
   const gl_engine_conf_t *c = &e->conf;

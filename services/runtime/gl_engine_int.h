@@ -121,7 +121,7 @@ struct gl_engine {
 
   gl_task_t **tasks; /* Indexed by partition. */
   int ntasks;
-  int partition_count; /* Of the first input topic, from metadata at start. */
+  int partition_count; /* Of the first input topic, from metadata at start (loop thread). */
 
   bool eos;
   gl_engine_state_t state;  /* Through gl_engine_set_state() only. */
@@ -151,6 +151,7 @@ struct gl_engine {
   uv_mutex_t connect_lock;
   char connect_why[512];
   int connect_result;       /* 0 connected, -1 failed, 1 stopped (set by the work). */
+  int connect_partitions;   /* The inputs' partition count (set by the work). */
   atomic_bool connect_stop; /* A signal came while connecting. */
   bool connected;
 
