@@ -9,38 +9,12 @@
 
 #include "greenlight/gl_engine.h"
 #include "greenlight/gl_kafka.h"
+#include "gl_merge.h"
 
 /* The changelog key under which a task stores its event time. Store keys
  * are order/batch ids and never start with a NUL byte. */
 #define GL_META_STREAM_TIME "\0gl.stream_time"
 #define GL_META_STREAM_TIME_LEN 15
-
-/* One input partition of a task: partition P of input topic `rank`. */
-typedef struct gl_input {
-  int rank;
-  bool assigned;
-  rd_kafka_message_t **ring; /* Buffered records, oldest first. */
-  uint64_t *arrived;         /* When each was taken from the consumer queue (ms). */
-  size_t head, len, cap;
-  /* A fetch answered for this input since it was assigned or rewound (a
-   * record or its end). Until then nothing is known about it, and the
-   * merge waits for it without the max.idle.ms bound (SPEC §6). */
-  bool fetched;
-  bool eof;              /* Reached the end and nothing newer arrived. */
-  /* Where the end was (with read_committed, the last stable offset). While
-   * fetch responses report no high watermark beyond it the input is caught
-   * up; a higher one means records not here yet: data on its way, or an
-   * upstream transaction not committed yet. */
-  int64_t eof_offset;
-  bool paused;           /* Paused for back-pressure. */
-  int64_t rewind_offset; /* Oldest offset received but not committed; -1 if none. */
-  int64_t next_offset;   /* Offset to commit (last processed + 1); -1 if none since commit. */
-  int64_t position;      /* Next offset to process; -1 until known. */
-  /* The group's committed offset as far as this instance knows it: where
-   * the input started after the assignment, then each commit. Lag counts
-   * from here, so records processed but not committed are lag. */
-  int64_t committed;
-} gl_input_t;
 
 /* Partition owners, learnt from the owners topic (gl_owners.c). */
 typedef struct gl_owners gl_owners_t;

@@ -1,9 +1,8 @@
 /* gl_task: partition groups. A task owns partition P of every input topic,
- * the store of partition P, and the deterministic merge of its inputs
- * (SPEC §6): the buffered heads are ordered by (record timestamp, topic
- * rank, offset), and a head is taken only when every other input has a
- * buffered record or is caught up, or when the lagging input has been
- * waited for max.idle.ms. */
+ * the store of partition P, and the buffers of its inputs. The order in
+ * which it takes their records is the deterministic merge of SPEC §6,
+ * decided by gl_merge.c; gl_task_next describes the buffers and the
+ * watermarks to it and carries out its verdict. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,86 +116,59 @@ void gl_task_eof(gl_task_t *t, int rank, int64_t end_offset) {
   t->inputs[rank].eof_offset = end_offset;
 }
 
-/* Caught up (SPEC §6): the input reached its end, and the last fetch
- * response reports nothing beyond it. The end-of-partition event alone is
- * stale as soon as a record is appended, and with read_committed it marks
- * the last stable offset, short of an open transaction's records: a fetch
- * can then bring another input's later-stamped records first (a commit
- * marker wakes the broker's waiting fetch for the first partition it lands
- * in), and taking those would make the live order differ from a replay's. */
-static bool gl_task_caught_up(gl_engine_t *e, const gl_task_t *t, const gl_input_t *in) {
-  return in->eof && gl_task_hwm(e, t, in->rank) <= in->eof_offset;
-}
-
 static void gl_task_resume_if_drained(gl_engine_t *e, gl_task_t *t, gl_input_t *in) {
   if (in->paused && (int64_t)in->len <= e->conf.buffer_max_records / 2) gl_pause(e, t, in, false);
 }
 
-/* True if a comes before b in merge order. */
-static bool gl_merge_before(const rd_kafka_message_t *a, int ra, const rd_kafka_message_t *b,
-                            int rb) {
-  int64_t ta = rd_kafka_message_timestamp(a, NULL), tb = rd_kafka_message_timestamp(b, NULL);
-  if (ta != tb) return ta < tb;
-  if (ra != rb) return ra < rb;
-  return a->offset < b->offset;
+/* Describes the task's inputs to the merge, by rank. The watermark lookups
+ * cost a lock each: they are made only with a head to decide on, and only
+ * for the inputs whose caught-up state the merge reads (fetched, at their
+ * end, nothing buffered). */
+static void gl_task_merge_view(gl_engine_t *e, const gl_task_t *t, gl_merge_input_t *v) {
+  bool heads = false;
+  for (int i = 0; i < t->ninputs; i++) {
+    const gl_input_t *in = &t->inputs[i];
+    v[i] = (gl_merge_input_t){.assigned = in->assigned, .fetched = in->fetched, .eof = in->eof,
+                              .eof_offset = in->eof_offset, .hwm = -1, .has_head = in->len > 0};
+    if (!v[i].has_head) continue;
+    const rd_kafka_message_t *m = in->ring[in->head];
+    v[i].head = (gl_merge_head_t){.timestamp = rd_kafka_message_timestamp(m, NULL),
+                                  .offset = m->offset, .arrived_ms = in->arrived[in->head]};
+    heads = heads || in->assigned;
+  }
+  for (int i = 0; heads && i < t->ninputs; i++)
+    if (v[i].assigned && !v[i].has_head && v[i].fetched && v[i].eof)
+      v[i].hwm = gl_task_hwm(e, t, i);
 }
+
+/* Takes the head of input `rank` out of its ring. */
+static rd_kafka_message_t *gl_task_pop(gl_engine_t *e, gl_task_t *t, int rank) {
+  gl_input_t *in = &t->inputs[rank];
+  rd_kafka_message_t *m = in->ring[in->head];
+  in->head = (in->head + 1) % in->cap;
+  in->len--;
+  in->next_offset = in->position = m->offset + 1;
+  gl_task_resume_if_drained(e, t, in);
+  return m;
+}
+
+/* The merge view of a task with up to this many inputs lives on the stack. */
+#define GL_TASK_VIEW_STACK 8
 
 rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, int *rank) {
   if (t->state != GL_TASK_ACTIVE) return NULL;
-  gl_input_t *best = NULL;
-  for (int i = 0; i < t->ninputs; i++) {
-    gl_input_t *in = &t->inputs[i];
-    if (!in->assigned || in->len == 0) continue;
-    rd_kafka_message_t *h = in->ring[in->head];
-    if (!best || gl_merge_before(h, i, best->ring[best->head], best->rank)) best = in;
-  }
-  if (!best) {
-    t->idle_since_ms = 0;
-    return NULL;
-  }
-  /* Only with a candidate in hand: the watermark lookups cost a lock each. */
-  bool lagging = false, relies_on_end = false;
-  for (int i = 0; i < t->ninputs; i++) {
-    const gl_input_t *in = &t->inputs[i];
-    if (!in->assigned || in->len > 0) continue;
-    /* Not fetched yet (after an assignment, a restart or a rewind): it may
-     * hold the earliest record, and a replay would take that first. */
-    if (!in->fetched) {
-      t->idle_since_ms = 0;
-      return NULL;
-    }
-    if (lagging) continue;
-    if (gl_task_caught_up(e, t, in)) relies_on_end = true;
-    else lagging = true;
-  }
-  /* librdkafka hands out a fetch response's records partition by partition
-   * while its broker thread is still reading the rest: an input reported
-   * caught up may have records in that same response (an upstream
-   * transaction's other record, the candidate's "cause"). Before it counts
-   * as caught up against this candidate, give the response time to be
-   * read whole: merge.settle.ms after the candidate arrived. */
-  if (!lagging && relies_on_end &&
-      now_ms - best->arrived[best->head] < (uint64_t)e->conf.merge_settle_ms)
-    return NULL;
-  if (lagging) {
-    /* An input with nothing buffered may still hold an earlier record:
-     * wait for it, but not longer than max.idle.ms. Once waited, keep
-     * going (enforced processing) until no input lags any more; starting
-     * the clock again per record would take one record per max.idle.ms. */
-    if (t->idle_since_ms == 0) t->idle_since_ms = now_ms ? now_ms : 1;
-    if (now_ms < t->idle_since_ms || now_ms - t->idle_since_ms < (uint64_t)e->conf.max_idle_ms)
-      return NULL;
-    gl_series_add(e->m_idle_waits, 1);
-  } else {
-    t->idle_since_ms = 0;
-  }
-  rd_kafka_message_t *m = best->ring[best->head];
-  best->head = (best->head + 1) % best->cap;
-  best->len--;
-  best->next_offset = best->position = m->offset + 1;
-  *rank = best->rank;
-  gl_task_resume_if_drained(e, t, best);
-  return m;
+  gl_merge_input_t stack[GL_TASK_VIEW_STACK], *view = stack;
+  if (t->ninputs > GL_TASK_VIEW_STACK && !(view = malloc((size_t)t->ninputs * sizeof(*view))))
+    abort();
+  gl_task_merge_view(e, t, view);
+  gl_merge_clock_t clock = {
+      .now_ms = now_ms, .max_idle_ms = e->conf.max_idle_ms, .settle_ms = e->conf.merge_settle_ms};
+  gl_merge_pick_t pick = gl_merge_pick(view, t->ninputs, clock, &t->idle_since_ms);
+  if (view != stack) free(view);
+  if (pick.verdict != GL_MERGE_TAKE) return NULL;
+  if (pick.idle_expired) gl_series_add(e->m_idle_waits, 1);
+  *rank = pick.rank;
+  return gl_task_pop(e, t, pick.rank);
 }
 
 void gl_task_restore_start(gl_engine_t *e, gl_task_t *t) {
