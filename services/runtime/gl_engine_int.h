@@ -45,6 +45,7 @@ typedef struct gl_task {
   gl_task_state_t state;
   bool restore_assigned; /* The changelog partition is assigned to the restorer. */
   gl_input_t *inputs;    /* One per input topic, by rank. */
+  gl_merge_input_t *merge_view; /* What the merge is shown of the inputs, by rank. */
   int ninputs;
   gl_store_t *store;
   void *data;

@@ -21,7 +21,8 @@ gl_task_t *gl_task_new(gl_engine_t *e, int32_t partition) {
   t->state = GL_TASK_RESTORING;
   t->ninputs = e->ninputs;
   t->inputs = calloc((size_t)e->ninputs, sizeof(*t->inputs));
-  if (!t->inputs) abort();
+  t->merge_view = calloc((size_t)e->ninputs, sizeof(*t->merge_view));
+  if (!t->inputs || !t->merge_view) abort();
   for (int i = 0; i < e->ninputs; i++) {
     t->inputs[i].rank = i;
     t->inputs[i].rewind_offset = -1;
@@ -48,6 +49,7 @@ void gl_task_destroy(gl_engine_t *e, gl_task_t *t) {
     free(t->inputs[i].arrived);
   }
   free(t->inputs);
+  free(t->merge_view);
   if (t->restore_assigned && e->restorer) {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(l, e->changelog, t->partition);
@@ -152,19 +154,13 @@ static rd_kafka_message_t *gl_task_pop(gl_engine_t *e, gl_task_t *t, int rank) {
   return m;
 }
 
-/* The merge view of a task with up to this many inputs lives on the stack. */
-#define GL_TASK_VIEW_STACK 8
-
 rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, int *rank) {
   if (t->state != GL_TASK_ACTIVE) return NULL;
-  gl_merge_input_t stack[GL_TASK_VIEW_STACK], *view = stack;
-  if (t->ninputs > GL_TASK_VIEW_STACK && !(view = malloc((size_t)t->ninputs * sizeof(*view))))
-    abort();
+  gl_merge_input_t *view = t->merge_view;
   gl_task_merge_view(e, t, view);
   gl_merge_clock_t clock = {
       .now_ms = now_ms, .max_idle_ms = e->conf.max_idle_ms, .settle_ms = e->conf.merge_settle_ms};
   gl_merge_pick_t pick = gl_merge_pick(view, t->ninputs, clock, &t->idle_since_ms);
-  if (view != stack) free(view);
   if (pick.verdict != GL_MERGE_TAKE) return NULL;
   if (pick.idle_expired) gl_series_add(e->m_idle_waits, 1);
   *rank = pick.rank;
