@@ -58,6 +58,8 @@ typedef struct gl_engine_conf {
   int64_t time_max_forward_ms; /* How far one record may move event time (SPEC §3.1). */
   int64_t startup_timeout_ms;  /* How long a start waits for the broker and the topics. */
   int64_t merge_settle_ms;     /* How long a record waits before an input counts as caught up against it. */
+  char *stop_at;               /* never | end: a bounded run up to the end offsets at connection. */
+  int64_t stop_at_time_ms;     /* A bounded run up to this record time (0 = none). */
 } gl_engine_conf_t;
 
 extern const gl_conf_prop_t gl_engine_conf_props[];
@@ -209,6 +211,14 @@ void gl_ctx_dlq(gl_ctx_t *ctx, const char *reason, const char *detail);
 void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const void *key,
                     size_t klen, const void *value, size_t vlen, const char *topic,
                     int32_t partition, int64_t offset);
+
+/* A bounded run (see also the settings stop.at and stop.at.time.ms): do
+ * not process records of partition `partition` of input topic `topic`
+ * (without the prefix) at or after offset `end`; once every assigned input
+ * partition reached its bound, commit and stop (exit 0). A bounded engine
+ * processes no input partition it was given no end offset for. Before the
+ * start only (GL_ESTATE after); GL_OK or GL_ENOMEM. Loop thread. */
+int gl_engine_bound_offset(gl_engine_t *e, const char *topic, int32_t partition, int64_t end);
 
 /* For HTTP handlers: the store of partition p if this instance owns it and
  * has restored it, else NULL. */

@@ -111,6 +111,7 @@ int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen) {
     return -1;
   rd_kafka_conf_set_dr_msg_cb(kc, gl_dr_cb);
   if (!(e->producer = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errlen))) return -1;
+  if (gl_bound_prober_new(e, errstr, errlen) < 0) return -1;
   return gl_owners_start(e, errstr, errlen);
 }
 
@@ -203,13 +204,16 @@ static void gl_connect_work(uv_work_t *req) {
         if (fatal) return;
       }
     }
+    char why[512];
     if (txn_ready && gl_connect_check_topics(e) == 0) {
-      e->connect_result = 0;
-      return;
+      if (gl_bound_capture(e, e->connect_partitions, why, sizeof why) == 0) {
+        e->connect_result = 0;
+        return;
+      }
+      gl_connect_set_why(e, "%s", why);
     }
     if (gl_now_ms() >= deadline) return;
     if (gl_now_ms() - logged >= 10000) {
-      char why[512];
       gl_connect_status(e, why, sizeof why);
       gl_warn(&e->log, "waiting", "%s; waiting up to startup.timeout.ms", why);
       logged = gl_now_ms();
@@ -250,6 +254,12 @@ static void gl_connect_after(uv_work_t *req, int status) {
   }
   e->connected = true;
   e->partition_count = e->connect_partitions; /* Written by the work; the loop reads its copy. */
+  e->bound_ends = e->connect_ends;
+  e->connect_ends = NULL;
+  if (e->prober) {
+    rd_kafka_destroy(e->prober); /* Its work is done. */
+    e->prober = NULL;
+  }
   gl_engine_settle(e);
   gl_connect_set_why(e, "connected");
   const gl_engine_conf_t *c = &e->conf;

@@ -58,6 +58,10 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
      "How far ahead of both the partition group's event time and its own record timestamp one record's occurred_at_ms may be; beyond, it goes to the DLQ (time_out_of_bounds) and moves no time."},
     {"merge.settle.ms", GL_CONF_INT, "50", 0, 10000, NULL, GL_OFF(merge_settle_ms),
      "How long a buffered record waits before an input with nothing buffered counts as caught up against it: librdkafka reads one fetch response partition by partition, and another input's records of the same response may still be on their way."},
+    {"stop.at", GL_CONF_ENUM, "never", 0, 0, "never|end", GL_OFF(stop_at),
+     "never: run until signalled. end: a bounded run: capture each input partition's end offset (high watermark) when connected, process up to it, commit and exit 0."},
+    {"stop.at.time.ms", GL_CONF_INT, "0", 0, INT64_MAX, NULL, GL_OFF(stop_at_time_ms),
+     "A bounded run by time (epoch ms, 0 = none): records stamped at or after it are not processed; once every input partition has one waiting (or reached stop.at=end's offset), commit and exit 0."},
     {"startup.timeout.ms", GL_CONF_INT, "120000", 1000, 86400000, NULL, GL_OFF(startup_timeout_ms),
      "How long a start waits for the broker and the topics (answering /healthz meanwhile) before it exits 1 for a supervisor to retry."},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
@@ -179,6 +183,7 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
     return GL_ECONFIG;
   }
   if (gl_outputs_resolve(e, errstr, errlen) < 0) return GL_ECONFIG;
+  gl_bound_init(e);
   if (e->proc->open && e->proc->open(e->proc->opaque, e, errstr, errlen) < 0) return GL_ECONFIG;
   if (asprintf(&e->dlq, "%s%s", c->topic_prefix, c->dlq_topic) < 0) abort();
   if (e->proc->store &&
@@ -205,14 +210,25 @@ static void gl_cron_cb(uv_timer_t *h) {
   }
   gl_engine_pump(e);
   gl_engine_settle(e);
+  if (gl_bound_done(e)) {
+    char why[160];
+    snprintf(why, sizeof why, "bounded run: every input partition reached its bound; %lld records processed",
+             (long long)e->records_processed);
+    gl_engine_stop(e, why);
+  }
   gl_run_with_period(e, 1000) gl_health_update(e);
   gl_run_with_period(e, 100) gl_owners_poll(e);
 }
 
 static void gl_signal_cb(uv_signal_t *h, int signum) {
-  gl_engine_t *e = h->data;
+  char why[64];
+  snprintf(why, sizeof why, "signal %d", signum);
+  gl_engine_stop(h->data, why);
+}
+
+void gl_engine_stop(gl_engine_t *e, const char *why) {
   if (e->stopping) return;
-  gl_info(&e->log, "stopping", "signal %d: draining, committing and exiting", signum);
+  gl_info(&e->log, "stopping", "%s: draining, committing and exiting", why);
   e->stopping = true;
   gl_engine_set_state(e, GL_ENGINE_DRAINING);
   atomic_store(&e->connect_stop, true);
@@ -280,6 +296,7 @@ static void gl_engine_destroy(gl_engine_t *e) {
   gl_poison_destroy(e);
   if (e->consumer) rd_kafka_destroy(e->consumer);
   if (e->restorer) rd_kafka_destroy(e->restorer);
+  if (e->prober) rd_kafka_destroy(e->prober);
   if (e->producer) {
     if (!e->eos) rd_kafka_flush(e->producer, 10000);
     rd_kafka_destroy(e->producer);
@@ -290,6 +307,9 @@ static void gl_engine_destroy(gl_engine_t *e) {
   free(e->outputs);
   free(e->dlq);
   free(e->changelog);
+  free(e->bound_given);
+  free(e->connect_ends);
+  free(e->bound_ends);
   free(e->group);
   free(e->member);
   uv_mutex_destroy(&e->connect_lock);

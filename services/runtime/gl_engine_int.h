@@ -59,6 +59,13 @@ typedef struct gl_task {
   int npoison;
 } gl_task_t;
 
+/* An end offset given for a bounded run (gl_engine_bound_offset). */
+typedef struct gl_bound_offset {
+  char topic[256]; /* Prefix included. */
+  int32_t partition;
+  int64_t end;
+} gl_bound_offset_t;
+
 /* The result class of a commit attempt. */
 typedef enum gl_commit_result { GL_COMMIT_OK, GL_COMMIT_ABORTED, GL_COMMIT_FATAL } gl_commit_result_t;
 
@@ -112,6 +119,7 @@ struct gl_engine {
   char poison_detail[256];       /* Written by whoever set local_poison or dr_poison. */
   uint64_t txn_started_ms;
   int64_t txn_records;
+  int64_t records_processed; /* Since the start. */
   uv_work_t commit_work; /* The commit or the abort on the thread pool. */
   rd_kafka_topic_partition_list_t *commit_offsets;
   gl_commit_result_t commit_result;
@@ -135,6 +143,17 @@ struct gl_engine {
   atomic_bool fatal_pending;
   char fatal_msg[1024]; /* Written once, before fatal_pending is seen set. */
   int64_t consecutive_aborts;
+
+  /* Bounded runs (gl_bound.c). */
+  bool bounded;         /* Some bound is set: the engine stops once all are reached. */
+  bool bound_at_end;    /* stop.at=end: capture the end offsets when connecting. */
+  int64_t bound_time_ms; /* stop.at.time.ms; 0 = none. */
+  gl_bound_offset_t *bound_given;
+  int nbound_given;
+  rd_kafka_t *prober;    /* Reads the end offsets (stop.at=end); NULL otherwise. */
+  int64_t *connect_ends; /* Captured by the connect work; the loop takes them. */
+  int64_t *bound_ends;   /* By rank * partition_count + partition (loop thread). */
+  bool assigned_once;    /* Some assignment arrived since the start. */
 
   bool stopping;
   bool closed;
@@ -215,6 +234,27 @@ gl_commit_result_t gl_txn_commit_sync(gl_engine_t *e);
 void gl_txn_abort_sync(gl_engine_t *e);
 bool gl_txn_due(gl_engine_t *e, uint64_t now_ms);
 
+/* gl_task.c: pauses or resumes an input partition. */
+void gl_task_pause(gl_engine_t *e, gl_task_t *t, gl_input_t *in, bool pause);
+
+/* gl_bound.c: bounded runs. All on the loop thread but gl_bound_capture. */
+void gl_bound_init(gl_engine_t *e);
+/* With the clients: for stop.at=end, the client that reads the end
+ * offsets. Returns 0, or -1 with errstr (a bad setting). */
+int gl_bound_prober_new(gl_engine_t *e, char *errstr, size_t errlen);
+/* Thread pool: stop.at=end's end offsets, into e->connect_ends. Returns 0,
+ * or -1 with why (the broker did not answer; the connect work retries). */
+int gl_bound_capture(gl_engine_t *e, int partitions, char *why, size_t len);
+/* Sets the bounds of a task's inputs (after an assignment). */
+void gl_bound_arm(gl_engine_t *e, gl_task_t *t);
+/* True if the record must not be processed: at or beyond its input's bound
+ * (the input then counts as having reached it). */
+bool gl_bound_beyond(gl_engine_t *e, gl_task_t *t, int rank, const rd_kafka_message_t *m);
+/* After a record was taken or the end reported: has the input reached its bound? */
+void gl_bound_check(gl_engine_t *e, gl_task_t *t, gl_input_t *in);
+/* Every assigned input reached its bound, nothing is buffered or restoring. */
+bool gl_bound_done(gl_engine_t *e);
+
 /* gl_connect.c (loop thread) */
 /* Creates the consumer, the restorer and the producer; no connection yet.
  * Returns 0, or -1 with errstr (a bad setting: exit 2). */
@@ -259,6 +299,9 @@ void gl_engine_pump(gl_engine_t *e);
 void gl_engine_after_commit(gl_engine_t *e);
 /* Destroys every partition group (after a revocation, or at the end). */
 void gl_rebalance_drop_tasks(gl_engine_t *e);
+/* Starts a drain: finish the record in hand, commit, close (a signal, a
+ * bounded run's end). why is logged. */
+void gl_engine_stop(gl_engine_t *e, const char *why);
 /* Commits what is open (on the loop) and closes: the end of a drain. */
 void gl_engine_finish_stop(gl_engine_t *e);
 /* A client configuration: defaults, the kafka.* pass-through, then forced. */

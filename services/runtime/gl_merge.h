@@ -131,6 +131,10 @@ typedef struct gl_input {
    * the input started after the assignment, then each commit. Lag counts
    * from here, so records processed but not committed are lag. */
   int64_t committed;
+  /* Bounded runs (gl_bound.c): the end offset not to process (-1: none),
+   * and whether the input reached its bound (paused, caught up). */
+  int64_t bound_end;
+  bool bound_reached;
 } gl_input_t;
 
 #endif

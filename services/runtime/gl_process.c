@@ -72,6 +72,7 @@ done:
   if (rec.decoded && e->proc->decoded_free) e->proc->decoded_free(e->proc->opaque, rec.decoded);
   rd_kafka_message_destroy(m);
   e->txn_records++;
+  e->records_processed++;
   gl_series_add(e->m_records, 1);
   gl_series_set(e->m_open_records, (double)e->txn_records);
 }
@@ -81,13 +82,16 @@ static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
   int rank = m->rkt ? gl_task_find_rank(e, rd_kafka_topic_name(m->rkt)) : -1;
   gl_task_t *t = m->partition >= 0 && m->partition < e->ntasks ? e->tasks[m->partition] : NULL;
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-    if (t && rank >= 0) gl_task_eof(t, rank, m->offset);
+    if (t && rank >= 0) {
+      gl_task_eof(t, rank, m->offset);
+      gl_bound_check(e, t, &t->inputs[rank]);
+    }
   } else if (m->err) {
     if (m->err == RD_KAFKA_RESP_ERR__FATAL)
       gl_engine_fatal(e, "consumer: %s", rd_kafka_message_errstr(m));
     else
       gl_warn(&e->log, "consumer_error", "%s", rd_kafka_message_errstr(m));
-  } else if (t && rank >= 0 && t->inputs[rank].assigned) {
+  } else if (t && rank >= 0 && t->inputs[rank].assigned && !gl_bound_beyond(e, t, rank, m)) {
     gl_task_push(e, t, rank, m);
     return;
   }

@@ -43,6 +43,7 @@ static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_er
                                 rd_kafka_topic_partition_list_t *parts) {
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     rd_kafka_assign(rk, parts);
+    e->assigned_once = true;
     for (int i = 0; i < parts->cnt; i++) {
       int rank = gl_task_find_rank(e, parts->elems[i].topic);
       int32_t p = parts->elems[i].partition;
@@ -50,6 +51,7 @@ static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_er
       gl_tasks_grow(e, p);
       if (!e->tasks[p]) e->tasks[p] = gl_task_new(e, p);
       e->tasks[p]->inputs[rank].assigned = true;
+      gl_bound_arm(e, e->tasks[p]);
     }
     int n = 0;
     for (int p = 0; p < e->ntasks; p++)

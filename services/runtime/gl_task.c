@@ -29,6 +29,7 @@ gl_task_t *gl_task_new(gl_engine_t *e, int32_t partition) {
     t->inputs[i].next_offset = -1;
     t->inputs[i].position = -1;
     t->inputs[i].committed = -1;
+    t->inputs[i].bound_end = -1;
   }
   if (e->proc->store) t->store = gl_store_new(e->proc->store, e->proc->opaque);
   if (e->proc->task_open) t->data = e->proc->task_open(e->proc->opaque, partition);
@@ -64,7 +65,7 @@ void gl_task_destroy(gl_engine_t *e, gl_task_t *t) {
   free(t);
 }
 
-static void gl_pause(gl_engine_t *e, gl_task_t *t, gl_input_t *in, bool pause) {
+void gl_task_pause(gl_engine_t *e, gl_task_t *t, gl_input_t *in, bool pause) {
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(l, e->inputs[in->rank], t->partition);
   if (pause)
@@ -100,7 +101,7 @@ void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m)
   in->fetched = true;
   if (in->rewind_offset < 0) in->rewind_offset = m->offset;
   if (in->committed < 0) in->committed = m->offset; /* Fetching starts at the commit. */
-  if (!in->paused && (int64_t)in->len >= e->conf.buffer_max_records) gl_pause(e, t, in, true);
+  if (!in->paused && (int64_t)in->len >= e->conf.buffer_max_records) gl_task_pause(e, t, in, true);
 }
 
 /* The high watermark of the last fetch response for an input partition;
@@ -119,7 +120,8 @@ void gl_task_eof(gl_task_t *t, int rank, int64_t end_offset) {
 }
 
 static void gl_task_resume_if_drained(gl_engine_t *e, gl_task_t *t, gl_input_t *in) {
-  if (in->paused && (int64_t)in->len <= e->conf.buffer_max_records / 2) gl_pause(e, t, in, false);
+  if (in->paused && !in->bound_reached && (int64_t)in->len <= e->conf.buffer_max_records / 2)
+    gl_task_pause(e, t, in, false);
 }
 
 /* Describes the task's inputs to the merge, by rank. The watermark lookups
@@ -130,7 +132,11 @@ static void gl_task_merge_view(gl_engine_t *e, const gl_task_t *t, gl_merge_inpu
   bool heads = false;
   for (int i = 0; i < t->ninputs; i++) {
     const gl_input_t *in = &t->inputs[i];
-    v[i] = (gl_merge_input_t){.assigned = in->assigned, .fetched = in->fetched, .eof = in->eof,
+    /* An input at the bound of a bounded run is caught up: nothing more
+     * of it will be processed. */
+    v[i] = (gl_merge_input_t){.assigned = in->assigned,
+                              .fetched = in->fetched || in->bound_reached,
+                              .eof = in->eof || in->bound_reached,
                               .eof_offset = in->eof_offset, .hwm = -1, .has_head = in->len > 0};
     if (!v[i].has_head) continue;
     const rd_kafka_message_t *m = in->ring[in->head];
@@ -139,7 +145,7 @@ static void gl_task_merge_view(gl_engine_t *e, const gl_task_t *t, gl_merge_inpu
     heads = heads || in->assigned;
   }
   for (int i = 0; heads && i < t->ninputs; i++)
-    if (v[i].assigned && !v[i].has_head && v[i].fetched && v[i].eof)
+    if (v[i].assigned && !v[i].has_head && v[i].fetched && v[i].eof && !t->inputs[i].bound_reached)
       v[i].hwm = gl_task_hwm(e, t, i);
 }
 
@@ -151,6 +157,7 @@ static rd_kafka_message_t *gl_task_pop(gl_engine_t *e, gl_task_t *t, int rank) {
   in->len--;
   in->next_offset = in->position = m->offset + 1;
   gl_task_resume_if_drained(e, t, in);
+  gl_bound_check(e, t, in);
   return m;
 }
 
@@ -271,10 +278,11 @@ void gl_task_rewind(gl_engine_t *e, gl_task_t *t) {
       /* Its records come again; an input not sought keeps what it knew
        * (the end is reported once per offset, not again). */
       in->eof = in->fetched = false;
+      in->bound_reached = false;
     }
     gl_input_clear(in);
     in->rewind_offset = in->next_offset = -1;
-    if (in->paused) gl_pause(e, t, in, false);
+    if (in->paused && !in->bound_reached) gl_task_pause(e, t, in, false);
   }
   if (l->cnt > 0) {
     /* Asynchronous: the seek bumps the partition's op version at once, so

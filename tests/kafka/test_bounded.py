@@ -1,0 +1,81 @@
+"""Bounded runs: the engine stops by itself at given bounds, commits what it
+processed and exits 0, and a second bounded run over the same group
+processes exactly the rest.
+
+The log holds 40 orders of 4 events each: orders 0-19 stamped before a
+cut time, orders 20-39 after it. Run 1 is bounded by the end offsets at
+its start and by the cut time: it must process the 80 events before the
+cut and no other, and exit 0 without a signal. Run 2, bounded by the end
+offsets only, must process exactly the other 80 (so run 1 committed its
+offsets exactly at the cut: neither more, which would lose events, nor
+less, which would process them twice). At the end every order has
+versions 1..4 once each."""
+import re
+
+from harness import *
+
+T0 = 1767571200000
+CUT = T0 + 10_000_000
+ORDERS = 40
+STATES = ["ORDER_STATE_ACCEPTED", "ORDER_STATE_QUEUED", "ORDER_STATE_QUEUED",
+          "ORDER_STATE_APPROVED"]
+
+
+def events(i):
+    oid, units = f"O-BD-{i:03d}", 1000 + i
+    t = (T0 if i < ORDERS // 2 else CUT) + i * 10
+    ev = lambda k, body: dict(event_id=f"E-BD-{i:03d}-{k}", occurred_at_ms=t + k,
+                              source="bounded-test", **body)
+    return [
+        ev(0, {"order_placed": {"order_id": oid, "buyer_id": "B-1", "units": units,
+                                "product": "NVIDIA H200", "end_use": "END_USE_COMMERCIAL_CLOUD",
+                                "domestic_units_committed": units}}),
+        ev(1, {"batch_queued": {"order_id": oid, "batch_id": "CN-B1", "batch_seq": 1,
+                                "position": i + 1}}),
+        ev(2, {"approval_granted": {"order_id": oid, "approval_id": f"US-{i}", "units_approved": units,
+                                    "authority": "AUTHORITY_US_EXPORT_LICENSE"}}),
+        ev(3, {"approval_granted": {"order_id": oid, "approval_id": f"CN-{i}", "units_approved": units,
+                                    "authority": "AUTHORITY_CN_IMPORT_APPROVAL", "batch_id": "CN-B1"}}),
+    ]
+
+
+def bounded_run(prefix, name, extra):
+    """Starts orderd bounded, waits for it to exit by itself; returns the
+    number of records it says it processed."""
+    d = orderd(prefix, name=name, extra=["--stop.at", "end", *extra]).start()
+    d.expect_exit = True
+    rc = d.proc.wait(timeout=120)
+    log = d.log_text().split(f"--- start {d.starts} ---")[-1]  # This run's lines only.
+    check(rc == 0, f"{name}: a bounded run exited {rc}, expected 0")
+    m = re.search(r"bounded run: every input partition reached its bound; (\d+) records processed", log)
+    check(m is not None, f"{name}: no bounded-run line in its log")
+    return int(m.group(1))
+
+
+def main():
+    prefix = new_prefix("bounded")
+    make_topics(prefix)
+    produce(prefix, [e for i in range(ORDERS) for e in events(i)], transactional=True)
+
+    first = bounded_run(prefix, "orderd-bounded-1", ["--stop.at.time.ms", str(CUT)])
+    check(first == ORDERS // 2 * 4, f"run 1 processed {first} records, expected {ORDERS // 2 * 4}")
+    recs = tail(prefix, "greenlight.order-status")
+    orders = by_order(recs)
+    check(sorted(orders) == [f"O-BD-{i:03d}" for i in range(ORDERS // 2)],
+          f"run 1 published the orders {sorted(orders)[:5]}..., expected O-BD-000..019 only")
+
+    second = bounded_run(prefix, "orderd-bounded-2", [])
+    check(second == ORDERS // 2 * 4, f"run 2 processed {second} records, expected {ORDERS // 2 * 4} "
+          "(run 1 must have committed exactly up to the cut)")
+    recs = tail(prefix, "greenlight.order-status")
+    f = audit_status(recs, {f"O-BD-{i:03d}": STATES for i in range(ORDERS)})
+    for k in ("lost_orders", "lost_versions", "duplicated", "gaps", "extra", "wrong_final"):
+        check(f[k] == 0, f"{k} = {f[k]}: {f.get('examples')}")
+    check(f["records"] == ORDERS * 4, f"{f['records']} status records, expected {ORDERS * 4}")
+
+    # A third run finds nothing left and still stops by itself.
+    third = bounded_run(prefix, "orderd-bounded-3", [])
+    check(third == 0, f"run 3 processed {third} records over a finished log, expected 0")
+
+
+run(main)
