@@ -167,6 +167,15 @@ void gl_shell_fatal(gl_shell_t *sh, const char *fmt, ...) __attribute__((format(
  * callbacks, cleared by gl_shell_brokers_up). Any thread. */
 bool gl_shell_brokers_down(gl_shell_t *sh);
 void gl_shell_brokers_up(gl_shell_t *sh);
+/* The reasons for not being ready that every daemon shares, the first that
+ * holds: "exiting after a fatal error" (exit_code), "stopping",
+ * "starting: <starting>" (starting is the owner's connection status, NULL
+ * once connected; written to buf), "broker unreachable" (brokers down).
+ * NULL when none holds: the owner then tests its own. Loop thread. */
+const char *gl_shell_not_ready(gl_shell_t *sh, const char *starting, char *buf, size_t len);
+/* The /readyz answer every daemon gives: 200 {"status":"ready"} when why is
+ * NULL, else 503 {"status":"not_ready","why":why}. For routes. */
+void gl_shell_reply_readyz(gl_http_response_t *r, const char *why);
 
 /* Builds a librdkafka configuration, the one way: bootstrap.servers
  * 127.0.0.1:19092, then defaults, then the kafka.* pass-through settings,

@@ -28,16 +28,13 @@ int32_t clockd_stale_partitions(const clockd_t *d) {
   return stale;
 }
 
+/* A clockd stop that the shell did not ask for (tick.count) closes the
+ * admin port at once: nobody asks then, so the shell's stopping suffices. */
 const char *clockd_not_ready(clockd_t *d, char *buf, size_t len) {
-  if (d->sh.exit_code) return "exiting after a fatal error";
-  if (d->stopping) return "stopping";
-  if (!d->connected) {
-    char why[512];
-    clockd_connect_status(d, why, sizeof why);
-    snprintf(buf, len, "starting: %s", why);
-    return buf;
-  }
-  if (gl_shell_brokers_down(&d->sh)) return "broker unreachable";
+  char why[512];
+  if (!d->connected) clockd_connect_status(d, why, sizeof why);
+  const char *common = gl_shell_not_ready(&d->sh, d->connected ? NULL : why, buf, len);
+  if (common) return common;
   if (d->fail_streak > 0) {
     snprintf(buf, len, "ticks failing: %" PRId64 " in a row, the last: %s", d->fail_streak,
              d->last_failure);
@@ -58,8 +55,7 @@ void clockd_http_cb(void *opaque, const char *path, gl_http_response_t *r) {
   char buf[512];
   const char *why = clockd_not_ready(d, buf, sizeof buf);
   if (strcmp(path, "/readyz") == 0) {
-    gl_http_reply_json(r, why ? 503 : 200,
-                json_pack("{s:s, s:s?}", "status", why ? "not_ready" : "ready", "why", why));
+    gl_shell_reply_readyz(r, why);
     return;
   }
   if (strcmp(path, "/healthz") != 0) return;

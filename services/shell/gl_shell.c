@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "gl_shell_int.h"
 
 extern char **environ;
@@ -249,6 +251,21 @@ int gl_shell_configure(gl_shell_t *sh, int argc, char **argv, const char *const 
 
 bool gl_shell_brokers_down(gl_shell_t *sh) { return atomic_load(&sh->brokers_down); }
 void gl_shell_brokers_up(gl_shell_t *sh) { atomic_store(&sh->brokers_down, false); }
+
+const char *gl_shell_not_ready(gl_shell_t *sh, const char *starting, char *buf, size_t len) {
+  if (sh->exit_code) return "exiting after a fatal error";
+  if (sh->stopping) return "stopping";
+  if (starting) {
+    snprintf(buf, len, "starting: %s", starting);
+    return buf;
+  }
+  return gl_shell_brokers_down(sh) ? "broker unreachable" : NULL;
+}
+
+void gl_shell_reply_readyz(gl_http_response_t *r, const char *why) {
+  gl_http_reply_json(r, why ? 503 : 200,
+                     json_pack("{s:s, s:s?}", "status", why ? "not_ready" : "ready", "why", why));
+}
 
 static void gl_shell_close_handle(uv_handle_t *h) {
   if (h->loop && !uv_is_closing(h)) uv_close(h, NULL);

@@ -87,6 +87,27 @@ static int fx_setup(fixture_t *fx, char **argv, char *errstr, size_t errlen) {
   return rc;
 }
 
+/* A shell without an admin port. */
+static void fx_setup_quiet(fixture_t *fx) {
+  char errstr[256] = "";
+  char *argv[] = {"test_shell", "--http.port=-1", NULL};
+  assert_int_equal(fx_setup(fx, argv, errstr, sizeof errstr), GL_OK);
+}
+
+/* Runs the loop until the test's condition ends it, or fails at the deadline. */
+static int fx_run(fixture_t *fx) {
+  int code = gl_shell_run(&fx->sh);
+  assert_false(fx->timed_out);
+  return code;
+}
+
+/* A quiet shell whose step timer drives the test every millisecond. */
+static int fx_run_steps(fixture_t *fx, uv_timer_cb steps) {
+  fx_setup_quiet(fx);
+  uv_timer_start(&fx->step, steps, 1, 1);
+  return fx_run(fx);
+}
+
 /* The log so far, as a string (loop thread, or after the run). */
 static const char *fx_log(fixture_t *fx) {
   fflush(fx->logf);
@@ -110,9 +131,7 @@ static void fatal_thread(void *arg) {
 static void test_fatal_from_thread(void **state) {
   (void)state;
   fixture_t fx;
-  char errstr[256] = "";
-  char *argv[] = {"test_shell", "--http.port=-1", NULL};
-  assert_int_equal(fx_setup(&fx, argv, errstr, sizeof errstr), GL_OK);
+  fx_setup_quiet(&fx);
   fx.close_in_stop = true;
   uv_thread_t t;
   assert_int_equal(uv_thread_create(&t, fatal_thread, &fx.sh), 0);
@@ -149,12 +168,7 @@ static void fatal_while_draining(uv_timer_t *t) {
 static void test_fatal_after_signal(void **state) {
   (void)state;
   fixture_t fx;
-  char errstr[256] = "";
-  char *argv[] = {"test_shell", "--http.port=-1", NULL};
-  assert_int_equal(fx_setup(&fx, argv, errstr, sizeof errstr), GL_OK);
-  uv_timer_start(&fx.step, fatal_while_draining, 1, 1);
-  int code = gl_shell_run(&fx.sh);
-  assert_false(fx.timed_out);
+  int code = fx_run_steps(&fx, fatal_while_draining);
   assert_int_equal(code, 1);
   assert_int_equal(fx.stop_calls, 2);
   assert_int_equal(fx.stop_exit_code, 1);
@@ -183,14 +197,11 @@ static void raise_term(uv_timer_t *t) {
 static void test_fatal_during_stop(void **state) {
   (void)state;
   fixture_t fx;
-  char errstr[256] = "";
-  char *argv[] = {"test_shell", "--http.port=-1", NULL};
-  assert_int_equal(fx_setup(&fx, argv, errstr, sizeof errstr), GL_OK);
+  fx_setup_quiet(&fx);
   gl_shell_on_stop(&fx.sh, on_stop_reporting, &fx);
   stop_depth = stop_depth_max = 0;
   uv_timer_start(&fx.step, raise_term, 1, 0);
-  int code = gl_shell_run(&fx.sh);
-  assert_false(fx.timed_out);
+  int code = fx_run(&fx);
   assert_int_equal(code, 1);
   assert_int_equal(fx.stop_calls, 2);
   assert_int_equal(stop_depth_max, 1);
@@ -223,12 +234,7 @@ static void signal_steps(uv_timer_t *t) {
 static void test_signals(void **state) {
   (void)state;
   fixture_t fx;
-  char errstr[256] = "";
-  char *argv[] = {"test_shell", "--http.port=-1", NULL};
-  assert_int_equal(fx_setup(&fx, argv, errstr, sizeof errstr), GL_OK);
-  uv_timer_start(&fx.step, signal_steps, 1, 1);
-  int code = gl_shell_run(&fx.sh);
-  assert_false(fx.timed_out);
+  int code = fx_run_steps(&fx, signal_steps);
   assert_int_equal(code, 0);
   assert_int_equal(fx.stop_calls, 1);
   assert_true(fx.stop_on_loop);
