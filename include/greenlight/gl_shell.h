@@ -173,8 +173,8 @@ void gl_shell_brokers_up(gl_shell_t *sh);
  * once connected; written to buf), "broker unreachable" (brokers down).
  * NULL when none holds: the owner then tests its own. Loop thread. */
 const char *gl_shell_not_ready(gl_shell_t *sh, const char *starting, char *buf, size_t len);
-/* The /readyz answer every daemon gives: 200 {"status":"ready"} when why is
- * NULL, else 503 {"status":"not_ready","why":why}. For routes. */
+/* The /readyz answer every daemon gives: 200 {"status":"ready","why":null}
+ * when why is NULL, else 503 {"status":"not_ready","why":why}. For routes. */
 void gl_shell_reply_readyz(gl_http_response_t *r, const char *why);
 
 /* Builds a librdkafka configuration, the one way: bootstrap.servers

@@ -39,6 +39,8 @@ typedef struct fixture {
   int stop_exit_code;   /* sh.exit_code seen by the last stop callback. */
   bool close_in_stop;   /* The stop callback closes at once (a synchronous stop). */
   int stage;
+  rd_kafka_t *rk;        /* test_kafka_callbacks: polled by the step timer. */
+  bool in_poll, stopped_in_poll;
 } fixture_t;
 
 static void close_if_open(uv_handle_t *h) {
@@ -465,6 +467,89 @@ static void test_kafka_conf(void **state) {
   gl_shell_destroy(&sh);
 }
 
+/* The shell's callbacks on a real client (no broker at 127.0.0.1:1): the
+ * log callback logs, all brokers down sets the flag, and a fatal error
+ * reaches the stop callback on the loop, after rd_kafka_poll() returned. */
+static void on_stop_kafka(gl_shell_t *sh, void *opaque) {
+  fixture_t *fx = opaque;
+  fx->stopped_in_poll = fx->in_poll;
+  on_stop(sh, opaque);
+}
+
+static void kafka_steps(uv_timer_t *t) {
+  fixture_t *fx = t->data;
+  fx->in_poll = true;
+  rd_kafka_poll(fx->rk, 0);
+  fx->in_poll = false;
+  if (fx->stage == 0 && gl_shell_brokers_down(&fx->sh)) {
+    gl_shell_brokers_up(&fx->sh);
+    assert_false(gl_shell_brokers_down(&fx->sh));
+    rd_kafka_test_fatal_error(fx->rk, RD_KAFKA_RESP_ERR_PRODUCER_FENCED, "fenced by the test");
+    fx->stage = 1;
+  }
+}
+
+static void test_kafka_callbacks(void **state) {
+  (void)state;
+  fixture_t fx;
+  char errstr[512] = "";
+  fx_setup_quiet(&fx);
+  gl_shell_on_stop(&fx.sh, on_stop_kafka, &fx);
+  fx.close_in_stop = true;
+  const char *const forced[] = {"bootstrap.servers", "127.0.0.1:1", "enable.idempotence", "true",
+                                "reconnect.backoff.ms", "10", NULL};
+  rd_kafka_conf_t *kc = gl_shell_kafka_conf(&fx.sh, NULL, forced, NULL, errstr, sizeof errstr);
+  assert_non_null(kc);
+  fx.rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, sizeof errstr);
+  assert_non_null(fx.rk);
+  uv_timer_start(&fx.step, kafka_steps, 1, 1);
+  int code = fx_run(&fx);
+  char want[256];
+  snprintf(want, sizeof want, "%s: ", rd_kafka_name(fx.rk));
+  rd_kafka_destroy(fx.rk);
+  assert_int_equal(code, 1);
+  assert_int_equal(fx.stage, 1);
+  assert_int_equal(fx.stop_calls, 1);
+  assert_true(fx.stop_on_loop);
+  assert_false(fx.stopped_in_poll);
+  const char *log = fx_log(&fx);
+  assert_non_null(strstr(log, "\"event\":\"librdkafka\""));
+  assert_non_null(strstr(log, "\"event\":\"kafka_error\""));
+  const char *fatal = strstr(log, "\"event\":\"fatal\"");
+  assert_non_null(fatal);
+  assert_non_null(strstr(fatal, want));
+  assert_non_null(strstr(fatal, "fenced by the test"));
+  fx_teardown(&fx);
+}
+
+/* The readiness every daemon shares, and its /readyz answer. */
+static void test_not_ready(void **state) {
+  (void)state;
+  gl_shell_t sh;
+  char buf[128];
+  assert_int_equal(gl_shell_init(&sh, "test", "test_shell"), GL_OK);
+  assert_null(gl_shell_not_ready(&sh, NULL, buf, sizeof buf));
+  atomic_store(&sh.brokers_down, true);
+  assert_string_equal(gl_shell_not_ready(&sh, NULL, buf, sizeof buf), "broker unreachable");
+  assert_string_equal(gl_shell_not_ready(&sh, "connecting", buf, sizeof buf), "starting: connecting");
+  sh.stopping = true;
+  assert_string_equal(gl_shell_not_ready(&sh, "connecting", buf, sizeof buf), "stopping");
+  sh.exit_code = 1;
+  assert_string_equal(gl_shell_not_ready(&sh, "connecting", buf, sizeof buf),
+                      "exiting after a fatal error");
+  gl_http_response_t r = {0};
+  gl_shell_reply_readyz(&r, "stopping");
+  assert_int_equal(r.status, 503);
+  assert_string_equal(r.body, "{\"status\":\"not_ready\",\"why\":\"stopping\"}");
+  free(r.body);
+  r = (gl_http_response_t){0};
+  gl_shell_reply_readyz(&r, NULL);
+  assert_int_equal(r.status, 200);
+  assert_string_equal(r.body, "{\"status\":\"ready\",\"why\":null}");
+  free(r.body);
+  gl_shell_destroy(&sh);
+}
+
 /* A kafka.* setting librdkafka refuses is a bad setting at configure. */
 static void test_kafka_bad_pass_through(void **state) {
   (void)state;
@@ -489,6 +574,8 @@ int main(void) {
       cmocka_unit_test(test_exit_codes),
       cmocka_unit_test(test_kafka_conf),
       cmocka_unit_test(test_kafka_bad_pass_through),
+      cmocka_unit_test(test_kafka_callbacks),
+      cmocka_unit_test(test_not_ready),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
