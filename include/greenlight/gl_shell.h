@@ -6,13 +6,21 @@
  * Life (libuv style, the struct embedded in the owner or on main's stack):
  *   gl_shell_init(&sh, "orderd", argv[0]);
  *   gl_conf_add_table(&sh.conf, my_props, &my_conf, ...);   // optional
+ *   gl_shell_on_check(&sh, my_check, me);         // optional: judge my settings
  *   rc = gl_shell_configure(&sh, argc, argv, defaults, errstr, len);
  *   rc = gl_shell_listen(&sh, errstr, len);      // admin HTTP, if http.port >= 0
  *   gl_shell_route(&sh, "/orders/", cb, me);      // the daemon's own GET routes
  *   gl_shell_on_stop(&sh, drain_cb, me);          // SIGTERM/SIGINT, and fatal errors
  *   ... start the daemon's own handles ...
  *   code = gl_shell_run(&sh);                     // until every handle closed
+ *   ... destroy the daemon's Kafka clients ...
  *   gl_shell_destroy(&sh);
+ *
+ * Stopping: the owner calls gl_shell_close() once it no longer needs the
+ * shell's handles (the admin port, the signals): at once in its stop
+ * callback when its stop is synchronous, or when an asynchronous drain
+ * has finished (the admin port keeps answering while it drains). The
+ * loop, and so gl_shell_run(), ends when both have closed their handles.
  *
  * Signals: SIGTERM and SIGINT call the stop callback once (drain, commit,
  * close: the owner's job), with sh.stopping set; a second one is logged
@@ -57,11 +65,21 @@ typedef struct gl_shell gl_shell_t;
 
 /* A GET route: fill r (see gl_http.h). path includes the query string. */
 typedef void (*gl_shell_route_fn)(void *opaque, const char *path, gl_http_response_t *r);
-/* Called once on the loop thread when the process must stop: a signal
- * (sh->exit_code still 0), or a fatal error (sh->exit_code 1, already
- * logged). The owner stops its work and closes its handles; the shell
- * closes its own. */
+/* Called on the loop thread, never re-entrantly, when the process must
+ * stop: for the first SIGTERM/SIGINT (sh->exit_code still 0), and for the
+ * first fatal error (sh->exit_code 1, already logged). So it is called at
+ * most twice: an owner still draining after a signal learns of a later
+ * fatal error by the second call, and should give the drain up (nothing
+ * will commit any more) and close. A fatal error after gl_shell_close()
+ * only sets exit_code. The owner stops its work, closes its handles and
+ * calls gl_shell_close() (see "Stopping" above). Without a stop callback
+ * the shell just closes its own handles. */
 typedef void (*gl_shell_stop_fn)(gl_shell_t *sh, void *opaque);
+/* Judges the owner's own settings once all sources are loaded, before
+ * http.host is checked and --check-config answers (so --check-config judges
+ * them too). Returns GL_OK, or GL_ECONFIG with errstr naming the key, the
+ * value and what was expected. */
+typedef int (*gl_shell_check_fn)(gl_shell_t *sh, void *opaque, char *errstr, size_t errlen);
 
 typedef struct gl_shell_route {
   char *prefix;
@@ -90,23 +108,32 @@ struct gl_shell {
   /* Private. */
   uv_thread_t loop_thread;
   uv_signal_t sigterm, sigint, sighup;
-  uv_async_t wake; /* Hands fatal errors from other threads to the loop. */
+  uv_async_t wake;       /* Hands fatal errors from other threads to the loop. */
+  uv_mutex_t wake_lock;  /* Guards wake_open: no uv_async_send after the close. */
+  bool wake_open;
   gl_http_t *http;
   gl_shell_route_t *routes;
   int nroutes;
   gl_shell_stop_fn on_stop;
   void *on_stop_opaque;
+  gl_shell_check_fn on_check;
+  void *on_check_opaque;
+  bool in_stop, stop_again; /* The stop callback runs; a fatal error came meanwhile. */
   gl_shell_client_t *clients;
   atomic_bool fatal_claimed, fatal_pending; /* fatal_msg written between the two. */
+  bool fatal_done;                          /* Loop thread: the fatal error was acted on. */
   char fatal_msg[1024];
   atomic_bool brokers_down;
-  bool handles_open;
+  bool loop_ready;   /* init made the loop, the lock and the handles. */
+  bool handles_open; /* ... and gl_shell_close() has not closed them yet. */
 };
 
 /* Initialises the loop, the log (service name, info level), the settings
  * registry with gl_shell_conf_props, the metrics registry (with
  * greenlight_build_info), the signal handles (not started yet) and the
- * wake handle. Returns GL_OK or GL_ENOMEM. */
+ * wake handle, and ignores SIGPIPE. The calling thread becomes the loop
+ * thread. Returns GL_OK, GL_ENOMEM or GL_EIO (no loop could be made); call
+ * gl_shell_destroy() either way. */
 int gl_shell_init(gl_shell_t *sh, const char *service, const char *argv0);
 /* Applies defaults (name, value pairs, NULL-terminated; may be NULL), then
  * the config file, GREENLIGHT_* environment and flags; sets the log level;
@@ -126,27 +153,44 @@ int gl_shell_http_port(const gl_shell_t *sh);
  * The prefix is copied. */
 void gl_shell_route(gl_shell_t *sh, const char *prefix, gl_shell_route_fn fn, void *opaque);
 void gl_shell_on_stop(gl_shell_t *sh, gl_shell_stop_fn fn, void *opaque);
+/* Before gl_shell_configure(). */
+void gl_shell_on_check(gl_shell_t *sh, gl_shell_check_fn fn, void *opaque);
 
 /* Any thread. The first call wins: logs "fatal" with the message (on the
  * loop), sets exit_code 1 and calls the stop callback; later calls are
- * logged and dropped. On the loop thread it acts before returning; on any
- * other it hands the message to the loop through sh->wake. */
+ * logged ("fatal_dropped") and dropped. On the loop thread it acts before
+ * returning; on any other it hands the message to the loop through
+ * sh->wake (if the shell has closed meanwhile, gl_shell_run() logs it and
+ * returns 1). */
 void gl_shell_fatal(gl_shell_t *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True while every broker of some client is down (from the error
  * callbacks, cleared by gl_shell_brokers_up). Any thread. */
 bool gl_shell_brokers_down(gl_shell_t *sh);
 void gl_shell_brokers_up(gl_shell_t *sh);
+/* The reasons for not being ready that every daemon shares, the first that
+ * holds: "exiting after a fatal error" (exit_code), "stopping",
+ * "starting: <starting>" (starting is the owner's connection status, NULL
+ * once connected; written to buf), "broker unreachable" (brokers down).
+ * NULL when none holds: the owner then tests its own. Loop thread. */
+const char *gl_shell_not_ready(gl_shell_t *sh, const char *starting, char *buf, size_t len);
+/* The /readyz answer every daemon gives: 200 {"status":"ready","why":null}
+ * when why is NULL, else 503 {"status":"not_ready","why":why}. For routes. */
+void gl_shell_reply_readyz(gl_http_response_t *r, const char *why);
 
 /* Builds a librdkafka configuration, the one way: bootstrap.servers
  * 127.0.0.1:19092, then defaults, then the kafka.* pass-through settings,
  * then forced (name, value pairs, NULL-terminated, each may be NULL); with
  * the shell's log callback (the JSON log, CONFWARN at debug) and error
  * callback (a warning; all brokers down sets the flag above; a fatal error
- * goes to gl_shell_fatal). Both callbacks may run on librdkafka's threads
- * and only log or hand over. opaque is the caller's: its own callbacks
- * (rebalance, delivery) get it back with gl_shell_client_opaque(). Returns
- * the configuration (the caller passes it to rd_kafka_new) or NULL with
- * errstr: a bad setting. */
+ * is "<client name>: <reason>" for gl_shell_fatal). Both callbacks may run
+ * on librdkafka's threads and only log or hand over: a fatal error always
+ * reaches the loop through sh->wake, even when rd_kafka_poll() serves it on
+ * the loop thread, so that the stop callback never runs inside a
+ * librdkafka call. opaque is the caller's: its own callbacks (rebalance,
+ * delivery) get it back with gl_shell_client_opaque(); the caller must not
+ * replace the configuration's opaque. Returns the configuration (the caller
+ * passes it to rd_kafka_new, and destroys the client before
+ * gl_shell_destroy()) or NULL with errstr: a bad setting, named. */
 rd_kafka_conf_t *gl_shell_kafka_conf(gl_shell_t *sh, const char *const *defaults,
                                      const char *const *forced, void *opaque, char *errstr,
                                      size_t errlen);
@@ -158,8 +202,9 @@ void *gl_shell_client_opaque(void *rk_opaque);
 void gl_shell_close(gl_shell_t *sh);
 /* Runs the loop until every handle is closed; returns sh->exit_code. */
 int gl_shell_run(gl_shell_t *sh);
-/* Frees what init made. After gl_shell_run(), or after a failed configure
- * (it closes the handles and runs the loop to let them go). */
+/* Frees what init made (also after a failed init). After gl_shell_run(),
+ * or after a failed configure: it closes the shell's handles and runs the
+ * loop to let them go, so the owner's handles must be closed by then. */
 void gl_shell_destroy(gl_shell_t *sh);
 
 #endif

@@ -13,17 +13,16 @@
  * exit 1, for a supervisor to retry), and every 30 s afterwards, so that
  * partitions added later get ticks too.
  *
- * Everything else runs on one libuv loop: the tick timer, SIGTERM/SIGINT
- * (flush with a deadline, exit 0), the producer's queue (io events on a
- * pipe, and a fallback timer), and /healthz, /readyz and /metrics on the
- * loopback HTTP port (clockd_health.c), which answer from the start.
+ * Everything else runs on the process shell's libuv loop (gl_shell.h): the
+ * tick timer, SIGTERM/SIGINT (flush with a deadline, exit 0), the
+ * producer's queue (io events on a pipe, and a fallback timer), and
+ * /healthz, /readyz (clockd_health.c) and /metrics on the loopback HTTP
+ * port, which answer from the start.
  *
  * Exit codes: 0 after SIGTERM or tick.count rounds; 2 for a bad setting
  * (a supervisor should not retry); 1 for everything else (no broker, no
  * clock topic, the HTTP port in use, a fatal producer error). */
 #include <inttypes.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -33,12 +32,10 @@
 
 #include "clockd_int.h"
 
-extern char **environ;
-
 #define CLOCKD_SOURCE "greenlight.clockd"
 #define CLOCKD_KEY "tick"
 #define CLOCKD_FLUSH_MS 10000 /* Deadline for delivering what is queued at shutdown. */
-#define CLOCKD_CRON_MS 250    /* The fallback poll, fatal errors, the readiness gauge. */
+#define CLOCKD_CRON_MS 250    /* The fallback poll and the readiness gauge. */
 /* The event id "<clock.id>-<partition>-<ms>" must fit GL_ID_MAX: leave room for the numbers. */
 #define CLOCKD_ID_MAX (GL_ID_MAX - 32)
 
@@ -57,12 +54,6 @@ static const gl_conf_prop_t clockd_props[] = {
     /* An alias: both entries fill the same field. */
     {"ticks", GL_CONF_INT, "0", 0, INT64_MAX, NULL, CLOCKD_OFF(tick_count),
      "Short for tick.count: --ticks N stops after N rounds."},
-    {"http.host", GL_CONF_STR, "127.0.0.1", 0, 0, NULL, CLOCKD_OFF(http_host),
-     "Address of the HTTP port (/healthz, /readyz, /metrics)."},
-    {"http.port", GL_CONF_INT, "8083", -1, 65535, NULL, CLOCKD_OFF(http_port),
-     "HTTP port; 0 picks a free one (logged), -1 disables HTTP."},
-    {"log.level", GL_CONF_ENUM, "info", 0, 0, "debug|info|warn|error", CLOCKD_OFF(log_level),
-     "Least severe level logged."},
     {"startup.timeout.ms", GL_CONF_INT, "120000", 1000, 86400000, NULL,
      CLOCKD_OFF(startup_timeout_ms),
      "How long a start waits for the broker and the clock topic (answering /healthz meanwhile) before it exits 1 for a supervisor to retry."},
@@ -90,35 +81,35 @@ void clockd_set_partitions(clockd_t *d, int32_t n) {
 
 /* ---- Shutdown ---------------------------------------------------------- */
 
-/* Closes every handle, so that the loop ends once the pool's work has
- * returned; the Kafka client is destroyed after it. */
+/* Closes every handle, the shell's too, so that the loop ends once the
+ * pool's work has returned; the Kafka client is destroyed after it. */
 static void clockd_close_all(clockd_t *d) {
   d->stopping = true;
   atomic_store(&d->connect_stop, true);
   uv_handle_t *hs[] = {(uv_handle_t *)&d->tick_timer, (uv_handle_t *)&d->meta_timer,
-                       (uv_handle_t *)&d->cron, (uv_handle_t *)&d->sigterm,
-                       (uv_handle_t *)&d->sigint};
+                       (uv_handle_t *)&d->cron};
   for (size_t i = 0; i < sizeof(hs) / sizeof(hs[0]); i++)
     if (hs[i]->loop && !uv_is_closing(hs[i])) uv_close(hs[i], NULL);
   gl_kafka_qpoll_stop(&d->qpoll);
   /* Work already running cannot be cancelled: connect_stop ends it soon. */
   if (d->meta_busy) uv_cancel((uv_req_t *)&d->meta_work);
   if (d->connect_busy) uv_cancel((uv_req_t *)&d->connect_work);
-  if (d->http) gl_http_close(d->http, NULL, NULL);
-  d->http = NULL;
+  gl_shell_close(&d->sh);
 }
 
 /* Stops ticking, delivers what is queued (within CLOCKD_FLUSH_MS, unless a
  * fatal error makes that pointless), drops the rest and closes the loop. */
 void clockd_stop(clockd_t *d, const char *why) {
   if (d->stopping) return;
-  gl_info(&d->log, "stopping", "%s: %sexiting", why,
-          d->produced > 0 && d->exit_code == 0 ? "delivering queued ticks and " : "");
+  bool deliver = d->produced > 0 && d->sh.exit_code == 0;
+  if (why || deliver)
+    gl_info(&d->sh.log, "stopping", "%s%s%sexiting", why ? why : "", why ? ": " : "",
+            deliver ? "delivering queued ticks and " : "");
   d->stopping = true;
   atomic_store(&d->connect_stop, true);
   if (d->rk && d->produced > 0) {
-    if (d->exit_code == 0 && rd_kafka_flush(d->rk, CLOCKD_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
-      gl_warn(&d->log, "flush_timeout", "%d ticks not delivered within %d ms; dropping them",
+    if (deliver && rd_kafka_flush(d->rk, CLOCKD_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
+      gl_warn(&d->sh.log, "flush_timeout", "%d ticks not delivered within %d ms; dropping them",
               rd_kafka_outq_len(d->rk), CLOCKD_FLUSH_MS);
     rd_kafka_purge(d->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     while (rd_kafka_poll(d->rk, 0) > 0) {
@@ -127,44 +118,13 @@ void clockd_stop(clockd_t *d, const char *why) {
   clockd_close_all(d);
 }
 
-void clockd_fatal(clockd_t *d, const char *fmt, ...) {
-  char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  if (d->stopping) return;
-  gl_error(&d->log, "fatal", "%s; exiting so that a supervisor restarts the daemon", msg);
-  d->exit_code = 1;
-  clockd_stop(d, "fatal error");
-}
-
-static void clockd_signal_cb(uv_signal_t *h, int signum) {
-  clockd_t *d = h->data;
-  char why[32];
-  snprintf(why, sizeof(why), "signal %d", signum);
-  clockd_stop(d, why);
+/* The shell's stop callback: a signal (the shell logged it), or a fatal
+ * error (logged, sh.exit_code 1). */
+static void clockd_on_stop(gl_shell_t *sh, void *opaque) {
+  clockd_stop(opaque, sh->exit_code ? "fatal error" : NULL);
 }
 
 /* ---- Kafka ------------------------------------------------------------- */
-
-static void clockd_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-  clockd_t *d = rd_kafka_opaque(rk);
-  gl_kafka_log(&d->log, rk, level, fac, buf);
-}
-
-/* Only rd_kafka_poll() and rd_kafka_flush() serve it, on the loop thread;
- * even so it only records, for the loop to act on (clockd_serve). */
-static void clockd_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-  clockd_t *d = opaque;
-  char fatal[512];
-  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) atomic_store(&d->brokers_down, true);
-  if (!gl_kafka_error(&d->log, rk, err, reason, fatal, sizeof fatal)) return;
-  bool no = false;
-  if (!atomic_compare_exchange_strong(&d->fatal_claimed, &no, true)) return;
-  snprintf(d->fatal_msg, sizeof(d->fatal_msg), "%s", fatal);
-  atomic_store(&d->fatal_pending, true); /* After the message: the loop reads it then. */
-}
 
 static void clockd_failure(clockd_t *d, int32_t partition, const char *what) {
   d->failed++;
@@ -172,34 +132,32 @@ static void clockd_failure(clockd_t *d, int32_t partition, const char *what) {
   snprintf(d->last_failure, sizeof(d->last_failure), "partition %" PRId32 ": %s", partition, what);
   /* The first failure of a streak is logged; the streak's end says how long it was. */
   if (d->fail_streak++ == 0)
-    gl_warn(&d->log, "tick_failed", "tick for %s [%" PRId32 "]: %s", d->topic, partition, what);
+    gl_warn(&d->sh.log, "tick_failed", "tick for %s [%" PRId32 "]: %s", d->topic, partition, what);
 }
 
 /* Served by rd_kafka_poll() and rd_kafka_flush(): the loop thread. */
 static void clockd_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-  clockd_t *d = opaque;
+  clockd_t *d = gl_shell_client_opaque(opaque);
   (void)rk;
   if (m->err) {
     clockd_failure(d, m->partition, rd_kafka_err2str(m->err));
     return;
   }
-  atomic_store(&d->brokers_down, false);
+  gl_shell_brokers_up(&d->sh);
   d->delivered++;
   gl_series_add(d->m_ticks, 1);
   if (m->partition >= 0 && m->partition < d->part_cap) d->part_ok_ms[m->partition] = clockd_mono_ms();
   if (d->fail_streak > 0)
-    gl_info(&d->log, "tick_recovered", "ticks delivered again after %" PRId64 " failures",
+    gl_info(&d->sh.log, "tick_recovered", "ticks delivered again after %" PRId64 " failures",
             d->fail_streak);
   d->fail_streak = 0;
 }
 
-/* Serves everything the producer's queue holds, then acts on a fatal error
- * the error callback recorded. */
+/* Serves everything the producer's queue holds (a fatal error among it
+ * reaches the loop through the shell). */
 static void clockd_serve(clockd_t *d) {
   while (!d->stopping && rd_kafka_poll(d->rk, 0) > 0) {
   }
-  if (atomic_load(&d->fatal_pending) && !d->stopping)
-    clockd_fatal(d, "producer: %s", d->fatal_msg);
 }
 
 static void clockd_queue_cb(void *arg) { clockd_serve(arg); }
@@ -216,22 +174,13 @@ static void clockd_cron_cb(uv_timer_t *h) {
  * an idempotent producer (no duplicate or reordered tick on retry) and never
  * creating the clock topic (its partition count must match the inputs'). */
 static int clockd_kafka_new(clockd_t *d, char *errstr, size_t errlen) {
-  static const char *const defaults[] = {"bootstrap.servers", "127.0.0.1:19092",
-                                         "client.id", "greenlight-clockd", NULL};
+  static const char *const defaults[] = {"client.id", "greenlight-clockd", NULL};
   static const char *const forced[] = {"enable.idempotence", "true", "acks", "all",
                                        "partitioner", "murmur2_random",
                                        "allow.auto.create.topics", "false", NULL};
-  rd_kafka_conf_t *kc = rd_kafka_conf_new();
-  rd_kafka_conf_set_opaque(kc, d);
-  rd_kafka_conf_set_log_cb(kc, clockd_kafka_log_cb);
-  rd_kafka_conf_set_error_cb(kc, clockd_kafka_error_cb);
+  rd_kafka_conf_t *kc = gl_shell_kafka_conf(&d->sh, defaults, forced, d, errstr, errlen);
+  if (!kc) return -1;
   rd_kafka_conf_set_dr_msg_cb(kc, clockd_dr_cb);
-  if (gl_kafka_conf_set_pairs(kc, defaults, errstr, errlen) < 0 ||
-      gl_conf_kafka_apply(&d->gconf, kc, errstr, errlen) < 0 ||
-      gl_kafka_conf_set_pairs(kc, forced, errstr, errlen) < 0) {
-    rd_kafka_conf_destroy(kc);
-    return -1;
-  }
   if (!(d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errlen))) return -1;
   d->rkt = rd_kafka_topic_new(d->rk, d->topic, NULL);
   return d->rkt ? 0 : -1;
@@ -277,7 +226,7 @@ static void clockd_tick_cb(uv_timer_t *h) {
   clockd_t *d = h->data;
   int64_t now = clockd_wall_ms();
   if (now < d->last_tick_ms && !d->clock_behind)
-    gl_warn(&d->log, "clock_step_back", "wall clock stepped back by %" PRId64
+    gl_warn(&d->sh.log, "clock_step_back", "wall clock stepped back by %" PRId64
             " ms; repeating tick time %" PRId64 " until it catches up", d->last_tick_ms - now,
             d->last_tick_ms);
   d->clock_behind = now < d->last_tick_ms;
@@ -286,7 +235,7 @@ static void clockd_tick_cb(uv_timer_t *h) {
   for (int32_t p = 0; p < d->partitions; p++) clockd_produce(d, p, now);
   d->rounds++;
   gl_series_set(d->m_last_tick, (double)now);
-  gl_debug(&d->log, "tick", "round %" PRId64 " at %" PRId64 " to %" PRId32 " partitions",
+  gl_debug(&d->sh.log, "tick", "round %" PRId64 " at %" PRId64 " to %" PRId32 " partitions",
            d->rounds, now, d->partitions);
   clockd_serve(d);
   if (!d->stopping && d->conf.tick_count > 0 && d->rounds >= d->conf.tick_count)
@@ -295,32 +244,36 @@ static void clockd_tick_cb(uv_timer_t *h) {
 
 /* ---- Start ------------------------------------------------------------- */
 
-/* Loads the configuration. Returns 0, 1 for --help or --check-config, or -1
- * with errstr set. */
-static int clockd_configure(clockd_t *d, int argc, char **argv, char *errstr, size_t errlen) {
-  char host[256] = "clockd";
-  if (gethostname(host, sizeof(host) - 1) != 0 || !host[0]) snprintf(host, sizeof(host), "clockd");
-  host[sizeof(host) - 1] = '\0';
-  int rc = gl_conf_add_table(&d->gconf, clockd_props, &d->conf, errstr, errlen);
-  if (rc == 0) rc = gl_conf_set(&d->gconf, "clock.id", host, errstr, errlen);
-  if (rc == 0) rc = gl_conf_load(&d->gconf, argc, argv, environ, errstr, errlen);
-  if (rc != 0) return rc;
-  gl_log_level_parse(d->conf.log_level, &d->log.level);
+/* The shell's check of clockd's own settings, before --check-config answers. */
+static int clockd_check(gl_shell_t *sh, void *opaque, char *errstr, size_t errlen) {
+  clockd_t *d = opaque;
+  (void)sh;
   size_t idlen = strlen(d->conf.clock_id);
   if (idlen == 0 || idlen > CLOCKD_ID_MAX) {
     snprintf(errstr, errlen, "config: clock.id = '%s': expected 1..%d bytes", d->conf.clock_id,
              CLOCKD_ID_MAX);
-    return -1;
+    return GL_ECONFIG;
   }
   if (!d->conf.clock_topic[0]) {
     snprintf(errstr, errlen, "config: clock.topic = '': expected a topic name");
-    return -1;
+    return GL_ECONFIG;
   }
+  free(d->topic);
   if (asprintf(&d->topic, "%s%s", d->conf.topic_prefix, d->conf.clock_topic) < 0) abort();
-  /* --check-config and a start judge http.host alike. */
-  if (d->conf.http_port >= 0 && gl_http_check_host(d->conf.http_host, errstr, errlen) < 0)
-    return -1;
-  return d->gconf.check ? gl_conf_check(&d->gconf, stdout, errstr, errlen) : 0;
+  return GL_OK;
+}
+
+/* Loads the configuration: the shell's settings (http.port defaults to
+ * 8083 here) and clockd's. Returns GL_OK, 1 for --help or --check-config,
+ * or a GL_E* code with errstr set. */
+static int clockd_configure(clockd_t *d, int argc, char **argv, char *errstr, size_t errlen) {
+  char host[256] = "clockd";
+  if (gethostname(host, sizeof(host) - 1) != 0 || !host[0]) snprintf(host, sizeof(host), "clockd");
+  host[sizeof(host) - 1] = '\0';
+  const char *const defaults[] = {"clock.id", host, "http.port", "8083", NULL};
+  if (gl_conf_add_table(&d->sh.conf, clockd_props, &d->conf, errstr, errlen) < 0) return GL_ECONFIG;
+  gl_shell_on_check(&d->sh, clockd_check, d);
+  return gl_shell_configure(&d->sh, argc, argv, defaults, errstr, errlen);
 }
 
 /* Creates the producer and opens the HTTP port. Returns 0, or the exit code
@@ -328,28 +281,20 @@ static int clockd_configure(clockd_t *d, int argc, char **argv, char *errstr, si
  * refuses, an http.host that is not this machine's), 1 for the rest (the
  * port in use: a later start may find it free). */
 static int clockd_open(clockd_t *d, char *errstr, size_t errlen) {
-  if (clockd_kafka_new(d, errstr, errlen) < 0) return 2;
-  if (d->conf.http_port < 0) return 0;
-  int err = gl_http_listen(&d->http, &d->loop, d->conf.http_host, (int)d->conf.http_port,
-                           clockd_http_cb, d, errstr, errlen);
-  if (err < 0) return gl_http_bad_setting(err) ? 2 : 1;
-  gl_info(&d->log, "http", "listening on http://%s:%d (/healthz, /readyz, /metrics)",
-          d->conf.http_host, gl_http_port(d->http));
-  return 0;
+  if (clockd_kafka_new(d, errstr, errlen) < 0) return GL_EXIT_CONFIG;
+  return gl_exit_code(gl_shell_listen(&d->sh, errstr, errlen));
 }
 
-/* Wires the producer's queue into the loop, starts the signals and the
- * cron, and the wait for the broker and the clock topic (no connection is
- * needed before). Returns 0, or -1 with errstr set. */
+/* Wires the producer's queue into the loop, starts the cron and the wait
+ * for the broker and the clock topic (no connection is needed before).
+ * Returns 0, or -1 with errstr set. */
 static int clockd_start(clockd_t *d, char *errstr, size_t errlen) {
-  int rc = gl_kafka_qpoll_start(&d->loop, &d->qpoll, rd_kafka_queue_get_main(d->rk),
+  int rc = gl_kafka_qpoll_start(&d->sh.loop, &d->qpoll, rd_kafka_queue_get_main(d->rk),
                                 clockd_queue_cb, d);
   if (rc < 0) {
     snprintf(errstr, errlen, "cannot wire the producer queue into the loop: %s", uv_strerror(rc));
     return -1;
   }
-  uv_signal_start(&d->sigterm, clockd_signal_cb, SIGTERM);
-  uv_signal_start(&d->sigint, clockd_signal_cb, SIGINT);
   uv_timer_start(&d->cron, clockd_cron_cb, CLOCKD_CRON_MS, CLOCKD_CRON_MS);
   clockd_connect_start(d);
   /* Queue io events fire only on empty -> non-empty: serve what is there now. */
@@ -358,20 +303,27 @@ static int clockd_start(clockd_t *d, char *errstr, size_t errlen) {
 }
 
 void clockd_begin_ticking(clockd_t *d, int32_t partitions) {
-  atomic_store(&d->brokers_down, false); /* A broker just answered. */
+  gl_shell_brokers_up(&d->sh); /* A broker just answered. */
   d->connected = true;
   clockd_set_partitions(d, partitions);
   uv_timer_start(&d->tick_timer, clockd_tick_cb, 0, (uint64_t)d->conf.tick_interval_ms);
   clockd_meta_start(d);
-  gl_info(&d->log, "started",
+  gl_info(&d->sh.log, "started",
           "clock %s: ticks to %" PRId32 " partitions of %s every %" PRId64 " ms%s", d->conf.clock_id,
           d->partitions, d->topic, d->conf.tick_interval_ms,
           d->conf.tick_count > 0 ? " (bounded by tick.count)" : "");
 }
 
-static void clockd_metrics_init(clockd_t *d) {
-  gl_metrics_t *m = d->metrics = gl_metrics_new();
-  if (!m) abort();
+/* The daemon's handles on the shell's loop, its series in the shell's
+ * registry, its routes and its stop callback. */
+static void clockd_init(clockd_t *d) {
+  uv_loop_t *loop = &d->sh.loop;
+  uv_timer_init(loop, &d->tick_timer);
+  uv_timer_init(loop, &d->meta_timer);
+  uv_timer_init(loop, &d->cron);
+  d->tick_timer.data = d->meta_timer.data = d->cron.data = d;
+  uv_mutex_init(&d->connect_lock);
+  gl_metrics_t *m = d->sh.metrics;
   d->m_ticks = gl_metrics_counter(m, "greenlight_ticks_total", "Tick records delivered.", NULL);
   d->m_failures = gl_metrics_counter(m, "greenlight_tick_delivery_failures_total",
                                      "Tick records that could not be produced or delivered.", NULL);
@@ -380,8 +332,13 @@ static void clockd_metrics_init(clockd_t *d) {
   d->m_last_tick = gl_metrics_gauge(m, "greenlight_clock_last_tick_ms",
                                     "occurred_at_ms of the last round of ticks.", NULL);
   d->m_ready = gl_metrics_gauge(m, "greenlight_ready", "1 when /readyz answers 200.", NULL);
+  gl_shell_route(&d->sh, "/healthz", clockd_http_cb, d);
+  gl_shell_route(&d->sh, "/readyz", clockd_http_cb, d);
+  gl_shell_on_stop(&d->sh, clockd_on_stop, d);
 }
 
+/* After the loop: the producer goes before the shell that holds its
+ * callbacks' context. */
 static void clockd_destroy(clockd_t *d) {
   gl_kafka_qpoll_destroy(&d->qpoll);
   if (d->rkt) rd_kafka_topic_destroy(d->rkt);
@@ -389,26 +346,19 @@ static void clockd_destroy(clockd_t *d) {
   free(d->part_ok_ms);
   free(d->topic);
   uv_mutex_destroy(&d->connect_lock);
-  gl_metrics_destroy(d->metrics);
-  gl_conf_destroy(&d->gconf);
-  uv_loop_close(&d->loop);
+  gl_shell_destroy(&d->sh);
 }
 
-/* The exit code of a run that started, logged. */
-static int clockd_result(clockd_t *d) {
-  int code = d->exit_code;
-  /* A fatal error recorded while the last ticks were flushed. */
-  if (code == 0 && atomic_load(&d->fatal_pending)) {
-    gl_error(&d->log, "fatal", "producer: %s", d->fatal_msg);
-    code = 1;
-  }
+/* The exit code of a run that started (the shell's: 1 after a fatal
+ * error), logged. */
+static int clockd_result(clockd_t *d, int code) {
   /* A bounded run (tick.count) must say whether every tick arrived. */
   if (code == 0 && d->conf.tick_count > 0 && d->delivered != d->produced) {
-    gl_error(&d->log, "incomplete", "%" PRId64 " of %" PRId64 " ticks delivered", d->delivered,
+    gl_error(&d->sh.log, "incomplete", "%" PRId64 " of %" PRId64 " ticks delivered", d->delivered,
              d->produced);
     code = 1;
   }
-  gl_info(&d->log, "exit", "%" PRId64 " rounds, %" PRId64 " ticks delivered, %" PRId64
+  gl_info(&d->sh.log, "exit", "%" PRId64 " rounds, %" PRId64 " ticks delivered, %" PRId64
           " failed; exiting with status %d", d->rounds, d->delivered, d->failed, code);
   return code;
 }
@@ -417,31 +367,24 @@ int main(int argc, char **argv) {
   clockd_t d;
   memset(&d, 0, sizeof(d));
   char errstr[1024] = "";
-  const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-  signal(SIGPIPE, SIG_IGN); /* A peer closing a socket must not kill the daemon. */
-  gl_conf_init(&d.gconf, prog);
-  gl_log_init(&d.log, "clockd", GL_LOG_INFO);
-  uv_loop_init(&d.loop);
-  uv_timer_init(&d.loop, &d.tick_timer);
-  uv_timer_init(&d.loop, &d.meta_timer);
-  uv_timer_init(&d.loop, &d.cron);
-  uv_signal_init(&d.loop, &d.sigterm);
-  uv_signal_init(&d.loop, &d.sigint);
-  d.tick_timer.data = d.meta_timer.data = d.cron.data = d.sigterm.data = d.sigint.data = &d;
-  uv_mutex_init(&d.connect_lock);
-  clockd_metrics_init(&d);
-
-  int rc = clockd_configure(&d, argc, argv, errstr, sizeof(errstr));
-  int code = rc < 0 ? 2 : 0;
+  int rc = gl_shell_init(&d.sh, "clockd", argv[0]);
+  if (rc < 0) {
+    fprintf(stderr, "%s: %s\n", d.sh.prog, gl_strerror(rc));
+    gl_shell_destroy(&d.sh);
+    return gl_exit_code(rc);
+  }
+  clockd_init(&d);
+  rc = clockd_configure(&d, argc, argv, errstr, sizeof(errstr));
+  int code = rc < 0 ? gl_exit_code(rc) : 0;
   if (rc == 0 && (code = clockd_open(&d, errstr, sizeof(errstr))) != 0) rc = -1;
   if (rc == 0 && clockd_start(&d, errstr, sizeof(errstr)) < 0) rc = -1, code = 1;
   if (rc < 0) {
-    gl_error(&d.log, "start", "%s", errstr);
-    fprintf(stderr, "%s: %s\n", prog, errstr);
+    gl_error(&d.sh.log, "start", "%s", errstr);
+    fprintf(stderr, "%s: %s\n", d.sh.prog, errstr);
   }
   if (rc != 0) clockd_close_all(&d); /* Nothing was produced: nothing to flush. */
-  uv_run(&d.loop, UV_RUN_DEFAULT);
-  if (rc == 0) code = clockd_result(&d);
+  int run_code = gl_shell_run(&d.sh);
+  if (rc == 0) code = clockd_result(&d, run_code);
   clockd_destroy(&d);
   return code;
 }

@@ -76,7 +76,7 @@ static void clockd_connect_work(uv_work_t *w) {
     int64_t now = clockd_mono_ms();
     if (now >= deadline) return;
     if (logged < 0 || now - logged >= CLOCKD_CONNECT_LOG_MS) {
-      gl_warn(&d->log, "waiting", "%s; waiting up to startup.timeout.ms (%" PRId64 " ms left)", why,
+      gl_warn(&d->sh.log, "waiting", "%s; waiting up to startup.timeout.ms (%" PRId64 " ms left)", why,
               deadline - now);
       logged = now;
     }
@@ -92,7 +92,7 @@ static void clockd_connect_after(uv_work_t *w, int status) {
   if (status != 0 || d->connect_result != 0) {
     char why[512];
     clockd_connect_status(d, why, sizeof why);
-    clockd_fatal(d, "could not start: %s", status != 0 ? uv_strerror(status) : why);
+    gl_shell_fatal(&d->sh, "could not start: %s", status != 0 ? uv_strerror(status) : why);
     return;
   }
   clockd_set_why(d, "connected");
@@ -103,9 +103,9 @@ void clockd_connect_start(clockd_t *d) {
   clockd_set_why(d, "connecting to the broker");
   d->connect_work.data = d;
   d->connect_busy = true;
-  if (uv_queue_work(&d->loop, &d->connect_work, clockd_connect_work, clockd_connect_after) != 0) {
+  if (uv_queue_work(&d->sh.loop, &d->connect_work, clockd_connect_work, clockd_connect_after) != 0) {
     d->connect_busy = false;
-    clockd_fatal(d, "could not start: the thread pool refused the work");
+    gl_shell_fatal(&d->sh, "could not start: the thread pool refused the work");
   }
 }
 
@@ -122,10 +122,10 @@ static void clockd_meta_after_cb(uv_work_t *w, int status) {
   d->meta_busy = false;
   if (status != 0 || d->stopping) return;
   if (d->meta_partitions < 0) {
-    gl_warn(&d->log, "metadata", "%s; ticking %" PRId32 " partitions as before", d->meta_err,
+    gl_warn(&d->sh.log, "metadata", "%s; ticking %" PRId32 " partitions as before", d->meta_err,
             d->partitions);
   } else if (d->meta_partitions != d->partitions) {
-    gl_info(&d->log, "partitions", "clock topic %s now has %" PRId32 " partitions (was %" PRId32 ")",
+    gl_info(&d->sh.log, "partitions", "clock topic %s now has %" PRId32 " partitions (was %" PRId32 ")",
             d->topic, d->meta_partitions, d->partitions);
     clockd_set_partitions(d, d->meta_partitions);
   }
@@ -136,7 +136,7 @@ static void clockd_meta_timer_cb(uv_timer_t *h) {
   if (d->meta_busy || d->stopping) return;
   d->meta_busy = true;
   d->meta_work.data = d;
-  if (uv_queue_work(&d->loop, &d->meta_work, clockd_meta_work_cb, clockd_meta_after_cb) != 0)
+  if (uv_queue_work(&d->sh.loop, &d->meta_work, clockd_meta_work_cb, clockd_meta_after_cb) != 0)
     d->meta_busy = false;
 }
 

@@ -10,8 +10,7 @@
  *             CLOCKD_HEALTH_INTERVALS intervals) and the producer not
  *             reporting all brokers down; otherwise 503 with why
  *             ("starting: ...", "broker unreachable", ...).
- *   /metrics  Prometheus text.
- * All on the loop thread. */
+ * The shell serves /metrics. All on the loop thread. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,16 +28,13 @@ int32_t clockd_stale_partitions(const clockd_t *d) {
   return stale;
 }
 
+/* A clockd stop that the shell did not ask for (tick.count) closes the
+ * admin port at once: nobody asks then, so the shell's stopping suffices. */
 const char *clockd_not_ready(clockd_t *d, char *buf, size_t len) {
-  if (d->exit_code) return "exiting after a fatal error";
-  if (d->stopping) return "stopping";
-  if (!d->connected) {
-    char why[512];
-    clockd_connect_status(d, why, sizeof why);
-    snprintf(buf, len, "starting: %s", why);
-    return buf;
-  }
-  if (atomic_load(&d->brokers_down)) return "broker unreachable";
+  char why[512];
+  if (!d->connected) clockd_connect_status(d, why, sizeof why);
+  const char *common = gl_shell_not_ready(&d->sh, d->connected ? NULL : why, buf, len);
+  if (common) return common;
   if (d->fail_streak > 0) {
     snprintf(buf, len, "ticks failing: %" PRId64 " in a row, the last: %s", d->fail_streak,
              d->last_failure);
@@ -54,25 +50,17 @@ const char *clockd_not_ready(clockd_t *d, char *buf, size_t len) {
   return NULL;
 }
 
-void clockd_http_cb(void *opaque, const char *method, const char *path, gl_http_response_t *r) {
+void clockd_http_cb(void *opaque, const char *path, gl_http_response_t *r) {
   clockd_t *d = opaque;
-  (void)method;
-  if (strcmp(path, "/metrics") == 0) {
-    r->status = 200;
-    r->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r->body_len = gl_metrics_render(d->metrics, &r->body);
-    return;
-  }
   char buf[512];
   const char *why = clockd_not_ready(d, buf, sizeof buf);
   if (strcmp(path, "/readyz") == 0) {
-    gl_http_reply_json(r, why ? 503 : 200,
-                json_pack("{s:s, s:s?}", "status", why ? "not_ready" : "ready", "why", why));
+    gl_shell_reply_readyz(r, why);
     return;
   }
   if (strcmp(path, "/healthz") != 0) return;
-  bool ending = d->stopping || d->exit_code;
-  const char *status = d->exit_code ? "failing" : d->stopping ? "stopping" : why ? "degraded" : "ok";
+  bool ending = d->stopping || d->sh.exit_code;
+  const char *status = d->sh.exit_code ? "failing" : d->stopping ? "stopping" : why ? "degraded" : "ok";
   gl_http_reply_json(r, ending ? 503 : 200,
               json_pack("{s:s, s:s?, s:s, s:i, s:i, s:I, s:I, s:I}", "status", status, "why", why,
                         "service", "clockd", "partitions", (int)d->partitions,

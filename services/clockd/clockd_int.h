@@ -4,14 +4,17 @@
  *                     (on the thread pool), and the periodic partition count
  *   clockd_health.c   /healthz, /readyz and /metrics
  *
+ * The process shell (gl_shell.h) gives it the loop, the log, the shared
+ * settings, the metrics registry, the admin port with /metrics, the
+ * signals, the fatal-error path and the producer's log and error callbacks.
+ *
  * Thread locality: everything runs on the loop thread except the metadata
  * reads (thread pool: they write connect_why under connect_lock and their
  * result fields, which the loop reads in the work's after callback) and
- * librdkafka's callbacks. The delivery report and error callbacks are
- * served by rd_kafka_poll()/rd_kafka_flush(), which only the loop calls;
- * even so the error callback only sets atomics (brokers_down, fatal_*),
- * which the loop reads. The log callback runs on librdkafka's threads and
- * only logs. */
+ * librdkafka's callbacks. The delivery report is served by
+ * rd_kafka_poll()/rd_kafka_flush(), which only the loop calls; the shell's
+ * error callback hands a fatal error to the loop, and its log callback only
+ * logs. */
 #ifndef GREENLIGHT_CLOCKD_INT_H
 #define GREENLIGHT_CLOCKD_INT_H
 
@@ -21,29 +24,23 @@
 
 #include <uv.h>
 
-#include "greenlight/gl_config.h"
-#include "greenlight/gl_http.h"
 #include "greenlight/gl_kafka.h"
-#include "greenlight/gl_log.h"
-#include "greenlight/gl_metrics.h"
+#include "greenlight/gl_shell.h"
 
 #define CLOCKD_HEALTH_INTERVALS 3 /* A partition without a delivery for longer is stale. */
 
+/* The clock's own settings; http.*, log.level are the shell's. */
 typedef struct clockd_conf {
-  char *topic_prefix, *clock_topic, *clock_id, *http_host, *log_level;
-  int64_t tick_interval_ms, tick_count, http_port, startup_timeout_ms;
+  char *topic_prefix, *clock_topic, *clock_id;
+  int64_t tick_interval_ms, tick_count, startup_timeout_ms;
 } clockd_conf_t;
 
 /* The daemon; it lives on main's stack. */
 typedef struct clockd {
+  gl_shell_t sh; /* The loop, the log, the metrics, the admin port, signals, exit_code. */
   clockd_conf_t conf;
-  gl_conf_t gconf;
-  gl_log_t log;
-  uv_loop_t loop;
   uv_timer_t tick_timer, meta_timer, cron;
-  uv_signal_t sigterm, sigint;
   gl_kafka_qpoll_t qpoll;
-  gl_http_t *http;
   rd_kafka_t *rk;
   rd_kafka_topic_t *rkt;
   char *topic;
@@ -63,11 +60,6 @@ typedef struct clockd {
   int32_t meta_partitions; /* Result of the work: the count, or -1. */
   char meta_err[256];
 
-  /* Set by the error callback, read by the loop. */
-  atomic_bool brokers_down;
-  atomic_bool fatal_claimed, fatal_pending; /* fatal_msg is written between the two. */
-  char fatal_msg[512];
-
   int32_t partitions;
   int64_t *part_ok_ms;    /* Monotonic ms of each partition's last delivered tick (0 = none). */
   int32_t part_cap;
@@ -76,19 +68,16 @@ typedef struct clockd {
   int64_t rounds, produced, delivered, failed;
   int64_t fail_streak;    /* Failures since the last success, for quiet logging and readiness. */
   char last_failure[256]; /* Why the last tick failed. */
-  gl_metrics_t *metrics;
-  gl_series_t *m_ticks, *m_failures, *m_partitions, *m_last_tick, *m_ready;
-  bool stopping;
-  int exit_code;
+  gl_series_t *m_ticks, *m_failures, *m_partitions, *m_last_tick, *m_ready; /* In sh.metrics. */
+  bool stopping; /* Ticking has ended: a stop from the shell, or tick.count. */
 } clockd_t;
 
 int64_t clockd_mono_ms(void);
 /* Grows the per-partition delivery times to n entries (never shrinks). */
 void clockd_set_partitions(clockd_t *d, int32_t n);
-/* Stops ticking, delivers what is queued, closes the loop (exit_code as set). */
+/* Stops ticking, delivers what is queued (unless sh.exit_code is 1),
+ * closes every handle, the shell's too. why (may be NULL) is logged. */
 void clockd_stop(clockd_t *d, const char *why);
-/* Logs why, sets exit code 1 (a supervisor retries) and stops. */
-void clockd_fatal(clockd_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Starts the ticks once the partition count is known (loop thread). */
 void clockd_begin_ticking(clockd_t *d, int32_t partitions);
 
@@ -103,6 +92,7 @@ void clockd_meta_start(clockd_t *d);
  * brokers up), else why not, in buf or static. */
 const char *clockd_not_ready(clockd_t *d, char *buf, size_t len);
 int32_t clockd_stale_partitions(const clockd_t *d);
-void clockd_http_cb(void *opaque, const char *method, const char *path, gl_http_response_t *r);
+/* The /healthz and /readyz routes (the shell serves /metrics). */
+void clockd_http_cb(void *opaque, const char *path, gl_http_response_t *r);
 
 #endif

@@ -3,8 +3,9 @@
 1. Ticks: greenlight-clockd appends a Tick to every partition of the clock
    topic each round, with increasing occurred_at_ms (the same for every
    partition of a round), the right partition field, key, timestamp and
-   headers; /healthz, /readyz and /metrics answer; SIGTERM and --ticks N
-   both end it with exit code 0; a bad setting (a value out of range, an
+   headers; /healthz, /readyz and /metrics (with greenlight_build_info)
+   answer; SIGHUP is logged and ignored (it keeps ticking); SIGTERM and
+   --ticks N both end it with exit code 0; a bad setting (a value out of range, an
    http.host that is not this machine's, with or without --check-config)
    stops it with exit code 2.
 2. Starting before the broker or the clock topic (issue 6, defect 5): not a
@@ -91,6 +92,18 @@ def check_ticks(prefix, parts, min_rounds):
     return got
 
 
+def check_sighup_ignored(d, parts):
+    """SIGHUP is logged, and clockd keeps running and ticking."""
+    this_start = lambda: d.log_text().split(f"--- start {d.starts} ---")[-1]
+    before = d.metric("greenlight_ticks_total")
+    d.proc.send_signal(signal.SIGHUP)
+    wait_until(lambda: '"event":"sighup"' in this_start(), 30, "clockd to log SIGHUP")
+    wait_until(lambda: d.metric("greenlight_ticks_total") >= before + 2 * parts, 30,
+               "2 more rounds of ticks after SIGHUP")
+    check(d.alive(), f"clockd exited on SIGHUP: {this_start()[-1000:]}")
+    check('"event":"stopping"' not in this_start(), "clockd began stopping on SIGHUP")
+
+
 def test_ticks():
     prefix = new_prefix("clock")
     make_topics(prefix)
@@ -125,6 +138,8 @@ def test_ticks():
     wait_until(lambda: d.get("/readyz")[0] == 200, 30, "/readyz 200 while ticking")
     wait_until(lambda: d.metric("greenlight_ready") == 1, 10, "greenlight_ready 1")
     check(d.metric("greenlight_tick_delivery_failures_total") == 0, "delivery failures reported")
+    check(d.metric("greenlight_build_info") == 1, "no greenlight_build_info in /metrics")
+    check_sighup_ignored(d, parts)
     check(d.stop() == 0, "clockd did not exit 0 on SIGTERM")
     got = check_ticks(prefix, parts, 5)
     total = sum(len(r) for r in got.values())

@@ -1,0 +1,16 @@
+/* The shell's internals shared by its files:
+ *   gl_shell.c        life, settings, signals, fatal errors, the admin router
+ *   gl_shell_kafka.c  librdkafka configurations and their callbacks */
+#ifndef GREENLIGHT_GL_SHELL_INT_H
+#define GREENLIGHT_GL_SHELL_INT_H
+
+#include <stdbool.h>
+
+#include "greenlight/gl_shell.h"
+
+/* Any thread. Claims the fatal error for msg (the first claim wins; later
+ * ones are logged and dropped). With defer false (loop thread only) acts at
+ * once; with defer true hands it to the loop through sh->wake. */
+void gl_shell__fatal_post(gl_shell_t *sh, const char *msg, bool defer);
+
+#endif
