@@ -1,5 +1,6 @@
 /* gl_engine: the exactly-once consume -> process -> produce cycle on a
- * libuv loop, shared by every greenlight daemon.
+ * process shell's libuv loop (gl_shell.h), shared by every greenlight
+ * daemon. It knows no record format: a processor decodes its own inputs.
  *
  * A daemon is a gl_processor_t: a function called once per input record, in
  * a deterministic order, with a context through which it reads and writes
@@ -20,8 +21,23 @@
  *     of that partition is processed;
  *   - undecodable or invalid input goes to the dead-letter topic with
  *     headers naming the reason, source topic, partition and offset;
- *   - SIGTERM/SIGINT drain: finish the record in hand, commit, exit 0;
- *   - /healthz and /metrics (Prometheus) on a loopback HTTP port. */
+ *   - gl_engine_stop() (a program calls it on SIGTERM/SIGINT) drains:
+ *     finish the record in hand, commit, close;
+ *   - a bounded run stops by itself at given end offsets or a time;
+ *   - /healthz and /readyz routes on the shell's admin port.
+ *
+ * Life (libuv style): gl_engine_new() -> gl_engine_start() -> ... ->
+ * gl_engine_stop(cb) -> (the loop ends) -> gl_engine_destroy().
+ * gl_engine_main() does all of it for a daemon.
+ *
+ * Threads: every function here is for the loop thread of the shell the
+ * engine was made on, and so are every processor hook and every HTTP
+ * route. The engine's own work off the loop (connecting, committing) and
+ * librdkafka's callbacks hand their results to the loop; nothing a
+ * processor sees is touched by another thread.
+ *
+ * Errors: 0 or a negative GL_E* code (gl_error.h), with an errstr where a
+ * human needs the detail. */
 #ifndef GREENLIGHT_GL_ENGINE_H
 #define GREENLIGHT_GL_ENGINE_H
 
@@ -29,11 +45,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "greenlight/gl_error.h"
 #include "greenlight/gl_config.h"
+#include "greenlight/gl_error.h"
 #include "greenlight/gl_http.h"
 #include "greenlight/gl_log.h"
 #include "greenlight/gl_metrics.h"
+#include "greenlight/gl_shell.h"
 #include "greenlight/gl_store.h"
 
 /* The engine's own settings, filled from gl_engine_conf_props. */
@@ -49,10 +66,7 @@ typedef struct gl_engine_conf {
   int64_t commit_max_records;
   int64_t max_idle_ms;
   int64_t buffer_max_records;
-  char *http_host;
-  int64_t http_port;
   char *http_advertised_url; /* Where other instances send callers; "" = derived. */
-  char *log_level;
   int64_t fault_abort_every; /* Testing: abort every Nth transaction on purpose. */
   int64_t record_max_bytes;  /* Largest output record produced (key, value, headers). */
   int64_t time_max_forward_ms; /* How far one record may move event time (SPEC §3.1). */
@@ -171,11 +185,48 @@ typedef struct gl_processor {
   void (*http)(gl_engine_t *e, const char *path, gl_http_response_t *resp, void *opaque);
 } gl_processor_t;
 
-/* The whole life of a daemon: parse the configuration (defaults, then the
- * given overrides of the engine's defaults, then file/env/flags), run until
- * signalled, clean up. extra_props/extra_conf: the daemon's own table (may
- * be NULL). on_config, if set, runs after parsing and may fail with errstr.
- * Returns the process exit code. */
+/* Called once when the engine has closed: after gl_engine_stop(), at the
+ * end of a bounded run, after a fatal error, or when the start gave up.
+ * Loop thread. */
+typedef void (*gl_engine_closed_fn)(gl_engine_t *e, void *arg);
+
+/* Creates an engine on sh (configured; its admin port open or not):
+ * resolves the topics and the processor's outputs, calls its open hook,
+ * creates the Kafka clients (no connection yet) and adds /healthz and
+ * /readyz (and "/" for the processor's http hook) to the shell's routes.
+ * conf is copied; its strings must live as long as the engine (the
+ * shell's settings registry holds them). proc must outlive the engine.
+ * Returns the engine, or NULL with errstr: a bad setting (exit 2). */
+gl_engine_t *gl_engine_new(gl_shell_t *sh, const gl_engine_conf_t *conf,
+                           const gl_processor_t *proc, char *errstr, size_t errlen);
+/* Starts: connects on the thread pool (the admin port answers meanwhile),
+ * restores, then processes. GL_OK, or GL_ESTATE if started before. */
+int gl_engine_start(gl_engine_t *e);
+/* Sets the callback for the engine's close (replacing one set before). */
+void gl_engine_on_closed(gl_engine_t *e, gl_engine_closed_fn cb, void *arg);
+/* Stops: finishes the record in hand, commits what is open and closes,
+ * then calls cb (may be NULL: keeps the one set with on_closed). While the
+ * process is failing (the shell's exit code is set) it closes without a
+ * commit. On a closed engine it calls cb at once. */
+void gl_engine_stop(gl_engine_t *e, gl_engine_closed_fn cb, void *arg);
+/* GL_OK while running and after a clean close; otherwise why it ended:
+ * GL_EBROKER (the start gave up on the broker or the topics after
+ * startup.timeout.ms), GL_EFATAL (a fatal client error, fenced, or a
+ * commit that failed while stopping). */
+int gl_engine_result(const gl_engine_t *e);
+gl_engine_state_t gl_engine_state(const gl_engine_t *e);
+/* Frees the engine and closes its Kafka clients (the consumer's close
+ * revokes its partitions). After the loop has ended and before the shell
+ * is destroyed. NULL is a no-op. */
+void gl_engine_destroy(gl_engine_t *e);
+
+/* The whole life of a daemon: a shell (gl_shell_init), the engine's and
+ * the daemon's settings (defaults, then the config file, environment and
+ * flags), the admin port, an engine started and stopped on SIGTERM/SIGINT,
+ * then clean up. extra_props/extra_conf: the daemon's own table (may be
+ * NULL). on_config, if set, judges the settings (also for --check-config)
+ * and may fail with errstr. Returns the process exit code (gl_error.h: 0
+ * done, 2 bad settings, 1 anything else). */
 int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *const *defaults,
                    const gl_conf_prop_t *extra_props, void *extra_conf,
                    int (*on_config)(void *extra_conf, gl_processor_t *proc, char *errstr,

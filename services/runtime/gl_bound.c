@@ -106,7 +106,7 @@ static void gl_bound_reach(gl_engine_t *e, gl_task_t *t, gl_input_t *in, const c
   if (in->bound_reached) return;
   in->bound_reached = true;
   gl_task_pause(e, t, in, true);
-  gl_debug(&e->log, "bound", "%s [%d] reached its bound (%s)", e->inputs[in->rank], t->partition,
+  gl_debug(e->log, "bound", "%s [%d] reached its bound (%s)", e->inputs[in->rank], t->partition,
            how);
 }
 

@@ -11,50 +11,21 @@
 #include "gl_engine_int.h"
 
 
-static void gl_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-  gl_engine_t *e = rd_kafka_opaque(rk);
-  gl_kafka_log(&e->log, rk, level, fac, buf);
-}
-
-/* Any thread (the commit's pool thread serves the producer's callbacks):
- * only atomics and the fatal message, which the cron hands to the loop. */
-static void gl_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-  gl_engine_t *e = opaque;
-  char fatal[512];
-  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) atomic_store(&e->brokers_down, true);
-  if (!gl_kafka_error(&e->log, rk, err, reason, fatal, sizeof fatal)) return;
-  bool no = false;
-  if (atomic_compare_exchange_strong(&e->fatal_pending, &no, true))
-    snprintf(e->fatal_msg, sizeof(e->fatal_msg), "%s: %s", rd_kafka_name(rk), fatal);
-}
-
+/* Any thread that serves the producer's queue: the loop (rd_kafka_poll),
+ * or the commit's pool thread (the flush inside a commit). Only atomics
+ * and the log. */
 static void gl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-  gl_engine_t *e = opaque;
+  gl_engine_t *e = gl_shell_client_opaque(opaque);
   (void)rk;
   if (m->err) gl_poison_dr(e, m);
   if (m->err && atomic_fetch_add(&e->delivery_failures, 1) < 10)
-    gl_warn(&e->log, "delivery_failed", "%s [%d]: %s", rd_kafka_topic_name(m->rkt), m->partition,
+    gl_warn(e->log, "delivery_failed", "%s [%d]: %s", rd_kafka_topic_name(m->rkt), m->partition,
             rd_kafka_err2str(m->err));
 }
 
-/* Builds a client configuration: our defaults, then the pass-through, then
- * the settings correctness depends on. */
 rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *defaults,
                                const char *const *forced, char *errstr, size_t errlen) {
-  rd_kafka_conf_t *kc = rd_kafka_conf_new();
-  rd_kafka_conf_set_opaque(kc, e);
-  rd_kafka_conf_set_log_cb(kc, gl_kafka_log_cb);
-  rd_kafka_conf_set_error_cb(kc, gl_kafka_error_cb);
-  static const char *const base[] = {"bootstrap.servers", "127.0.0.1:19092", NULL};
-  int rc = gl_kafka_conf_set_pairs(kc, base, errstr, errlen);
-  if (rc == 0) rc = gl_kafka_conf_set_pairs(kc, defaults, errstr, errlen);
-  if (rc == 0) rc = gl_conf_kafka_apply(&e->gconf, kc, errstr, errlen);
-  if (rc == 0) rc = gl_kafka_conf_set_pairs(kc, forced, errstr, errlen);
-  if (rc < 0) {
-    rd_kafka_conf_destroy(kc);
-    return NULL;
-  }
-  return kc;
+  return gl_shell_kafka_conf(e->sh, defaults, forced, e, errstr, errlen);
 }
 
 static void gl_qpoll_cb(void *arg) { gl_engine_pump(arg); }
@@ -215,7 +186,7 @@ static void gl_connect_work(uv_work_t *req) {
     if (gl_now_ms() >= deadline) return;
     if (gl_now_ms() - logged >= 10000) {
       gl_connect_status(e, why, sizeof why);
-      gl_warn(&e->log, "waiting", "%s; waiting up to startup.timeout.ms", why);
+      gl_warn(e->log, "waiting", "%s; waiting up to startup.timeout.ms", why);
       logged = gl_now_ms();
     }
     uv_sleep(200); /* Between attempts; a stop is seen within this. */
@@ -230,7 +201,10 @@ static void gl_connect_after(uv_work_t *req, int status) {
   gl_connect_status(e, why, sizeof why);
   if (e->closed) return;
   if (e->connect_result != 0 || e->stopping) {
-    if (e->connect_result < 0) gl_engine_fatal(e, "could not start: %s", why);
+    if (e->connect_result < 0) {
+      e->result = GL_EBROKER;
+      gl_engine_fatal(e, "could not start: %s", why);
+    }
     else gl_engine_close(e);
     return;
   }
@@ -243,11 +217,11 @@ static void gl_connect_after(uv_work_t *req, int status) {
     gl_engine_fatal(e, "subscribe: %s", rd_kafka_err2str(serr));
     return;
   }
-  if (gl_kafka_qpoll_start(&e->loop, &e->cons_io, rd_kafka_queue_get_consumer(e->consumer),
+  if (gl_kafka_qpoll_start(e->loop, &e->cons_io, rd_kafka_queue_get_consumer(e->consumer),
                            gl_qpoll_cb, e) < 0 ||
-      gl_kafka_qpoll_start(&e->loop, &e->rest_io, rd_kafka_queue_get_consumer(e->restorer),
+      gl_kafka_qpoll_start(e->loop, &e->rest_io, rd_kafka_queue_get_consumer(e->restorer),
                            gl_qpoll_cb, e) < 0 ||
-      gl_kafka_qpoll_start(&e->loop, &e->prod_io, rd_kafka_queue_get_main(e->producer),
+      gl_kafka_qpoll_start(e->loop, &e->prod_io, rd_kafka_queue_get_main(e->producer),
                            gl_qpoll_cb, e) < 0) {
     gl_engine_fatal(e, "cannot wire Kafka queues into the loop");
     return;
@@ -263,7 +237,7 @@ static void gl_connect_after(uv_work_t *req, int status) {
   gl_engine_settle(e);
   gl_connect_set_why(e, "connected");
   const gl_engine_conf_t *c = &e->conf;
-  gl_info(&e->log, "started",
+  gl_info(e->log, "started",
           "%s: member %s, %s, inputs %s, outputs %s, changelog %s, commit every %lld ms or %lld records",
           e->proc->name, e->member, c->guarantee, c->input_topics, c->output_topics,
           e->changelog ? e->changelog : "(none)", (long long)c->commit_interval_ms,
@@ -275,6 +249,6 @@ static void gl_connect_after(uv_work_t *req, int status) {
 void gl_connect_start(gl_engine_t *e) {
   gl_connect_set_why(e, "connecting to the broker");
   e->connect_work.data = e;
-  if (uv_queue_work(&e->loop, &e->connect_work, gl_connect_work, gl_connect_after) < 0)
+  if (uv_queue_work(e->loop, &e->connect_work, gl_connect_work, gl_connect_after) < 0)
     gl_engine_fatal(e, "cannot start connecting: the thread pool refused the work");
 }

@@ -13,7 +13,7 @@ void *gl_ctx_task_data(const gl_ctx_t *ctx) { return ctx->task->data; }
 int64_t gl_ctx_stream_time(const gl_ctx_t *ctx) { return ctx->task->stream_time; }
 gl_store_t *gl_ctx_store(const gl_ctx_t *ctx) { return ctx->task->store; }
 gl_metrics_t *gl_ctx_metrics(const gl_ctx_t *ctx) { return ctx->e->metrics; }
-const gl_log_t *gl_ctx_log(const gl_ctx_t *ctx) { return &ctx->e->log; }
+const gl_log_t *gl_ctx_log(const gl_ctx_t *ctx) { return ctx->e->log; }
 
 gl_output_t *gl_engine_output(gl_engine_t *e, const char *name) {
   for (int i = 0; i < e->noutputs; i++)
@@ -91,7 +91,7 @@ void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const
   gl_series_add(gl_metrics_counter(e->metrics, "greenlight_dlq_records_total",
                                    "Records sent to the dead-letter topic, by reason.", labels),
                 1);
-  gl_warn(&e->log, "dlq", "%s [%d] @%" PRId64 " -> %s: %s: %s", topic, partition, offset, e->dlq,
+  gl_warn(e->log, "dlq", "%s [%d] @%" PRId64 " -> %s: %s: %s", topic, partition, offset, e->dlq,
           reason, detail ? detail : "");
   gl_txn_produce(e, e->dlq, RD_KAFKA_PARTITION_UA,
                  ctx->msg ? rd_kafka_message_timestamp(ctx->msg, NULL) : 0, key, klen, value, vlen,

@@ -1,22 +1,16 @@
-/* gl_engine: the engine's life: its settings, its states, the loop that
- * drives the clients (cron, signals, admin HTTP), and shutdown. The record
+/* gl_engine: the engine's life: its settings, its states, new, start,
+ * stop and destroy on a process shell (gl_shell.h), the cron that drives
+ * the clients, and gl_engine_main, the whole life of a daemon. The record
  * context is in gl_ctx.c, the processing of records in gl_process.c,
  * rebalances in gl_rebalance.c, the merge in gl_task.c, the transaction
  * cycle in gl_txn.c, the start in gl_connect.c. */
-#include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <jansson.h>
 
 #include "gl_engine_int.h"
-
-extern char **environ;
 
 #define GL_OFF(f) offsetof(gl_engine_conf_t, f)
 const gl_conf_prop_t gl_engine_conf_props[] = {
@@ -42,14 +36,8 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
      "How long the merge waits for an input with nothing buffered that is not caught up (records appended but not fetched yet, or an upstream transaction still open)."},
     {"buffer.max.records", GL_CONF_INT, "2000", 2, 10000000, NULL, GL_OFF(buffer_max_records),
      "Records buffered per input partition before it is paused (back-pressure)."},
-    {"http.host", GL_CONF_STR, "127.0.0.1", 0, 0, NULL, GL_OFF(http_host),
-     "Address of the HTTP port (/healthz, /metrics, state queries)."},
-    {"http.port", GL_CONF_INT, "0", -1, 65535, NULL, GL_OFF(http_port),
-     "HTTP port; 0 picks a free one (logged), -1 disables HTTP."},
     {"http.advertised.url", GL_CONF_STR, "", 0, 0, NULL, GL_OFF(http_advertised_url),
      "This instance's HTTP address as other instances name it to callers they cannot serve; empty = http://<http.host, or the host name for a wildcard>:<port>."},
-    {"log.level", GL_CONF_ENUM, "info", 0, 0, "debug|info|warn|error", GL_OFF(log_level),
-     "Least severe level logged."},
     {"fault.abort.every", GL_CONF_INT, "0", 0, 1000000, NULL, GL_OFF(fault_abort_every),
      "Testing only: abort every Nth transaction on the broker, as an abortable error would (0 = never)."},
     {"record.max.bytes", GL_CONF_INT, "1000000", 1024, 100000000, NULL, GL_OFF(record_max_bytes),
@@ -71,21 +59,21 @@ uint64_t gl_now_ms(void) { return uv_hrtime() / 1000000; }
 int gl_engine_set_state(gl_engine_t *e, gl_engine_state_t to) {
   gl_engine_state_t from = e->state;
   if (gl_engine_state_move(&e->state, to) < 0) {
-    gl_error(&e->log, "bug", "engine state %s -> %s refused: not a transition of the machine",
+    gl_error(e->log, "bug", "engine state %s -> %s refused: not a transition of the machine",
              gl_engine_state_name(from), gl_engine_state_name(to));
     return GL_ESTATE;
   }
   if (from == to) return GL_OK;
   gl_series_set(e->m_state[from], 0);
   gl_series_set(e->m_state[to], 1);
-  gl_debug(&e->log, "state", "engine %s -> %s", gl_engine_state_name(from), gl_engine_state_name(to));
+  gl_debug(e->log, "state", "engine %s -> %s", gl_engine_state_name(from), gl_engine_state_name(to));
   return GL_OK;
 }
 
 int gl_txn_set_state(gl_engine_t *e, gl_txn_state_t to) {
   gl_txn_state_t from = e->txn_state;
   if (gl_txn_state_move(&e->txn_state, to) < 0) {
-    gl_error(&e->log, "bug", "transaction state %s -> %s refused: not a transition of the machine",
+    gl_error(e->log, "bug", "transaction state %s -> %s refused: not a transition of the machine",
              gl_txn_state_name(from), gl_txn_state_name(to));
     return GL_ESTATE;
   }
@@ -106,16 +94,24 @@ void gl_engine_settle(gl_engine_t *e) {
   gl_engine_set_state(e, restoring ? GL_ENGINE_RESTORING : GL_ENGINE_RUNNING);
 }
 
+/* Ends the engine without a commit: failed, handles closed. */
+static void gl_engine_fail(gl_engine_t *e) {
+  if (e->result == GL_OK) e->result = GL_EFATAL;
+  if (!e->closed) gl_engine_set_state(e, GL_ENGINE_FAILED);
+  gl_engine_close(e);
+}
+
+/* The shell logs the error, makes the exit code 1 and calls its stop
+ * callback (the program's, which stops this engine: failed already). */
 void gl_engine_fatal(gl_engine_t *e, const char *fmt, ...) {
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  gl_error(&e->log, "fatal", "%s; exiting so that a supervisor restarts the daemon", msg);
-  e->exit_code = 1;
-  if (e->state != GL_ENGINE_CLOSED) gl_engine_set_state(e, GL_ENGINE_FAILED);
-  gl_engine_close(e);
+  if (e->result == GL_OK) e->result = GL_EFATAL;
+  gl_shell_fatal(e->sh, "%s", msg);
+  gl_engine_fail(e); /* In case the shell's stop callback is running and defers it. */
 }
 
 static char **gl_split_topics(const char *prefix, const char *list, int *n) {
@@ -192,138 +188,82 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
   return gl_connect_clients(e, errstr, errlen);
 }
 
-/* ---- Cron, signals, HTTP, shutdown ------------------------------------ */
+/* ---- Cron, routes, shutdown -------------------------------------------- */
 
 /* Redis-style: one periodic timer, with slower work in run-with-period blocks. */
 #define GL_CRON_MS 10
 #define gl_run_with_period(e, ms) if (((e)->cron_runs % ((ms) / GL_CRON_MS)) == 0)
 
+/* The fallback poll: an idle consumer must still be served, and the
+ * merge's max.idle.ms and the commit interval need a clock. */
 static void gl_cron_cb(uv_timer_t *h) {
   gl_engine_t *e = h->data;
   e->cron_runs++;
-  /* The fallback poll: an idle consumer must still be served, and the
-   * merge's max.idle.ms and the commit interval need a clock. */
-  /* A fatal error reported on another thread ends the daemon here. */
-  if (atomic_load(&e->fatal_pending) && !e->closed) {
-    gl_engine_fatal(e, "%s", e->fatal_msg);
-    return;
-  }
   gl_engine_pump(e);
   gl_engine_settle(e);
   if (gl_bound_done(e)) {
     char why[160];
     snprintf(why, sizeof why, "bounded run: every input partition reached its bound; %lld records processed",
              (long long)e->records_processed);
-    gl_engine_stop(e, why);
+    gl_engine_drain(e, why);
   }
   gl_run_with_period(e, 1000) gl_health_update(e);
   gl_run_with_period(e, 100) gl_owners_poll(e);
 }
 
-static void gl_signal_cb(uv_signal_t *h, int signum) {
-  char why[64];
-  snprintf(why, sizeof why, "signal %d", signum);
-  gl_engine_stop(h->data, why);
-}
-
-void gl_engine_stop(gl_engine_t *e, const char *why) {
-  if (e->stopping) return;
-  gl_info(&e->log, "stopping", "%s: draining, committing and exiting", why);
+void gl_engine_drain(gl_engine_t *e, const char *why) {
+  if (e->stopping || e->closed) return;
+  if (why) gl_info(e->log, "stopping", "%s: draining, committing and exiting", why);
   e->stopping = true;
   gl_engine_set_state(e, GL_ENGINE_DRAINING);
   atomic_store(&e->connect_stop, true);
   /* While connecting, the connection's end (gl_connect.c) closes. */
-  if (!gl_txn_busy(e) && (e->connected || !e->consumer)) gl_engine_finish_stop(e);
+  if (!gl_txn_busy(e) && (e->connected || !e->started)) gl_engine_finish_stop(e);
 }
 
-static void gl_http_cb(void *opaque, const char *method, const char *path, gl_http_response_t *r) {
+static void gl_route_health(void *opaque, const char *path, gl_http_response_t *r) {
+  gl_health_http(opaque, path, r);
+}
+
+static void gl_route_processor(void *opaque, const char *path, gl_http_response_t *r) {
   gl_engine_t *e = opaque;
-  (void)method;
-  if (strcmp(path, "/metrics") == 0) {
-    r->status = 200;
-    r->content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r->body_len = gl_metrics_render(e->metrics, &r->body);
-    return;
-  }
-  if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
-    gl_health_http(e, path, r);
-    return;
-  }
-  if (e->proc->http) e->proc->http(e, path, r, e->proc->opaque);
+  e->proc->http(e, path, r, e->proc->opaque);
 }
 
 static void gl_close_handle(uv_handle_t *h) {
   if (h->loop && !uv_is_closing(h)) uv_close(h, NULL);
 }
 
-/* Stops everything: Kafka clients are closed after the loop ends. */
+/* Closes the engine's handles (the Kafka clients are closed by destroy,
+ * after the loop) and tells whoever waits for the close. */
 void gl_engine_close(gl_engine_t *e) {
   if (e->closed) return;
   e->closed = true;
   if (e->state != GL_ENGINE_FAILED) gl_engine_set_state(e, GL_ENGINE_CLOSED);
   gl_close_handle((uv_handle_t *)&e->cron);
-  gl_close_handle((uv_handle_t *)&e->sigterm);
-  gl_close_handle((uv_handle_t *)&e->sigint);
   gl_kafka_qpoll_stop(&e->cons_io);
   gl_kafka_qpoll_stop(&e->prod_io);
   gl_kafka_qpoll_stop(&e->rest_io);
-  if (e->http) {
-    gl_http_close(e->http, NULL, NULL);
-    e->http = NULL;
+  if (e->on_closed) {
+    gl_engine_closed_fn cb = e->on_closed;
+    e->on_closed = NULL;
+    cb(e, e->on_closed_arg);
   }
 }
 
 void gl_engine_finish_stop(gl_engine_t *e) {
   if (e->closed) return;
   if (e->txn_state == GL_TXN_OPEN && gl_txn_commit_sync(e) != GL_COMMIT_OK) {
-    gl_error(&e->log, "stop", "final commit failed: %s", e->commit_err);
-    e->exit_code = 1;
+    gl_error(e->log, "stop", "final commit failed: %s", e->commit_err);
+    if (e->result == GL_OK) e->result = GL_EFATAL;
   }
   gl_engine_close(e);
-}
-
-static void gl_engine_destroy(gl_engine_t *e) {
-  if (e->consumer) {
-    /* Closing the consumer runs the final revocation (nothing left to commit). */
-    rd_kafka_consumer_close(e->consumer);
-    gl_rebalance_drop_tasks(e);
-  }
-  if (e->restorer) rd_kafka_consumer_close(e->restorer);
-  gl_kafka_qpoll_destroy(&e->cons_io);
-  gl_kafka_qpoll_destroy(&e->prod_io);
-  gl_kafka_qpoll_destroy(&e->rest_io);
-  gl_owners_destroy(e); /* After the consumer's close, which published "nothing". */
-  gl_poison_destroy(e);
-  if (e->consumer) rd_kafka_destroy(e->consumer);
-  if (e->restorer) rd_kafka_destroy(e->restorer);
-  if (e->prober) rd_kafka_destroy(e->prober);
-  if (e->producer) {
-    if (!e->eos) rd_kafka_flush(e->producer, 10000);
-    rd_kafka_destroy(e->producer);
-  }
-  for (int i = 0; i < e->ninputs; i++) free(e->inputs[i]);
-  for (int i = 0; i < e->noutputs; i++) free(e->outputs[i].topic);
-  free(e->inputs);
-  free(e->outputs);
-  free(e->dlq);
-  free(e->changelog);
-  free(e->bound_given);
-  free(e->connect_ends);
-  free(e->bound_ends);
-  free(e->group);
-  free(e->member);
-  uv_mutex_destroy(&e->connect_lock);
-  free(e->tasks);
-  gl_metrics_destroy(e->metrics);
-  gl_conf_destroy(&e->gconf);
-  uv_loop_close(&e->loop);
-  free(e);
 }
 
 static void gl_engine_metrics_init(gl_engine_t *e) {
   static const double lat[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
   static const double recs[] = {1, 10, 100, 1000, 10000};
-  gl_metrics_t *m = e->metrics = gl_metrics_new();
+  gl_metrics_t *m = e->metrics;
   e->m_records = gl_metrics_counter(m, "greenlight_records_processed_total", "Input records processed.", NULL);
   e->m_commits = gl_metrics_counter(m, "greenlight_commits_total", "Transactions committed.", NULL);
   e->m_aborts = gl_metrics_counter(m, "greenlight_aborts_total", "Transactions aborted and rewound.", NULL);
@@ -362,75 +302,175 @@ static void gl_engine_metrics_init(gl_engine_t *e) {
   gl_series_set(e->m_txn_state[GL_TXN_IDLE], 1);
 }
 
+void gl_engine_destroy(gl_engine_t *e) {
+  if (!e) return;
+  if (e->consumer) {
+    /* Closing the consumer runs the final revocation (nothing left to commit). */
+    rd_kafka_consumer_close(e->consumer);
+    gl_rebalance_drop_tasks(e);
+  }
+  if (e->restorer) rd_kafka_consumer_close(e->restorer);
+  gl_kafka_qpoll_destroy(&e->cons_io);
+  gl_kafka_qpoll_destroy(&e->prod_io);
+  gl_kafka_qpoll_destroy(&e->rest_io);
+  gl_owners_destroy(e); /* After the consumer's close, which published "nothing". */
+  gl_poison_destroy(e);
+  if (e->consumer) rd_kafka_destroy(e->consumer);
+  if (e->restorer) rd_kafka_destroy(e->restorer);
+  if (e->prober) rd_kafka_destroy(e->prober);
+  if (e->producer) {
+    if (!e->eos) rd_kafka_flush(e->producer, 10000);
+    rd_kafka_destroy(e->producer);
+  }
+  for (int i = 0; i < e->ninputs; i++) free(e->inputs[i]);
+  for (int i = 0; i < e->noutputs; i++) free(e->outputs[i].topic);
+  free(e->inputs);
+  free(e->outputs);
+  free(e->dlq);
+  free(e->changelog);
+  free(e->bound_given);
+  free(e->connect_ends);
+  free(e->bound_ends);
+  free(e->group);
+  free(e->member);
+  uv_mutex_destroy(&e->connect_lock);
+  free(e->tasks);
+  free(e);
+}
+
+
+gl_engine_t *gl_engine_new(gl_shell_t *sh, const gl_engine_conf_t *conf,
+                           const gl_processor_t *proc, char *errstr, size_t errlen) {
+  gl_engine_t *e = calloc(1, sizeof(*e));
+  if (!e) {
+    snprintf(errstr, errlen, "out of memory");
+    return NULL;
+  }
+  e->sh = sh;
+  e->loop = &sh->loop;
+  e->log = &sh->log;
+  e->metrics = sh->metrics;
+  e->conf = *conf;
+  e->proc = proc;
+  uv_mutex_init(&e->connect_lock);
+  gl_engine_metrics_init(e);
+  if (gl_owners_advertise(e, gl_shell_http_port(sh) > 0 ? gl_shell_http_port(sh) : 0, errstr,
+                          errlen) < 0 ||
+      gl_engine_setup(e, errstr, errlen) < 0) {
+    gl_engine_destroy(e);
+    return NULL;
+  }
+  gl_shell_route(sh, "/healthz", gl_route_health, e);
+  gl_shell_route(sh, "/readyz", gl_route_health, e);
+  if (proc->http) gl_shell_route(sh, "/", gl_route_processor, e);
+  return e;
+}
+
+int gl_engine_start(gl_engine_t *e) {
+  if (e->started) return GL_ESTATE;
+  e->started = true;
+  uv_timer_init(e->loop, &e->cron);
+  e->cron.data = e;
+  uv_timer_start(&e->cron, gl_cron_cb, GL_CRON_MS, GL_CRON_MS);
+  /* The broker may not be there yet: wait for it off the loop. */
+  gl_connect_start(e);
+  return GL_OK;
+}
+
+void gl_engine_on_closed(gl_engine_t *e, gl_engine_closed_fn cb, void *arg) {
+  e->on_closed = cb;
+  e->on_closed_arg = arg;
+}
+
+void gl_engine_stop(gl_engine_t *e, gl_engine_closed_fn cb, void *arg) {
+  if (cb) gl_engine_on_closed(e, cb, arg);
+  if (e->closed) {
+    /* Closed already (a bounded run's end, a fatal error): say so now. */
+    gl_engine_closed_fn f = e->on_closed;
+    e->on_closed = NULL;
+    if (f) f(e, e->on_closed_arg);
+    return;
+  }
+  /* The process is failing (a fatal error reached the shell): nothing
+   * would commit any more. */
+  if (e->sh->exit_code != 0) {
+    gl_engine_fail(e);
+    return;
+  }
+  /* After a signal the shell has said so already. */
+  gl_engine_drain(e, e->sh->stopping ? NULL : "asked to stop");
+}
+
+int gl_engine_result(const gl_engine_t *e) { return e->result; }
+gl_engine_state_t gl_engine_state(const gl_engine_t *e) { return e->state; }
+
+/* ---- The whole life of a daemon ----------------------------------------- */
+
+typedef struct gl_daemon {
+  gl_shell_t sh;
+  gl_engine_conf_t conf;
+  gl_engine_t *e;
+  gl_processor_t *proc;
+  void *extra_conf;
+  int (*on_config)(void *, gl_processor_t *, char *, size_t);
+} gl_daemon_t;
+
+static int gl_daemon_check(gl_shell_t *sh, void *opaque, char *errstr, size_t errlen) {
+  gl_daemon_t *d = opaque;
+  (void)sh;
+  if (!d->on_config) return GL_OK;
+  return d->on_config(d->extra_conf, d->proc, errstr, errlen) < 0 ? GL_ECONFIG : GL_OK;
+}
+
+static void gl_daemon_closed(gl_engine_t *e, void *arg) {
+  (void)e;
+  gl_shell_close(&((gl_daemon_t *)arg)->sh);
+}
+
+static void gl_daemon_stop(gl_shell_t *sh, void *opaque) {
+  (void)sh;
+  gl_daemon_t *d = opaque;
+  gl_engine_stop(d->e, gl_daemon_closed, d);
+}
+
 int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *const *defaults,
                    const gl_conf_prop_t *extra_props, void *extra_conf,
                    int (*on_config)(void *, gl_processor_t *, char *, size_t)) {
   char errstr[1024] = "";
-  gl_engine_t *e = calloc(1, sizeof(*e));
-  if (!e) abort();
-  e->proc = proc;
-  const char *prog = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
-  gl_conf_init(&e->gconf, prog);
-  gl_log_init(&e->log, proc->name, GL_LOG_INFO);
-  signal(SIGPIPE, SIG_IGN); /* A peer closing a socket must not kill the daemon. */
-  uv_loop_init(&e->loop);
-  uv_mutex_init(&e->connect_lock);
-  gl_engine_metrics_init(e);
-  int rc = gl_conf_add_table(&e->gconf, gl_engine_conf_props, &e->conf, errstr, sizeof(errstr));
-  if (rc == 0 && extra_props)
-    rc = gl_conf_add_table(&e->gconf, extra_props, extra_conf, errstr, sizeof(errstr));
-  for (const char *const *d = defaults; rc == 0 && d && *d; d += 2)
-    rc = gl_conf_set(&e->gconf, d[0], d[1], errstr, sizeof(errstr));
-  if (rc == 0) rc = gl_conf_load(&e->gconf, argc, argv, environ, errstr, sizeof(errstr));
-  if (rc == 0) gl_log_level_parse(e->conf.log_level, &e->log.level);
-  if (rc == 0 && on_config) rc = on_config(extra_conf, proc, errstr, sizeof(errstr));
-  /* --check-config and a start judge http.host alike. */
-  if (rc == 0 && e->conf.http_port >= 0 &&
-      gl_http_check_host(e->conf.http_host, errstr, sizeof(errstr)) < 0)
-    rc = -1;
-  if (rc == 0 && e->gconf.check) rc = gl_conf_check(&e->gconf, stdout, errstr, sizeof(errstr));
-  /* HTTP first: its port goes into this instance's owners claim. A port in
-   * use is not a bad setting (exit 1, a supervisor retries); a host that
-   * is not this machine's is (exit 2). */
-  int exit_on_error = 2;
-  if (rc == 0 && e->conf.http_port >= 0) {
-    int herr = gl_http_listen(&e->http, &e->loop, e->conf.http_host, (int)e->conf.http_port,
-                              gl_http_cb, e, errstr, sizeof(errstr));
-    if (herr < 0) {
-      rc = -1;
-      if (!gl_http_bad_setting(herr)) exit_on_error = 1;
-    } else {
-      gl_info(&e->log, "http", "listening on http://%s:%d (/healthz, /readyz, /metrics)",
-              e->conf.http_host, gl_http_port(e->http));
-    }
-  }
-  if (rc == 0 && gl_owners_advertise(e, e->http ? gl_http_port(e->http) : 0, errstr,
-                                     sizeof(errstr)) < 0)
-    rc = -1;
-  if (rc == 0 && gl_engine_setup(e, errstr, sizeof(errstr)) < 0) rc = -1;
-  if (rc != 0) {
+  gl_daemon_t *d = calloc(1, sizeof(*d));
+  if (!d) abort();
+  d->proc = proc;
+  d->extra_conf = extra_conf;
+  d->on_config = on_config;
+  int rc = gl_shell_init(&d->sh, proc->name, argv[0]);
+  if (rc == GL_OK)
+    rc = gl_conf_add_table(&d->sh.conf, gl_engine_conf_props, &d->conf, errstr, sizeof errstr);
+  if (rc == GL_OK && extra_props)
+    rc = gl_conf_add_table(&d->sh.conf, extra_props, extra_conf, errstr, sizeof errstr);
+  gl_shell_on_check(&d->sh, gl_daemon_check, d);
+  if (rc == GL_OK) rc = gl_shell_configure(&d->sh, argc, argv, defaults, errstr, sizeof errstr);
+  /* The admin port first: it answers from the first second, and its port
+   * goes into this instance's owners claim. */
+  if (rc == GL_OK) rc = gl_shell_listen(&d->sh, errstr, sizeof errstr);
+  if (rc == GL_OK && !(d->e = gl_engine_new(&d->sh, &d->conf, proc, errstr, sizeof errstr)))
+    rc = GL_ECONFIG;
+  int code;
+  if (rc != GL_OK) {
     if (rc < 0) {
-      gl_error(&e->log, "config", "%s", errstr);
-      fprintf(stderr, "%s: %s\n", prog, errstr);
+      gl_error(&d->sh.log, "config", "%s", errstr);
+      fprintf(stderr, "%s: %s\n", d->sh.prog, errstr);
     }
-    gl_engine_close(e);
-    uv_run(&e->loop, UV_RUN_DEFAULT);
-    gl_engine_destroy(e);
-    return rc < 0 ? exit_on_error : 0;
+    code = rc > 0 ? GL_EXIT_OK : gl_exit_code(rc);
+  } else {
+    gl_shell_on_stop(&d->sh, gl_daemon_stop, d);
+    gl_engine_on_closed(d->e, gl_daemon_closed, d);
+    gl_engine_start(d->e);
+    code = gl_shell_run(&d->sh);
+    if (code == GL_EXIT_OK) code = gl_exit_code(gl_engine_result(d->e));
+    gl_info(&d->sh.log, "exit", "exiting with status %d", code);
   }
-  uv_timer_init(&e->loop, &e->cron);
-  e->cron.data = e;
-  uv_timer_start(&e->cron, gl_cron_cb, GL_CRON_MS, GL_CRON_MS);
-  uv_signal_init(&e->loop, &e->sigterm);
-  uv_signal_init(&e->loop, &e->sigint);
-  e->sigterm.data = e->sigint.data = e;
-  uv_signal_start(&e->sigterm, gl_signal_cb, SIGTERM);
-  uv_signal_start(&e->sigint, gl_signal_cb, SIGINT);
-  /* The broker may not be there yet: wait for it off the loop. */
-  gl_connect_start(e);
-  uv_run(&e->loop, UV_RUN_DEFAULT);
-  int code = e->exit_code;
-  gl_info(&e->log, "exit", "exiting with status %d", code);
-  gl_engine_destroy(e);
+  gl_engine_destroy(d->e);
+  gl_shell_destroy(&d->sh);
+  free(d);
   return code;
 }

@@ -9,6 +9,7 @@
 
 #include "greenlight/gl_engine.h"
 #include "greenlight/gl_kafka.h"
+#include "greenlight/gl_shell.h"
 #include "gl_merge.h"
 
 /* The changelog key under which a task stores its event time. Store keys
@@ -81,15 +82,17 @@ struct gl_ctx {
   const char *topic;
 };
 
+/* The engine. Everything in it belongs to the loop thread, except where a
+ * comment names another thread (the connect and commit work on the thread
+ * pool, librdkafka's callbacks); those fields are atomics, or are handed
+ * over through the work's after callback. */
 struct gl_engine {
-  gl_engine_conf_t conf;
-  gl_conf_t gconf;
-  gl_processor_t *proc;
-  gl_log_t log;
-  gl_metrics_t *metrics;
-
-  uv_loop_t loop;
-  uv_signal_t sigterm, sigint;
+  gl_engine_conf_t conf; /* A copy; its strings belong to the shell's settings. */
+  gl_shell_t *sh;        /* Not owned: loop, log, metrics, settings, admin port. */
+  const gl_processor_t *proc;
+  const gl_log_t *log;   /* &sh->log */
+  gl_metrics_t *metrics; /* sh->metrics */
+  uv_loop_t *loop;       /* &sh->loop */
   uv_timer_t cron;
   gl_kafka_qpoll_t cons_io, prod_io, rest_io;
 
@@ -138,10 +141,6 @@ struct gl_engine {
   atomic_bool connect_stop; /* A signal came while connecting. */
   bool connected;
 
-  /* Set by librdkafka callbacks on any thread; the loop reads them. */
-  atomic_bool brokers_down; /* All brokers down since the last fetch or commit. */
-  atomic_bool fatal_pending;
-  char fatal_msg[1024]; /* Written once, before fatal_pending is seen set. */
   int64_t consecutive_aborts;
 
   /* Bounded runs (gl_bound.c). */
@@ -155,10 +154,12 @@ struct gl_engine {
   int64_t *bound_ends;   /* By rank * partition_count + partition (loop thread). */
   bool assigned_once;    /* Some assignment arrived since the start. */
 
+  bool started;
   bool stopping;
   bool closed;
-  int exit_code;
-  gl_http_t *http;
+  int result; /* GL_OK, or why the engine ended (GL_EFATAL, GL_EBROKER). */
+  gl_engine_closed_fn on_closed;
+  void *on_closed_arg;
   char *group;    /* The consumer group. */
   gl_owners_t *owners; /* Who owns which partition (gl_owners.c). */
   uint64_t cron_runs;
@@ -299,9 +300,9 @@ void gl_engine_pump(gl_engine_t *e);
 void gl_engine_after_commit(gl_engine_t *e);
 /* Destroys every partition group (after a revocation, or at the end). */
 void gl_rebalance_drop_tasks(gl_engine_t *e);
-/* Starts a drain: finish the record in hand, commit, close (a signal, a
- * bounded run's end). why is logged. */
-void gl_engine_stop(gl_engine_t *e, const char *why);
+/* Starts a drain: finish the record in hand, commit, close (a stop, a
+ * bounded run's end). why is logged unless NULL. */
+void gl_engine_drain(gl_engine_t *e, const char *why);
 /* Commits what is open (on the loop) and closes: the end of a drain. */
 void gl_engine_finish_stop(gl_engine_t *e);
 /* A client configuration: defaults, the kafka.* pass-through, then forced. */

@@ -24,15 +24,12 @@
 #define GL_ABORTS_WEDGED 10
 
 const char *gl_health_not_ready(gl_engine_t *e, char *buf, size_t len) {
-  if (e->exit_code) return "exiting after a fatal error";
+  char starting[512];
+  if (!e->connected) gl_connect_status(e, starting, sizeof starting);
+  const char *why = gl_shell_not_ready(e->sh, e->connected ? NULL : starting, buf, len);
+  if (why) return why;
+  if (e->result != GL_OK) return "exiting after a fatal error";
   if (e->stopping) return "stopping";
-  if (!e->connected) {
-    char why[512];
-    gl_connect_status(e, why, sizeof why);
-    snprintf(buf, len, "starting: %s", why);
-    return buf;
-  }
-  if (atomic_load(&e->brokers_down)) return "broker unreachable";
   if (e->consecutive_aborts >= GL_ABORTS_NOT_READY) {
     snprintf(buf, len, "aborting repeatedly: %lld transactions in a row",
              (long long)e->consecutive_aborts);
@@ -79,8 +76,7 @@ void gl_health_http(gl_engine_t *e, const char *path, gl_http_response_t *r) {
   char buf[512];
   const char *why = gl_health_not_ready(e, buf, sizeof buf);
   if (strcmp(path, "/readyz") == 0) {
-    gl_http_reply_json(r, why ? 503 : 200,
-                   json_pack("{s:s, s:s?}", "status", why ? "not_ready" : "ready", "why", why));
+    gl_shell_reply_readyz(r, why);
     return;
   }
   int tasks = 0, restoring = 0;
@@ -90,8 +86,9 @@ void gl_health_http(gl_engine_t *e, const char *path, gl_http_response_t *r) {
       restoring += e->tasks[p]->state == GL_TASK_RESTORING;
     }
   bool wedged = e->consecutive_aborts >= GL_ABORTS_WEDGED;
-  const char *status = e->exit_code || wedged ? "failing" : why ? "degraded" : "ok";
-  gl_http_reply_json(r, e->exit_code || wedged ? 503 : 200,
+  bool failed = e->result != GL_OK || e->sh->exit_code != 0;
+  const char *status = failed || wedged ? "failing" : why ? "degraded" : "ok";
+  gl_http_reply_json(r, failed || wedged ? 503 : 200,
                  json_pack("{s:s, s:s?, s:s, s:s, s:s, s:i, s:i, s:b, s:I}", "status", status,
                            "why", why, "service", e->proc->name, "state",
                            gl_engine_state_name(e->state), "txn", gl_txn_state_name(e->txn_state),

@@ -73,7 +73,7 @@ int gl_owners_advertise(gl_engine_t *e, int port, char *errstr, size_t errlen) {
   } else if (port > 0) {
     /* A wildcard address is no address for others: use the host name. */
     char host[256] = "";
-    const char *h = e->conf.http_host;
+    const char *h = e->sh->settings.http_host;
     if (!strcmp(h, "0.0.0.0") || !strcmp(h, "::") || !*h) {
       if (gethostname(host, sizeof host - 1) != 0 || !*host) snprintf(host, sizeof host, "localhost");
       h = host;
@@ -92,12 +92,12 @@ int gl_owners_advertise(gl_engine_t *e, int port, char *errstr, size_t errlen) {
 
 /* Runs on the loop thread: the owners clients are polled only there. */
 static void gl_owners_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-  gl_engine_t *e = opaque;
+  gl_engine_t *e = gl_shell_client_opaque(opaque);
   gl_owners_t *o = e->owners;
   (void)rk;
   if (!m->err || !o) return;
   gl_series_add(o->m_failures, 1);
-  gl_warn(&e->log, "owners_publish_failed", "%s: claim %" PRIu64 " not delivered: %s", o->topic,
+  gl_warn(e->log, "owners_publish_failed", "%s: claim %" PRIu64 " not delivered: %s", o->topic,
           (uint64_t)(uintptr_t)m->_private, rd_kafka_err2str(m->err));
   /* Only the latest claim matters; an older one was superseded anyway. */
   if ((uint64_t)(uintptr_t)m->_private == o->seq) {
@@ -109,16 +109,16 @@ static void gl_owners_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *o
 /* For both owners clients, on the loop thread. A fatal error here must not
  * end the daemon: the claims are advice, so the producer is replaced. */
 static void gl_owners_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-  gl_engine_t *e = opaque;
+  gl_engine_t *e = gl_shell_client_opaque(opaque);
   if (err != RD_KAFKA_RESP_ERR__FATAL) {
     /* The engine's own clients already report a broker going away. */
-    gl_debug(&e->log, "owners_kafka_error", "%s: %s: %s", rd_kafka_name(rk),
+    gl_debug(e->log, "owners_kafka_error", "%s: %s: %s", rd_kafka_name(rk),
              rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
     return;
   }
   char fatal[512];
   rd_kafka_fatal_error(rk, fatal, sizeof fatal);
-  gl_warn(&e->log, "owners_kafka_fatal", "%s: %s; starting a new owners client",
+  gl_warn(e->log, "owners_kafka_fatal", "%s: %s; starting a new owners client",
           rd_kafka_name(rk), fatal);
   if (e->owners && rk == e->owners->producer) e->owners->producer_failed = true;
 }
@@ -155,12 +155,12 @@ static void gl_owners_produce(gl_engine_t *e) {
       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(o->member, strlen(o->member)),
       RD_KAFKA_V_VALUE(s, strlen(s)), RD_KAFKA_V_OPAQUE((void *)(uintptr_t)o->seq), RD_KAFKA_V_END);
   if (err) {
-    gl_warn(&e->log, "owners_publish_failed", "%s: %s; trying again", o->topic,
+    gl_warn(e->log, "owners_publish_failed", "%s: %s; trying again", o->topic,
             rd_kafka_err2str(err));
     o->republish = true;
     o->republish_at_ms = gl_now_ms() + GL_OWNERS_RETRY_MS;
   } else {
-    gl_debug(&e->log, "owners_publish", "%s <- %s", o->topic, s);
+    gl_debug(e->log, "owners_publish", "%s <- %s", o->topic, s);
   }
   free(s);
 }
@@ -210,7 +210,7 @@ static void gl_owners_record(gl_engine_t *e, const rd_kafka_message_t *m) {
   /* A tombstone, or a value that is no claim, still supersedes the
    * instance's earlier claims: its latest word is not "I own p". */
   if (m->payload && !gl_claim_parse(&c, m->payload, m->len)) {
-    gl_warn(&e->log, "owners_bad_record", "%s offset %" PRId64 " (%s): not a claim", o->topic,
+    gl_warn(e->log, "owners_bad_record", "%s offset %" PRId64 " (%s): not a claim", o->topic,
             m->offset, c.instance);
     free(c.parts);
     free(c.url);
@@ -238,7 +238,7 @@ void gl_owners_poll(gl_engine_t *e) {
     if (!m->err)
       gl_owners_record(e, m);
     else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-      gl_debug(&e->log, "owners_consumer", "%s: %s", o->topic, rd_kafka_message_errstr(m));
+      gl_debug(e->log, "owners_consumer", "%s: %s", o->topic, rd_kafka_message_errstr(m));
     rd_kafka_message_destroy(m);
   }
   if (o->producer_failed) {
@@ -247,7 +247,7 @@ void gl_owners_poll(gl_engine_t *e) {
     rd_kafka_destroy(o->producer);
     o->producer_failed = false;
     if (!(o->producer = gl_owners_producer_new(e, errstr, sizeof errstr))) {
-      gl_warn(&e->log, "owners_disabled", "owners producer: %s; this instance's claims are no "
+      gl_warn(e->log, "owners_disabled", "owners producer: %s; this instance's claims are no "
               "longer published", errstr);
       return;
     }
@@ -341,7 +341,7 @@ void gl_owners_destroy(gl_engine_t *e) {
   if (o->producer) {
     /* The revocation at close published "nothing": let it out if it can. */
     if (rd_kafka_flush(o->producer, GL_OWNERS_FLUSH_MS))
-      gl_debug(&e->log, "owners_flush", "%s: the last claim was not delivered", o->topic);
+      gl_debug(e->log, "owners_flush", "%s: the last claim was not delivered", o->topic);
     rd_kafka_destroy(o->producer);
   }
   if (o->consumer) {

@@ -94,7 +94,7 @@ static void gl_poison_file(gl_engine_t *e, uintptr_t cause, bool local) {
   }
   p->attempts++;
   p->used = false;
-  gl_warn(&e->log, "poison",
+  gl_warn(e->log, "poison",
           "%s [%d] @%lld: an output of this record was refused (%s); the transaction aborts and "
           "the record goes to %s instead",
           e->inputs[c->rank], c->partition, (long long)c->offset, e->poison_detail,

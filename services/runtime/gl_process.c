@@ -46,7 +46,7 @@ static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_mess
   if (poison) {
     if (poison->attempts < 2) gl_ctx_dlq(&ctx, poison->reason, poison->detail);
     else
-      gl_error(&e->log, "dropped", "%s [%d] @%" PRId64 ": dropped, its DLQ copy was refused: %s",
+      gl_error(e->log, "dropped", "%s [%d] @%" PRId64 ": dropped, its DLQ copy was refused: %s",
                ctx.topic, m->partition, m->offset, poison->detail);
     goto done;
   }
@@ -78,7 +78,7 @@ done:
 }
 
 static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
-  if (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) atomic_store(&e->brokers_down, false);
+  if (!m->err || m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) gl_shell_brokers_up(e->sh);
   int rank = m->rkt ? gl_task_find_rank(e, rd_kafka_topic_name(m->rkt)) : -1;
   gl_task_t *t = m->partition >= 0 && m->partition < e->ntasks ? e->tasks[m->partition] : NULL;
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -90,7 +90,7 @@ static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
     if (m->err == RD_KAFKA_RESP_ERR__FATAL)
       gl_engine_fatal(e, "consumer: %s", rd_kafka_message_errstr(m));
     else
-      gl_warn(&e->log, "consumer_error", "%s", rd_kafka_message_errstr(m));
+      gl_warn(e->log, "consumer_error", "%s", rd_kafka_message_errstr(m));
   } else if (t && rank >= 0 && t->inputs[rank].assigned && !gl_bound_beyond(e, t, rank, m)) {
     gl_task_push(e, t, rank, m);
     return;

@@ -31,7 +31,7 @@ static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_er
 /* Loop thread: librdkafka serves it from rd_kafka_consumer_poll(). */
 void gl_engine_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                             rd_kafka_topic_partition_list_t *parts, void *opaque) {
-  gl_engine_t *e = opaque;
+  gl_engine_t *e = gl_shell_client_opaque(opaque);
   /* A draining or stopped engine (the consumer's close revokes too) keeps
    * its state. */
   if (e->state <= GL_ENGINE_REBALANCING) gl_engine_set_state(e, GL_ENGINE_REBALANCING);
@@ -59,24 +59,23 @@ static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_er
         gl_task_restore_start(e, e->tasks[p]);
         n++;
       }
-    gl_info(&e->log, "assigned", "assigned %d input partitions; %d partition groups to restore",
+    gl_info(e->log, "assigned", "assigned %d input partitions; %d partition groups to restore",
             parts->cnt, n);
     gl_owners_publish(e);
     return;
   }
   /* Revoked or lost: finish or abandon the open transaction, then drop the
    * tasks; their state lives on in the changelog for the next owner. */
-  if (e->txn_state == GL_TXN_OPEN && e->exit_code == 0) {
+  if (e->txn_state == GL_TXN_OPEN && e->result == GL_OK) {
     if (rd_kafka_assignment_lost(rk)) {
-      gl_warn(&e->log, "lost", "partitions lost; aborting the open transaction");
+      gl_warn(e->log, "lost", "partitions lost; aborting the open transaction");
       gl_txn_abort_sync(e);
-    } else if (gl_txn_commit_sync(e) == GL_COMMIT_FATAL) {
-      gl_error(&e->log, "fatal", "commit on revocation failed: %s", e->commit_err);
-      e->exit_code = 1;
+    } else {
+      gl_txn_commit_sync(e); /* A fatal result ends the engine (gl_txn_finish). */
     }
   }
   gl_rebalance_drop_tasks(e);
   gl_owners_publish(e);
   rd_kafka_assign(rk, NULL);
-  gl_info(&e->log, "revoked", "revoked %d input partitions", parts->cnt);
+  gl_info(e->log, "revoked", "revoked %d input partitions", parts->cnt);
 }

@@ -203,7 +203,7 @@ void gl_task_restore_start(gl_engine_t *e, gl_task_t *t) {
     return;
   }
   t->restore_assigned = true;
-  gl_info(&e->log, "restore_start", "restoring partition %d from %s", t->partition, e->changelog);
+  gl_info(e->log, "restore_start", "restoring partition %d from %s", t->partition, e->changelog);
 }
 
 static void gl_task_restore_done(gl_engine_t *e, gl_task_t *t) {
@@ -220,7 +220,7 @@ static void gl_task_restore_done(gl_engine_t *e, gl_task_t *t) {
     gl_ctx_t ctx = {.e = e, .task = t};
     e->proc->restored(&ctx, e->proc->opaque);
   }
-  gl_info(&e->log, "restore_done",
+  gl_info(e->log, "restore_done",
           "partition %d restored: %lld changelog records, %zu keys, stream time %lld, %llu ms",
           t->partition, (long long)t->restore_records, t->store ? gl_store_count(t->store) : 0,
           (long long)t->stream_time, (unsigned long long)(gl_now_ms() - t->restore_started_ms));
@@ -242,7 +242,7 @@ void gl_task_restore_msg(gl_engine_t *e, rd_kafka_message_t *m) {
     return;
   }
   if (m->err) {
-    gl_warn(&e->log, "restore_error", "partition %d: %s", p, rd_kafka_message_errstr(m));
+    gl_warn(e->log, "restore_error", "partition %d: %s", p, rd_kafka_message_errstr(m));
     return;
   }
   t->restore_records++;

@@ -47,7 +47,7 @@ int gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_t
     if (hdrs) rd_kafka_headers_destroy(hdrs);
     gl_poison_local(e, "a record of %zu bytes for %s is over record.max.bytes (%lld)", size, topic,
                     (long long)e->conf.record_max_bytes);
-    gl_warn(&e->log, "produce_refused", "%s: a record of %zu bytes is over record.max.bytes (%lld)",
+    gl_warn(e->log, "produce_refused", "%s: a record of %zu bytes is over record.max.bytes (%lld)",
             topic, size, (long long)e->conf.record_max_bytes);
     return -1;
   }
@@ -64,7 +64,7 @@ int gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_t
       continue;
     }
     if (hdrs) rd_kafka_headers_destroy(hdrs);
-    gl_warn(&e->log, "produce_failed", "produce to %s: %s; the transaction will abort", topic,
+    gl_warn(e->log, "produce_failed", "produce to %s: %s; the transaction will abort", topic,
             rd_kafka_err2str(err));
     if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
       gl_poison_local(e, "%s refused a record of %zu bytes: %s", topic, size, rd_kafka_err2str(err));
@@ -245,7 +245,7 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
   switch (e->commit_result) {
     case GL_COMMIT_OK:
       e->consecutive_aborts = 0;
-      atomic_store(&e->brokers_down, false);
+      gl_shell_brokers_up(e->sh);
       gl_series_add(e->m_commits, 1);
       gl_series_observe(e->m_commit_latency, secs);
       gl_series_observe(e->m_txn_records, (double)records);
@@ -261,13 +261,13 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
           in->rewind_offset = in->len ? in->ring[in->head]->offset : -1;
         }
       }
-      gl_debug(&e->log, "commit", "committed %lld records in %.1f ms", (long long)records,
+      gl_debug(e->log, "commit", "committed %lld records in %.1f ms", (long long)records,
                secs * 1000);
       break;
     case GL_COMMIT_ABORTED:
       e->consecutive_aborts++;
       gl_series_add(e->m_aborts, 1);
-      gl_warn(&e->log, "abort",
+      gl_warn(e->log, "abort",
               "transaction aborted (%s); rewinding inputs to the last commit and restoring state",
               e->commit_err);
       /* Only groups that processed records in the aborted transaction hold
@@ -289,7 +289,7 @@ static void gl_txn_after_work(uv_work_t *req, int status);
 /* Runs work on the thread pool, or here if the pool refuses it. */
 static void gl_txn_queue(gl_engine_t *e, uv_work_cb work) {
   e->commit_work.data = e;
-  if (uv_queue_work(&e->loop, &e->commit_work, work, gl_txn_after_work) < 0) {
+  if (uv_queue_work(e->loop, &e->commit_work, work, gl_txn_after_work) < 0) {
     work(&e->commit_work);
     gl_txn_after_work(&e->commit_work, 0);
   }

@@ -18,12 +18,15 @@
 typedef struct fx {
   gl_conf_t c;
   gl_engine_conf_t ec;
+  gl_shell_conf_t sc;
   char err[1024];
 } fx_t;
 
 static int setup(void **state) {
   fx_t *f = calloc(1, sizeof(*f));
   gl_conf_init(&f->c, "test");
+  /* A daemon's settings: the shell's table and the engine's. */
+  assert_int_equal(gl_conf_add_table(&f->c, gl_shell_conf_props, &f->sc, f->err, sizeof(f->err)), 0);
   assert_int_equal(gl_conf_add_table(&f->c, gl_engine_conf_props, &f->ec, f->err, sizeof(f->err)), 0);
   *state = f;
   return 0;
