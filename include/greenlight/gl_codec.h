@@ -30,7 +30,6 @@
 #include <stdint.h>
 
 #include "greenlight/v1/greenlight.pb-c.h"
-#include "greenlight/v1/state.pb-c.h"
 
 typedef Greenlight__V1__Envelope gl_envelope_t;
 
@@ -81,14 +80,6 @@ const char *gl_envelope_order_id(const gl_envelope_t *env);
 /* Walks a message and its sub-messages; returns -1 and writes detail if an
  * enum field holds a value its descriptor does not list, else 0. */
 int gl_message_check_enums(const ProtobufCMessage *msg, char *detail, size_t detail_len);
-
-/* The key of the repartition topic that feeds the batch daemon: the order's
- * batch_id when it is in a batch; GL_BATCH_KEY_WAITING for an order that is
- * ACCEPTED and waits for a later batch; NULL for any other order (it
- * belongs to no batch view). An order whose key changes is written under
- * both keys; under the old one its own key differs, which means "left". */
-#define GL_BATCH_KEY_WAITING "~waiting"
-const char *gl_order_batch_key(int state, const char *batch_id);
 
 /* Packs any message into a malloc'd buffer; returns its length. */
 size_t gl_message_pack(const ProtobufCMessage *msg, uint8_t **out);

@@ -37,12 +37,6 @@ int gl_message_check_enums(const ProtobufCMessage *msg, char *detail, size_t det
   return 0;
 }
 
-const char *gl_order_batch_key(int state, const char *batch_id) {
-  if (batch_id && *batch_id) return batch_id;
-  if (state == GREENLIGHT__V1__ORDER_STATE__ORDER_STATE_ACCEPTED) return GL_BATCH_KEY_WAITING;
-  return NULL;
-}
-
 size_t gl_message_pack(const ProtobufCMessage *msg, uint8_t **out) {
   size_t n = protobuf_c_message_get_packed_size(msg);
   *out = malloc(n ? n : 1);
