@@ -98,21 +98,15 @@ static bool produce_fatal(const produce_ctx_t *ctx) {
 }
 
 /* Creates the producer from the checked configuration, and with
- * --transactional starts the one transaction, at the first record to send.
- * A refusal by rd_kafka_new() is a bad combination of settings
- * (GL_ECONFIG); a transaction that cannot start is the broker's (GL_EBROKER).
- * Tried once: the result stays in open_rc. On failure writes into err why
- * the record at hand is not sent. */
-static int produce_client(produce_ctx_t *ctx, char *err, size_t errlen) {
-  if (ctx->open_rc < 0)
-    snprintf(err, errlen, "not sent: the producer could not %s", ctx->rk ? "start" : "be created");
-  if (ctx->rk || ctx->open_rc < 0) return ctx->open_rc;
+ * --transactional starts the one transaction. A refusal by rd_kafka_new()
+ * is a bad combination of settings (GL_ECONFIG); a transaction that cannot
+ * start is the broker's (GL_EBROKER). Reports either. */
+static int produce_open(produce_ctx_t *ctx) {
   char errstr[512];
   ctx->rk = rd_kafka_new(RD_KAFKA_PRODUCER, ctx->conf, errstr, sizeof errstr);
   if (!ctx->rk) {
     cli_err("cannot create the producer: %s", errstr);
-    ctx->open_rc = GL_ECONFIG;
-    return produce_client(ctx, err, errlen);
+    return GL_ECONFIG;
   }
   ctx->conf = NULL; /* rd_kafka_new() took it. */
   if (!ctx->transactional) return GL_OK;
@@ -121,8 +115,17 @@ static int produce_client(produce_ctx_t *ctx, char *err, size_t errlen) {
   if (!e) return GL_OK;
   cli_err("cannot start a transaction: %s", rd_kafka_error_string(e));
   rd_kafka_error_destroy(e);
-  ctx->open_rc = GL_EBROKER;
-  return produce_client(ctx, err, errlen);
+  return GL_EBROKER;
+}
+
+/* The producer, opened at the first record to send and tried once: the
+ * result stays in open_rc. Returns it; on failure writes into err why the
+ * record at hand is not sent. */
+static int produce_client(produce_ctx_t *ctx, char *err, size_t errlen) {
+  if (!ctx->rk && ctx->open_rc == GL_OK) ctx->open_rc = produce_open(ctx);
+  if (ctx->open_rc < 0)
+    snprintf(err, errlen, "not sent: the producer could not %s", ctx->rk ? "start" : "be created");
+  return ctx->open_rc;
 }
 
 /* The default topic of a payload case, or NULL if the case is not set. */

@@ -166,6 +166,25 @@ static int tail_print(tail_ctx_t *ctx, const rd_kafka_message_t *m) {
   return 0;
 }
 
+/* The one argument after the options, TOPIC, with the prefix. Returns 0, or
+ * -1 on a usage error (reported). */
+static int tail_topic_arg(tail_ctx_t *ctx, int argc, char **argv) {
+  if (argc < 1) {
+    cli_err("which topic? usage: greenlight tail TOPIC [options]");
+    return -1;
+  }
+  if (argc > 1) {
+    cli_err("unexpected argument '%s' (one topic at a time)", argv[1]);
+    return -1;
+  }
+  ctx->topic_arg = argv[0];
+  if (!ctx->topic_arg[0]) {
+    cli_err("the topic name is empty");
+    return -1;
+  }
+  return cli_topic_name(&ctx->common, ctx->topic_arg, ctx->topic, sizeof ctx->topic);
+}
+
 /* Parses the options of `greenlight tail`. Returns -1 on a usage error, 1
  * if help was asked for, else 0. */
 static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
@@ -224,20 +243,7 @@ static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
     }
   }
   if (ctx->common.help) return 1;
-  if (optind >= argc) {
-    cli_err("which topic? usage: greenlight tail TOPIC [options]");
-    return -1;
-  }
-  if (optind + 1 < argc) {
-    cli_err("unexpected argument '%s' (one topic at a time)", argv[optind + 1]);
-    return -1;
-  }
-  ctx->topic_arg = argv[optind];
-  if (!ctx->topic_arg[0]) {
-    cli_err("the topic name is empty");
-    return -1;
-  }
-  return cli_topic_name(&ctx->common, ctx->topic_arg, ctx->topic, sizeof ctx->topic);
+  return tail_topic_arg(ctx, argc - optind, argv + optind);
 }
 
 /* Milliseconds left before the deadline, capped at cap; cap if none. */
