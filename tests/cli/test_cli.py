@@ -39,7 +39,11 @@ def run(args, stdin="", timeout=30, out=None):
         return 124, (e.stderr or b"").decode(errors="replace") + f"\n(killed after {timeout}s)", timeout
     if out is not None:
         out.append(r.stdout.decode(errors="replace"))
-    return r.returncode, r.stderr.decode(errors="replace"), time.monotonic() - t
+    err = r.stderr.decode(errors="replace")
+    # A sanitizer's report also exits 1, which some runs here expect.
+    check(not any(m in err for m in ("Sanitizer", "runtime error:")),
+          f"{args}: a sanitizer report:\n{err[-3000:]}")
+    return r.returncode, err, time.monotonic() - t
 
 
 def envelope(eid="E-1", **placed):
