@@ -9,7 +9,8 @@
  *                    field is above its limit (GL_ID_MAX or GL_TEXT_MAX)
  *   invalid_utf8     a string field, at any depth, is not valid UTF-8
  *   invalid          a string field contains a NUL byte, or a required field
- *                    is missing or out of range
+ *                    is missing or out of range (the payload's own fields:
+ *                    gl_envelope_check_payload())
  *   unknown_payload  a valid Envelope whose payload case this build does not know
  *   unknown_enum     an enum field holds a value this build does not know
  *   key_mismatch     the record key is not the payload's order_id, byte for byte
@@ -30,7 +31,6 @@
 #include <stdint.h>
 
 #include "greenlight/v1/greenlight.pb-c.h"
-#include "greenlight/v1/state.pb-c.h"
 
 typedef Greenlight__V1__Envelope gl_envelope_t;
 
@@ -83,6 +83,32 @@ void *gl_envelope_decode_hook(void *opaque, const void *key, size_t klen, const 
                               char *detail, size_t detail_len);
 void gl_envelope_free_hook(void *opaque, void *env);
 
+/* The payload checks that need nothing but the record (reason "invalid"):
+ *   OrderPlaced      buyer_id is set; units and domestic_units_committed >= 0
+ *                    (units 0 is the policy's to refuse, not invalid)
+ *   ApprovalGranted  authority is US_EXPORT_LICENSE or CN_IMPORT_APPROVAL;
+ *                    units_approved, required_domestic_ratio_bp and
+ *                    valid_until_ms >= 0; an import approval has a batch_id
+ *   ApprovalDenied   authority as above
+ *   BatchQueued      batch_id is set, batch_seq >= 1, position and
+ *                    batch_unit_cap >= 0
+ *   ShipmentCleared  units > 0
+ * Returns NULL if env passes, else "invalid" with a detail that names the
+ * payload and its event_id ("OrderPlaced E-1: buyer_id is required").
+ *
+ * Separate from gl_envelope_decode() because a daemon may have to decide
+ * other things first (orderd drops a repeated event_id as a no-op before it
+ * judges the payload, D1 of order_table.c); a writer calls both, or
+ * gl_envelope_validate(). Pure; any thread. */
+const char *gl_envelope_check_payload(const gl_envelope_t *env, char *detail, size_t detail_len);
+
+/* Everything a daemon will check in one record that needs no state:
+ * gl_envelope_decode() then gl_envelope_check_payload(). Returns NULL if
+ * the record passes, else its reason code with detail written. For writers
+ * (the CLI) that must refuse what a daemon would refuse. Any thread. */
+const char *gl_envelope_validate(const void *buf, size_t len, const void *key, size_t key_len,
+                                 char *detail, size_t detail_len);
+
 /* The payload's message name without package, e.g. "OrderPlaced"; "" if unset. */
 const char *gl_envelope_type(const gl_envelope_t *env);
 /* The payload's order_id; NULL for a Tick or an unset payload. */
@@ -91,14 +117,6 @@ const char *gl_envelope_order_id(const gl_envelope_t *env);
 /* Walks a message and its sub-messages; returns -1 and writes detail if an
  * enum field holds a value its descriptor does not list, else 0. */
 int gl_message_check_enums(const ProtobufCMessage *msg, char *detail, size_t detail_len);
-
-/* The key of the repartition topic that feeds the batch daemon: the order's
- * batch_id when it is in a batch; GL_BATCH_KEY_WAITING for an order that is
- * ACCEPTED and waits for a later batch; NULL for any other order (it
- * belongs to no batch view). An order whose key changes is written under
- * both keys; under the old one its own key differs, which means "left". */
-#define GL_BATCH_KEY_WAITING "~waiting"
-const char *gl_order_batch_key(int state, const char *batch_id);
 
 /* Packs any message into a malloc'd buffer; returns its length. */
 size_t gl_message_pack(const ProtobufCMessage *msg, uint8_t **out);

@@ -13,7 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batch_repartition.h"
 #include "greenlight/gl_codec.h"
+#include "greenlight/v1/state.pb-c.h" /* The changelog value, greenlight.v1.BatchStoreValue. */
 
 /* The view of one batch: the fields of greenlight.v1.BatchStatus. */
 typedef struct batch_view {

@@ -1,6 +1,11 @@
 /* Shared pieces of the operator CLI (`greenlight`): the options every
- * Kafka subcommand accepts, client configuration, topic naming and small
- * encoding helpers. Each subcommand lives in its own cli_<name>.c file. */
+ * Kafka subcommand accepts, client configuration with its librdkafka
+ * callbacks, topic naming and small encoding helpers. Each subcommand lives
+ * in its own cli_<name>.c file.
+ *
+ * Threads: the CLI runs on its main thread; only the librdkafka log
+ * callback (cli_kafka_conf) and cli_err(), which it calls, may run on
+ * librdkafka's threads. */
 #ifndef GREENLIGHT_CLI_H
 #define GREENLIGHT_CLI_H
 
@@ -12,14 +17,18 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "greenlight/gl_error.h"
+
 /* Default broker when neither -b nor GREENLIGHT_BOOTSTRAP is given. */
 #define CLI_DEFAULT_BOOTSTRAP "127.0.0.1:19092"
 
-/* Exit codes shared by the subcommands. */
-#define CLI_EXIT_OK 0
-#define CLI_EXIT_FAIL 1    /* Usage error, bad input, Kafka error. */
-#define CLI_EXIT_TIMEOUT 2 /* `tail --timeout-ms` ran out before its end condition. */
-#define CLI_EXIT_NOT_FOUND 3 /* `show`, `tail --last`: no record for the key. */
+/* Exit codes of every subcommand: greenlight's rule (gl_error.h) plus one
+ * answer of the commands that look a key up. The table in the usage text
+ * (greenlight.c) is the one an operator reads. */
+#define CLI_EXIT_OK GL_EXIT_OK            /* Done. */
+#define CLI_EXIT_FAIL GL_EXIT_FAILURE     /* Kafka unreachable, timed out, delivery failed. */
+#define CLI_EXIT_USAGE GL_EXIT_CONFIG     /* Bad option, value or input, before sending. */
+#define CLI_EXIT_NOT_FOUND 3              /* `show`, `tail --last`: no record for the key. */
 
 /* Long-option codes of the options shared by every Kafka subcommand; the
  * subcommands number their own options from CLI_OPT_FIRST_OWN. */
@@ -57,14 +66,24 @@ int cli_common_opt(cli_common_t *c, int opt, const char *arg);
 
 /* A new client configuration: bootstrap.servers, then the given defaults
  * (name/value pairs, NULL-terminated), then the -X properties, so that an
- * operator can override anything, TLS and SASL included. Reports the error
- * and returns NULL if a property is refused. */
+ * operator can override anything, TLS and SASL included. Installs the CLI's
+ * one log and error callback: librdkafka's errors and warnings become
+ * "greenlight: <command>: kafka ..." lines on standard error; a fatal error is
+ * reported there and is to be read back with rd_kafka_fatal_error(). Reports
+ * the error and returns NULL if a property is refused (a bad setting:
+ * CLI_EXIT_USAGE). */
 rd_kafka_conf_t *cli_kafka_conf(const cli_common_t *c, const char *const *defaults);
 
 /* Writes prefix + name into out. Returns -1 (reported) if it does not fit. */
 int cli_topic_name(const cli_common_t *c, const char *name, char *out, size_t outlen);
 
-/* Prints "greenlight: <message>" and a newline to stderr. */
+/* Names the command being run ("produce", "show", ...) in every message
+ * from then on. Called once by main() before any thread starts; cmd must
+ * outlive the process's work (argv does). */
+void cli_set_command(const char *cmd);
+
+/* Prints "greenlight: <command>: <message>" and a newline to stderr in one
+ * write, so lines from librdkafka's threads do not interleave. Any thread. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Parses a whole decimal integer in [min, max]. Returns 0 or -1. */

@@ -9,13 +9,43 @@
 #include <string.h>
 #include <time.h>
 
+/* The command being run, for messages; written once by main() before any
+ * librdkafka thread exists, read-only afterwards. */
+static const char *cli_command;
+
+void cli_set_command(const char *cmd) { cli_command = cmd; }
+
 void cli_err(const char *fmt, ...) {
+  char line[2048];
+  int n = snprintf(line, sizeof line, "greenlight: %s%s", cli_command ? cli_command : "",
+                   cli_command ? ": " : "");
   va_list ap;
   va_start(ap, fmt);
-  fputs("greenlight: ", stderr);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  if (n >= 0 && (size_t)n < sizeof line) vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
   va_end(ap);
+  fprintf(stderr, "%s\n", line);
+}
+
+/* librdkafka's own log lines, errors only: its warnings (retried
+ * requests), debug and info chatter would bury the CLI's answer. May run on
+ * librdkafka's threads. */
+static void cli_kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+  (void)rk;
+  if (level <= 3) cli_err("kafka %s: %s", fac, buf);
+}
+
+/* Client errors, served by rd_kafka_poll() or rd_kafka_consumer_poll() on
+ * the main thread. Most are retried by librdkafka and already logged; only
+ * a fatal error, and all brokers going down, get a line of their own. */
+static void cli_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+  (void)opaque;
+  if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    char buf[512];
+    rd_kafka_fatal_error(rk, buf, sizeof buf);
+    cli_err("kafka fatal error: %s", buf);
+  } else if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+    cli_err("kafka: %s", reason);
+  }
 }
 
 void cli_common_init(cli_common_t *c) {
@@ -88,6 +118,8 @@ rd_kafka_conf_t *cli_kafka_conf(const cli_common_t *c, const char *const *defaul
     name[n] = '\0';
     if (cli_conf_set(conf, name, eq + 1, "-X") < 0) goto fail;
   }
+  rd_kafka_conf_set_log_cb(conf, cli_kafka_log_cb);
+  rd_kafka_conf_set_error_cb(conf, cli_kafka_error_cb);
   return conf;
 fail:
   rd_kafka_conf_destroy(conf);

@@ -6,7 +6,17 @@
  * {"topic":..,"key":..,"value_hex":..} sent byte for byte, which is how the
  * tests inject records greenlight must refuse. The producer uses the
  * Java-compatible partitioner so that a key lands on the same partition as
- * it would from an upstream Java producer. */
+ * it would from an upstream Java producer.
+ *
+ * Every envelope is judged before it is sent with the daemons' own code
+ * (gl_envelope_validate), so what they would refuse never reaches the topic
+ * unless --no-validate says so. The producer is created at the first record
+ * to send, so input that is refused from its first line (with --strict)
+ * exits 2 without a connection being made.
+ *
+ * The functions that handle a line return GL_OK, GL_ECONFIG when the input
+ * is refused (exit 2) or GL_EBROKER when Kafka refused or could not be
+ * reached (exit 1), with the detail in err. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -53,13 +63,16 @@ typedef struct produce_ctx {
   bool validate;      /* Run the codec's validation before sending. */
   bool transactional; /* All records in one transaction: visible together or not at all. */
   long long timeout_ms;
-  rd_kafka_t *rk;
+  const char *input;  /* The input's name in messages: the file, or "stdin". */
+  rd_kafka_conf_t *conf; /* Checked before the input is read; rd_kafka_new() takes it. */
+  rd_kafka_t *rk;     /* Created at the first record to send. */
+  int open_rc;        /* GL_OK, or why the producer could not be created or started. */
   long bad_lines;
   long enqueued;      /* Records handed to librdkafka. */
   long delivered;     /* Delivery reports without error. */
   long failed;        /* Delivery reports with an error, and refused produce calls. */
+  long unsent;        /* Lines not sent for Kafka's reasons (no producer, no metadata). */
   int reported_failures;
-  bool fatal;         /* The producer hit a fatal error (e.g. fenced). */
   produce_topic_parts_t *parts;
   size_t n_parts;
 } produce_ctx_t;
@@ -73,26 +86,46 @@ static void produce_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opa
   }
   ctx->failed++;
   if (ctx->reported_failures++ < PRODUCE_MAX_REPORTED_FAILURES)
-    cli_err("line %ld: delivery to %s failed: %s", (long)(intptr_t)m->_private,
+    cli_err("%s:%ld: delivery to %s failed: %s", ctx->input, (long)(intptr_t)m->_private,
             rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
 }
 
-static void produce_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-  produce_ctx_t *ctx = opaque;
-  if (err == RD_KAFKA_RESP_ERR__FATAL) {
-    char buf[512];
-    rd_kafka_fatal_error(rk, buf, sizeof buf);
-    cli_err("kafka fatal error: %s", buf);
-    ctx->fatal = true;
-  } else if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-    cli_err("kafka: %s", reason);
-  }
+/* True once the producer hit a fatal error (e.g. fenced); the error
+ * callback (cli_kafka_conf) has reported it. */
+static bool produce_fatal(const produce_ctx_t *ctx) {
+  char buf[8];
+  return ctx->rk && rd_kafka_fatal_error(ctx->rk, buf, sizeof buf) != RD_KAFKA_RESP_ERR_NO_ERROR;
 }
 
-/* librdkafka's own log lines, shortened; debug chatter is dropped. */
-static void produce_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-  (void)rk;
-  if (level <= 3) cli_err("kafka %s: %s", fac, buf);
+/* Creates the producer from the checked configuration, and with
+ * --transactional starts the one transaction. A refusal by rd_kafka_new()
+ * is a bad combination of settings (GL_ECONFIG); a transaction that cannot
+ * start is the broker's (GL_EBROKER). Reports either. */
+static int produce_open(produce_ctx_t *ctx) {
+  char errstr[512];
+  ctx->rk = rd_kafka_new(RD_KAFKA_PRODUCER, ctx->conf, errstr, sizeof errstr);
+  if (!ctx->rk) {
+    cli_err("cannot create the producer: %s", errstr);
+    return GL_ECONFIG;
+  }
+  ctx->conf = NULL; /* rd_kafka_new() took it. */
+  if (!ctx->transactional) return GL_OK;
+  rd_kafka_error_t *e = rd_kafka_init_transactions(ctx->rk, ctx->timeout_ms);
+  if (!e) e = rd_kafka_begin_transaction(ctx->rk);
+  if (!e) return GL_OK;
+  cli_err("cannot start a transaction: %s", rd_kafka_error_string(e));
+  rd_kafka_error_destroy(e);
+  return GL_EBROKER;
+}
+
+/* The producer, opened at the first record to send and tried once: the
+ * result stays in open_rc. Returns it; on failure writes into err why the
+ * record at hand is not sent. */
+static int produce_client(produce_ctx_t *ctx, char *err, size_t errlen) {
+  if (!ctx->rk && ctx->open_rc == GL_OK) ctx->open_rc = produce_open(ctx);
+  if (ctx->open_rc < 0)
+    snprintf(err, errlen, "not sent: the producer could not %s", ctx->rk ? "start" : "be created");
+  return ctx->open_rc;
 }
 
 /* The default topic of a payload case, or NULL if the case is not set. */
@@ -114,6 +147,11 @@ static const char *produce_default_topic(Greenlight__V1__Envelope__PayloadCase p
 static int produce_send(produce_ctx_t *ctx, const char *topic, int32_t partition, const void *key,
                         size_t key_len, const void *val, size_t val_len, int64_t ts,
                         rd_kafka_headers_t *hdrs, long lineno, char *err, size_t errlen) {
+  int rc = produce_client(ctx, err, errlen);
+  if (rc < 0) {
+    if (hdrs) rd_kafka_headers_destroy(hdrs);
+    return rc;
+  }
   for (;;) {
     rd_kafka_resp_err_t e = rd_kafka_producev(
         ctx->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
@@ -122,16 +160,16 @@ static int produce_send(produce_ctx_t *ctx, const char *topic, int32_t partition
         RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE((void *)(intptr_t)lineno), RD_KAFKA_V_END);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
       ctx->enqueued++;
-      return 0;
+      return GL_OK;
     }
-    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !cli_stop_requested() && !ctx->fatal) {
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL && !cli_stop_requested() && !produce_fatal(ctx)) {
       rd_kafka_poll(ctx->rk, 100);
       continue;
     }
     if (hdrs) rd_kafka_headers_destroy(hdrs);
     ctx->failed++;
     snprintf(err, errlen, "cannot produce to %s: %s", topic, rd_kafka_err2str(e));
-    return -1;
+    return GL_EBROKER;
   }
 }
 
@@ -150,17 +188,19 @@ static int produce_partition_count(produce_ctx_t *ctx, const char *topic, int32_
   for (size_t i = 0; i < ctx->n_parts; i++) {
     if (strcmp(ctx->parts[i].topic, topic) == 0) {
       *count = ctx->parts[i].count;
-      return 0;
+      return GL_OK;
     }
   }
+  int rc = produce_client(ctx, err, errlen);
+  if (rc < 0) return rc;
   rd_kafka_topic_t *rkt = rd_kafka_topic_new(ctx->rk, topic, NULL);
   if (!rkt) {
     snprintf(err, errlen, "topic %s: %s", topic, rd_kafka_err2str(rd_kafka_last_error()));
-    return -1;
+    return GL_EBROKER;
   }
   /* A topic that is being created reports no leader for a moment; retry a
    * few times before giving up. */
-  int rc = -1;
+  rc = GL_EBROKER;
   for (int attempt = 0; attempt < 10 && !cli_stop_requested(); attempt++) {
     const struct rd_kafka_metadata *md = NULL;
     rd_kafka_resp_err_t e = rd_kafka_metadata(ctx->rk, 0, rkt, &md, 10000);
@@ -173,7 +213,7 @@ static int produce_partition_count(produce_ctx_t *ctx, const char *topic, int32_
     rd_kafka_metadata_destroy(md);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR && n > 0) {
       *count = n;
-      rc = 0;
+      rc = GL_OK;
       break;
     }
     if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
@@ -202,13 +242,13 @@ static int produce_opt_string(const json_t *obj, const char *name, const char **
                               size_t errlen) {
   const json_t *v = json_object_get(obj, name);
   *out = NULL;
-  if (!v) return 0;
+  if (!v) return GL_OK;
   if (!json_is_string(v)) {
     snprintf(err, errlen, "\"%s\" must be a string", name);
-    return -1;
+    return GL_ECONFIG;
   }
   *out = json_string_value(v);
-  return 0;
+  return GL_OK;
 }
 
 /* Reads an optional integer member in [0, max]; *out is left as it is when
@@ -216,13 +256,13 @@ static int produce_opt_string(const json_t *obj, const char *name, const char **
 static int produce_opt_int(const json_t *obj, const char *name, long long max, long long *out,
                            char *err, size_t errlen) {
   const json_t *v = json_object_get(obj, name);
-  if (!v) return 0;
+  if (!v) return GL_OK;
   if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > max) {
     snprintf(err, errlen, "\"%s\" must be an integer from 0 to %lld", name, max);
-    return -1;
+    return GL_ECONFIG;
   }
   *out = json_integer_value(v);
-  return 0;
+  return GL_OK;
 }
 
 /* The "headers" of a raw line (an object of strings, or absent) as Kafka
@@ -232,21 +272,21 @@ static int produce_raw_headers(const json_t *hj, rd_kafka_headers_t **out, char 
   *out = NULL;
   if (hj && !json_is_object(hj)) {
     snprintf(err, errlen, "\"headers\" must be an object of strings");
-    return -1;
+    return GL_ECONFIG;
   }
-  if (!hj || json_object_size(hj) == 0) return 0;
+  if (!hj || json_object_size(hj) == 0) return GL_OK;
   const char *name;
   const json_t *v;
   json_object_foreach((json_t *)hj, name, v) {
     if (!json_is_string(v)) {
       snprintf(err, errlen, "header '%s' must be a string", name);
-      return -1;
+      return GL_ECONFIG;
     }
   }
   *out = rd_kafka_headers_new(json_object_size(hj));
   json_object_foreach((json_t *)hj, name, v)
     rd_kafka_header_add(*out, name, -1, json_string_value(v), (ssize_t)json_string_length(v));
-  return 0;
+  return GL_OK;
 }
 
 /* A raw line: {"topic","key"|"key_hex","value_hex","headers","partition","timestamp_ms"};
@@ -265,7 +305,7 @@ static int produce_raw(produce_ctx_t *ctx, const json_t *obj, long lineno, char 
                "unknown key '%s' in a raw record (expected topic, key, key_hex, value_hex, "
                "headers, partition, timestamp_ms)",
                name);
-      return -1;
+      return GL_ECONFIG;
     }
   }
   const char *topic, *key, *key_hex, *hex;
@@ -276,10 +316,10 @@ static int produce_raw(produce_ctx_t *ctx, const json_t *obj, long lineno, char 
       produce_opt_string(obj, "value_hex", &hex, err, errlen) < 0 ||
       produce_opt_int(obj, "partition", INT32_MAX, &partition, err, errlen) < 0 ||
       produce_opt_int(obj, "timestamp_ms", INT64_MAX, &ts, err, errlen) < 0)
-    return -1;
+    return GL_ECONFIG;
   if (!topic || !topic[0] || (key && key_hex)) {
     snprintf(err, errlen, "a raw record needs \"topic\", and \"key\" or \"key_hex\" (not both)");
-    return -1;
+    return GL_ECONFIG;
   }
   uint8_t *val = NULL, *kbuf = NULL;
   size_t val_len = 0, key_len = key ? strlen(key) : 0;
@@ -287,15 +327,15 @@ static int produce_raw(produce_ctx_t *ctx, const json_t *obj, long lineno, char 
       (key_hex && cli_hex_decode(key_hex, &kbuf, &key_len) < 0)) {
     snprintf(err, errlen, "\"value_hex\" or \"key_hex\" is not hex (an even number of digits)");
     free(val);
-    return -1;
+    return GL_ECONFIG;
   }
   const void *kp = key_hex ? (const void *)kbuf : key;
   char full[256];
   rd_kafka_headers_t *hdrs = NULL;
-  int rc = -1;
+  int rc = GL_ECONFIG;
   if (cli_topic_name(&ctx->common, topic, full, sizeof full) < 0)
     snprintf(err, errlen, "topic name too long");
-  else if (produce_raw_headers(json_object_get(obj, "headers"), &hdrs, err, errlen) == 0)
+  else if ((rc = produce_raw_headers(json_object_get(obj, "headers"), &hdrs, err, errlen)) == GL_OK)
     rc = produce_send(ctx, full, (int32_t)partition, kp, key_len, val, val_len, ts, hdrs, lineno,
                       err, errlen);
   free(val);
@@ -308,17 +348,31 @@ static int produce_raw(produce_ctx_t *ctx, const json_t *obj, long lineno, char 
 static int produce_ticks(produce_ctx_t *ctx, Greenlight__V1__Envelope *env, const char *topic,
                          const char *key, long lineno, char *err, size_t errlen) {
   int32_t n;
-  if (produce_partition_count(ctx, topic, &n, err, errlen) < 0) return -1;
+  int rc = produce_partition_count(ctx, topic, &n, err, errlen);
+  if (rc < 0) return rc;
   for (int32_t p = 0; p < n; p++) {
     env->tick->partition = p;
     uint8_t *buf = NULL;
     size_t len = gl_message_pack(&env->base, &buf);
-    int rc = produce_send(ctx, topic, p, key, key ? strlen(key) : 0, buf, len, env->occurred_at_ms,
-                          produce_envelope_headers(), lineno, err, errlen);
+    rc = produce_send(ctx, topic, p, key, key ? strlen(key) : 0, buf, len, env->occurred_at_ms,
+                      produce_envelope_headers(), lineno, err, errlen);
     free(buf);
-    if (rc < 0) return -1;
+    if (rc < 0) return rc;
   }
-  return 0;
+  return GL_OK;
+}
+
+/* Judges the packed envelope and the key it will be sent with as a daemon
+ * will, with the daemons' own code: GL_OK, or GL_ECONFIG with
+ * "REASON: DETAIL" in err, REASON being the dlq.reason a daemon would give. */
+static int produce_validate(const uint8_t *buf, size_t len, const char *key, char *err,
+                            size_t errlen) {
+  char detail[512];
+  const char *reason =
+      gl_envelope_validate(buf, len, key, key ? strlen(key) : 0, detail, sizeof detail);
+  if (!reason) return GL_OK;
+  snprintf(err, errlen, "%s: %s (--no-validate sends it anyway)", reason, detail);
+  return GL_ECONFIG;
 }
 
 /* An envelope line, with optional "topic" and "key" overrides. */
@@ -327,7 +381,7 @@ static int produce_envelope(produce_ctx_t *ctx, const json_t *obj, long lineno, 
   const char *topic_override, *key_override;
   if (produce_opt_string(obj, "topic", &topic_override, err, errlen) < 0 ||
       produce_opt_string(obj, "key", &key_override, err, errlen) < 0)
-    return -1;
+    return GL_ECONFIG;
   json_t *body = json_copy((json_t *)obj);
   if (!body) abort();
   json_object_del(body, "topic");
@@ -335,9 +389,9 @@ static int produce_envelope(produce_ctx_t *ctx, const json_t *obj, long lineno, 
   Greenlight__V1__Envelope *env = (Greenlight__V1__Envelope *)gl_json_to_message(
       &greenlight__v1__envelope__descriptor, body, err, errlen);
   json_decref(body);
-  if (!env) return -1;
+  if (!env) return GL_ECONFIG;
 
-  int rc = -1;
+  int rc = GL_ECONFIG;
   uint8_t *buf = NULL;
   size_t len = gl_message_pack(&env->base, &buf);
   const char *topic = topic_override ? topic_override : produce_default_topic(env->payload_case);
@@ -352,17 +406,8 @@ static int produce_envelope(produce_ctx_t *ctx, const json_t *obj, long lineno, 
   const char *key = key_override ? key_override : gl_envelope_order_id(env);
   if (key && !key[0]) key = NULL;
   size_t key_len = key ? strlen(key) : 0;
-  if (ctx->validate) {
-    const char *reason = NULL;
-    char detail[512];
-    gl_envelope_t *check = gl_envelope_decode(buf, len, key, key_len, &reason, detail, sizeof detail);
-    if (!check) {
-      snprintf(err, errlen, "%s: %s (--no-validate sends it anyway)", reason, detail);
-      goto out;
-    }
-    gl_envelope_free(check);
-  }
   char full[256];
+  if (ctx->validate && produce_validate(buf, len, key, err, errlen) < 0) goto out;
   if (cli_topic_name(&ctx->common, topic, full, sizeof full) < 0) {
     snprintf(err, errlen, "topic name too long");
     goto out;
@@ -386,12 +431,12 @@ static int produce_line(produce_ctx_t *ctx, const char *line, size_t len, long l
   json_t *obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
   if (!obj) {
     snprintf(err, errlen, "invalid JSON at column %d: %s", jerr.column, jerr.text);
-    return -1;
+    return GL_ECONFIG;
   }
   int rc;
   if (!json_is_object(obj)) {
     snprintf(err, errlen, "expected a JSON object");
-    rc = -1;
+    rc = GL_ECONFIG;
   } else if (json_object_get(obj, "value_hex")) {
     rc = produce_raw(ctx, obj, lineno, err, errlen);
   } else {
@@ -408,8 +453,10 @@ static bool produce_blank(const char *s, size_t n) {
 }
 
 /* Waits for every delivery report; what is still undelivered after the
- * deadline is purged and counted as failed. */
+ * deadline is purged and counted as failed. With --transactional, commits
+ * if everything went, else aborts. Nothing to do if no producer was made. */
 static void produce_finish(produce_ctx_t *ctx) {
+  if (!ctx->rk) return;
   if (rd_kafka_flush(ctx->rk, (int)ctx->timeout_ms + 5000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     cli_err("%d records still undelivered after %lld ms; giving up on them",
             rd_kafka_outq_len(ctx->rk), ctx->timeout_ms + 5000);
@@ -418,9 +465,10 @@ static void produce_finish(produce_ctx_t *ctx) {
   }
   long unaccounted = ctx->enqueued - ctx->delivered - ctx->failed;
   if (unaccounted > 0) ctx->failed += unaccounted;
-  if (!ctx->transactional || ctx->fatal) return;
-  /* All or nothing: a bad line, a failed delivery or an interruption aborts. */
-  bool commit = ctx->failed == 0 && ctx->bad_lines == 0 && !cli_stop_requested();
+  if (!ctx->transactional || ctx->open_rc < 0 || produce_fatal(ctx)) return;
+  /* All or nothing: a bad line, a failed record or an interruption aborts. */
+  bool commit = ctx->failed == 0 && ctx->unsent == 0 && ctx->bad_lines == 0 &&
+                !cli_stop_requested();
   rd_kafka_error_t *err = commit ? rd_kafka_commit_transaction(ctx->rk, -1)
                                  : rd_kafka_abort_transaction(ctx->rk, -1);
   if (err || !commit) {
@@ -460,27 +508,31 @@ static int produce_parse_args(produce_ctx_t *ctx, int argc, char **argv) {
       case OPT_NO_VALIDATE: ctx->validate = false; break;
       case OPT_TIMEOUT:
         if (cli_parse_int(optarg, 1, 3600000, &ctx->timeout_ms) < 0) {
-          cli_err("produce: --timeout-ms: expected milliseconds from 1 to 3600000, got '%s'",
-                  optarg);
+          cli_err("--timeout-ms: expected milliseconds from 1 to 3600000, got '%s'", optarg);
           return -1;
         }
         break;
-      case ':': cli_err("produce: option '%s' needs a value", argv[optind - 1]); return -1;
-      default: cli_err("produce: unknown option '%s'", argv[optind - 1]); return -1;
+      case ':': cli_err("option '%s' needs a value", argv[optind - 1]); return -1;
+      default: cli_err("unknown option '%s'", argv[optind - 1]); return -1;
     }
   }
   if (ctx->common.help) return 1;
   if (optind < argc) {
-    cli_err("produce: unexpected argument '%s' (use --file to name the input)", argv[optind]);
+    cli_err("unexpected argument '%s' (use --file to name the input)", argv[optind]);
     return -1;
   }
   return 0;
 }
 
-/* Creates the producer with the settings every greenlight producer uses. */
-static int produce_open(produce_ctx_t *ctx) {
+/* The producer's configuration, with the settings every greenlight producer
+ * uses, checked before any input is read: a property librdkafka refuses is
+ * a bad setting. The producer itself is made at the first record
+ * (produce_client). Returns GL_OK or GL_ECONFIG (reported). */
+static int produce_prepare(produce_ctx_t *ctx) {
   char timeout[32];
   snprintf(timeout, sizeof timeout, "%lld", ctx->timeout_ms);
+  char txid[64];
+  snprintf(txid, sizeof txid, "greenlight-cli-%ld-%lld", (long)getpid(), (long long)time(NULL));
   const char *const defaults[] = {
       "client.id", "greenlight-cli",
       /* Java-compatible partitioning: upstream Java producers and greenlight
@@ -489,42 +541,67 @@ static int produce_open(produce_ctx_t *ctx) {
       "enable.idempotence", "true",
       "acks", "all",
       "message.timeout.ms", timeout,
+      /* Without --transactional the list ends here. */
+      ctx->transactional ? "transactional.id" : NULL, txid,
       NULL,
   };
-  rd_kafka_conf_t *conf = cli_kafka_conf(&ctx->common, defaults);
-  if (!conf) return -1;
-  rd_kafka_conf_set_opaque(conf, ctx);
-  rd_kafka_conf_set_dr_msg_cb(conf, produce_dr_cb);
-  rd_kafka_conf_set_error_cb(conf, produce_error_cb);
-  rd_kafka_conf_set_log_cb(conf, produce_log_cb);
-  char errstr[512];
-  if (ctx->transactional) {
-    char txid[64];
-    snprintf(txid, sizeof txid, "greenlight-cli-%ld-%lld", (long)getpid(), (long long)time(NULL));
-    if (rd_kafka_conf_set(conf, "transactional.id", txid, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-      cli_err("%s", errstr);
-      rd_kafka_conf_destroy(conf);
-      return -1;
+  ctx->conf = cli_kafka_conf(&ctx->common, defaults);
+  if (!ctx->conf) return GL_ECONFIG;
+  rd_kafka_conf_set_opaque(ctx->conf, ctx);
+  rd_kafka_conf_set_dr_msg_cb(ctx->conf, produce_dr_cb);
+  return GL_OK;
+}
+
+/* Sends every line of in; stops at the first bad one with --strict, at a
+ * signal, or once the producer cannot go on. Returns false on a read error
+ * (reported). */
+static bool produce_lines(produce_ctx_t *ctx, FILE *in) {
+  char *line = NULL;
+  size_t cap = 0;
+  long lineno = 0;
+  bool read_ok = true;
+  while (!cli_stop_requested() && !produce_fatal(ctx) && ctx->open_rc == GL_OK) {
+    errno = 0;
+    ssize_t n = getline(&line, &cap, in);
+    if (n < 0) {
+      read_ok = !ferror(in) || errno == EINTR;
+      if (!read_ok) cli_err("cannot read %s: %s", ctx->input, strerror(errno));
+      break;
     }
-  }
-  ctx->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (!ctx->rk) {
-    cli_err("cannot create the producer: %s", errstr);
-    rd_kafka_conf_destroy(conf);
-    return -1;
-  }
-  if (ctx->transactional) {
-    rd_kafka_error_t *err = rd_kafka_init_transactions(ctx->rk, ctx->timeout_ms);
-    if (!err) err = rd_kafka_begin_transaction(ctx->rk);
-    if (err) {
-      cli_err("cannot start a transaction: %s", rd_kafka_error_string(err));
-      rd_kafka_error_destroy(err);
-      rd_kafka_destroy(ctx->rk);
-      ctx->rk = NULL;
-      return -1;
+    lineno++;
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
+    if (produce_blank(line, (size_t)n)) continue;
+    char err[1024];
+    int rc = produce_line(ctx, line, (size_t)n, lineno, err, sizeof err);
+    if (rc < 0) {
+      cli_err("%s:%ld: %s", ctx->input, lineno, err);
+      if (rc == GL_ECONFIG) ctx->bad_lines++;
+      else ctx->unsent++;
+      if (ctx->strict) break;
     }
+    if (ctx->rk) rd_kafka_poll(ctx->rk, 0);
   }
-  return 0;
+  free(line);
+  return read_ok;
+}
+
+/* The exit code of a run (the table in greenlight.c): a Kafka failure
+ * first, since running again may help; then refused input, which only a
+ * human can fix. */
+static int produce_exit_code(const produce_ctx_t *ctx, bool read_ok) {
+  if (!read_ok || produce_fatal(ctx) || ctx->open_rc == GL_EBROKER || ctx->failed > 0 ||
+      ctx->unsent > 0)
+    return CLI_EXIT_FAIL;
+  if (ctx->bad_lines > 0 || ctx->open_rc == GL_ECONFIG) return CLI_EXIT_USAGE;
+  return CLI_EXIT_OK;
+}
+
+static void produce_free(produce_ctx_t *ctx) {
+  if (ctx->rk) rd_kafka_destroy(ctx->rk);
+  if (ctx->conf) rd_kafka_conf_destroy(ctx->conf);
+  for (size_t i = 0; i < ctx->n_parts; i++) free(ctx->parts[i].topic);
+  free(ctx->parts);
+  cli_common_free(&ctx->common);
 }
 
 int cli_produce_main(int argc, char **argv) {
@@ -534,62 +611,28 @@ int cli_produce_main(int argc, char **argv) {
   ctx.validate = true;
   ctx.timeout_ms = 30000;
   int rc = produce_parse_args(&ctx, argc, argv);
-  if (rc != 0) {
+  if (rc != 0 || produce_prepare(&ctx) < 0) {
     if (rc > 0) cli_usage(stdout);
-    cli_common_free(&ctx.common);
-    return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+    produce_free(&ctx);
+    return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
   }
   FILE *in = stdin;
+  ctx.input = "stdin";
   if (ctx.file && strcmp(ctx.file, "-") != 0) {
+    ctx.input = ctx.file;
     in = fopen(ctx.file, "r");
     if (!in) {
       cli_err("cannot open %s: %s", ctx.file, strerror(errno));
-      cli_common_free(&ctx.common);
-      return CLI_EXIT_FAIL;
+      produce_free(&ctx);
+      return CLI_EXIT_USAGE;
     }
   }
-  if (produce_open(&ctx) < 0) {
-    if (in != stdin) fclose(in);
-    cli_common_free(&ctx.common);
-    return CLI_EXIT_FAIL;
-  }
-
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t n;
-  long lineno = 0;
-  bool read_error = false;
-  while (!cli_stop_requested() && !ctx.fatal) {
-    errno = 0;
-    n = getline(&line, &cap, in);
-    if (n < 0) {
-      read_error = ferror(in) && errno != EINTR;
-      break;
-    }
-    lineno++;
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = '\0';
-    if (produce_blank(line, (size_t)n)) continue;
-    char err[1024];
-    if (produce_line(&ctx, line, (size_t)n, lineno, err, sizeof err) < 0) {
-      cli_err("line %ld: %s", lineno, err);
-      ctx.bad_lines++;
-      if (ctx.strict) break;
-    }
-    rd_kafka_poll(ctx.rk, 0);
-  }
-  free(line);
-  if (read_error) cli_err("cannot read %s: %s", ctx.file ? ctx.file : "standard input",
-                          strerror(errno));
+  bool read_ok = produce_lines(&ctx, in);
   if (in != stdin) fclose(in);
   if (cli_stop_requested()) cli_err("interrupted; flushing what was produced");
-
   produce_finish(&ctx);
   fprintf(stderr, "produced %ld records (%ld failed)\n", ctx.delivered, ctx.failed);
-  bool ok = !read_error && !ctx.fatal && !cli_stop_requested() && ctx.bad_lines == 0 &&
-            ctx.failed == 0;
-  rd_kafka_destroy(ctx.rk);
-  for (size_t i = 0; i < ctx.n_parts; i++) free(ctx.parts[i].topic);
-  free(ctx.parts);
-  cli_common_free(&ctx.common);
-  return ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+  rc = produce_exit_code(&ctx, read_ok);
+  produce_free(&ctx);
+  return rc;
 }

@@ -6,7 +6,8 @@
  * records, from the beginning to the last stable offset: it needs no
  * running daemon and shows only committed state. It prints the last record
  * (--history: every version) and exits CLI_EXIT_NOT_FOUND when there is
- * none. A daemon's GET /orders/{id} answers the same from memory. */
+ * none. A daemon's GET /orders/{id} answers the same from memory. Its
+ * messages, tail's included, name "show" (main() set the command). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,17 +50,17 @@ int cli_show_main(int argc, char **argv) {
     } else if (!id) {
       id = a;
     } else {
-      cli_err("show: unexpected argument '%s' (one id at a time)", a);
+      cli_err("unexpected argument '%s' (one id at a time)", a);
       free(targv);
-      return CLI_EXIT_FAIL;
+      return CLI_EXIT_USAGE;
     }
   }
   bool help = false;
   for (int i = 2; i < n; i++) help |= !strcmp(targv[i], "-h") || !strcmp(targv[i], "--help");
   if (!id && !help) {
-    cli_err("show: which order? usage: greenlight show ORDER_ID [--batch] [--history]");
+    cli_err("which order? usage: greenlight show ORDER_ID [--batch] [--history]");
     free(targv);
-    return CLI_EXIT_FAIL;
+    return CLI_EXIT_USAGE;
   }
   targv[1] = batch ? SHOW_BATCH_TOPIC : SHOW_ORDER_TOPIC;
   const char *fixed[] = {"--from-beginning", "--exit-at-end", "--key", id ? id : "",

@@ -58,25 +58,6 @@ typedef struct tail_ctx {
   int64_t deadline;        /* Monotonic ms; 0 = none. */
 } tail_ctx_t;
 
-/* librdkafka's own log lines, shortened; debug chatter is dropped. */
-static void tail_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-  (void)rk;
-  if (level <= 3) cli_err("kafka %s: %s", fac, buf);
-}
-
-/* Errors reach the operator through the log lines; only a fatal error is
- * worth a line of its own. */
-static void tail_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-  (void)opaque;
-  if (err == RD_KAFKA_RESP_ERR__FATAL) {
-    char buf[512];
-    rd_kafka_fatal_error(rk, buf, sizeof buf);
-    cli_err("kafka fatal error: %s", buf);
-  } else if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
-    cli_err("kafka: %s", reason);
-  }
-}
-
 /* True if the n bytes at s are text that JSON can carry as a string. */
 static bool tail_is_text(const void *s, size_t n) {
   if (memchr(s, '\0', n)) return false;
@@ -185,6 +166,25 @@ static int tail_print(tail_ctx_t *ctx, const rd_kafka_message_t *m) {
   return 0;
 }
 
+/* The one argument after the options, TOPIC, with the prefix. Returns 0, or
+ * -1 on a usage error (reported). */
+static int tail_topic_arg(tail_ctx_t *ctx, int argc, char **argv) {
+  if (argc < 1) {
+    cli_err("which topic? usage: greenlight tail TOPIC [options]");
+    return -1;
+  }
+  if (argc > 1) {
+    cli_err("unexpected argument '%s' (one topic at a time)", argv[1]);
+    return -1;
+  }
+  ctx->topic_arg = argv[0];
+  if (!ctx->topic_arg[0]) {
+    cli_err("the topic name is empty");
+    return -1;
+  }
+  return cli_topic_name(&ctx->common, ctx->topic_arg, ctx->topic, sizeof ctx->topic);
+}
+
 /* Parses the options of `greenlight tail`. Returns -1 on a usage error, 1
  * if help was asked for, else 0. */
 static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
@@ -213,13 +213,13 @@ static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
       case OPT_EXIT_AT_END: ctx->exit_at_end = true; break;
       case OPT_COUNT:
         if (cli_parse_int(optarg, 1, INT64_MAX, &ctx->count) < 0) {
-          cli_err("tail: --count: expected a positive number, got '%s'", optarg);
+          cli_err("--count: expected a positive number, got '%s'", optarg);
           return -1;
         }
         break;
       case OPT_TIMEOUT:
         if (cli_parse_int(optarg, 1, INT32_MAX, &ctx->timeout_ms) < 0) {
-          cli_err("tail: --timeout-ms: expected a positive number of ms, got '%s'", optarg);
+          cli_err("--timeout-ms: expected a positive number of ms, got '%s'", optarg);
           return -1;
         }
         break;
@@ -228,7 +228,7 @@ static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
         const char *pkg = strchr(optarg, '.') ? "" : TAIL_TYPE_PACKAGE;
         snprintf(ctx->type_name, sizeof ctx->type_name, "%s%s", pkg, optarg);
         if (!gl_json_descriptor(ctx->type_name)) {
-          cli_err("tail: --type: unknown message type '%s' (e.g. greenlight.v1.OrderStatus)",
+          cli_err("--type: unknown message type '%s' (e.g. greenlight.v1.OrderStatus)",
                   optarg);
           return -1;
         }
@@ -238,25 +238,12 @@ static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
       case OPT_RAW: ctx->raw = true; break;
       case OPT_KEY: ctx->key = optarg; break;
       case OPT_LAST: ctx->last = ctx->exit_at_end = true; break;
-      case ':': cli_err("tail: option '%s' needs a value", argv[optind - 1]); return -1;
-      default: cli_err("tail: unknown option '%s'", argv[optind - 1]); return -1;
+      case ':': cli_err("option '%s' needs a value", argv[optind - 1]); return -1;
+      default: cli_err("unknown option '%s'", argv[optind - 1]); return -1;
     }
   }
   if (ctx->common.help) return 1;
-  if (optind >= argc) {
-    cli_err("tail: which topic? usage: greenlight tail TOPIC [options]");
-    return -1;
-  }
-  if (optind + 1 < argc) {
-    cli_err("tail: unexpected argument '%s' (one topic at a time)", argv[optind + 1]);
-    return -1;
-  }
-  ctx->topic_arg = argv[optind];
-  if (!ctx->topic_arg[0]) {
-    cli_err("tail: the topic name is empty");
-    return -1;
-  }
-  return cli_topic_name(&ctx->common, ctx->topic_arg, ctx->topic, sizeof ctx->topic);
+  return tail_topic_arg(ctx, argc - optind, argv + optind);
 }
 
 /* Milliseconds left before the deadline, capped at cap; cap if none. */
@@ -273,12 +260,12 @@ static bool tail_timed_out(const tail_ctx_t *ctx) {
 
 /* Looks up the partitions of the topic. While a --timeout-ms runs, a topic
  * that does not exist yet or a cluster that cannot be reached is waited
- * for; without one either is an error. Returns 0, -1 (error reported) or
- * -2 (timed out; the last problem reported). */
+ * for; without one either is an error. Returns 0, or -1 with the problem
+ * (or the time-out) reported. */
 static int tail_partitions(tail_ctx_t *ctx) {
   rd_kafka_topic_t *rkt = rd_kafka_topic_new(ctx->rk, ctx->topic, NULL);
   if (!rkt) {
-    cli_err("tail: topic %s: %s", ctx->topic, rd_kafka_err2str(rd_kafka_last_error()));
+    cli_err("topic %s: %s", ctx->topic, rd_kafka_err2str(rd_kafka_last_error()));
     return -1;
   }
   char problem[512] = "";
@@ -286,8 +273,8 @@ static int tail_partitions(tail_ctx_t *ctx) {
   while (!cli_stop_requested()) {
     int wait = tail_wait_ms(ctx, 10000);
     if (ctx->deadline && wait == 0) {
-      if (problem[0]) cli_err("tail: %s", problem);
-      rc = -2;
+      if (problem[0]) cli_err("%s", problem);
+      cli_err("timed out after %lld ms looking up topic %s", ctx->timeout_ms, ctx->topic);
       break;
     }
     const struct rd_kafka_metadata *md = NULL;
@@ -312,7 +299,7 @@ static int tail_partitions(tail_ctx_t *ctx) {
                ctx->topic, ctx->common.bootstrap, rd_kafka_err2str(e));
     }
     if (!ctx->deadline) {
-      cli_err("tail: %s", problem);
+      cli_err("%s", problem);
       break;
     }
     rd_kafka_poll(ctx->rk, tail_wait_ms(ctx, 500));
@@ -321,7 +308,8 @@ static int tail_partitions(tail_ctx_t *ctx) {
   return rc;
 }
 
-/* Creates the consumer: no group, no commits, read_committed, EOF events. */
+/* Creates the consumer: no group, no commits, read_committed, EOF events.
+ * Connects nothing yet, so a failure is a bad setting: -1, reported. */
 static int tail_open(tail_ctx_t *ctx) {
   /* librdkafka needs a group.id to assign partitions; the tail never joins
    * or commits to it, so a per-process name keeps it out of everyone's way. */
@@ -340,12 +328,10 @@ static int tail_open(tail_ctx_t *ctx) {
   };
   rd_kafka_conf_t *conf = cli_kafka_conf(&ctx->common, defaults);
   if (!conf) return -1;
-  rd_kafka_conf_set_log_cb(conf, tail_log_cb);
-  rd_kafka_conf_set_error_cb(conf, tail_error_cb);
   char errstr[512];
   ctx->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
   if (!ctx->rk) {
-    cli_err("tail: cannot create the consumer: %s", errstr);
+    cli_err("cannot create the consumer: %s", errstr);
     rd_kafka_conf_destroy(conf);
     return -1;
   }
@@ -370,7 +356,7 @@ static int tail_assign(tail_ctx_t *ctx) {
   rd_kafka_resp_err_t e = rd_kafka_assign(ctx->rk, parts);
   rd_kafka_topic_partition_list_destroy(parts);
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    cli_err("tail: cannot assign %s: %s", ctx->topic, rd_kafka_err2str(e));
+    cli_err("cannot assign %s: %s", ctx->topic, rd_kafka_err2str(e));
     return -1;
   }
   ctx->at_end = calloc((size_t)ctx->n_partitions, sizeof *ctx->at_end);
@@ -391,7 +377,7 @@ static int tail_handle(tail_ctx_t *ctx, const rd_kafka_message_t *m) {
     return ctx->exit_at_end && ctx->n_at_end == ctx->n_assigned;
   }
   if (m->err) {
-    cli_err("tail: %s [%d]: %s", ctx->topic, (int)m->partition, rd_kafka_message_errstr(m));
+    cli_err("%s [%d]: %s", ctx->topic, (int)m->partition, rd_kafka_message_errstr(m));
     if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
         m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
         m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
@@ -408,7 +394,7 @@ static int tail_handle(tail_ctx_t *ctx, const rd_kafka_message_t *m) {
   if (tail_print(ctx, m) < 0) {
     /* A reader that has seen enough (`| head`) ends the tail quietly. */
     if (errno == EPIPE) return 1;
-    cli_err("tail: cannot write to standard output: %s", strerror(errno));
+    cli_err("cannot write to standard output: %s", strerror(errno));
     return -1;
   }
   ctx->printed++;
@@ -419,7 +405,7 @@ static int tail_handle(tail_ctx_t *ctx, const rd_kafka_message_t *m) {
 static int tail_finish(tail_ctx_t *ctx) {
   if (!ctx->last) return CLI_EXIT_OK;
   if (!ctx->held) {
-    cli_err("tail: no record%s%s in %s", ctx->key ? " with key " : "", ctx->key ? ctx->key : "",
+    cli_err("no record%s%s in %s", ctx->key ? " with key " : "", ctx->key ? ctx->key : "",
             ctx->topic);
     return CLI_EXIT_NOT_FOUND;
   }
@@ -431,9 +417,9 @@ static int tail_finish(tail_ctx_t *ctx) {
 static int tail_run(tail_ctx_t *ctx) {
   while (!cli_stop_requested()) {
     if (tail_timed_out(ctx)) {
-      cli_err("tail: timed out after %lld ms (%lld records, %d of %d partitions at their end)",
+      cli_err("timed out after %lld ms (%lld records, %d of %d partitions at their end)",
               ctx->timeout_ms, ctx->printed, (int)ctx->n_at_end, (int)ctx->n_assigned);
-      return CLI_EXIT_TIMEOUT;
+      return CLI_EXIT_FAIL;
     }
     rd_kafka_message_t *m = rd_kafka_consumer_poll(ctx->rk, tail_wait_ms(ctx, 200));
     if (!m) continue;
@@ -453,17 +439,13 @@ int cli_tail_main(int argc, char **argv) {
   if (rc != 0) {
     if (rc > 0) cli_usage(stdout);
     cli_common_free(&ctx.common);
-    return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+    return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
   }
   if (ctx.timeout_ms) ctx.deadline = cli_now_ms() + ctx.timeout_ms;
-  int exit_code = CLI_EXIT_FAIL;
+  int exit_code = CLI_EXIT_USAGE;
   if (tail_open(&ctx) < 0) goto out;
-  rc = tail_partitions(&ctx);
-  if (rc == -2) {
-    cli_err("tail: timed out after %lld ms looking up topic %s", ctx.timeout_ms, ctx.topic);
-    exit_code = CLI_EXIT_TIMEOUT;
-  }
-  if (rc < 0 || tail_assign(&ctx) < 0) goto out;
+  exit_code = CLI_EXIT_FAIL;
+  if (tail_partitions(&ctx) < 0 || tail_assign(&ctx) < 0) goto out;
   exit_code = tail_run(&ctx);
 out:
   if (ctx.rk) {

@@ -37,7 +37,8 @@ static const char cli_usage_text[] =
     "                   [--file F|-] [--strict] [--no-validate] [--timeout-ms T]\n"
     "  Each input line is one greenlight.v1.Envelope in JSON, e.g.\n"
     "    {\"event_id\":\"E-1\",\"occurred_at_ms\":1767571200000,\"source\":\"erp.bytedance\",\n"
-    "     \"order_placed\":{\"order_id\":\"O-1\",\"units\":200000,\"end_use\":\"COMMERCIAL_CLOUD\"}}\n"
+    "     \"order_placed\":{\"order_id\":\"O-1\",\"buyer_id\":\"bytedance\",\"units\":200000,\n"
+    "                     \"end_use\":\"COMMERCIAL_CLOUD\"}}\n"
     "  optionally with \"topic\" and \"key\" to override the routing. The topic\n"
     "  follows the payload (order_placed/order_cancelled -> greenlight.orders,\n"
     "  approval_granted/approval_denied -> greenlight.approvals, batch_queued ->\n"
@@ -47,14 +48,20 @@ static const char cli_usage_text[] =
     "    {\"topic\":\"T\",\"key\":\"K\",\"value_hex\":\"0a03...\"}\n"
     "  (optional \"headers\":{\"name\":\"value\"}, \"partition\":N, \"timestamp_ms\":T;\n"
     "  \"key_hex\":\"..\" instead of \"key\" for a key JSON text cannot hold)\n"
-    "  sends raw bytes as they are. Blank lines are skipped. A bad line is\n"
-    "  reported as 'greenlight: line N: ...' and skipped; the exit code is then 1.\n"
+    "  sends raw bytes as they are. Blank lines are skipped. Before it is sent,\n"
+    "  every envelope is judged by the daemons' own code: the checks they make\n"
+    "  on a record alone (size and string limits, UTF-8, enums, required fields\n"
+    "  and ranges, the key = the order_id); the policy and the order's state are\n"
+    "  theirs. A bad line is reported as\n"
+    "    greenlight: produce: FILE:LINE: REASON: DETAIL\n"
+    "  (FILE is \"stdin\" for standard input; REASON is the daemons' dlq.reason,\n"
+    "  e.g. invalid, unknown_enum, key_mismatch) and skipped; the exit code is\n"
+    "  then 2.\n"
     "  --file F       read F instead of standard input (\"-\" = standard input)\n"
-    "  --strict       stop at the first bad line\n"
+    "  --strict       stop at the first bad line (nothing after it is sent)\n"
     "  --transactional  produce everything in one transaction: read_committed\n"
     "                 readers see all of it at once, or none of it\n"
-    "  --no-validate  send envelopes that fail greenlight's validation (tests);\n"
-    "                 it is the daemon's: limits, UTF-8, and the key = order_id\n"
+    "  --no-validate  send envelopes that fail that validation (tests)\n"
     "  --timeout-ms T give up on undelivered records after T ms (default 30000)\n"
     "  Ends with 'produced N records (M failed)' on standard error.\n"
     "\n"
@@ -70,7 +77,7 @@ static const char cli_usage_text[] =
     "  --from-beginning  start at the earliest offset (default: only new records)\n"
     "  --exit-at-end     stop once every partition is at its end\n"
     "  --count N         stop after N records\n"
-    "  --timeout-ms T    exit with code 2 if not done after T ms\n"
+    "  --timeout-ms T    give up (exit 1) if not done after T ms\n"
     "  --type NAME       decode every value as NAME, e.g. greenlight.v1.OrderStatus\n"
     "  --defaults        also print fields that hold their zero value\n"
     "  --raw             print every value as \"value_hex\" (exact bytes, for diffs)\n"
@@ -85,7 +92,7 @@ static const char cli_usage_text[] =
     "  one JSON line, like tail; reads only ID's partition and needs no daemon.\n"
     "  Exits 3 if there is none.\n"
     "  --history         every version, oldest first\n"
-    "  --timeout-ms T    give up after T ms (default 30000; exit 2)\n"
+    "  --timeout-ms T    give up (exit 1) after T ms (default 30000)\n"
     "\n"
     "Common options:\n"
     "  -b, --bootstrap BOOTSTRAP  brokers (default: $GREENLIGHT_BOOTSTRAP or " CLI_DEFAULT_BOOTSTRAP
@@ -95,7 +102,14 @@ static const char cli_usage_text[] =
     "                             $GREENLIGHT_TOPIC_PREFIX or none)\n"
     "  -h, --help                 show this text\n"
     "\n"
-    "Exit codes: 0 success, 1 error, 2 timed out, 3 no such order or batch.\n";
+    "Exit codes (every command):\n"
+    "  0  done; also after SIGINT or SIGTERM once what was sent is flushed\n"
+    "  1  anything else: the broker unreachable, --timeout-ms ran out, a record\n"
+    "     not delivered, a transaction aborted, a write to standard output failed\n"
+    "  2  bad usage, known before any connection: an unknown command or option,\n"
+    "     a bad value or -X property, an input file that cannot be opened, or\n"
+    "     (produce) an input line refused before it is sent\n"
+    "  3  show, tail --last: no record for the ID or key\n";
 
 void cli_usage(FILE *out) { fputs(cli_usage_text, out); }
 
@@ -112,16 +126,26 @@ int main(int argc, char **argv) {
 
   if (argc < 2) {
     cli_usage(stderr);
-    return CLI_EXIT_FAIL;
+    return CLI_EXIT_USAGE;
   }
   const char *cmd = argv[1];
   if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
     cli_usage(stdout);
     return CLI_EXIT_OK;
   }
-  if (strcmp(cmd, "produce") == 0) return cli_produce_main(argc - 1, argv + 1);
-  if (strcmp(cmd, "tail") == 0) return cli_tail_main(argc - 1, argv + 1);
-  if (strcmp(cmd, "show") == 0) return cli_show_main(argc - 1, argv + 1);
+  static const struct {
+    const char *name;
+    int (*main)(int, char **);
+  } commands[] = {
+      {"produce", cli_produce_main},
+      {"tail", cli_tail_main},
+      {"show", cli_show_main},
+  };
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+    if (strcmp(cmd, commands[i].name) != 0) continue;
+    cli_set_command(commands[i].name);
+    return commands[i].main(argc - 1, argv + 1);
+  }
   cli_err("unknown command '%s' (try 'greenlight help')", cmd);
-  return CLI_EXIT_FAIL;
+  return CLI_EXIT_USAGE;
 }

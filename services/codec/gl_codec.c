@@ -6,6 +6,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Writes the values enum ed knows as "0..6", or "0, 1, 5" when they are not
+ * contiguous (values[] is sorted by number, one range per contiguous run). */
+static void gl_enum_known(const ProtobufCEnumDescriptor *ed, char *out, size_t out_len) {
+  const ProtobufCEnumValue *v = ed->values;
+  unsigned n = ed->n_values;
+  out[0] = '\0';
+  if (n && ed->n_value_ranges == 1) {
+    snprintf(out, out_len, "%d..%d", v[0].value, v[n - 1].value);
+    return;
+  }
+  size_t o = 0;
+  for (unsigned i = 0; i < n && o < out_len; i++)
+    o += (size_t)snprintf(out + o, out_len - o, "%s%d", i ? ", " : "", v[i].value);
+}
+
 int gl_message_check_enums(const ProtobufCMessage *msg, char *detail, size_t detail_len) {
   const ProtobufCMessageDescriptor *d = msg->descriptor;
   for (unsigned i = 0; i < d->n_fields; i++) {
@@ -25,7 +40,10 @@ int gl_message_check_enums(const ProtobufCMessage *msg, char *detail, size_t det
       if (f->type == PROTOBUF_C_TYPE_ENUM) {
         int v = ((const int *)vals)[k];
         if (!protobuf_c_enum_descriptor_get_value(f->descriptor, v)) {
-          snprintf(detail, detail_len, "%s.%s: unknown enum value %d", d->short_name, f->name, v);
+          char known[128];
+          gl_enum_known(f->descriptor, known, sizeof known);
+          snprintf(detail, detail_len, "%s.%s: unknown enum value %d (%s knows %s)", d->short_name,
+                   f->name, v, ((const ProtobufCEnumDescriptor *)f->descriptor)->name, known);
           return -1;
         }
       } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
@@ -35,12 +53,6 @@ int gl_message_check_enums(const ProtobufCMessage *msg, char *detail, size_t det
     }
   }
   return 0;
-}
-
-const char *gl_order_batch_key(int state, const char *batch_id) {
-  if (batch_id && *batch_id) return batch_id;
-  if (state == GREENLIGHT__V1__ORDER_STATE__ORDER_STATE_ACCEPTED) return GL_BATCH_KEY_WAITING;
-  return NULL;
 }
 
 size_t gl_message_pack(const ProtobufCMessage *msg, uint8_t **out) {

@@ -216,6 +216,21 @@ static const ProtobufCEnumValue *gl_enum_by_name(const ProtobufCEnumDescriptor *
   return protobuf_c_enum_descriptor_get_value_by_name(ed, full);
 }
 
+/* Writes the names enum ed accepts, without their type prefix and in
+ * number order ("UNSPECIFIED, COMMERCIAL_CLOUD, ..."), for an error that
+ * tells the operator what to write instead. */
+static void gl_enum_names(const ProtobufCEnumDescriptor *ed, char *out, size_t out_len) {
+  char prefix[256];
+  gl_enum_prefix(ed->short_name, prefix, sizeof prefix);
+  size_t plen = strlen(prefix), o = 0;
+  out[0] = '\0';
+  for (unsigned i = 0; i < ed->n_values && o < out_len; i++) {
+    const char *name = ed->values[i].name;
+    if (strncmp(name, prefix, plen) == 0 && name[plen]) name += plen;
+    o += (size_t)snprintf(out + o, out_len - o, "%s%s", i ? ", " : "", name);
+  }
+}
+
 static ProtobufCMessage *gl_json_build(gl_json_ctx_t *c, const ProtobufCMessageDescriptor *desc,
                                        const json_t *obj);
 
@@ -273,8 +288,10 @@ static int gl_json_to_value(gl_json_ctx_t *c, const ProtobufCFieldDescriptor *f,
       if (json_is_string(v)) {
         const ProtobufCEnumValue *ev = gl_enum_by_name(ed, json_string_value(v));
         if (!ev) {
-          gl_json_fail(c, "field '%s': unknown value \"%.60s\" for enum %s", c->path,
-                       json_string_value(v), ed->name);
+          char names[512];
+          gl_enum_names(ed, names, sizeof names);
+          gl_json_fail(c, "field '%s': unknown value \"%.60s\" for enum %s; allowed: %s (or the "
+                       "full name, or a number)", c->path, json_string_value(v), ed->name, names);
           return -1;
         }
         *(int32_t *)dst = ev->value;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../batchd/batch_repartition.h"
 #include "order_internal.h"
 
 /* Aborts with a message: the process cannot continue without memory. */

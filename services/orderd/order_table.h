@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "greenlight/gl_codec.h"
+#include "greenlight/v1/state.pb-c.h" /* The changelog value, greenlight.v1.OrderRecord. */
 #include "order_policy.h"
 
 /* One order's state; opaque outside order_table.c. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "greenlight/gl_engine.h"
+#include "../batchd/batch_repartition.h"
 #include "greenlight/gl_json.h"
 #include "order_deadlines.h"
 #include "order_table.h"

@@ -1,5 +1,6 @@
-/* Unit tests for gl_codec: round trips, every rejection reason, and the
- * hostile-input checks (UTF-8, NUL bytes, limits, record key). */
+/* Unit tests for gl_codec: round trips, every rejection reason, the
+ * hostile-input checks (UTF-8, NUL bytes, limits, record key) and the
+ * payload checks a writer runs before sending (gl_envelope_validate). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,17 @@
 #include <cmocka.h>
 
 #include "greenlight/gl_codec.h"
+
+/* The codec knows no order state: its header neither defines the
+ * repartition key (batchd's header does) nor brings the store messages. */
+#ifdef GL_BATCH_KEY_WAITING
+#error "gl_codec.h defines GL_BATCH_KEY_WAITING again"
+#endif
+#ifdef PROTOBUF_C_greenlight_2fv1_2fstate_2eproto__INCLUDED
+#error "gl_codec.h includes state.pb-c.h again"
+#endif
+
+#include "batch_repartition.h"
 
 #define T0 1767571200000
 
@@ -140,7 +152,8 @@ static void test_unknown_enum(void **state) {
   p.end_use = 42;
   uint8_t *buf;
   size_t n = pack_env(&env, &buf);
-  expect_reject(buf, n, "unknown_enum", "end_use: unknown enum value 42");
+  expect_reject(buf, n, "unknown_enum",
+                "end_use: unknown enum value 42 (greenlight.v1.EndUse knows 0..6)");
   free(buf);
 }
 
@@ -530,6 +543,153 @@ static void test_tick_takes_any_key(void **state) {
   free(buf);
 }
 
+/* ---- The payload checks (gl_envelope_check_payload) ------------------------ */
+
+/* An envelope around one payload of case pc, keyed "O-1" when packed. */
+static Greenlight__V1__Envelope wrap(int pc, void *payload) {
+  Greenlight__V1__Envelope env = GREENLIGHT__V1__ENVELOPE__INIT;
+  env.event_id = "E-1";
+  env.occurred_at_ms = T0;
+  env.payload_case = pc;
+  env.order_placed = payload; /* A oneof: every member shares this place. */
+  return env;
+}
+
+/* Packs env and judges it as a writer does; NULL or the reason. */
+static const char *validate(Greenlight__V1__Envelope *env, const char *key, char *detail,
+                            size_t detail_len) {
+  uint8_t *buf;
+  size_t n = pack_env(env, &buf);
+  detail[0] = '\0';
+  const char *reason = gl_envelope_validate(buf, n, key, key ? strlen(key) : 0, detail, detail_len);
+  free(buf);
+  return reason;
+}
+
+static void expect_valid(Greenlight__V1__Envelope *env) {
+  char detail[512];
+  const char *reason = validate(env, "O-1", detail, sizeof detail);
+  if (reason) fail_msg("refused: %s: %s", reason, detail);
+}
+
+static void expect_invalid(Greenlight__V1__Envelope *env, const char *detail_part) {
+  char detail[512];
+  const char *reason = validate(env, "O-1", detail, sizeof detail);
+  if (!reason || strcmp(reason, "invalid") != 0 || !strstr(detail, detail_part))
+    fail_msg("got %s \"%s\", expected invalid \"...%s...\"", reason ? reason : "accepted",
+             detail, detail_part);
+}
+
+static void test_payload_placed(void **state) {
+  (void)state;
+  Greenlight__V1__OrderPlaced p;
+  Greenlight__V1__Envelope env = placed_env(&p);
+  expect_valid(&env);
+  p.units = 0; /* The policy's to refuse, not the codec's. */
+  expect_valid(&env);
+  p.units = -5;
+  expect_invalid(&env, "OrderPlaced E-1: units -5 and domestic_units_committed 50000 must be >= 0");
+  p.units = 5;
+  p.domestic_units_committed = -1;
+  expect_invalid(&env, "domestic_units_committed -1 must be >= 0");
+  p.domestic_units_committed = 0;
+  p.buyer_id = "";
+  expect_invalid(&env, "OrderPlaced E-1: buyer_id is required");
+}
+
+static void test_payload_approvals(void **state) {
+  (void)state;
+  Greenlight__V1__ApprovalGranted g = GREENLIGHT__V1__APPROVAL_GRANTED__INIT;
+  g.order_id = "O-1";
+  g.authority = GREENLIGHT__V1__AUTHORITY__AUTHORITY_US_EXPORT_LICENSE;
+  g.units_approved = 10;
+  Greenlight__V1__Envelope env = wrap(GREENLIGHT__V1__ENVELOPE__PAYLOAD_APPROVAL_GRANTED, &g);
+  expect_valid(&env); /* An export grant needs no batch. */
+  g.authority = GREENLIGHT__V1__AUTHORITY__AUTHORITY_CN_IMPORT_APPROVAL;
+  expect_invalid(&env, "ApprovalGranted E-1: an import approval needs a batch_id");
+  g.batch_id = "CN-B1";
+  expect_valid(&env);
+  g.valid_until_ms = -1;
+  expect_invalid(&env, "valid_until_ms -1 must be >= 0");
+  g.valid_until_ms = 0;
+  g.authority = GREENLIGHT__V1__AUTHORITY__AUTHORITY_UNSPECIFIED;
+  expect_invalid(&env, "ApprovalGranted E-1: authority 0 is not an authority");
+  Greenlight__V1__ApprovalDenied d = GREENLIGHT__V1__APPROVAL_DENIED__INIT;
+  d.order_id = "O-1";
+  env = wrap(GREENLIGHT__V1__ENVELOPE__PAYLOAD_APPROVAL_DENIED, &d);
+  expect_invalid(&env, "ApprovalDenied E-1: authority 0 is not an authority");
+  d.authority = GREENLIGHT__V1__AUTHORITY__AUTHORITY_US_EXPORT_LICENSE;
+  expect_valid(&env);
+}
+
+static void test_payload_batch_and_shipment(void **state) {
+  (void)state;
+  Greenlight__V1__BatchQueued b = GREENLIGHT__V1__BATCH_QUEUED__INIT;
+  b.order_id = "O-1";
+  b.batch_id = "CN-B1";
+  b.batch_seq = 1;
+  Greenlight__V1__Envelope env = wrap(GREENLIGHT__V1__ENVELOPE__PAYLOAD_BATCH_QUEUED, &b);
+  expect_valid(&env);
+  b.batch_seq = 0;
+  expect_invalid(&env, "BatchQueued E-1: needs batch_id of 1..128 bytes (got 5), batch_seq >= 1 (got 0)");
+  b.batch_seq = 1;
+  b.position = -1;
+  expect_invalid(&env, "position >= 0 (got -1)");
+  b.position = 0;
+  b.batch_id = "";
+  expect_invalid(&env, "(got 0)");
+  Greenlight__V1__ShipmentCleared s = GREENLIGHT__V1__SHIPMENT_CLEARED__INIT;
+  s.order_id = "O-1";
+  env = wrap(GREENLIGHT__V1__ENVELOPE__PAYLOAD_SHIPMENT_CLEARED, &s);
+  expect_invalid(&env, "ShipmentCleared E-1: units must be > 0, got 0");
+  s.units = 1;
+  expect_valid(&env);
+  Greenlight__V1__OrderCancelled c = GREENLIGHT__V1__ORDER_CANCELLED__INIT;
+  c.order_id = "O-1";
+  env = wrap(GREENLIGHT__V1__ENVELOPE__PAYLOAD_ORDER_CANCELLED, &c);
+  expect_valid(&env);
+}
+
+/* gl_envelope_decode() leaves the payload to its reader (orderd drops a
+ * repeated event_id first); gl_envelope_validate() runs the decode's checks
+ * first, so a record refused by both names the decode's reason. */
+static void test_validate_is_decode_then_payload(void **state) {
+  (void)state;
+  Greenlight__V1__OrderPlaced p;
+  Greenlight__V1__Envelope env = placed_env(&p);
+  p.buyer_id = "";
+  uint8_t *buf;
+  size_t n = pack_env(&env, &buf);
+  expect_accept(buf, n);
+  char detail[512];
+  const char *reason = gl_envelope_validate(buf, n, "O-1", 3, detail, sizeof detail);
+  assert_non_null(reason);
+  assert_string_equal(reason, "invalid");
+  reason = gl_envelope_validate(buf, n, "O-2", 3, detail, sizeof detail);
+  assert_non_null(reason);
+  assert_string_equal(reason, "key_mismatch");
+  reason = gl_envelope_validate(buf, n, NULL, 0, detail, sizeof detail);
+  assert_non_null(reason);
+  assert_string_equal(reason, "key_mismatch");
+  free(buf);
+  const uint8_t junk[] = {0xff, 0xff, 0xff};
+  reason = gl_envelope_validate(junk, sizeof junk, "O-1", 3, detail, sizeof detail);
+  assert_non_null(reason);
+  assert_string_equal(reason, "decode_error");
+}
+
+/* The repartition key left the codec for batchd's header (checked at the
+ * includes above) and answers as before. */
+static void test_batch_key_moved(void **state) {
+  (void)state;
+  assert_string_equal(gl_order_batch_key(GREENLIGHT__V1__ORDER_STATE__ORDER_STATE_QUEUED, "B1"),
+                      "B1");
+  assert_string_equal(gl_order_batch_key(GREENLIGHT__V1__ORDER_STATE__ORDER_STATE_ACCEPTED, ""),
+                      GL_BATCH_KEY_WAITING);
+  assert_string_equal(GL_BATCH_KEY_WAITING, "~waiting");
+  assert_null(gl_order_batch_key(GREENLIGHT__V1__ORDER_STATE__ORDER_STATE_REJECTED, NULL));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
@@ -549,6 +709,11 @@ int main(void) {
       cmocka_unit_test(test_key_must_equal_order_id),
       cmocka_unit_test(test_key_checked_for_every_order_payload),
       cmocka_unit_test(test_tick_takes_any_key),
+      cmocka_unit_test(test_payload_placed),
+      cmocka_unit_test(test_payload_approvals),
+      cmocka_unit_test(test_payload_batch_and_shipment),
+      cmocka_unit_test(test_validate_is_decode_then_payload),
+      cmocka_unit_test(test_batch_key_moved),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,212 @@
+"""The CLI without a broker: `greenlight produce` judges every record with the
+daemons' code before it connects, its messages name the input file and
+line, and every command keeps the exit-code table of its usage text
+(0 done, 1 anything else, 2 bad usage or input known before connecting,
+3 no record).
+
+Kafka is never reached: the bootstrap is 127.0.0.1:1 (refused at once) or a
+listening socket of this test that never answers, so the test can also see
+whether the CLI connected at all. Every subprocess is bounded by a timeout.
+Usage: test_cli.py PATH_TO_greenlight"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+CLI = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+    os.environ.get("GL_BUILD_DIR", "build"), "services", "cli", "greenlight")
+UNREACHABLE = "127.0.0.1:1"
+TIMEOUT_MS = 1500  # --timeout-ms of the runs that do reach the connection step.
+FAILURES = []
+
+
+def check(cond, what):
+    if not cond:
+        FAILURES.append(what)
+        print(f"FAIL: {what}", file=sys.stderr)
+
+
+def run(args, stdin="", timeout=30, out=None):
+    """(exit code, stderr, seconds) of one CLI run, killed after timeout;
+    out, a list, receives its standard output."""
+    t = time.monotonic()
+    try:
+        r = subprocess.run([CLI, *args], input=stdin.encode(), capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        return 124, (e.stderr or b"").decode(errors="replace") + f"\n(killed after {timeout}s)", timeout
+    if out is not None:
+        out.append(r.stdout.decode(errors="replace"))
+    err = r.stderr.decode(errors="replace")
+    # A sanitizer's report also exits 1, which some runs here expect.
+    check(not any(m in err for m in ("Sanitizer", "runtime error:")),
+          f"{args}: a sanitizer report:\n{err[-3000:]}")
+    return r.returncode, err, time.monotonic() - t
+
+
+def envelope(eid="E-1", **placed):
+    p = {"order_id": "O-1", "buyer_id": "bytedance", "units": 200000,
+         "end_use": "COMMERCIAL_CLOUD", **placed}
+    return {"event_id": eid, "occurred_at_ms": 1767571200000, "source": "test", "order_placed": p}
+
+
+def without(d, key):
+    return {k: v for k, v in d.items() if k != key}
+
+
+# (name, record, the reason in the message, a part of its detail). Each is
+# refused by the codec (gl_envelope_validate), the code orderd runs.
+BAD = [
+    ("missing buyer_id",
+     {**envelope(), "order_placed": without(envelope()["order_placed"], "buyer_id")},
+     "invalid", "OrderPlaced E-1: buyer_id is required"),
+    ("units -5", envelope(units=-5), "invalid", "units -5 and domestic_units_committed 0 must be >= 0"),
+    ("unknown enum number", envelope(end_use=99), "unknown_enum",
+     "OrderPlaced.end_use: unknown enum value 99 (greenlight.v1.EndUse knows 0..6)"),
+    ("key mismatch", {**envelope(), "key": "O-2"}, "key_mismatch",
+     'record key "O-2" (3 bytes) differs from OrderPlaced.order_id "O-1"'),
+]
+
+
+def usage_example():
+    """The envelope the usage text gives as its example, as one JSON line."""
+    text = []
+    code, _, _ = run(["help"], out=text)
+    check(code == 0, f"greenlight help: exit {code}")
+    out = text[0]
+    start = out.index("e.g.\n") + len("e.g.\n")
+    lines = out[start:out.index("\n  optionally", start)].splitlines()
+    return json.loads("".join(l.strip() for l in lines))
+
+
+class Listener:
+    """A TCP port that accepts connections and never answers: a broker that
+    cannot be reached in Kafka's terms, which tells whether anyone came."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.setblocking(False)
+        self.bootstrap = "127.0.0.1:%d" % self.sock.getsockname()[1]
+
+    def connected(self):
+        """True if a connection was made since the last call (the backlog
+        keeps a finished connection even after its client closed it)."""
+        came = False
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except BlockingIOError:
+                return came
+            conn.close()
+            came = True
+
+
+def test_usage_example_validates():
+    ex = usage_example()
+    check(ex["order_placed"].get("buyer_id"), f"the usage example has no buyer_id: {ex}")
+    code, err, secs = run(["produce", "-b", UNREACHABLE, "--strict", "--timeout-ms", str(TIMEOUT_MS)],
+                          json.dumps(ex) + "\n")
+    # Valid: it reaches the connection step, which fails (1), and nothing was refused.
+    check(code == 1 and "stdin:1: delivery to greenlight.orders failed" in err and
+          "--no-validate" not in err, f"usage example: exit {code}, {err}")
+
+
+def test_refused_before_connecting(listener):
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, record, reason, detail in BAD:
+            path = os.path.join(tmp, name.replace(" ", "_") + ".jsonl")
+            with open(path, "w") as f:
+                f.write("\n" + json.dumps(record) + "\n")  # Line 2: the blank line counts.
+            for bootstrap in (UNREACHABLE, listener.bootstrap):
+                code, err, secs = run(["produce", "-b", bootstrap, "--strict", "--file", path,
+                                       "--timeout-ms", str(TIMEOUT_MS)])
+                want = f"greenlight: produce: {path}:2: {reason}: "
+                check(code == 2 and want in err and detail in err,
+                      f"{name} via {bootstrap}: exit {code} (want 2), want {want!r} and {detail!r} in:\n{err}")
+            check(not listener.connected(), f"{name}: the CLI connected before refusing the record")
+    # Standard input is named "stdin".
+    name, record, reason, detail = BAD[0]
+    code, err, _ = run(["produce", "-b", UNREACHABLE, "--timeout-ms", str(TIMEOUT_MS)],
+                       json.dumps(record) + "\n")
+    check(code == 2 and f"greenlight: produce: stdin:1: {reason}: {detail}" in err,
+          f"{name} on stdin: exit {code}, {err}")
+
+
+def test_bad_enum_name_lists_values():
+    code, err, _ = run(["produce", "-b", UNREACHABLE, "--timeout-ms", str(TIMEOUT_MS)],
+                       json.dumps(envelope(end_use="BOGUS")) + "\n")
+    check(code == 2 and "stdin:1: field 'order_placed.end_use': unknown value \"BOGUS\"" in err and
+          "allowed: UNSPECIFIED, COMMERCIAL_CLOUD, AI_RESEARCH" in err,
+          f"bad enum name: exit {code}, {err}")
+
+
+def test_no_validate_reaches_the_connection(listener):
+    lines = "".join(json.dumps(r) + "\n" for _, r, _, _ in BAD)
+    code, err, secs = run(["produce", "-b", UNREACHABLE, "--no-validate", "--timeout-ms",
+                           str(TIMEOUT_MS)], lines, timeout=TIMEOUT_MS / 1000 + 30)
+    check(code == 1 and "produced 0 records (4 failed)" in err and
+          not any(r in err for _, _, r, _ in BAD),
+          f"--no-validate: exit {code} (want 1, 4 failed, no refusal): {err}")
+    # librdkafka flushes for the timeout plus its 5 s grace, at most.
+    check(secs < TIMEOUT_MS / 1000 + 10, f"--no-validate took {secs:.1f}s")
+    # The control of the listener check above: now the CLI does connect.
+    code, err, _ = run(["produce", "-b", listener.bootstrap, "--no-validate", "--timeout-ms",
+                        str(TIMEOUT_MS)], json.dumps(BAD[0][1]) + "\n", timeout=TIMEOUT_MS / 1000 + 30)
+    check(code == 1, f"--no-validate against a silent broker: exit {code}, {err}")
+    check(listener.connected(), "--no-validate: the CLI never connected, so the check that it "
+                                "does not connect before refusing proves nothing")
+
+
+def test_usage_errors():
+    cases = [
+        (["produce", "--bogus"], "greenlight: produce: unknown option '--bogus'"),
+        (["tail", "T", "--bogus"], "greenlight: tail: unknown option '--bogus'"),
+        (["show", "O-1", "--bogus"], "greenlight: show: unknown option '--bogus'"),
+        (["show"], "greenlight: show: which order?"),
+        (["show", "O-1", "O-2"], "greenlight: show: unexpected argument 'O-2'"),
+        (["show", "O-1", "--timeout-ms", "x"], "greenlight: show: --timeout-ms: expected"),
+        (["produce", "--timeout-ms", "0"], "greenlight: produce: --timeout-ms: expected"),
+        (["produce", "-X", "no.such.property=1"], "no.such.property"),
+        (["produce", "--file", "/nonexistent/in.jsonl"], "cannot open /nonexistent/in.jsonl"),
+        (["nope"], "unknown command 'nope'"),
+        ([], "usage: greenlight"),
+    ]
+    for args, want in cases:
+        code, err, _ = run(args)
+        check(code == 2 and want in err, f"{args}: exit {code} (want 2), {want!r} not in: {err}")
+        check("tail:" not in err or args[:1] == ["tail"], f"{args}: names tail: {err}")
+
+
+def test_runtime_failures_exit_1():
+    # Timed out (2 before the exit-code rule, now 1), and every line says show.
+    code, err, _ = run(["show", "O-1", "-b", UNREACHABLE, "--timeout-ms", "1000"])
+    lines = [l for l in err.splitlines() if l.strip()]
+    check(code == 1 and "timed out after 1000 ms" in err, f"show timed out: exit {code}, {err}")
+    check(lines and all(l.startswith("greenlight: show: ") for l in lines),
+          f"show's messages must say show: {lines}")
+    code, err, _ = run(["tail", "T", "-b", UNREACHABLE, "--timeout-ms", "1000", "--exit-at-end"])
+    check(code == 1 and "greenlight: tail: timed out after 1000 ms" in err,
+          f"tail timed out: exit {code}, {err}")
+
+
+def main():
+    check(os.access(CLI, os.X_OK), f"no CLI at {CLI}")
+    if FAILURES:
+        return 1
+    listener = Listener()
+    test_usage_example_validates()
+    test_refused_before_connecting(listener)
+    test_bad_enum_name_lists_values()
+    test_no_validate_reaches_the_connection(listener)
+    test_usage_errors()
+    test_runtime_failures_exit_1()
+    print(f"cli: {len(FAILURES)} failures")
+    return 1 if FAILURES else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
