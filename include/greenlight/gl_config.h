@@ -53,7 +53,7 @@ typedef struct gl_conf {
     void *base;
   } tables[GL_CONF_MAX_TABLES];
   int ntables;
-  char **kafka; /* name, value, name, value, ... (prefix removed). */
+  char **kafka; /* name, value, name, value, ..., NULL (prefix removed). */
   size_t nkafka;
   const char *program;
   bool check; /* --check-config: validate, print the settings and exit. */
@@ -84,6 +84,9 @@ void gl_conf_dump(const gl_conf_t *c, FILE *out);
  * caller exits 0) or -1 with errstr set. */
 int gl_conf_check(const gl_conf_t *c, FILE *out, char *errstr, size_t errlen);
 
+/* The kafka.* pass-through properties as name, value pairs, NULL-terminated
+ * (NULL when there are none); owned by c, valid until it changes. */
+const char *const *gl_conf_kafka_pairs(const gl_conf_t *c);
 /* Copies the kafka.* pass-through properties into kc. */
 int gl_conf_kafka_apply(const gl_conf_t *c, rd_kafka_conf_t *kc, char *errstr, size_t errlen);
 /* The pass-through value of a librdkafka property, or NULL. */

@@ -197,6 +197,25 @@ rd_kafka_conf_t *gl_shell_kafka_conf(gl_shell_t *sh, const char *const *defaults
 /* In a librdkafka callback of a client built above: the caller's opaque. */
 void *gl_shell_client_opaque(void *rk_opaque);
 
+/* Builds a librdkafka configuration in the one order every greenlight
+ * client uses: bootstrap (NULL: 127.0.0.1:19092), then defaults, then the
+ * pass-through (an operator's own settings: kafka.* or -X), then forced;
+ * each a NULL-terminated name, value list or NULL. No callbacks (the
+ * caller's). Returns the configuration, or NULL with errstr naming the
+ * refused setting ("<pass_label><name> = '<value>': <why>" for the
+ * pass-through, e.g. pass_label "config: kafka." or "-X "). Any thread. */
+rd_kafka_conf_t *gl_kafka_conf_build(const char *bootstrap, const char *const *defaults,
+                                     const char *const *passthrough, const char *pass_label,
+                                     const char *const *forced, char *errstr, size_t errlen);
+
+/* For a program without a loop (the CLI): the shell's signal policy with
+ * a flag instead of a callback. SIGTERM and SIGINT make
+ * gl_signals_stop_requested() true (the program finishes what is in
+ * flight); SIGHUP and SIGPIPE are ignored. Call once, on the main thread;
+ * the flag may be read on any thread. */
+void gl_signals_catch(void);
+bool gl_signals_stop_requested(void);
+
 /* Closes the shell's handles (signals, wake, admin port) so that the loop
  * can end once the owner's are closed too. Idempotent. */
 void gl_shell_close(gl_shell_t *sh);

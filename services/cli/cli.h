@@ -18,6 +18,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "greenlight/gl_error.h"
+#include "greenlight/gl_shell.h"
 
 /* Default broker when neither -b nor GREENLIGHT_BOOTSTRAP is given. */
 #define CLI_DEFAULT_BOOTSTRAP "127.0.0.1:19092"

@@ -89,41 +89,30 @@ int cli_common_opt(cli_common_t *c, int opt, const char *arg) {
   }
 }
 
-/* Sets one property or reports why librdkafka refused it. */
-static int cli_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
-                        const char *origin) {
-  char errstr[512];
-  if (rd_kafka_conf_set(conf, name, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-    cli_err("%s %s=%s: %s", origin, name, value, errstr);
-    return -1;
-  }
-  return 0;
-}
-
+/* The shell's builder (the daemons' order of layers), with -X as the
+ * operator's pass-through and the CLI's own callbacks. */
 rd_kafka_conf_t *cli_kafka_conf(const cli_common_t *c, const char *const *defaults) {
-  rd_kafka_conf_t *conf = rd_kafka_conf_new();
-  if (cli_conf_set(conf, "bootstrap.servers", c->bootstrap, "bootstrap") < 0) goto fail;
-  for (size_t i = 0; defaults && defaults[i]; i += 2) {
-    if (cli_conf_set(conf, defaults[i], defaults[i + 1], "default") < 0) goto fail;
-  }
+  char errstr[768];
+  /* -X name=value as name, value pairs. */
+  char **pass = calloc(2 * c->n_props + 1, sizeof(*pass));
+  if (!pass) abort();
   for (size_t i = 0; i < c->n_props; i++) {
     const char *eq = strchr(c->props[i], '=');
-    char name[256];
-    size_t n = (size_t)(eq - c->props[i]);
-    if (n >= sizeof name) {
-      cli_err("-X %s: property name too long", c->props[i]);
-      goto fail;
-    }
-    memcpy(name, c->props[i], n);
-    name[n] = '\0';
-    if (cli_conf_set(conf, name, eq + 1, "-X") < 0) goto fail;
+    pass[2 * i] = strndup(c->props[i], (size_t)(eq - c->props[i]));
+    pass[2 * i + 1] = strdup(eq + 1);
+    if (!pass[2 * i] || !pass[2 * i + 1]) abort();
+  }
+  rd_kafka_conf_t *conf = gl_kafka_conf_build(c->bootstrap, defaults, (const char *const *)pass,
+                                              "-X ", NULL, errstr, sizeof errstr);
+  for (size_t i = 0; i < 2 * c->n_props; i++) free(pass[i]);
+  free(pass);
+  if (!conf) {
+    cli_err("%s", errstr);
+    return NULL;
   }
   rd_kafka_conf_set_log_cb(conf, cli_kafka_log_cb);
   rd_kafka_conf_set_error_cb(conf, cli_kafka_error_cb);
   return conf;
-fail:
-  rd_kafka_conf_destroy(conf);
-  return NULL;
 }
 
 int cli_topic_name(const cli_common_t *c, const char *name, char *out, size_t outlen) {

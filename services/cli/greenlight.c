@@ -7,22 +7,12 @@
  *
  * This file holds main(), the usage text and the signal handling; each
  * subcommand lives in its own cli_<name>.c file. */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 
-/* Set by the signal handler; the only global of the CLI, because a signal
- * handler cannot be handed a context. */
-static volatile sig_atomic_t cli_stop_flag;
-
-static void cli_on_signal(int sig) {
-  (void)sig;
-  cli_stop_flag = 1;
-}
-
-bool cli_stop_requested(void) { return cli_stop_flag != 0; }
+bool cli_stop_requested(void) { return gl_signals_stop_requested(); }
 
 static const char cli_usage_text[] =
     "usage: greenlight <command> [options]\n"
@@ -114,15 +104,10 @@ static const char cli_usage_text[] =
 void cli_usage(FILE *out) { fputs(cli_usage_text, out); }
 
 int main(int argc, char **argv) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = cli_on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  /* A closed stdout (e.g. `greenlight tail ... | head`) ends the program
-   * through the write error, not through SIGPIPE. */
-  signal(SIGPIPE, SIG_IGN);
+  /* The shell's signal policy: SIGINT/SIGTERM finish what is in flight;
+   * a closed stdout (`greenlight tail ... | head`) ends the program through
+   * the write error, not through SIGPIPE. */
+  gl_signals_catch();
 
   if (argc < 2) {
     cli_usage(stderr);

@@ -185,11 +185,12 @@ static int gl_conf_kafka_set(gl_conf_t *c, const char *name, const char *value, 
       return 0;
     }
   }
-  char **n = realloc(c->kafka, sizeof(char *) * (c->nkafka + 2));
+  char **n = realloc(c->kafka, sizeof(char *) * (c->nkafka + 3));
   if (!n) abort();
   c->kafka = n;
   c->kafka[c->nkafka++] = strdup(name);
   c->kafka[c->nkafka++] = strdup(value);
+  c->kafka[c->nkafka] = NULL; /* For gl_conf_kafka_pairs(). */
   return 0;
 }
 
@@ -572,6 +573,8 @@ int gl_conf_kafka_apply(const gl_conf_t *c, rd_kafka_conf_t *kc, char *errstr, s
   }
   return 0;
 }
+
+const char *const *gl_conf_kafka_pairs(const gl_conf_t *c) { return (const char *const *)c->kafka; }
 
 const char *gl_conf_kafka_get(const gl_conf_t *c, const char *name) {
   for (size_t i = 0; i < c->nkafka; i += 2)

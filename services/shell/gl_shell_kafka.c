@@ -31,23 +31,48 @@ static void gl_shell_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason,
   gl_shell__fatal_post(c->sh, msg, true);
 }
 
-rd_kafka_conf_t *gl_shell_kafka_conf(gl_shell_t *sh, const char *const *defaults,
-                                     const char *const *forced, void *opaque, char *errstr,
-                                     size_t errlen) {
-  static const char *const base[] = {"bootstrap.servers", "127.0.0.1:19092", NULL};
-  gl_shell_client_t *c = calloc(1, sizeof(*c));
-  rd_kafka_conf_t *kc = c ? rd_kafka_conf_new() : NULL;
+/* Sets each name, value pair; on a refusal names it in errstr. */
+static int gl_kafka_conf_layer(rd_kafka_conf_t *kc, const char *const *kv, const char *label,
+                               char *errstr, size_t errlen) {
+  char why[512];
+  for (; kv && kv[0] && kv[1]; kv += 2)
+    if (rd_kafka_conf_set(kc, kv[0], kv[1], why, sizeof why) != RD_KAFKA_CONF_OK) {
+      snprintf(errstr, errlen, "%s%s = '%s': %s", label, kv[0], kv[1], why);
+      return -1;
+    }
+  return 0;
+}
+
+rd_kafka_conf_t *gl_kafka_conf_build(const char *bootstrap, const char *const *defaults,
+                                     const char *const *passthrough, const char *pass_label,
+                                     const char *const *forced, char *errstr, size_t errlen) {
+  const char *const base[] = {"bootstrap.servers", bootstrap ? bootstrap : "127.0.0.1:19092",
+                              NULL};
+  rd_kafka_conf_t *kc = rd_kafka_conf_new();
   if (!kc) {
-    free(c);
     snprintf(errstr, errlen, "kafka: out of memory");
     return NULL;
   }
-  int rc = gl_kafka_conf_set_pairs(kc, base, errstr, errlen);
-  if (rc == 0) rc = gl_kafka_conf_set_pairs(kc, defaults, errstr, errlen);
-  if (rc == 0) rc = gl_conf_kafka_apply(&sh->conf, kc, errstr, errlen);
-  if (rc == 0) rc = gl_kafka_conf_set_pairs(kc, forced, errstr, errlen);
-  if (rc < 0) {
+  if (gl_kafka_conf_layer(kc, base, "", errstr, errlen) < 0 ||
+      gl_kafka_conf_layer(kc, defaults, "", errstr, errlen) < 0 ||
+      gl_kafka_conf_layer(kc, passthrough, pass_label ? pass_label : "", errstr, errlen) < 0 ||
+      gl_kafka_conf_layer(kc, forced, "", errstr, errlen) < 0) {
     rd_kafka_conf_destroy(kc);
+    return NULL;
+  }
+  return kc;
+}
+
+rd_kafka_conf_t *gl_shell_kafka_conf(gl_shell_t *sh, const char *const *defaults,
+                                     const char *const *forced, void *opaque, char *errstr,
+                                     size_t errlen) {
+  gl_shell_client_t *c = calloc(1, sizeof(*c));
+  rd_kafka_conf_t *kc =
+      c ? gl_kafka_conf_build(NULL, defaults, gl_conf_kafka_pairs(&sh->conf), "config: kafka.",
+                              forced, errstr, errlen)
+        : NULL;
+  if (!kc) {
+    if (!c) snprintf(errstr, errlen, "kafka: out of memory");
     free(c);
     return NULL;
   }
