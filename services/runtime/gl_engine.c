@@ -56,31 +56,35 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
 
 uint64_t gl_now_ms(void) { return uv_hrtime() / 1000000; }
 
-int gl_engine_set_state(gl_engine_t *e, gl_engine_state_t to) {
-  gl_engine_state_t from = e->state;
-  if (gl_engine_state_move(&e->state, to) < 0) {
-    gl_error(e->log, "bug", "engine state %s -> %s refused: not a transition of the machine",
-             gl_engine_state_name(from), gl_engine_state_name(to));
+/* After a move of either machine: a refused one is a bug, logged; a taken
+ * one moves the one-hot gauges. */
+static int gl_state_moved(gl_engine_t *e, const char *machine, int rc, int from, int to,
+                          const char *from_name, const char *to_name, gl_series_t **gauges) {
+  if (rc < 0) {
+    gl_error(e->log, "bug", "%s state %s -> %s refused: not a transition of the machine",
+             machine, from_name, to_name);
     return GL_ESTATE;
   }
-  if (from == to) return GL_OK;
-  gl_series_set(e->m_state[from], 0);
-  gl_series_set(e->m_state[to], 1);
-  gl_debug(e->log, "state", "engine %s -> %s", gl_engine_state_name(from), gl_engine_state_name(to));
+  if (from != to) {
+    gl_series_set(gauges[from], 0);
+    gl_series_set(gauges[to], 1);
+    gl_debug(e->log, "state", "%s %s -> %s", machine, from_name, to_name);
+  }
   return GL_OK;
+}
+
+int gl_engine_set_state(gl_engine_t *e, gl_engine_state_t to) {
+  gl_engine_state_t from = e->state;
+  int rc = gl_engine_state_move(&e->state, to);
+  return gl_state_moved(e, "engine", rc, (int)from, (int)to, gl_engine_state_name(from),
+                        gl_engine_state_name(to), e->m_state);
 }
 
 int gl_txn_set_state(gl_engine_t *e, gl_txn_state_t to) {
   gl_txn_state_t from = e->txn_state;
-  if (gl_txn_state_move(&e->txn_state, to) < 0) {
-    gl_error(e->log, "bug", "transaction state %s -> %s refused: not a transition of the machine",
-             gl_txn_state_name(from), gl_txn_state_name(to));
-    return GL_ESTATE;
-  }
-  if (from == to) return GL_OK;
-  gl_series_set(e->m_txn_state[from], 0);
-  gl_series_set(e->m_txn_state[to], 1);
-  return GL_OK;
+  int rc = gl_txn_state_move(&e->txn_state, to);
+  return gl_state_moved(e, "transaction", rc, (int)from, (int)to, gl_txn_state_name(from),
+                        gl_txn_state_name(to), e->m_txn_state);
 }
 
 void gl_engine_settle(gl_engine_t *e) {
