@@ -131,46 +131,59 @@ static char **gl_split_topics(const char *prefix, const char *list, int *n) {
   return out;
 }
 
+/* The output named name in outs[0..n), or NULL. */
+static gl_output_t *gl_outputs_find(gl_output_t *outs, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(outs[i].name, name) == 0) return &outs[i];
+  return NULL;
+}
+
 /* The processor's outputs, named in its description, mapped to the topics
  * of output.topics: "topic" entries in the order of the names, or
- * "name=topic" entries in any order. */
-static int gl_outputs_resolve(gl_engine_t *e, char *errstr, size_t errlen) {
+ * "name=topic" entries in any order. Returns GL_OK with *outs (n entries,
+ * topics prefixed and malloc'd), or GL_ECONFIG with errstr. Pure: also
+ * what --check-config judges. */
+static int gl_outputs_parse(const gl_processor_t *proc, const gl_engine_conf_t *c,
+                            gl_output_t **outs, int *n, char *errstr, size_t errlen) {
   int want = 0, given = 0;
-  while (e->proc->outputs && e->proc->outputs[want]) want++;
-  char **topics = gl_split_topics("", e->conf.output_topics, &given);
-  e->outputs = calloc((size_t)want + 1, sizeof(*e->outputs));
-  if (!e->outputs) abort();
-  e->noutputs = want;
-  for (int i = 0; i < want; i++) e->outputs[i].name = e->proc->outputs[i];
+  while (proc->outputs && proc->outputs[want]) want++;
+  char **topics = gl_split_topics("", c->output_topics, &given);
+  gl_output_t *o = calloc((size_t)want + 1, sizeof(*o));
+  if (!o) abort();
+  for (int i = 0; i < want; i++) o[i].name = proc->outputs[i];
   int rc = GL_OK;
   for (int i = 0; i < given && rc == GL_OK; i++) {
     char *eq = strchr(topics[i], '=');
-    gl_output_t *o = i < want ? &e->outputs[i] : NULL;
+    gl_output_t *slot = i < want ? &o[i] : NULL;
     if (eq) {
       *eq = 0;
-      o = gl_engine_output(e, topics[i]);
+      slot = gl_outputs_find(o, want, topics[i]);
     }
     const char *topic = eq ? eq + 1 : topics[i];
-    if (!o || o->topic || !*topic) {
-      rc = GL_ECONFIG;
-    } else if (asprintf(&o->topic, "%s%s", e->conf.topic_prefix, topic) < 0) {
-      abort();
-    }
+    if (!slot || slot->topic || !*topic) rc = GL_ECONFIG;
+    else if (asprintf(&slot->topic, "%s%s", c->topic_prefix, topic) < 0) abort();
   }
   for (int i = 0; i < want && rc == GL_OK; i++)
-    if (!e->outputs[i].topic) rc = GL_ECONFIG;
+    if (!o[i].topic) rc = GL_ECONFIG;
   for (int i = 0; i < given; i++) free(topics[i]);
   free(topics);
+  *outs = o;
+  *n = want;
   if (rc == GL_OK) return GL_OK;
   char names[256] = "";
   for (int i = 0; i < want; i++)
     snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "",
-             e->outputs[i].name);
+             o[i].name);
   snprintf(errstr, errlen,
            "config: output.topics = '%s': expected %d topic%s, one per output (%s), "
            "as \"topic,...\" in that order or \"name=topic,...\"",
-           e->conf.output_topics, want, want == 1 ? "" : "s", names);
+           c->output_topics, want, want == 1 ? "" : "s", names);
   return GL_ECONFIG;
+}
+
+static void gl_outputs_free(gl_output_t *outs, int n) {
+  for (int i = 0; outs && i < n; i++) free(outs[i].topic);
+  free(outs);
 }
 
 /* Topic names from the settings, then the clients (no connection yet). */
@@ -182,7 +195,8 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
     snprintf(errstr, errlen, "config: input.topics = '': expected at least one topic");
     return GL_ECONFIG;
   }
-  if (gl_outputs_resolve(e, errstr, errlen) < 0) return GL_ECONFIG;
+  if (gl_outputs_parse(e->proc, c, &e->outputs, &e->noutputs, errstr, errlen) < 0)
+    return GL_ECONFIG;
   gl_bound_init(e);
   if (e->proc->open && e->proc->open(e->proc->opaque, e, errstr, errlen) < 0) return GL_ECONFIG;
   if (asprintf(&e->dlq, "%s%s", c->topic_prefix, c->dlq_topic) < 0) abort();
@@ -327,9 +341,8 @@ void gl_engine_destroy(gl_engine_t *e) {
     rd_kafka_destroy(e->producer);
   }
   for (int i = 0; i < e->ninputs; i++) free(e->inputs[i]);
-  for (int i = 0; i < e->noutputs; i++) free(e->outputs[i].topic);
   free(e->inputs);
-  free(e->outputs);
+  gl_outputs_free(e->outputs, e->noutputs);
   free(e->dlq);
   free(e->changelog);
   free(e->bound_given);
@@ -419,11 +432,17 @@ typedef struct gl_daemon {
   int (*on_config)(void *, gl_processor_t *, char *, size_t);
 } gl_daemon_t;
 
+/* The daemon's own judgement of its settings and the engine's of the
+ * outputs, so that --check-config refuses what a start would. */
 static int gl_daemon_check(gl_shell_t *sh, void *opaque, char *errstr, size_t errlen) {
   gl_daemon_t *d = opaque;
   (void)sh;
-  if (!d->on_config) return GL_OK;
-  return d->on_config(d->extra_conf, d->proc, errstr, errlen) < 0 ? GL_ECONFIG : GL_OK;
+  gl_output_t *outs = NULL;
+  int n = 0, rc = gl_outputs_parse(d->proc, &d->conf, &outs, &n, errstr, errlen);
+  gl_outputs_free(outs, n);
+  if (rc == GL_OK && d->on_config && d->on_config(d->extra_conf, d->proc, errstr, errlen) < 0)
+    rc = GL_ECONFIG;
+  return rc;
 }
 
 static void gl_daemon_closed(gl_engine_t *e, void *arg) {

@@ -153,6 +153,17 @@ def test_bad_files_and_host():
         expect_bad_setting(["--policy.file", fifo, "-b", "127.0.0.1:1"],
                            f"config: policy.file = '{fifo}': expected a regular file (it is a FIFO)",
                            "a FIFO as policy.file")
+    # Outputs are named: a count or a name that does not fit the daemon's
+    # outputs (status, repartition) is a bad setting, judged by --check-config too.
+    want = "config: output.topics = '%s': expected 2 topics, one per output (status, repartition)"
+    for bad in ("only-one", "status=a,status=b", "status=a,nosuch=b", "a,b,c"):
+        for extra in (["--check-config"], ["-b", "127.0.0.1:1"]):
+            expect_bad_setting(["--output.topics", bad, *extra], want % bad,
+                               f"output.topics {bad} {' '.join(extra)}")
+    got = check_config(["greenlight-orderd", "--output.topics", "repartition=r,status=s"], {},
+                       "outputs by name in any order")
+    if got.get("output.topics") != "repartition=r,status=s":
+        fail(f"outputs by name: --check-config shows output.topics = {got.get('output.topics')!r}")
     if is_local("10.255.255.1"):
         print("test_deploy.py: 10.255.255.1 is local here; http.host check skipped")
         return

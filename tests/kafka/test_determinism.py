@@ -54,7 +54,10 @@ def run_orderd(prefix, name, suffix, n_inputs):
     extra = []
     if suffix:
         extra = ["--app.id", f"greenlight-orderd{suffix}",
-                 "--output.topics", f"greenlight.order-status{suffix},greenlight-batchd.repartition{suffix}",
+                 # By name, in the other order: a mix-up of the outputs
+                 # would show as a difference from the first run.
+                 "--output.topics", f"repartition=greenlight-batchd.repartition{suffix},"
+                                    f"status=greenlight.order-status{suffix}",
                  "--dlq.topic", f"greenlight.dlq{suffix}"]
     d = orderd(prefix, name=name, extra=extra).start()
     d.wait_committed(n_inputs)
