@@ -59,24 +59,10 @@ static const gl_conf_prop_t clockd_props[] = {
      "How long a start waits for the broker and the clock topic (answering /healthz meanwhile) before it exits 1 for a supervisor to retry."},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
-int64_t clockd_mono_ms(void) { return (int64_t)(uv_hrtime() / 1000000); }
-
 static int64_t clockd_wall_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void clockd_set_partitions(clockd_t *d, int32_t n) {
-  if (n > d->part_cap) {
-    int64_t *p = realloc(d->part_ok_ms, sizeof(*p) * (size_t)n);
-    if (!p) abort();
-    for (int32_t i = d->part_cap; i < n; i++) p[i] = 0;
-    d->part_ok_ms = p;
-    d->part_cap = n;
-  }
-  d->partitions = n;
-  gl_series_set(d->m_partitions, n);
 }
 
 /* ---- Shutdown ---------------------------------------------------------- */
@@ -296,7 +282,7 @@ static int clockd_start(clockd_t *d, char *errstr, size_t errlen) {
     return -1;
   }
   uv_timer_start(&d->cron, clockd_cron_cb, CLOCKD_CRON_MS, CLOCKD_CRON_MS);
-  clockd_connect_start(d);
+  clockd_connect_start(d, clockd_begin_ticking);
   /* Queue io events fire only on empty -> non-empty: serve what is there now. */
   clockd_serve(d);
   return 0;

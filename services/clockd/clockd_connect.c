@@ -7,6 +7,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "clockd_int.h"
@@ -85,6 +86,18 @@ static void clockd_connect_work(uv_work_t *w) {
   d->connect_result = 1;
 }
 
+void clockd_set_partitions(clockd_t *d, int32_t n) {
+  if (n > d->part_cap) {
+    int64_t *p = realloc(d->part_ok_ms, sizeof(*p) * (size_t)n);
+    if (!p) abort();
+    for (int32_t i = d->part_cap; i < n; i++) p[i] = 0;
+    d->part_ok_ms = p;
+    d->part_cap = n;
+  }
+  d->partitions = n;
+  gl_series_set(d->m_partitions, n);
+}
+
 static void clockd_connect_after(uv_work_t *w, int status) {
   clockd_t *d = w->data;
   d->connect_busy = false;
@@ -96,10 +109,11 @@ static void clockd_connect_after(uv_work_t *w, int status) {
     return;
   }
   clockd_set_why(d, "connected");
-  clockd_begin_ticking(d, d->connect_partitions);
+  d->on_connected(d, d->connect_partitions);
 }
 
-void clockd_connect_start(clockd_t *d) {
+void clockd_connect_start(clockd_t *d, void (*on_connected)(clockd_t *d, int32_t partitions)) {
+  d->on_connected = on_connected;
   clockd_set_why(d, "connecting to the broker");
   d->connect_work.data = d;
   d->connect_busy = true;

@@ -47,6 +47,7 @@ typedef struct clockd {
 
   /* Start: the clock topic's partition count, read on the thread pool. */
   uv_work_t connect_work;
+  void (*on_connected)(struct clockd *d, int32_t partitions); /* clockd_connect_start's. */
   bool connect_busy, connected;
   int connect_result;          /* Work -> after callback: 0 connected, -1 gave up, 1 stopped. */
   int32_t connect_partitions;  /* Work -> after callback. */
@@ -72,7 +73,8 @@ typedef struct clockd {
   bool stopping; /* Ticking has ended: a stop from the shell, or tick.count. */
 } clockd_t;
 
-int64_t clockd_mono_ms(void);
+/* Monotonic milliseconds. */
+static inline int64_t clockd_mono_ms(void) { return (int64_t)(uv_hrtime() / 1000000); }
 /* Grows the per-partition delivery times to n entries (never shrinks). */
 void clockd_set_partitions(clockd_t *d, int32_t n);
 /* Stops ticking, delivers what is queued (unless sh.exit_code is 1),
@@ -82,7 +84,9 @@ void clockd_stop(clockd_t *d, const char *why);
 void clockd_begin_ticking(clockd_t *d, int32_t partitions);
 
 /* clockd_connect.c */
-void clockd_connect_start(clockd_t *d);
+/* Waits for the broker and the clock topic on the thread pool; then calls
+ * on_connected(d, partitions) on the loop (clockd.c starts ticking). */
+void clockd_connect_start(clockd_t *d, void (*on_connected)(clockd_t *d, int32_t partitions));
 void clockd_connect_status(clockd_t *d, char *buf, size_t len);
 /* Re-reads the partition count every CLOCKD_METADATA_MS from now on. */
 void clockd_meta_start(clockd_t *d);

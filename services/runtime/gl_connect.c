@@ -23,11 +23,6 @@ static void gl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) 
             rd_kafka_err2str(m->err));
 }
 
-rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *defaults,
-                               const char *const *forced, char *errstr, size_t errlen) {
-  return gl_shell_kafka_conf(e->sh, defaults, forced, e, errstr, errlen);
-}
-
 static void gl_qpoll_cb(void *arg) { gl_engine_pump(arg); }
 
 int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen) {

@@ -54,70 +54,6 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
      "How long a start waits for the broker and the topics (answering /healthz meanwhile) before it exits 1 for a supervisor to retry."},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
 
-uint64_t gl_now_ms(void) { return uv_hrtime() / 1000000; }
-
-/* After a move of either machine: a refused one is a bug, logged; a taken
- * one moves the one-hot gauges. */
-static int gl_state_moved(gl_engine_t *e, const char *machine, int rc, int from, int to,
-                          const char *from_name, const char *to_name, gl_series_t **gauges) {
-  if (rc < 0) {
-    gl_error(e->log, "bug", "%s state %s -> %s refused: not a transition of the machine",
-             machine, from_name, to_name);
-    return GL_ESTATE;
-  }
-  if (from != to) {
-    gl_series_set(gauges[from], 0);
-    gl_series_set(gauges[to], 1);
-    gl_debug(e->log, "state", "%s %s -> %s", machine, from_name, to_name);
-  }
-  return GL_OK;
-}
-
-int gl_engine_set_state(gl_engine_t *e, gl_engine_state_t to) {
-  gl_engine_state_t from = e->state;
-  int rc = gl_engine_state_move(&e->state, to);
-  return gl_state_moved(e, "engine", rc, (int)from, (int)to, gl_engine_state_name(from),
-                        gl_engine_state_name(to), e->m_state);
-}
-
-int gl_txn_set_state(gl_engine_t *e, gl_txn_state_t to) {
-  gl_txn_state_t from = e->txn_state;
-  int rc = gl_txn_state_move(&e->txn_state, to);
-  return gl_state_moved(e, "transaction", rc, (int)from, (int)to, gl_txn_state_name(from),
-                        gl_txn_state_name(to), e->m_txn_state);
-}
-
-void gl_engine_settle(gl_engine_t *e) {
-  if (!e->connected) return; /* Starting until the clients are connected and subscribed. */
-  if (e->state != GL_ENGINE_STARTING && e->state != GL_ENGINE_RESTORING &&
-      e->state != GL_ENGINE_RUNNING && e->state != GL_ENGINE_REBALANCING)
-    return;
-  bool restoring = false;
-  for (int p = 0; p < e->ntasks && !restoring; p++)
-    restoring = e->tasks[p] && e->tasks[p]->state == GL_TASK_RESTORING;
-  gl_engine_set_state(e, restoring ? GL_ENGINE_RESTORING : GL_ENGINE_RUNNING);
-}
-
-/* Ends the engine without a commit: failed, handles closed. */
-static void gl_engine_fail(gl_engine_t *e) {
-  if (e->result == GL_OK) e->result = GL_EFATAL;
-  if (!e->closed) gl_engine_set_state(e, GL_ENGINE_FAILED);
-  gl_engine_close(e);
-}
-
-/* The shell logs the error, makes the exit code 1 and calls its stop
- * callback (the program's, which stops this engine: failed already). */
-void gl_engine_fatal(gl_engine_t *e, const char *fmt, ...) {
-  char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  if (e->result == GL_OK) e->result = GL_EFATAL;
-  gl_shell_fatal(e->sh, "%s", msg);
-  gl_engine_fail(e); /* In case the shell's stop callback is running and defers it. */
-}
-
 static char **gl_split_topics(const char *prefix, const char *list, int *n) {
   char **out = NULL;
   *n = 0;
@@ -246,36 +182,6 @@ static void gl_route_health(void *opaque, const char *path, gl_http_response_t *
 static void gl_route_processor(void *opaque, const char *path, gl_http_response_t *r) {
   gl_engine_t *e = opaque;
   e->proc->http(e, path, r, e->proc->opaque);
-}
-
-static void gl_close_handle(uv_handle_t *h) {
-  if (h->loop && !uv_is_closing(h)) uv_close(h, NULL);
-}
-
-/* Closes the engine's handles (the Kafka clients are closed by destroy,
- * after the loop) and tells whoever waits for the close. */
-void gl_engine_close(gl_engine_t *e) {
-  if (e->closed) return;
-  e->closed = true;
-  if (e->state != GL_ENGINE_FAILED) gl_engine_set_state(e, GL_ENGINE_CLOSED);
-  gl_close_handle((uv_handle_t *)&e->cron);
-  gl_kafka_qpoll_stop(&e->cons_io);
-  gl_kafka_qpoll_stop(&e->prod_io);
-  gl_kafka_qpoll_stop(&e->rest_io);
-  if (e->on_closed) {
-    gl_engine_closed_fn cb = e->on_closed;
-    e->on_closed = NULL;
-    cb(e, e->on_closed_arg);
-  }
-}
-
-void gl_engine_finish_stop(gl_engine_t *e) {
-  if (e->closed) return;
-  if (e->txn_state == GL_TXN_OPEN && gl_txn_commit_sync(e) != GL_COMMIT_OK) {
-    gl_error(e->log, "stop", "final commit failed: %s", e->commit_err);
-    if (e->result == GL_OK) e->result = GL_EFATAL;
-  }
-  gl_engine_close(e);
 }
 
 static void gl_engine_metrics_init(gl_engine_t *e) {

@@ -124,6 +124,7 @@ struct gl_engine {
   int64_t txn_records;
   int64_t records_processed; /* Since the start. */
   uv_work_t commit_work; /* The commit or the abort on the thread pool. */
+  void (*commit_done)(gl_engine_t *e); /* gl_txn_commit_async's callback. */
   rd_kafka_topic_partition_list_t *commit_offsets;
   gl_commit_result_t commit_result;
   char commit_err[512];
@@ -172,13 +173,42 @@ struct gl_engine {
   atomic_uint_fast64_t delivery_failures;
 };
 
-/* gl_task.c */
-gl_task_t *gl_task_new(gl_engine_t *e, int32_t partition);
-void gl_task_destroy(gl_engine_t *e, gl_task_t *t);
-void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m);
-void gl_task_eof(gl_task_t *t, int rank, int64_t end_offset);
+/* The runtime's files, lowest first: each calls only the ones listed before
+ * it (a higher one is reached through a callback, e.g. the commit's done).
+ * Everything is for the loop thread unless a comment says otherwise. */
 
-/* gl_owners.c (loop thread) */
+/* gl_core.c: what every file uses. */
+uint64_t gl_now_ms(void); /* Monotonic; any thread. */
+/* Moves the engine (or its transaction) to `to` and updates the gauges; a
+ * transition the machine lacks is a bug: logged, refused, GL_ESTATE. */
+int gl_engine_set_state(gl_engine_t *e, gl_engine_state_t to);
+int gl_txn_set_state(gl_engine_t *e, gl_txn_state_t to);
+/* After a rebalance, a restore or an abort: restoring while some owned
+ * group restores, else running. Only from starting, restoring, running or
+ * rebalancing; a draining or stopped engine stays as it is. */
+void gl_engine_settle(gl_engine_t *e);
+/* A fatal error: the shell logs it and the exit code becomes 1; the engine
+ * fails (closed, no commit). */
+void gl_engine_fatal(gl_engine_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Ends the engine without a commit: failed, handles closed. */
+void gl_engine_fail(gl_engine_t *e);
+/* Closes the loop's handles and calls the closed callback; the clients are
+ * closed by gl_engine_destroy() after the loop ends. */
+void gl_engine_close(gl_engine_t *e);
+/* A client configuration (gl_shell_kafka_conf with the engine as opaque):
+ * defaults, the kafka.* pass-through, then forced. */
+rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *defaults,
+                               const char *const *forced, char *errstr, size_t errlen);
+/* A commit or an abort is in flight (the thread pool, or the loop itself). */
+static inline bool gl_txn_busy(const gl_engine_t *e) {
+  return e->txn_state == GL_TXN_COMMITTING || e->txn_state == GL_TXN_ABORTING;
+}
+/* Records were processed since the last commit, and the producer lives. */
+static inline bool gl_txn_is_open(const gl_engine_t *e) {
+  return e->txn_state == GL_TXN_OPEN || gl_txn_busy(e);
+}
+
+/* gl_owners.c */
 /* Sets this instance's URL from http.advertised.url, or from http.host and
  * the bound port. Returns 0, or -1 with errstr set. */
 int gl_owners_advertise(gl_engine_t *e, int port, char *errstr, size_t errlen);
@@ -194,20 +224,12 @@ void gl_owners_publish(gl_engine_t *e);
 /* From the cron: takes in claims, serves the owners producer. */
 void gl_owners_poll(gl_engine_t *e);
 void gl_owners_destroy(gl_engine_t *e);
-/* The next record to process in merge order, or NULL if none may be taken now. */
-rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, int *rank);
-void gl_task_restore_start(gl_engine_t *e, gl_task_t *t);
-void gl_task_restore_msg(gl_engine_t *e, rd_kafka_message_t *m);
-/* Drops buffers and state and rewinds the inputs to the last commit. */
-void gl_task_rewind(gl_engine_t *e, gl_task_t *t);
-int gl_task_find_rank(gl_engine_t *e, const char *topic);
 
-/* gl_poison.c: record-tied output failures (SPEC §3.1). All on the loop
- * thread except gl_poison_dr. */
+/* gl_poison.c: record-tied output failures (SPEC §3.1). */
 void gl_poison_cause_push(gl_engine_t *e, gl_task_t *t, int rank, int64_t offset);
 /* A produce of the record in hand was refused before it left: poison it. */
 void gl_poison_local(gl_engine_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* From the delivery report callback, on any thread. */
+/* From the delivery report callback, on any thread (atomics only). */
 void gl_poison_dr(gl_engine_t *e, const rd_kafka_message_t *m);
 /* After the transaction ended: an abort files the refused record with its
  * task; a commit forgets the records already sent to the DLQ. */
@@ -216,29 +238,46 @@ void gl_poison_after_txn(gl_engine_t *e, bool committed);
 const gl_poison_t *gl_poison_take(gl_task_t *t, int rank, int64_t offset);
 void gl_poison_destroy(gl_engine_t *e);
 
-/* gl_txn.c */
+/* gl_task.c: partition groups (gl_merge.c decides their order). */
+gl_task_t *gl_task_new(gl_engine_t *e, int32_t partition);
+void gl_task_destroy(gl_engine_t *e, gl_task_t *t);
+int gl_task_find_rank(gl_engine_t *e, const char *topic);
+/* Buffers m (ownership taken) for input rank. */
+void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m);
+void gl_task_eof(gl_task_t *t, int rank, int64_t end_offset);
+/* Pauses or resumes an input partition. */
+void gl_task_pause(gl_engine_t *e, gl_task_t *t, gl_input_t *in, bool pause);
+/* The next record to process in merge order (ownership passes to the
+ * caller), or NULL if none may be taken now. */
+rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, int *rank);
+void gl_task_restore_start(gl_engine_t *e, gl_task_t *t);
+void gl_task_restore_msg(gl_engine_t *e, rd_kafka_message_t *m);
+/* Drops buffers and state and rewinds the inputs to the last commit. */
+void gl_task_rewind(gl_engine_t *e, gl_task_t *t);
+
+/* gl_txn.c: the transaction cycle. */
 void gl_txn_begin(gl_engine_t *e);
 /* Produces inside the open transaction (opening one if needed). timestamp_ms
- * 0 lets the client stamp the record. Takes ownership of hdrs. Returns 0, or
- * -1 when the record was refused before it left (too large, invalid): the
- * transaction will abort, and the record in hand is poison. */
+ * 0 lets the client stamp the record. Takes ownership of hdrs; copies key
+ * and value. Returns 0, or -1 when the record was refused before it left
+ * (too large, invalid): the transaction will abort, and the record in hand
+ * is poison. */
 int gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_t timestamp_ms,
                    const void *key, size_t klen, const void *value, size_t vlen,
                    rd_kafka_headers_t *hdrs);
 /* What a record costs against record.max.bytes: key, value, headers and a
  * generous per-record overhead of the batch format. */
 size_t gl_txn_record_size(size_t klen, size_t vlen, rd_kafka_headers_t *hdrs);
-/* Starts an asynchronous commit on the thread pool. */
-void gl_txn_commit_async(gl_engine_t *e);
-/* Commits on the calling thread (rebalance, shutdown). Returns the result. */
+/* Starts a commit on the thread pool; done(e) runs on the loop once it (and
+ * its abort, if it failed) ended, unless the engine closed meanwhile. */
+void gl_txn_commit_async(gl_engine_t *e, void (*done)(gl_engine_t *e));
+/* Commits on the loop thread (revocation, stop), aborting if that fails.
+ * Returns the result. */
 gl_commit_result_t gl_txn_commit_sync(gl_engine_t *e);
 void gl_txn_abort_sync(gl_engine_t *e);
 bool gl_txn_due(gl_engine_t *e, uint64_t now_ms);
 
-/* gl_task.c: pauses or resumes an input partition. */
-void gl_task_pause(gl_engine_t *e, gl_task_t *t, gl_input_t *in, bool pause);
-
-/* gl_bound.c: bounded runs. All on the loop thread but gl_bound_capture. */
+/* gl_bound.c: bounded runs. */
 void gl_bound_init(gl_engine_t *e);
 /* With the clients: for stop.at=end, the client that reads the end
  * offsets. Returns 0, or -1 with errstr (a bad setting). */
@@ -256,57 +295,39 @@ void gl_bound_check(gl_engine_t *e, gl_task_t *t, gl_input_t *in);
 /* Every assigned input reached its bound, nothing is buffered or restoring. */
 bool gl_bound_done(gl_engine_t *e);
 
-/* gl_connect.c (loop thread) */
+/* gl_process.c: the life of one record. */
+/* Takes what the Kafka queues hold, processes what the merge allows, and
+ * starts a commit when one is due. Called on io events and by the cron. */
+void gl_engine_pump(gl_engine_t *e);
+/* Commits what is open (on the loop) and closes: the end of a drain. */
+void gl_engine_finish_stop(gl_engine_t *e);
+
+/* gl_rebalance.c: librdkafka calls it from rd_kafka_consumer_poll(). */
+void gl_engine_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                            rd_kafka_topic_partition_list_t *parts, void *opaque);
+/* Destroys every partition group (after a revocation, or at the end). */
+void gl_rebalance_drop_tasks(gl_engine_t *e);
+
+/* gl_connect.c */
 /* Creates the consumer, the restorer and the producer; no connection yet.
  * Returns 0, or -1 with errstr (a bad setting: exit 2). */
 int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen);
 /* Waits for the broker and the topics on the thread pool, then subscribes
- * and starts processing; exits 1 after startup.timeout.ms. */
+ * and starts processing; fails the engine after startup.timeout.ms. */
 void gl_connect_start(gl_engine_t *e);
 /* How the connection goes, for /healthz and /readyz (any thread). */
 void gl_connect_status(gl_engine_t *e, char *buf, size_t len);
 
-/* gl_health.c (loop thread): /healthz, /readyz, /metrics and the gauges. */
+/* gl_health.c: /healthz, /readyz and the gauges. */
 void gl_health_http(gl_engine_t *e, const char *path, gl_http_response_t *r);
 /* From the cron, once a second: lag, readiness gauge. */
 void gl_health_update(gl_engine_t *e);
 /* Why the instance is not ready, or NULL when it is. */
 const char *gl_health_not_ready(gl_engine_t *e, char *buf, size_t len);
 
-/* gl_engine.c, gl_process.c, gl_rebalance.c */
-uint64_t gl_now_ms(void);
-/* Moves the engine (or its transaction) to `to` and updates the gauges; a
- * transition the machine lacks is a bug: logged, refused, GL_ESTATE. */
-int gl_engine_set_state(gl_engine_t *e, gl_engine_state_t to);
-int gl_txn_set_state(gl_engine_t *e, gl_txn_state_t to);
-/* After a rebalance, a restore or an abort: restoring while some owned
- * group restores, else running. Only from starting, restoring, running or
- * rebalancing; a draining or stopped engine stays as it is. */
-void gl_engine_settle(gl_engine_t *e);
-/* A commit or an abort is in flight (the thread pool, or the loop itself). */
-static inline bool gl_txn_busy(const gl_engine_t *e) {
-  return e->txn_state == GL_TXN_COMMITTING || e->txn_state == GL_TXN_ABORTING;
-}
-/* Records were processed since the last commit, and the producer lives. */
-static inline bool gl_txn_is_open(const gl_engine_t *e) {
-  return e->txn_state == GL_TXN_OPEN || gl_txn_busy(e);
-}
-void gl_engine_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                            rd_kafka_topic_partition_list_t *parts, void *opaque);
-/* Stops the loop's handles; the clients are closed after the loop ends. */
-void gl_engine_close(gl_engine_t *e);
-void gl_engine_fatal(gl_engine_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void gl_engine_pump(gl_engine_t *e);
-void gl_engine_after_commit(gl_engine_t *e);
-/* Destroys every partition group (after a revocation, or at the end). */
-void gl_rebalance_drop_tasks(gl_engine_t *e);
+/* gl_engine.c: the engine's life. */
 /* Starts a drain: finish the record in hand, commit, close (a stop, a
  * bounded run's end). why is logged unless NULL. */
 void gl_engine_drain(gl_engine_t *e, const char *why);
-/* Commits what is open (on the loop) and closes: the end of a drain. */
-void gl_engine_finish_stop(gl_engine_t *e);
-/* A client configuration: defaults, the kafka.* pass-through, then forced. */
-rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *defaults,
-                               const char *const *forced, char *errstr, size_t errlen);
 
 #endif

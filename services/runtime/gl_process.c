@@ -100,6 +100,8 @@ static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
 
 /* Takes what the Kafka queues hold, processes what the merge allows, and
  * starts a commit when one is due. Called on io events and by the cron. */
+static void gl_process_after_commit(gl_engine_t *e);
+
 void gl_engine_pump(gl_engine_t *e) {
   if (e->closed || gl_txn_busy(e) || !e->connected) return;
   rd_kafka_message_t *m;
@@ -120,18 +122,30 @@ void gl_engine_pump(gl_engine_t *e) {
       for (int k = 0; t && k < 64 && e->txn_records < e->conf.commit_max_records; k++) {
         rd_kafka_message_t *r = gl_task_next(e, t, now, &rank);
         if (!r) break;
+        gl_bound_check(e, t, &t->inputs[rank]); /* Was it the last before the bound? */
         gl_process_one(e, t, rank, r);
         progress = true;
       }
     }
   }
-  if (!e->closed && gl_txn_due(e, gl_now_ms())) gl_txn_commit_async(e);
+  if (!e->closed && gl_txn_due(e, gl_now_ms())) gl_txn_commit_async(e, gl_process_after_commit);
 }
 
-void gl_engine_after_commit(gl_engine_t *e) {
+/* The transaction cycle's callback once a commit (or its abort) ended. */
+static void gl_process_after_commit(gl_engine_t *e) {
   if (e->closed) return;
   if (e->stopping)
     gl_engine_finish_stop(e);
   else
     gl_engine_pump(e);
+}
+
+/* The end of a drain: commit what is open (on the loop) and close. */
+void gl_engine_finish_stop(gl_engine_t *e) {
+  if (e->closed) return;
+  if (e->txn_state == GL_TXN_OPEN && gl_txn_commit_sync(e) != GL_COMMIT_OK) {
+    gl_error(e->log, "stop", "final commit failed: %s", e->commit_err);
+    if (e->result == GL_OK) e->result = GL_EFATAL;
+  }
+  gl_engine_close(e);
 }

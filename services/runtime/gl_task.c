@@ -157,7 +157,6 @@ static rd_kafka_message_t *gl_task_pop(gl_engine_t *e, gl_task_t *t, int rank) {
   in->len--;
   in->next_offset = in->position = m->offset + 1;
   gl_task_resume_if_drained(e, t, in);
-  gl_bound_check(e, t, in);
   return m;
 }
 

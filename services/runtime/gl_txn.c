@@ -307,7 +307,9 @@ static void gl_txn_after_work(uv_work_t *req, int status) {
   }
   if (e->commit_result == GL_COMMIT_FATAL) gl_txn_set_state(e, GL_TXN_FATAL);
   gl_txn_finish(e, true);
-  gl_engine_after_commit(e);
+  void (*done)(gl_engine_t *) = e->commit_done;
+  e->commit_done = NULL;
+  if (done && !e->closed) done(e);
 }
 
 bool gl_txn_due(gl_engine_t *e, uint64_t now_ms) {
@@ -316,11 +318,12 @@ bool gl_txn_due(gl_engine_t *e, uint64_t now_ms) {
          now_ms - e->txn_started_ms >= (uint64_t)e->conf.commit_interval_ms;
 }
 
-void gl_txn_commit_async(gl_engine_t *e) {
+void gl_txn_commit_async(gl_engine_t *e, void (*done)(gl_engine_t *e)) {
   if (e->txn_state != GL_TXN_OPEN) return;
   e->commit_begin_ns = uv_hrtime();
   e->commit_offsets = gl_txn_prepare(e);
   gl_txn_set_state(e, GL_TXN_COMMITTING);
+  e->commit_done = done;
   gl_txn_queue(e, gl_txn_commit_work);
 }
 
