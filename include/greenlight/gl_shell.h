@@ -144,8 +144,9 @@ int gl_shell_init(gl_shell_t *sh, const char *service, const char *argv0);
 int gl_shell_configure(gl_shell_t *sh, int argc, char **argv, const char *const *defaults,
                        char *errstr, size_t errlen);
 /* Opens the admin HTTP port when http.port >= 0. Returns GL_OK, GL_ECONFIG
- * (http.host is no address of this machine) or GL_EIO (the port is in use:
- * a later start may find it free), with errstr. */
+ * (http.host is no address of this machine), GL_EIO (the port is in use:
+ * a later start may find it free), GL_ENOMEM, or GL_ESTATE (the shell is
+ * closed or already listening), with errstr. */
 int gl_shell_listen(gl_shell_t *sh, char *errstr, size_t errlen);
 /* The bound admin port, or -1 when there is none. */
 int gl_shell_http_port(const gl_shell_t *sh);
