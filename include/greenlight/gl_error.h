@@ -6,8 +6,9 @@
  * what was expected). A function that returns a pointer returns NULL on
  * failure, and one whose natural answer is a bool, a size or a count
  * returns that; its header says so. A function may also return a positive
- * value where its header documents one (gl_shell_configure(): 1 when
- * --help or --check-config was answered, exit 0).
+ * value where its header documents one (1 from gl_conf_load(),
+ * gl_conf_check() and gl_shell_configure(): --help or --check-config was
+ * answered, exit 0).
  *
  * Which code: GL_ECONFIG for anything an operator set (a flag, a setting,
  * the environment, a file a setting names), GL_EINVAL for input that is
@@ -32,14 +33,14 @@
 #define GREENLIGHT_GL_ERROR_H
 
 #define GL_OK 0
-#define GL_ECONFIG (-1)  /* A bad setting or argument (exit 2). */
-#define GL_EIO (-2)      /* The operating system refused: a port in use, a file, a pipe. */
+#define GL_ECONFIG (-1)  /* A bad setting or command-line argument (exit 2). */
+#define GL_EIO (-2)      /* The operating system refused now: a port in use, no descriptor. */
 #define GL_EBROKER (-3)  /* The broker or a topic was not there in time. */
 #define GL_EFATAL (-4)   /* A fatal client error: fenced, or an unrecoverable state. */
 #define GL_ESTATE (-5)   /* Not allowed in the object's current state. */
 #define GL_ENOMEM (-6)   /* Out of memory. */
 #define GL_ESTOPPED (-7) /* Stopped by a signal or a caller before it finished. */
-#define GL_EINVAL (-8)   /* Invalid input that is not a setting: a record, an argument (exit 1). */
+#define GL_EINVAL (-8)   /* Input that is not a setting: a record, a program's own argument. */
 
 #define GL_EXIT_OK 0
 #define GL_EXIT_FAILURE 1
