@@ -23,13 +23,29 @@
  * them over as C strings, so "A\0B" would silently become "A"), and nothing
  * bounds a record. A string greenlight re-publishes in OrderStatus that is
  * not UTF-8 makes every protobuf reader but protobuf-c refuse the status
- * record; an unbounded one makes it too large for the broker. */
+ * record; an unbounded one makes it too large for the broker.
+ *
+ * Thread locality: every function here is pure (no global state, no I/O)
+ * and may be called on any thread, on objects no other thread changes
+ * meanwhile.
+ *
+ * Ownership: input buffers (buf, key, value) are read during the call only;
+ * a decoded envelope holds copies of everything it needs. What a function
+ * returns is the caller's to free where it says so (gl_envelope_free(),
+ * free() for gl_message_pack()); reason codes and type names are static
+ * strings, never freed; detail is the caller's buffer, written when a
+ * check fails.
+ *
+ * Errors: a record that fails a check is data, not a failure of the
+ * program: the decoders answer NULL with a reason code, the checks a
+ * reason code or GL_EINVAL (gl_error.h); none of them is an exit code. */
 #ifndef GREENLIGHT_GL_CODEC_H
 #define GREENLIGHT_GL_CODEC_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "greenlight/gl_error.h"
 #include "greenlight/v1/greenlight.pb-c.h"
 
 typedef Greenlight__V1__Envelope gl_envelope_t;
@@ -68,16 +84,19 @@ typedef Greenlight__V1__Envelope gl_envelope_t;
  * any key. On failure returns NULL, points *reason at one of the codes
  * above and writes a human detail (printable: the key's bytes are escaped,
  * and no string field is quoted before it passed its checks). The result
- * is freed with gl_envelope_free(). */
+ * is the caller's, freed with gl_envelope_free(). Any thread. */
 gl_envelope_t *gl_envelope_decode(const void *buf, size_t len, const void *key, size_t key_len,
                                   const char **reason, char *detail, size_t detail_len);
+/* Frees an envelope of gl_envelope_decode(); NULL is ignored. */
 void gl_envelope_free(gl_envelope_t *env);
 
 /* The envelope as a processor's decode hook (it has the signature of
  * gl_decode_fn in gl_engine.h, which the codec does not include): decodes
  * and validates the record with gl_envelope_decode() and gives the
  * envelope's occurred_at_ms as its event time. opaque is unused. The
- * result is freed with gl_envelope_free_hook(). */
+ * result is the caller's (the engine's), freed with
+ * gl_envelope_free_hook(). Called on the engine's loop thread; any thread
+ * would do. */
 void *gl_envelope_decode_hook(void *opaque, const void *key, size_t klen, const void *value,
                               size_t vlen, int64_t *event_time_ms, const char **reason,
                               char *detail, size_t detail_len);
@@ -109,16 +128,22 @@ const char *gl_envelope_check_payload(const gl_envelope_t *env, char *detail, si
 const char *gl_envelope_validate(const void *buf, size_t len, const void *key, size_t key_len,
                                  char *detail, size_t detail_len);
 
-/* The payload's message name without package, e.g. "OrderPlaced"; "" if unset. */
+/* The payload's message name without package, e.g. "OrderPlaced"; "" if
+ * unset. A static string. */
 const char *gl_envelope_type(const gl_envelope_t *env);
-/* The payload's order_id; NULL for a Tick or an unset payload. */
+/* The payload's order_id, borrowed from env (valid while env is); NULL for
+ * a Tick or an unset payload. */
 const char *gl_envelope_order_id(const gl_envelope_t *env);
 
-/* Walks a message and its sub-messages; returns -1 and writes detail if an
- * enum field holds a value its descriptor does not list, else 0. */
+/* Walks a message and its sub-messages. Returns GL_OK, or GL_EINVAL with
+ * detail written if an enum field holds a value its descriptor does not
+ * list (a record from a newer writer, or a corrupt one: data the caller
+ * routes, e.g. to its DLQ as "unknown_enum"). Pure; any thread. */
 int gl_message_check_enums(const ProtobufCMessage *msg, char *detail, size_t detail_len);
 
-/* Packs any message into a malloc'd buffer; returns its length. */
+/* Packs any message into a new buffer *out, which the caller frees with
+ * free(); returns its length (the answer, not an error code: it cannot
+ * fail, and aborts if memory runs out). Pure; any thread. */
 size_t gl_message_pack(const ProtobufCMessage *msg, uint8_t **out);
 
 #endif

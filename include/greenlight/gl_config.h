@@ -17,7 +17,26 @@
  * with white space around both trimmed (a CR of a Windows line end too);
  * `#` starts a comment line. No value, from any source, may hold a control
  * character, and a value of a table key may not start or end with a space:
- * either would reach the program other than the operator sees it. */
+ * either would reach the program other than the operator sees it.
+ *
+ * Errors (gl_error.h): every int function returns GL_OK, or GL_ECONFIG
+ * with errstr naming the key, the value and what was expected (a setting:
+ * exit 2); gl_conf_load() and gl_conf_check() also return 1 where said.
+ *
+ * Thread locality: a gl_conf_t is built and loaded on the main thread
+ * before the loop runs (gl_conf_init() to gl_conf_check()), and is not
+ * changed after; from then on the read-only calls (gl_conf_kafka_pairs(),
+ * gl_conf_kafka_get(), gl_conf_dump(), gl_conf_usage()) may be made on any
+ * thread. gl_conf_destroy() runs on the main thread once no other thread
+ * reads it. gl_conf_read_file() and gl_conf_nul_line() use no gl_conf_t:
+ * any thread.
+ *
+ * Ownership: the config borrows program, each table of properties and its
+ * base (the owner's struct), which must outlive it. Keys and values given
+ * to it are copied: a string setting in the owner's struct is malloc'd and
+ * owned by the config (the owner reads it; gl_conf_destroy() frees it and
+ * sets the field to NULL), and so are the kafka.* pairs. argv and envp are
+ * read during the call only. */
 #ifndef GREENLIGHT_GL_CONFIG_H
 #define GREENLIGHT_GL_CONFIG_H
 
@@ -27,6 +46,8 @@
 #include <stdio.h>
 
 #include <librdkafka/rdkafka.h>
+
+#include "greenlight/gl_error.h"
 
 typedef enum gl_conf_type {
   GL_CONF_STR,  /* char * (malloc'd, owned by the config). */
@@ -60,18 +81,23 @@ typedef struct gl_conf {
 } gl_conf_t;
 
 void gl_conf_init(gl_conf_t *c, const char *program);
-/* Registers a table and applies its defaults. */
+/* Registers a table and applies its defaults. Returns GL_OK, or GL_ECONFIG
+ * when there are GL_CONF_MAX_TABLES already or a default fails the table's
+ * own check (the program's table is wrong; every start shows it). */
 int gl_conf_add_table(gl_conf_t *c, const gl_conf_prop_t *props, void *base, char *errstr,
                       size_t errlen);
+/* Sets one key (a table's, or kafka.* checked against librdkafka).
+ * Returns GL_OK or GL_ECONFIG (an unknown key, a value out of range, ...). */
 int gl_conf_set(gl_conf_t *c, const char *key, const char *value, char *errstr, size_t errlen);
-/* Loads a config file; errors name it as --config. */
+/* Loads a config file; errors name it as --config. GL_OK or GL_ECONFIG. */
 int gl_conf_load_file(gl_conf_t *c, const char *path, char *errstr, size_t errlen);
+/* Applies the GREENLIGHT_* variables of envp. GL_OK or GL_ECONFIG. */
 int gl_conf_load_env(gl_conf_t *c, char **envp, char *errstr, size_t errlen);
 
-/* Applies all sources in order. Returns 0, -1 on error (errstr set), or 1
- * if --help was asked for (the usage has been printed to stdout).
- * --check-config sets c->check: the caller validates what else it can
- * without connecting, prints gl_conf_dump() and exits. */
+/* Applies all sources in order. Returns GL_OK, GL_ECONFIG (errstr set), or
+ * 1 if --help was asked for (the usage has been printed to stdout; the
+ * program exits 0). --check-config sets c->check: the caller validates
+ * what else it can without connecting, prints gl_conf_dump() and exits. */
 int gl_conf_load(gl_conf_t *c, int argc, char **argv, char **envp, char *errstr, size_t errlen);
 
 void gl_conf_usage(const gl_conf_t *c, FILE *out);
@@ -81,17 +107,20 @@ void gl_conf_usage(const gl_conf_t *c, FILE *out);
 void gl_conf_dump(const gl_conf_t *c, FILE *out);
 /* For --check-config: tries the librdkafka pass-through on a client
  * configuration (no connection) and prints gl_conf_dump(). Returns 1 (the
- * caller exits 0) or -1 with errstr set. */
+ * caller exits 0) or GL_ECONFIG with errstr set. */
 int gl_conf_check(const gl_conf_t *c, FILE *out, char *errstr, size_t errlen);
 
 /* The kafka.* pass-through properties as name, value pairs, NULL-terminated
  * (NULL when there are none); owned by c, valid until it changes. */
 const char *const *gl_conf_kafka_pairs(const gl_conf_t *c);
-/* Copies the kafka.* pass-through properties into kc. */
+/* Copies the kafka.* pass-through properties into kc (the caller's).
+ * Returns GL_OK or GL_ECONFIG naming the property librdkafka refused. */
 int gl_conf_kafka_apply(const gl_conf_t *c, rd_kafka_conf_t *kc, char *errstr, size_t errlen);
-/* The pass-through value of a librdkafka property, or NULL. */
+/* The pass-through value of a librdkafka property (owned by c), or NULL. */
 const char *gl_conf_kafka_get(const gl_conf_t *c, const char *name);
 
+/* Frees every string the config holds, the owner's string fields
+ * included (set to NULL). The tables' bases are the owner's to free. */
 void gl_conf_destroy(gl_conf_t *c);
 
 /* Largest config or policy file read: anything bigger is not settings. */
@@ -101,13 +130,15 @@ void gl_conf_destroy(gl_conf_t *c);
  * NUL-terminated buffer *out (the caller frees it) of *len bytes before the
  * terminator. The file is opened non-blocking and checked with fstat before
  * any read, so a directory, FIFO, socket or device is refused at once and
- * never blocks. Returns 0, or -1 with why set to what was expected and what
- * was found, e.g. "expected a regular file (it is a FIFO)"; the caller
- * prefixes the setting that named the file. Any thread. */
+ * never blocks. Returns GL_OK, or GL_ECONFIG with *out NULL and why set to
+ * what was expected and what was found, e.g. "expected a regular file (it
+ * is a FIFO)": a file a setting names that cannot be read is a bad setting
+ * (exit 2), and the caller prefixes the setting. Any thread. */
 int gl_conf_read_file(const char *path, size_t max, char **out, size_t *len, char *why,
                       size_t whylen);
 /* The line (from 1) of the first NUL byte in buf[0, len), or 0 if none: a
- * line-based file with one would be read as cut short there. */
+ * line-based file with one would be read as cut short there. Pure; any
+ * thread. */
 size_t gl_conf_nul_line(const char *buf, size_t len);
 
 #endif

@@ -3,10 +3,28 @@
  * connection read (keep-alive honoured); requests over 8 KiB are refused
  * with 431; other methods get 405. Bound to loopback by default.
  *
- * Lifecycle (libuv style): gl_http_start() binds and listens; the handler
- * runs on the loop thread for each complete request and fills a response;
- * gl_http_close() closes the listener and every connection, and calls cb
- * once all handles are closed and memory is freed.
+ * Lifecycle (libuv style): gl_http_listen() (or gl_http_start()) binds and
+ * listens; the handler runs on the loop thread for each complete request
+ * and fills a response; gl_http_close() closes the listener and every
+ * connection, and calls cb once all handles are closed and memory is freed.
+ *
+ * Errors (gl_error.h): GL_OK, or GL_ECONFIG when http.host or http.port is
+ * wrong (a setting: exit 2), GL_EIO when the operating system refused at
+ * this moment (a port in use, no descriptor left: exit 1, a later start may
+ * succeed), GL_ENOMEM, and GL_EINVAL for a program's own mistake (no loop
+ * or no handler); errstr says which address and why.
+ *
+ * Thread locality: the server belongs to the thread that runs its loop.
+ * gl_http_listen(), gl_http_start() and gl_http_close() are called there,
+ * and the handler is called there; gl_http_reply_json() is for handlers.
+ * gl_http_check_host() touches no loop and may be called on any thread.
+ *
+ * Ownership: the server copies nothing it is given and keeps only loop,
+ * handler and opaque, which must outlive it (until the close callback);
+ * host is read during the call only. Strings the handler gets (method,
+ * path) point into the connection's buffer and are valid during the call
+ * only. The response body the handler sets is malloc'd by it and freed by
+ * the server; content_type is static and never freed.
  *
  * As in any libuv program, the process should ignore SIGPIPE: a client that
  * disconnects while a response is being written would otherwise kill it. */
@@ -16,6 +34,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
+
+#include "greenlight/gl_error.h"
 
 typedef struct gl_http gl_http_t;
 
@@ -35,35 +55,34 @@ typedef void (*gl_http_handler_fn)(void *opaque, const char *method, const char 
 
 /* Starts listening on host:port (port 0 = pick a free one; see
  * gl_http_port()). host is a numeric IPv4 or IPv6 address, or "localhost"
- * for 127.0.0.1; NULL means 127.0.0.1. Returns 0 with *out set, or a
- * negative libuv error code with *out NULL and errstr written:
- *   UV_EINVAL         host is not a numeric address, or port is not in
- *                     0..65535 (also: no loop or handler)      bad setting
- *   UV_EADDRNOTAVAIL  host is not an address of this machine   bad setting
- *   UV_EAFNOSUPPORT   host's address family is off here        bad setting
- *   UV_EADDRINUSE     the port is taken: not a setting, a later start may
- *                     find it free (a daemon exits 1)
- *   anything else     (UV_EACCES, UV_EMFILE, UV_ENOMEM, ...) not a setting
- * gl_http_bad_setting() tells the first three (a daemon exits 2) from the
- * rest. Loop thread. */
+ * for 127.0.0.1; NULL means 127.0.0.1. Returns GL_OK with *out set (the
+ * caller owns the server until gl_http_close()), or, with *out NULL and
+ * errstr written ("http HOST:PORT: STEP: WHY"):
+ *   GL_ECONFIG  host is not a numeric address, not an address of this
+ *               machine, or of an address family that is off here; or
+ *               port is not in 0..65535                  (a daemon exits 2)
+ *   GL_EIO      the port is taken, or no descriptor is left, ...: not a
+ *               setting, a later start may succeed        (a daemon exits 1)
+ *   GL_ENOMEM   out of memory
+ *   GL_EINVAL   loop or handler is NULL (the program's mistake)
+ * Loop thread. */
 int gl_http_listen(gl_http_t **out, uv_loop_t *loop, const char *host, int port,
                    gl_http_handler_fn handler, void *opaque, char *errstr, size_t errlen);
-/* gl_http_listen() for a caller that needs no cause: the server or NULL. */
+/* gl_http_listen() for a caller that needs no cause: the server (owned by
+ * the caller until gl_http_close()) or NULL with errstr written. Loop
+ * thread. */
 gl_http_t *gl_http_start(uv_loop_t *loop, const char *host, int port, gl_http_handler_fn handler,
                          void *opaque, char *errstr, size_t errlen);
-/* True if err, from gl_http_listen() or gl_http_check_host(), means the
- * http.host (or http.port) setting is wrong rather than the moment bad. */
-bool gl_http_bad_setting(int err);
 /* For --check-config and before a start, so that both judge http.host
  * alike: parses host as gl_http_listen() does and binds a socket on port 0
  * there, then closes it (the port itself is not tried: it may be busy now
- * and free at the start). Returns 0, or a negative code for which
- * gl_http_bad_setting() holds, with errstr like
+ * and free at the start). Returns GL_OK, or GL_ECONFIG with errstr like
  *   config: http.host = '10.255.255.1': expected an address of this machine
  *   (bind: address not available)
  * A failure that says nothing about the host (no descriptor left, ...)
- * returns 0: the start reports it. Any thread. */
+ * returns GL_OK: the start reports it. Any thread. */
 int gl_http_check_host(const char *host, char *errstr, size_t errlen);
+/* The bound port (the one picked for port 0), or -1 for a NULL server. */
 int gl_http_port(const gl_http_t *h);
 
 struct json_t;
@@ -71,8 +90,10 @@ struct json_t;
  * body; a NULL body (or one that does not encode) gives 500 and
  * {"error":"encoding failed"}. For handlers, on the loop thread. */
 void gl_http_reply_json(gl_http_response_t *resp, int status, struct json_t *body);
-/* cb may be NULL. After gl_http_close() the server accepts nothing more. A
- * second call before cb has run is ignored; after it, h is freed memory. */
+/* cb may be NULL; it runs on the loop thread once every handle has closed
+ * and h is freed. After gl_http_close() the server accepts nothing more. A
+ * second call before cb has run is ignored; after it, h is freed memory.
+ * Loop thread; a NULL h is ignored. */
 void gl_http_close(gl_http_t *h, void (*cb)(void *arg), void *arg);
 
 /* Limits and timeouts (additions to the original contract). A request's

@@ -3,9 +3,23 @@
  *
  * A metric is a family (name + help + type) with one series per label set.
  * Series are created on first use and live until gl_metrics_destroy().
- * Updates to a series are atomic, so a delivery-report callback on a
- * librdkafka thread may count; creating series and rendering are for the
- * loop thread only. */
+ *
+ * Thread locality: the registry belongs to one thread, the loop thread in
+ * a greenlight program: gl_metrics_new(), gl_metrics_destroy(), the lookups
+ * that create series (gl_metrics_counter(), _gauge(), _histogram()) and
+ * gl_metrics_render() run there, since the lists of families and series
+ * are not locked. The gl_series_* functions may be called on any thread
+ * with a series looked up before: its value is a C11 atomic, so a
+ * delivery-report callback on a librdkafka thread may count, and a render
+ * on the loop sees each value whole. gl_metrics_labels() is pure: any
+ * thread.
+ *
+ * Ownership: the registry copies every name, help text, label text and
+ * bounds array it is given; the series it hands out are its own, valid
+ * until gl_metrics_destroy(), and never freed by the caller.
+ *
+ * Errors: no function returns an error code. Lookups return NULL, render
+ * returns 0 (see the notes below), and a NULL series is a no-op. */
 #ifndef GREENLIGHT_GL_METRICS_H
 #define GREENLIGHT_GL_METRICS_H
 
@@ -15,7 +29,10 @@
 typedef struct gl_metrics gl_metrics_t;
 typedef struct gl_series gl_series_t;
 
+/* A new, empty registry (the caller's), or NULL if memory runs out. */
 gl_metrics_t *gl_metrics_new(void);
+/* Frees the registry and every series in it; no thread may update a series
+ * any more (destroy the Kafka clients first). NULL is ignored. */
 void gl_metrics_destroy(gl_metrics_t *m);
 
 /* Returns the series of family `name` with `labels` (the text inside the
@@ -34,8 +51,9 @@ void gl_series_set(gl_series_t *s, double v);   /* Gauge. */
 void gl_series_observe(gl_series_t *s, double v); /* Histogram. */
 double gl_series_value(const gl_series_t *s);   /* Counter/gauge value, histogram count. */
 
-/* Renders every family into a malloc'd NUL-terminated buffer; returns its
- * length (excluding the NUL). */
+/* Renders every family into a new NUL-terminated buffer *out, which the
+ * caller frees with free() (the admin port hands it to gl_http as the
+ * response body); returns its length (excluding the NUL). Loop thread. */
 size_t gl_metrics_render(gl_metrics_t *m, char **out);
 
 /* Notes on the calls above (additions to the original contract):
@@ -63,7 +81,9 @@ size_t gl_metrics_render(gl_metrics_t *m, char **out);
  *     -> state="APPROVED",topic="..."
  *
  * Like snprintf, returns the length the full text needs (excluding the NUL)
- * and truncates when that is >= cap; buf is always NUL-terminated if cap > 0. */
+ * and truncates when that is >= cap; buf is always NUL-terminated if cap > 0.
+ * buf is the caller's; the strings are read during the call only. Pure; any
+ * thread. */
 size_t gl_metrics_labels(char *buf, size_t cap, ...) __attribute__((sentinel));
 
 #endif

@@ -34,7 +34,18 @@
  * also while a client connects or a commit runs on the thread pool.
  *
  * Thread locality: every function runs on the loop thread, except where a
- * comment says "any thread". */
+ * comment says "any thread". The loop thread is the one that called
+ * gl_shell_init() (main's), and it configures the shell before the loop
+ * runs.
+ *
+ * Errors follow gl_error.h: GL_OK or a negative GL_E* code with errstr,
+ * gl_exit_code() for the exit; gl_shell_configure() alone also returns 1.
+ *
+ * Ownership: the shell borrows service and argv0 (sh->prog points into
+ * argv0), each opaque, and the tables added to sh->conf, all of which must
+ * outlive it; it copies route prefixes and the name, value lists given to
+ * the Kafka builders. sh->metrics, sh->conf and the clients' callback
+ * contexts are the shell's, freed by gl_shell_destroy(). */
 #ifndef GREENLIGHT_GL_SHELL_H
 #define GREENLIGHT_GL_SHELL_H
 
@@ -144,8 +155,9 @@ int gl_shell_init(gl_shell_t *sh, const char *service, const char *argv0);
 int gl_shell_configure(gl_shell_t *sh, int argc, char **argv, const char *const *defaults,
                        char *errstr, size_t errlen);
 /* Opens the admin HTTP port when http.port >= 0. Returns GL_OK, GL_ECONFIG
- * (http.host is no address of this machine) or GL_EIO (the port is in use:
- * a later start may find it free), with errstr. */
+ * (http.host is no address of this machine), GL_EIO (the port is in use:
+ * a later start may find it free), GL_ENOMEM, or GL_ESTATE (the shell is
+ * closed or already listening), with errstr. */
 int gl_shell_listen(gl_shell_t *sh, char *errstr, size_t errlen);
 /* The bound admin port, or -1 when there is none. */
 int gl_shell_http_port(const gl_shell_t *sh);

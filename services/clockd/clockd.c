@@ -278,7 +278,7 @@ static int clockd_start(clockd_t *d, char *errstr, size_t errlen) {
   int rc = gl_kafka_qpoll_start(&d->sh.loop, &d->qpoll, rd_kafka_queue_get_main(d->rk),
                                 clockd_queue_cb, d);
   if (rc < 0) {
-    snprintf(errstr, errlen, "cannot wire the producer queue into the loop: %s", uv_strerror(rc));
+    snprintf(errstr, errlen, "cannot wire the producer queue into the loop: %s", gl_strerror(rc));
     return -1;
   }
   uv_timer_start(&d->cron, clockd_cron_cb, CLOCKD_CRON_MS, CLOCKD_CRON_MS);

@@ -44,15 +44,15 @@ int gl_message_check_enums(const ProtobufCMessage *msg, char *detail, size_t det
           gl_enum_known(f->descriptor, known, sizeof known);
           snprintf(detail, detail_len, "%s.%s: unknown enum value %d (%s knows %s)", d->short_name,
                    f->name, v, ((const ProtobufCEnumDescriptor *)f->descriptor)->name, known);
-          return -1;
+          return GL_EINVAL;
         }
       } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
         const ProtobufCMessage *sub = ((const ProtobufCMessage *const *)vals)[k];
-        if (sub && gl_message_check_enums(sub, detail, detail_len) < 0) return -1;
+        if (sub && gl_message_check_enums(sub, detail, detail_len) < 0) return GL_EINVAL;
       }
     }
   }
-  return 0;
+  return GL_OK;
 }
 
 size_t gl_message_pack(const ProtobufCMessage *msg, uint8_t **out) {

@@ -33,13 +33,13 @@ static const gl_conf_prop_t *gl_conf_find(const gl_conf_t *c, const char *key, v
  * alone would also take leading white space. */
 static int gl_conf_parse_int(const char *s, int64_t *out) {
   const char *d = (*s == '-' || *s == '+') ? s + 1 : s;
-  if (!isdigit((unsigned char)*d)) return -1;
+  if (!isdigit((unsigned char)*d)) return GL_ECONFIG;
   char *end = NULL;
   errno = 0;
   long long v = strtoll(s, &end, 10);
-  if (errno || end == s || *end) return -1;
+  if (errno || end == s || *end) return GL_ECONFIG;
   *out = v;
-  return 0;
+  return GL_OK;
 }
 
 static int gl_conf_choice_ok(const char *choices, const char *v) {
@@ -88,27 +88,27 @@ static int gl_conf_value_ok(const char *name, const char *value, bool trimmed, b
   size_t n = strlen(value);
   if (!why && trimmed && n > 0 && (value[0] == ' ' || value[n - 1] == ' '))
     why = "expected no leading or trailing spaces";
-  if (!why) return 0;
+  if (!why) return GL_OK;
   char shown[256];
   gl_conf_escape(secret ? "(secret)" : value, shown, sizeof(shown));
   snprintf(errstr, errlen, "config: %s = '%s': %s", name, shown, why);
-  return -1;
+  return GL_ECONFIG;
 }
 
 static int gl_conf_assign(const gl_conf_prop_t *p, void *base, const char *value, char *errstr,
                           size_t errlen) {
   char *slot = (char *)base + p->offset;
-  if (gl_conf_value_ok(p->name, value, true, false, errstr, errlen) < 0) return -1;
+  if (gl_conf_value_ok(p->name, value, true, false, errstr, errlen) < 0) return GL_ECONFIG;
   switch (p->type) {
     case GL_CONF_INT: {
       int64_t v;
       if (gl_conf_parse_int(value, &v) < 0 || v < p->min || v > p->max) {
         snprintf(errstr, errlen, "config: %s = '%s': expected an integer in %lld..%lld", p->name,
                  value, (long long)p->min, (long long)p->max);
-        return -1;
+        return GL_ECONFIG;
       }
       *(int64_t *)slot = v;
-      return 0;
+      return GL_OK;
     }
     case GL_CONF_BOOL: {
       bool v;
@@ -118,39 +118,39 @@ static int gl_conf_assign(const gl_conf_prop_t *p, void *base, const char *value
         v = false;
       else {
         snprintf(errstr, errlen, "config: %s = '%s': expected true or false", p->name, value);
-        return -1;
+        return GL_ECONFIG;
       }
       *(bool *)slot = v;
-      return 0;
+      return GL_OK;
     }
     case GL_CONF_ENUM:
       if (!gl_conf_choice_ok(p->choices, value)) {
         snprintf(errstr, errlen, "config: %s = '%s': expected one of %s", p->name, value,
                  p->choices);
-        return -1;
+        return GL_ECONFIG;
       }
       /* fall through */
     case GL_CONF_STR: {
       if (p->type == GL_CONF_STR && p->min > 0 && strlen(value) < (size_t)p->min) {
         snprintf(errstr, errlen, "config: %s = '%s': expected a value of at least %lld byte%s",
                  p->name, value, (long long)p->min, p->min == 1 ? "" : "s");
-        return -1;
+        return GL_ECONFIG;
       }
       char *dup = strdup(value);
       if (!dup) abort();
       free(*(char **)slot);
       *(char **)slot = dup;
-      return 0;
+      return GL_OK;
     }
   }
-  return -1;
+  return GL_ECONFIG;
 }
 
 int gl_conf_add_table(gl_conf_t *c, const gl_conf_prop_t *props, void *base, char *errstr,
                       size_t errlen) {
   if (c->ntables == GL_CONF_MAX_TABLES) {
     snprintf(errstr, errlen, "config: too many tables");
-    return -1;
+    return GL_ECONFIG;
   }
   c->tables[c->ntables].props = props;
   c->tables[c->ntables].base = base;
@@ -158,16 +158,17 @@ int gl_conf_add_table(gl_conf_t *c, const gl_conf_prop_t *props, void *base, cha
   for (const gl_conf_prop_t *p = props; p->name; p++) {
     const char *def = p->def ? p->def : (p->type == GL_CONF_STR ? "" : "0");
     if (p->type == GL_CONF_STR || p->type == GL_CONF_ENUM) *(char **)((char *)base + p->offset) = NULL;
-    if (gl_conf_assign(p, base, def, errstr, errlen) < 0) return -1;
+    if (gl_conf_assign(p, base, def, errstr, errlen) < 0) return GL_ECONFIG;
   }
-  return 0;
+  return GL_OK;
 }
 
 static int gl_conf_kafka_set(gl_conf_t *c, const char *name, const char *value, char *errstr,
                              size_t errlen) {
   char key[256];
   snprintf(key, sizeof(key), GL_KAFKA_PREFIX "%s", name);
-  if (gl_conf_value_ok(key, value, false, gl_conf_secret(name), errstr, errlen) < 0) return -1;
+  if (gl_conf_value_ok(key, value, false, gl_conf_secret(name), errstr, errlen) < 0)
+    return GL_ECONFIG;
   /* Validate against librdkafka now, so a bad value stops the daemon at start. */
   rd_kafka_conf_t *probe = rd_kafka_conf_new();
   char kerr[512];
@@ -176,13 +177,13 @@ static int gl_conf_kafka_set(gl_conf_t *c, const char *name, const char *value, 
   if (r != RD_KAFKA_CONF_OK) {
     snprintf(errstr, errlen, "config: kafka.%s = '%s': %s", name,
              gl_conf_secret(name) ? "(secret)" : value, kerr);
-    return -1;
+    return GL_ECONFIG;
   }
   for (size_t i = 0; i < c->nkafka; i += 2) {
     if (strcmp(c->kafka[i], name) == 0) {
       free(c->kafka[i + 1]);
       c->kafka[i + 1] = strdup(value);
-      return 0;
+      return GL_OK;
     }
   }
   char **n = realloc(c->kafka, sizeof(char *) * (c->nkafka + 3));
@@ -191,7 +192,7 @@ static int gl_conf_kafka_set(gl_conf_t *c, const char *name, const char *value, 
   c->kafka[c->nkafka++] = strdup(name);
   c->kafka[c->nkafka++] = strdup(value);
   c->kafka[c->nkafka] = NULL; /* For gl_conf_kafka_pairs(). */
-  return 0;
+  return GL_OK;
 }
 
 int gl_conf_set(gl_conf_t *c, const char *key, const char *value, char *errstr, size_t errlen) {
@@ -202,7 +203,7 @@ int gl_conf_set(gl_conf_t *c, const char *key, const char *value, char *errstr, 
   if (!p) {
     snprintf(errstr, errlen, "config: unknown key '%s' (see --help; librdkafka properties take the prefix kafka.)",
              key);
-    return -1;
+    return GL_ECONFIG;
   }
   return gl_conf_assign(p, base, value, errstr, errlen);
 }
@@ -234,7 +235,7 @@ static int gl_conf_read_fd(int fd, size_t max, char **out, size_t *len, char *wh
     if (r < 0) {
       snprintf(why, whylen, "expected a readable regular file (read: %s)", strerror(errno));
       free(buf);
-      return -1;
+      return GL_ECONFIG;
     }
     if (r == 0) break;
     n += (size_t)r;
@@ -242,12 +243,12 @@ static int gl_conf_read_fd(int fd, size_t max, char **out, size_t *len, char *wh
   if (n > max) {
     snprintf(why, whylen, "expected a file of at most %zu bytes", max);
     free(buf);
-    return -1;
+    return GL_ECONFIG;
   }
   buf[n] = '\0';
   *out = buf;
   *len = n;
-  return 0;
+  return GL_OK;
 }
 
 int gl_conf_read_file(const char *path, size_t max, char **out, size_t *len, char *why,
@@ -263,9 +264,9 @@ int gl_conf_read_file(const char *path, size_t max, char **out, size_t *len, cha
     bool other = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
     snprintf(why, whylen, "expected a regular file (%s)",
              other ? gl_conf_file_kind(st.st_mode) : strerror(err));
-    return -1;
+    return GL_ECONFIG;
   }
-  int rc = -1;
+  int rc = GL_ECONFIG;
   if (fstat(fd, &st) < 0)
     snprintf(why, whylen, "expected a regular file (fstat: %s)", strerror(errno));
   else if (!S_ISREG(st.st_mode))
@@ -296,11 +297,11 @@ typedef struct gl_conf_seen {
 static int gl_conf_file_line(gl_conf_t *c, char *line, int lineno, gl_conf_seen_t **seen,
                              size_t *nseen, char *msg, size_t msglen) {
   char *s = gl_conf_trim(line);
-  if (!*s || *s == '#') return 0;
+  if (!*s || *s == '#') return GL_OK;
   char *eq = strchr(s, '=');
   if (!eq) {
     snprintf(msg, msglen, "expected 'key = value', got '%s'", s);
-    return -1;
+    return GL_ECONFIG;
   }
   *eq = '\0';
   char *key = gl_conf_trim(s), *val = gl_conf_trim(eq + 1);
@@ -308,7 +309,7 @@ static int gl_conf_file_line(gl_conf_t *c, char *line, int lineno, gl_conf_seen_
     if (strcmp((*seen)[i].key, key) == 0) {
       snprintf(msg, msglen, "%s = '%s': set again (first on line %d); expected each key once",
                key, val, (*seen)[i].line);
-      return -1;
+      return GL_ECONFIG;
     }
   }
   char inner[1024];
@@ -316,14 +317,14 @@ static int gl_conf_file_line(gl_conf_t *c, char *line, int lineno, gl_conf_seen_
     const char *prefix = "config: "; /* The caller writes it before the line. */
     size_t plen = strncmp(inner, prefix, strlen(prefix)) ? 0 : strlen(prefix);
     snprintf(msg, msglen, "%s", inner + plen);
-    return -1;
+    return GL_ECONFIG;
   }
   /* Only keys that were taken are recorded: they are few, each a known one. */
   gl_conf_seen_t *grown = realloc(*seen, sizeof(**seen) * (*nseen + 1));
   if (!grown) abort();
   *seen = grown;
   grown[(*nseen)++] = (gl_conf_seen_t){key, lineno};
-  return 0;
+  return GL_OK;
 }
 
 /* Loads the file named by the setting `source` (--config or
@@ -334,26 +335,26 @@ static int gl_conf_load_file_as(gl_conf_t *c, const char *path, const char *sour
   size_t len = 0;
   if (gl_conf_read_file(path, GL_CONF_FILE_MAX, &buf, &len, why, sizeof(why)) < 0) {
     snprintf(errstr, errlen, "config: %s = '%s': %s", source, path, why);
-    return -1;
+    return GL_ECONFIG;
   }
   size_t nul = gl_conf_nul_line(buf, len);
   if (nul) {
     snprintf(errstr, errlen, "config: %s line %zu: contains a NUL byte", path, nul);
     free(buf);
-    return -1;
+    return GL_ECONFIG;
   }
   gl_conf_seen_t *seen = NULL;
   size_t nseen = 0;
-  int lineno = 0, rc = 0;
+  int lineno = 0, rc = GL_OK;
   char *end = buf + len;
-  for (char *line = buf, *next; rc == 0 && line < end; line = next) {
+  for (char *line = buf, *next; rc == GL_OK && line < end; line = next) {
     char *nl = memchr(line, '\n', (size_t)(end - line));
     next = nl ? nl + 1 : end;
     if (nl) *nl = '\0';
     char msg[1024];
     if (gl_conf_file_line(c, line, ++lineno, &seen, &nseen, msg, sizeof(msg)) < 0) {
       snprintf(errstr, errlen, "config: %s line %d: %s", path, lineno, msg);
-      rc = -1;
+      rc = GL_ECONFIG;
     }
   }
   free(seen);
@@ -390,7 +391,7 @@ int gl_conf_load_env(gl_conf_t *c, char **envp, char *errstr, size_t errlen) {
       for (const char *k = name + strlen(kafka_env); *k && n + 1 < sizeof(key); k++)
         key[n++] = *k == '_' ? '.' : (char)tolower((unsigned char)*k);
       key[n] = '\0';
-      if (gl_conf_kafka_set(c, key, value, errstr, errlen) < 0) return -1;
+      if (gl_conf_kafka_set(c, key, value, errstr, errlen) < 0) return GL_ECONFIG;
       continue;
     }
     for (int t = 0; t < c->ntables; t++) {
@@ -401,13 +402,13 @@ int gl_conf_load_env(gl_conf_t *c, char **envp, char *errstr, size_t errlen) {
           char inner[512];
           if (gl_conf_assign(p, c->tables[t].base, value, inner, sizeof(inner)) < 0) {
             snprintf(errstr, errlen, "%s (from environment %s)", inner, name);
-            return -1;
+            return GL_ECONFIG;
           }
         }
       }
     }
   }
-  return 0;
+  return GL_OK;
 }
 
 /* Finds the config file (GREENLIGHT_CONFIG, then --config), --help and
@@ -434,12 +435,12 @@ static int gl_conf_scan_args(gl_conf_t *c, int argc, char **argv, char **envp, c
         *file = argv[++i];
       else {
         snprintf(errstr, errlen, "config: --config: missing value (expected a file name)");
-        return -1;
+        return GL_ECONFIG;
       }
       *source = "--config";
     }
   }
-  return 0;
+  return GL_OK;
 }
 
 /* Splits the flag at argv[*i] into key and value (advancing *i past a
@@ -462,7 +463,7 @@ static int gl_conf_flag(int argc, char **argv, int *i, char *key, size_t keylen,
     eq = strchr(k, '=');
     if (!eq) {
       snprintf(errstr, errlen, "config: -X '%s': expected key=value", k);
-      return -1;
+      return GL_ECONFIG;
     }
     *val = eq + 1;
   } else if (!strncmp(a, "--", 2) && a[2]) {
@@ -472,21 +473,21 @@ static int gl_conf_flag(int argc, char **argv, int *i, char *key, size_t keylen,
     else if (*i + 1 < argc) *val = argv[++*i];
   } else {
     snprintf(errstr, errlen, "config: unexpected argument '%s' (see --help)", a);
-    return -1;
+    return GL_ECONFIG;
   }
   size_t klen = eq ? (size_t)(eq - k) : strlen(k);
   if (klen >= keylen) {
     snprintf(errstr, errlen, "config: '%.40s...': expected a key of at most %zu bytes", k,
              keylen - 1);
-    return -1;
+    return GL_ECONFIG;
   }
   memcpy(key, k, klen);
   key[klen] = '\0';
   if (!*val) {
     snprintf(errstr, errlen, "config: --%s: missing value", key);
-    return -1;
+    return GL_ECONFIG;
   }
-  return 0;
+  return GL_OK;
 }
 
 int gl_conf_load(gl_conf_t *c, int argc, char **argv, char **envp, char *errstr, size_t errlen) {
@@ -494,16 +495,17 @@ int gl_conf_load(gl_conf_t *c, int argc, char **argv, char **envp, char *errstr,
   int rc = gl_conf_scan_args(c, argc, argv, envp, &file, &source, errstr, errlen);
   if (rc != 0) return rc;
   /* An empty GREENLIGHT_CONFIG or --config= names no file. */
-  if (file && *file && gl_conf_load_file_as(c, file, source, errstr, errlen) < 0) return -1;
-  if (gl_conf_load_env(c, envp, errstr, errlen) < 0) return -1;
+  if (file && *file && gl_conf_load_file_as(c, file, source, errstr, errlen) < 0)
+    return GL_ECONFIG;
+  if (gl_conf_load_env(c, envp, errstr, errlen) < 0) return GL_ECONFIG;
   for (int i = 1; i < argc; i++) {
     char key[256];
     const char *val = NULL;
     rc = gl_conf_flag(argc, argv, &i, key, sizeof(key), &val, errstr, errlen);
-    if (rc < 0) return -1;
-    if (rc == 0 && gl_conf_set(c, key, val, errstr, errlen) < 0) return -1;
+    if (rc < 0) return GL_ECONFIG;
+    if (rc == 0 && gl_conf_set(c, key, val, errstr, errlen) < 0) return GL_ECONFIG;
   }
-  return 0;
+  return GL_OK;
 }
 
 void gl_conf_usage(const gl_conf_t *c, FILE *out) {
@@ -558,7 +560,7 @@ int gl_conf_check(const gl_conf_t *c, FILE *out, char *errstr, size_t errlen) {
   rd_kafka_conf_t *kc = rd_kafka_conf_new();
   int rc = gl_conf_kafka_apply(c, kc, errstr, errlen);
   rd_kafka_conf_destroy(kc);
-  if (rc < 0) return -1;
+  if (rc < 0) return GL_ECONFIG;
   gl_conf_dump(c, out);
   return 1;
 }
@@ -568,10 +570,10 @@ int gl_conf_kafka_apply(const gl_conf_t *c, rd_kafka_conf_t *kc, char *errstr, s
     char kerr[512];
     if (rd_kafka_conf_set(kc, c->kafka[i], c->kafka[i + 1], kerr, sizeof(kerr)) != RD_KAFKA_CONF_OK) {
       snprintf(errstr, errlen, "config: kafka.%s = '%s': %s", c->kafka[i], c->kafka[i + 1], kerr);
-      return -1;
+      return GL_ECONFIG;
     }
   }
-  return 0;
+  return GL_OK;
 }
 
 const char *const *gl_conf_kafka_pairs(const gl_conf_t *c) { return (const char *const *)c->kafka; }

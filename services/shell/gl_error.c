@@ -11,6 +11,7 @@ const char *gl_strerror(int err) {
     case GL_ESTATE: return "not allowed in this state";
     case GL_ENOMEM: return "out of memory";
     case GL_ESTOPPED: return "stopped";
+    case GL_EINVAL: return "invalid input";
     default: return "unknown error";
   }
 }

@@ -555,8 +555,14 @@ static int gl_http_bind(const struct sockaddr_storage *addr, socklen_t addrlen, 
   return fd;
 }
 
-bool gl_http_bad_setting(int err) {
-  return err == UV_EINVAL || err == UV_EADDRNOTAVAIL || err == UV_EAFNOSUPPORT;
+/* The GL_E* code of a libuv error from parsing or binding the address: the
+ * three that say http.host (or http.port) is wrong are a setting; out of
+ * memory is itself; the rest (a port in use, no descriptor left, ...) say
+ * the moment is bad, not the setting. */
+static int gl_http_code(int uverr) {
+  if (uverr == UV_EINVAL || uverr == UV_EADDRNOTAVAIL || uverr == UV_EAFNOSUPPORT)
+    return GL_ECONFIG;
+  return uverr == UV_ENOMEM ? GL_ENOMEM : GL_EIO;
 }
 
 int gl_http_check_host(const char *host, char *errstr, size_t errlen) {
@@ -569,7 +575,7 @@ int gl_http_check_host(const char *host, char *errstr, size_t errlen) {
     rc = gl_http_bind(&addr, addrlen, 0, &step);
     if (rc >= 0) close(rc);
   }
-  if (rc >= 0 || !gl_http_bad_setting(rc)) return 0; /* The start reports the rest. */
+  if (rc >= 0 || gl_http_code(rc) != GL_ECONFIG) return GL_OK; /* The start reports the rest. */
   if (errstr && errlen > 0) {
     char why[128];
     if (step)
@@ -579,7 +585,7 @@ int gl_http_check_host(const char *host, char *errstr, size_t errlen) {
     snprintf(errstr, errlen, "config: http.host = '%s': expected an address of this machine (%s)",
              host, why);
   }
-  return rc;
+  return GL_ECONFIG;
 }
 
 static void gl_http_err(char *errstr, size_t errlen, const char *host, int port, const char *step,
@@ -632,14 +638,14 @@ int gl_http_listen(gl_http_t **out, uv_loop_t *loop, const char *host, int port,
   if (!host) host = "127.0.0.1";
   if (!loop || !handler) {
     gl_http_err(errstr, errlen, host, port, NULL, "no loop or handler");
-    return UV_EINVAL;
+    return GL_EINVAL; /* The program's mistake, not the operator's. */
   }
   struct sockaddr_storage addr;
   socklen_t addrlen;
   if (gl_http_addr(host, port, &addr, &addrlen) < 0) {
     gl_http_err(errstr, errlen, host, port, NULL,
                 port < 0 || port > 65535 ? "invalid port" : "not a numeric IP address");
-    return UV_EINVAL;
+    return GL_ECONFIG;
   }
   /* The socket is bound and listening before any libuv handle exists, so
    * the common failures (address in use, permission) are reported without
@@ -648,11 +654,15 @@ int gl_http_listen(gl_http_t **out, uv_loop_t *loop, const char *host, int port,
   int fd = gl_http_bind(&addr, addrlen, GL_HTTP_BACKLOG, &step);
   if (fd < 0) {
     gl_http_err(errstr, errlen, host, port, step, uv_strerror(fd));
-    return fd;
+    return gl_http_code(fd);
   }
   int rc = gl_http_open(out, loop, fd, handler, opaque);
-  if (rc < 0) gl_http_err(errstr, errlen, host, port, "listen", uv_strerror(rc));
-  return rc;
+  if (rc < 0) {
+    gl_http_err(errstr, errlen, host, port, "listen", uv_strerror(rc));
+    /* The address was bound already: whatever failed now is not the setting. */
+    return rc == UV_ENOMEM ? GL_ENOMEM : GL_EIO;
+  }
+  return GL_OK;
 }
 
 gl_http_t *gl_http_start(uv_loop_t *loop, const char *host, int port, gl_http_handler_fn handler,

@@ -1,7 +1,6 @@
 /* gl_kafka: librdkafka on a libuv loop. See include/greenlight/gl_kafka.h. */
 #include "greenlight/gl_kafka.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,13 +22,12 @@ int gl_kafka_qpoll_start(uv_loop_t *loop, gl_kafka_qpoll_t *qp, rd_kafka_queue_t
   qp->arg = arg;
   if (pipe2(qp->fds, O_NONBLOCK | O_CLOEXEC) < 0) {
     qp->fds[0] = qp->fds[1] = -1;
-    return -errno;
+    return GL_EIO;
   }
   rd_kafka_queue_io_event_enable(q, qp->fds[1], "1", 1);
-  int rc = uv_poll_init(loop, &qp->poll, qp->fds[0]);
-  if (rc < 0) return rc;
+  if (uv_poll_init(loop, &qp->poll, qp->fds[0]) < 0) return GL_EIO;
   qp->poll.data = qp;
-  return uv_poll_start(&qp->poll, UV_READABLE, gl_kafka_qpoll_cb);
+  return uv_poll_start(&qp->poll, UV_READABLE, gl_kafka_qpoll_cb) < 0 ? GL_EIO : GL_OK;
 }
 
 void gl_kafka_qpoll_stop(gl_kafka_qpoll_t *qp) {
@@ -59,22 +57,15 @@ void gl_kafka_log(const gl_log_t *log, const rd_kafka_t *rk, int level, const ch
   gl_log(log, l, "librdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
-int gl_kafka_error(const gl_log_t *log, rd_kafka_t *rk, int err, const char *reason, char *fatal,
-                   size_t fatal_len) {
+bool gl_kafka_error(const gl_log_t *log, rd_kafka_t *rk, int err, const char *reason, char *fatal,
+                    size_t fatal_len) {
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
     rd_kafka_fatal_error(rk, fatal, fatal_len);
-    return 1;
+    return true;
   }
   gl_warn(log, "kafka_error", "%s: %s: %s", rd_kafka_name(rk),
           rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
-  return 0;
-}
-
-int gl_kafka_conf_set_pairs(rd_kafka_conf_t *kc, const char *const *kv, char *errstr,
-                            size_t errlen) {
-  for (; kv && kv[0]; kv += 2)
-    if (rd_kafka_conf_set(kc, kv[0], kv[1], errstr, errlen) != RD_KAFKA_CONF_OK) return -1;
-  return 0;
+  return false;
 }
 
 int32_t gl_murmur2(const void *key, size_t len) {

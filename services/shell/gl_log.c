@@ -17,10 +17,10 @@ int gl_log_level_parse(const char *s, gl_log_level_t *out) {
   for (int i = 0; i < 4; i++) {
     if (strcmp(s, gl_log_level_names[i]) == 0) {
       *out = (gl_log_level_t)i;
-      return 0;
+      return GL_OK;
     }
   }
-  return -1;
+  return GL_ECONFIG;
 }
 
 void gl_json_escape(FILE *f, const char *s) {

@@ -151,7 +151,7 @@ int gl_shell_listen(gl_shell_t *sh, char *errstr, size_t errlen) {
   }
   int err = gl_http_listen(&sh->http, &sh->loop, sh->settings.http_host,
                            (int)sh->settings.http_port, gl_shell_http_cb, sh, errstr, errlen);
-  if (err < 0) return gl_http_bad_setting(err) ? GL_ECONFIG : GL_EIO;
+  if (err < 0) return err; /* GL_ECONFIG, GL_EIO or GL_ENOMEM, as gl_http_listen() says. */
   gl_info(&sh->log, "http", "listening on http://%s:%d (/healthz, /readyz, /metrics)",
           sh->settings.http_host, gl_http_port(sh->http));
   return GL_OK;

@@ -155,6 +155,13 @@ static void test_unknown_enum(void **state) {
   expect_reject(buf, n, "unknown_enum",
                 "end_use: unknown enum value 42 (greenlight.v1.EndUse knows 0..6)");
   free(buf);
+  /* The check itself, on the message in memory: GL_EINVAL (data, not a
+   * setting), with the field named; GL_OK once the value is known. */
+  char detail[256] = "";
+  assert_int_equal(gl_message_check_enums(&env.base, detail, sizeof detail), GL_EINVAL);
+  assert_non_null(strstr(detail, "OrderPlaced.end_use: unknown enum value 42"));
+  p.end_use = GREENLIGHT__V1__END_USE__END_USE_COMMERCIAL_CLOUD;
+  assert_int_equal(gl_message_check_enums(&env.base, detail, sizeof detail), GL_OK);
 }
 
 static void test_invalid_fields(void **state) {

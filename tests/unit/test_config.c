@@ -49,17 +49,20 @@ static void test_defaults(void **state) {
 
 static void test_bad_int_names_key_value_and_range(void **state) {
   fx_t *f = *state;
-  assert_int_equal(gl_conf_set(&f->c, "commit.interval.ms", "abc", f->err, sizeof(f->err)), -1);
+  assert_int_equal(gl_conf_set(&f->c, "commit.interval.ms", "abc", f->err, sizeof(f->err)),
+                   GL_ECONFIG);
   assert_non_null(strstr(f->err, "commit.interval.ms"));
   assert_non_null(strstr(f->err, "'abc'"));
   assert_non_null(strstr(f->err, "expected an integer in 1..600000"));
-  assert_int_equal(gl_conf_set(&f->c, "commit.interval.ms", "0", f->err, sizeof(f->err)), -1);
+  assert_int_equal(gl_conf_set(&f->c, "commit.interval.ms", "0", f->err, sizeof(f->err)),
+                   GL_ECONFIG);
   assert_int_equal(f->ec.commit_interval_ms, 100);
 }
 
 static void test_bad_enum(void **state) {
   fx_t *f = *state;
-  assert_int_equal(gl_conf_set(&f->c, "processing.guarantee", "maybe", f->err, sizeof(f->err)), -1);
+  assert_int_equal(gl_conf_set(&f->c, "processing.guarantee", "maybe", f->err, sizeof(f->err)),
+                   GL_ECONFIG);
   assert_non_null(strstr(f->err, "expected one of exactly_once|at_least_once"));
   assert_int_equal(gl_conf_set(&f->c, "processing.guarantee", "at_least_once", f->err, sizeof(f->err)), 0);
   assert_string_equal(f->ec.guarantee, "at_least_once");
@@ -67,7 +70,8 @@ static void test_bad_enum(void **state) {
 
 static void test_unknown_key(void **state) {
   fx_t *f = *state;
-  assert_int_equal(gl_conf_set(&f->c, "commit.intervall.ms", "5", f->err, sizeof(f->err)), -1);
+  assert_int_equal(gl_conf_set(&f->c, "commit.intervall.ms", "5", f->err, sizeof(f->err)),
+                   GL_ECONFIG);
   assert_non_null(strstr(f->err, "unknown key 'commit.intervall.ms'"));
 }
 
@@ -75,9 +79,11 @@ static void test_kafka_passthrough_validated(void **state) {
   fx_t *f = *state;
   assert_int_equal(gl_conf_set(&f->c, "kafka.linger.ms", "7", f->err, sizeof(f->err)), 0);
   assert_string_equal(gl_conf_kafka_get(&f->c, "linger.ms"), "7");
-  assert_int_equal(gl_conf_set(&f->c, "kafka.no.such.property", "1", f->err, sizeof(f->err)), -1);
+  assert_int_equal(gl_conf_set(&f->c, "kafka.no.such.property", "1", f->err, sizeof(f->err)),
+                   GL_ECONFIG);
   assert_non_null(strstr(f->err, "kafka.no.such.property"));
-  assert_int_equal(gl_conf_set(&f->c, "kafka.linger.ms", "soon", f->err, sizeof(f->err)), -1);
+  assert_int_equal(gl_conf_set(&f->c, "kafka.linger.ms", "soon", f->err, sizeof(f->err)),
+                   GL_ECONFIG);
   assert_non_null(strstr(f->err, "'soon'"));
 }
 
@@ -112,7 +118,7 @@ static void test_file_error_names_line(void **state) {
   FILE *fp = fdopen(fd, "w");
   fprintf(fp, "app.id = x\n\nhttp.port = 70000\n");
   fclose(fp);
-  assert_int_equal(gl_conf_load_file(&f->c, path, f->err, sizeof(f->err)), -1);
+  assert_int_equal(gl_conf_load_file(&f->c, path, f->err, sizeof(f->err)), GL_ECONFIG);
   assert_non_null(strstr(f->err, " line 3: http.port = '70000'"));
   assert_non_null(strstr(f->err, "-1..65535"));
   unlink(path);
@@ -121,7 +127,7 @@ static void test_file_error_names_line(void **state) {
 static void test_env_error_names_variable(void **state) {
   fx_t *f = *state;
   char *envp[] = {"GREENLIGHT_COMMIT_MAX_RECORDS=-4", NULL};
-  assert_int_equal(gl_conf_load_env(&f->c, envp, f->err, sizeof(f->err)), -1);
+  assert_int_equal(gl_conf_load_env(&f->c, envp, f->err, sizeof(f->err)), GL_ECONFIG);
   assert_non_null(strstr(f->err, "commit.max.records = '-4'"));
   assert_non_null(strstr(f->err, "GREENLIGHT_COMMIT_MAX_RECORDS"));
 }
@@ -129,10 +135,10 @@ static void test_env_error_names_variable(void **state) {
 static void test_flag_without_value(void **state) {
   fx_t *f = *state;
   char *argv[] = {"test", "--app.id", NULL};
-  assert_int_equal(gl_conf_load(&f->c, 2, argv, NULL, f->err, sizeof(f->err)), -1);
+  assert_int_equal(gl_conf_load(&f->c, 2, argv, NULL, f->err, sizeof(f->err)), GL_ECONFIG);
   assert_non_null(strstr(f->err, "missing value"));
   char *argv2[] = {"test", "stray", NULL};
-  assert_int_equal(gl_conf_load(&f->c, 2, argv2, NULL, f->err, sizeof(f->err)), -1);
+  assert_int_equal(gl_conf_load(&f->c, 2, argv2, NULL, f->err, sizeof(f->err)), GL_ECONFIG);
   assert_non_null(strstr(f->err, "unexpected argument 'stray'"));
 }
 
@@ -186,22 +192,29 @@ static void test_config_not_a_regular_file(void **state) {
   alarm(10);
   char want[256];
   snprintf(want, sizeof(want), "config: --config = '%s': expected a regular file", dir);
-  assert_int_equal(load_config_flag(f, dir), -1);
+  assert_int_equal(load_config_flag(f, dir), GL_ECONFIG);
   expect_in(f->err, want, "(it is a directory)", NULL);
-  assert_int_equal(load_config_flag(f, fifo), -1);
+  /* The reader itself: GL_ECONFIG, nothing handed back, the why unprefixed. */
+  char *buf = dir, why[128];
+  size_t len = 1;
+  assert_int_equal(gl_conf_read_file(dir, 64, &buf, &len, why, sizeof(why)), GL_ECONFIG);
+  assert_null(buf);
+  assert_int_equal(len, 0);
+  assert_string_equal(why, "expected a regular file (it is a directory)");
+  assert_int_equal(load_config_flag(f, fifo), GL_ECONFIG);
   expect_in(f->err, fifo, "expected a regular file (it is a FIFO)", NULL);
-  assert_int_equal(load_config_flag(f, sock), -1);
+  assert_int_equal(load_config_flag(f, sock), GL_ECONFIG);
   expect_in(f->err, "expected a regular file (it is a socket)", NULL, NULL);
-  assert_int_equal(load_config_flag(f, "/dev/null"), -1);
+  assert_int_equal(load_config_flag(f, "/dev/null"), GL_ECONFIG);
   expect_in(f->err, "(it is a character device)", NULL, NULL);
-  assert_int_equal(load_config_flag(f, missing), -1);
+  assert_int_equal(load_config_flag(f, missing), GL_ECONFIG);
   expect_in(f->err, missing, "expected a regular file (No such file or directory)", NULL);
   /* The environment's name for the file is named when it gave the file. */
   char env[256];
   snprintf(env, sizeof(env), "GREENLIGHT_CONFIG=%s", fifo);
   char *envp[] = {env, NULL};
   char *argv[] = {"test", NULL};
-  assert_int_equal(gl_conf_load(&f->c, 1, argv, envp, f->err, sizeof(f->err)), -1);
+  assert_int_equal(gl_conf_load(&f->c, 1, argv, envp, f->err, sizeof(f->err)), GL_ECONFIG);
   expect_in(f->err, "config: GREENLIGHT_CONFIG = '", "(it is a FIFO)", NULL);
   alarm(0);
   close(sfd);
@@ -216,7 +229,7 @@ static void test_config_unreadable(void **state) {
   char path[64];
   write_file(path, sizeof(path), "app.id = x\n", 11);
   assert_int_equal(chmod(path, 0), 0);
-  assert_int_equal(load_config_flag(f, path), -1);
+  assert_int_equal(load_config_flag(f, path), GL_ECONFIG);
   expect_in(f->err, "expected a regular file (Permission denied)", path, NULL);
   unlink(path);
 }
@@ -224,7 +237,7 @@ static void test_config_unreadable(void **state) {
 static void test_config_missing_value(void **state) {
   fx_t *f = *state;
   char *argv[] = {"test", "--app.id=x", "--config", NULL};
-  assert_int_equal(gl_conf_load(&f->c, 3, argv, NULL, f->err, sizeof(f->err)), -1);
+  assert_int_equal(gl_conf_load(&f->c, 3, argv, NULL, f->err, sizeof(f->err)), GL_ECONFIG);
   expect_in(f->err, "--config: missing value", NULL, NULL);
 }
 
@@ -232,7 +245,7 @@ static void test_config_nul_byte(void **state) {
   fx_t *f = *state;
   static const char text[] = "app.id = x\n# comment\ndlq.topic = dlq\0junk\n";
   char path[64];
-  assert_int_equal(load_text(f, text, sizeof(text) - 1, path, sizeof(path)), -1);
+  assert_int_equal(load_text(f, text, sizeof(text) - 1, path, sizeof(path)), GL_ECONFIG);
   char want[128];
   snprintf(want, sizeof(want), "config: %s line 3: contains a NUL byte", path);
   expect_in(f->err, want, NULL, NULL);
@@ -257,7 +270,7 @@ static void test_config_long_lines(void **state) {
   size_t big = GL_CONF_FILE_MAX + 1;
   text = malloc(big);
   memset(text, '#', big);
-  assert_int_equal(load_text(f, text, big, path, sizeof(path)), -1);
+  assert_int_equal(load_text(f, text, big, path, sizeof(path)), GL_ECONFIG);
   expect_in(f->err, "expected a file of at most 1048576 bytes", path, NULL);
   free(text);
 }
@@ -270,11 +283,11 @@ static void test_config_duplicate_key_and_crlf(void **state) {
   assert_int_equal(f->ec.commit_interval_ms, 250);
   assert_int_equal(f->ec.max_idle_ms, 7);
   static const char dup[] = "app.id = a\nkafka.linger.ms = 1\n\napp.id = b\n";
-  assert_int_equal(load_text(f, dup, sizeof(dup) - 1, path, sizeof(path)), -1);
+  assert_int_equal(load_text(f, dup, sizeof(dup) - 1, path, sizeof(path)), GL_ECONFIG);
   expect_in(f->err, " line 4: app.id = 'b': set again (first on line 1)", "expected each key once",
             NULL);
   static const char kdup[] = "kafka.linger.ms = 1\nkafka.linger.ms = 2\n";
-  assert_int_equal(load_text(f, kdup, sizeof(kdup) - 1, path, sizeof(path)), -1);
+  assert_int_equal(load_text(f, kdup, sizeof(kdup) - 1, path, sizeof(path)), GL_ECONFIG);
   expect_in(f->err, " line 2: kafka.linger.ms = '2': set again (first on line 1)", NULL, NULL);
 }
 
@@ -283,7 +296,7 @@ static void test_int_strict(void **state) {
   static const char *const bad[] = {" 5", "5 ", "12abc", "", "99999999999999999999", "0x10", "+",
                                     "- 5", NULL};
   for (const char *const *b = bad; *b; b++) {
-    if (gl_conf_set(&f->c, "commit.max.records", *b, f->err, sizeof(f->err)) != -1)
+    if (gl_conf_set(&f->c, "commit.max.records", *b, f->err, sizeof(f->err)) != GL_ECONFIG)
       fail_msg("'%s' was taken as an integer", *b);
     expect_in(f->err, "commit.max.records = '", "expected", NULL);
   }
@@ -299,15 +312,16 @@ static void test_int_strict(void **state) {
 static void test_value_control_chars_and_spaces(void **state) {
   fx_t *f = *state;
   char *envp[] = {"GREENLIGHT_APP_ID=orders\r", NULL};
-  assert_int_equal(gl_conf_load_env(&f->c, envp, f->err, sizeof(f->err)), -1);
+  assert_int_equal(gl_conf_load_env(&f->c, envp, f->err, sizeof(f->err)), GL_ECONFIG);
   expect_in(f->err, "app.id = 'orders\\x0d': expected no control characters",
             "GREENLIGHT_APP_ID", NULL);
-  assert_int_equal(gl_conf_set(&f->c, "dlq.topic", "dlq ", f->err, sizeof(f->err)), -1);
+  assert_int_equal(gl_conf_set(&f->c, "dlq.topic", "dlq ", f->err, sizeof(f->err)), GL_ECONFIG);
   expect_in(f->err, "dlq.topic = 'dlq ': expected no leading or trailing spaces", NULL, NULL);
-  assert_int_equal(gl_conf_set(&f->c, "kafka.client.id", "a\nb", f->err, sizeof(f->err)), -1);
+  assert_int_equal(gl_conf_set(&f->c, "kafka.client.id", "a\nb", f->err, sizeof(f->err)),
+                   GL_ECONFIG);
   expect_in(f->err, "kafka.client.id = 'a\\x0ab': expected no control characters", NULL, NULL);
   char *kenv[] = {"GREENLIGHT_KAFKA_SASL_PASSWORD=hunter2\r", NULL};
-  assert_int_equal(gl_conf_load_env(&f->c, kenv, f->err, sizeof(f->err)), -1);
+  assert_int_equal(gl_conf_load_env(&f->c, kenv, f->err, sizeof(f->err)), GL_ECONFIG);
   expect_in(f->err, "kafka.sasl.password = '(secret)': expected no control characters", NULL, NULL);
   assert_null(strstr(f->err, "hunter2"));
   assert_string_equal(f->ec.app_id, "greenlight");
@@ -328,7 +342,7 @@ static void test_required_string(void **state) {
   char err[256];
   gl_conf_init(&c, "test");
   assert_int_equal(gl_conf_add_table(&c, req_props, &rc, err, sizeof(err)), 0);
-  assert_int_equal(gl_conf_set(&c, "req.name", "", err, sizeof(err)), -1);
+  assert_int_equal(gl_conf_set(&c, "req.name", "", err, sizeof(err)), GL_ECONFIG);
   expect_in(err, "config: req.name = '': expected a value of at least 1 byte", NULL, NULL);
   assert_string_equal(rc.name, "x");
   gl_conf_destroy(&c);

@@ -404,13 +404,15 @@ static void test_exit_codes(void **state) {
   assert_int_equal(gl_exit_code(GL_OK), 0);
   assert_int_equal(gl_exit_code(GL_ESTOPPED), 0);
   assert_int_equal(gl_exit_code(GL_ECONFIG), 2);
-  const int ones[] = {GL_EIO, GL_EBROKER, GL_EFATAL, GL_ESTATE, GL_ENOMEM, -99};
+  /* GL_EINVAL is data or a program's own bug, never a setting: 1, not 2. */
+  const int ones[] = {GL_EIO, GL_EBROKER, GL_EFATAL, GL_ESTATE, GL_ENOMEM, GL_EINVAL, -99};
   for (size_t i = 0; i < sizeof ones / sizeof ones[0]; i++)
     assert_int_equal(gl_exit_code(ones[i]), 1);
   assert_string_equal(gl_strerror(GL_ECONFIG), "bad setting");
   assert_string_equal(gl_strerror(GL_EBROKER), "broker unavailable");
+  assert_string_equal(gl_strerror(GL_EINVAL), "invalid input");
   assert_string_equal(gl_strerror(-99), "unknown error");
-  for (int e = GL_ESTOPPED; e <= GL_OK; e++) assert_string_not_equal(gl_strerror(e), "unknown error");
+  for (int e = GL_EINVAL; e <= GL_OK; e++) assert_string_not_equal(gl_strerror(e), "unknown error");
 }
 
 /* ---- librdkafka configurations ---------------------------------------- */
