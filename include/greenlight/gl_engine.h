@@ -268,7 +268,8 @@ void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const
  * (without the prefix) at or after offset `end`; once every assigned input
  * partition reached its bound, commit and stop (exit 0). A bounded engine
  * processes no input partition it was given no end offset for. Before the
- * start only (GL_ESTATE after); GL_OK or GL_ENOMEM. Loop thread. */
+ * start only: GL_OK, GL_ESTATE once started, GL_EINVAL for a negative
+ * partition or offset, GL_ENOMEM. Loop thread. */
 int gl_engine_bound_offset(gl_engine_t *e, const char *topic, int32_t partition, int64_t end);
 
 /* For HTTP handlers: the store of partition p if this instance owns it and

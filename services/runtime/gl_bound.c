@@ -31,7 +31,8 @@
 #include "gl_engine_int.h"
 
 int gl_engine_bound_offset(gl_engine_t *e, const char *topic, int32_t partition, int64_t end) {
-  if (e->connected || partition < 0 || end < 0) return GL_ESTATE;
+  if (e->started) return GL_ESTATE;
+  if (partition < 0 || end < 0) return GL_EINVAL;
   gl_bound_offset_t *n = realloc(e->bound_given, sizeof(*n) * (size_t)(e->nbound_given + 1));
   if (!n) return GL_ENOMEM;
   e->bound_given = n;

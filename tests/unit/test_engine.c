@@ -133,8 +133,11 @@ static void test_start_gives_up_without_broker(void **state) {
   fx.e = gl_engine_new(&fx.sh, &fx.conf, &fx.proc, err, sizeof err);
   assert_non_null(fx.e);
   gl_engine_on_closed(fx.e, on_closed, &fx);
+  assert_int_equal(gl_engine_bound_offset(fx.e, "in", 0, -1), GL_EINVAL);
+  assert_int_equal(gl_engine_bound_offset(fx.e, "in", 0, 10), GL_OK);
   assert_int_equal(gl_engine_start(fx.e), GL_OK);
   assert_int_equal(gl_engine_start(fx.e), GL_ESTATE); /* Once only. */
+  assert_int_equal(gl_engine_bound_offset(fx.e, "in", 1, 10), GL_ESTATE); /* Bounds before the start. */
   fx_run(&fx);
   assert_false(fx.timed_out);
   assert_int_equal(fx.closed_calls, 1);
