@@ -1,6 +1,6 @@
-/* gl_connect: the daemon's Kafka clients — their configuration and
- * callbacks, and the connection at start, which waits for the broker and
- * the topics on the thread pool while the loop answers /healthz and
+/* gl_connect: the engine's Kafka clients (their settings and the delivery
+ * report callback) and the connection at start, which waits for the broker
+ * and the topics on the thread pool while the loop answers /healthz and
  * /readyz (a broker not there yet is not a bad setting: exit 1 once
  * startup.timeout.ms has passed, for a supervisor to retry). */
 #include <stdarg.h>

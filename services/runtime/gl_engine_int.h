@@ -1,6 +1,6 @@
-/* Internal structures shared by gl_engine.c (loop, consumer, rebalance),
- * gl_task.c (partition groups: merge and restore) and gl_txn.c (the
- * transaction cycle). Not a public header. */
+/* The runtime's internals: the engine's struct, its partition groups,
+ * and the functions its files offer one another, listed lowest file first
+ * (services/ARCHITECTURE.md draws the layers). Not a public header. */
 #ifndef GREENLIGHT_GL_ENGINE_INT_H
 #define GREENLIGHT_GL_ENGINE_INT_H
 
