@@ -53,6 +53,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <librdkafka/rdkafka.h>
 #include <uv.h>
@@ -175,6 +177,18 @@ void gl_shell_on_check(gl_shell_t *sh, gl_shell_check_fn fn, void *opaque);
  * sh->wake (if the shell has closed meanwhile, gl_shell_run() logs it and
  * returns 1). */
 void gl_shell_fatal(gl_shell_t *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* True on the shell's loop thread. Any thread. */
+bool gl_shell_on_loop(const gl_shell_t *sh);
+/* Enforces a "loop thread only" rule: a call from another thread is a bug
+ * that would corrupt loop state, so it is reported and the process aborts
+ * (the sanitizer builds of the tests make every violation fail). */
+#define GL_SHELL_ASSERT_LOOP(sh, what)                                                   \
+  do {                                                                                   \
+    if (!gl_shell_on_loop(sh)) {                                                         \
+      fprintf(stderr, "greenlight: bug: %s called off the loop thread\n", (what));        \
+      abort();                                                                           \
+    }                                                                                    \
+  } while (0)
 /* True while every broker of some client is down (from the error
  * callbacks, cleared by gl_shell_brokers_up). Any thread. */
 bool gl_shell_brokers_down(gl_shell_t *sh);

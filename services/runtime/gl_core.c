@@ -28,6 +28,7 @@ static int gl_state_moved(gl_engine_t *e, const char *machine, int rc, int from,
 }
 
 int gl_engine_set_state(gl_engine_t *e, gl_engine_state_t to) {
+  GL_SHELL_ASSERT_LOOP(e->sh, "gl_engine_set_state");
   gl_engine_state_t from = e->state;
   int rc = gl_engine_state_move(&e->state, to);
   return gl_state_moved(e, "engine", rc, (int)from, (int)to, gl_engine_state_name(from),
@@ -35,6 +36,7 @@ int gl_engine_set_state(gl_engine_t *e, gl_engine_state_t to) {
 }
 
 int gl_txn_set_state(gl_engine_t *e, gl_txn_state_t to) {
+  GL_SHELL_ASSERT_LOOP(e->sh, "gl_txn_set_state");
   gl_txn_state_t from = e->txn_state;
   int rc = gl_txn_state_move(&e->txn_state, to);
   return gl_state_moved(e, "transaction", rc, (int)from, (int)to, gl_txn_state_name(from),
@@ -79,6 +81,7 @@ static void gl_close_handle(uv_handle_t *h) {
 /* Closes the engine's handles (the Kafka clients are closed by destroy,
  * after the loop) and tells whoever waits for the close. */
 void gl_engine_close(gl_engine_t *e) {
+  GL_SHELL_ASSERT_LOOP(e->sh, "gl_engine_close");
   if (e->closed) return;
   e->closed = true;
   if (e->state != GL_ENGINE_FAILED) gl_engine_set_state(e, GL_ENGINE_CLOSED);

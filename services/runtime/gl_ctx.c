@@ -26,6 +26,7 @@ const char *gl_output_topic(const gl_output_t *out) { return out->topic; }
 void gl_ctx_emit(gl_ctx_t *ctx, gl_output_t *out, int64_t timestamp_ms, const void *key,
                  size_t klen, const void *value, size_t vlen, const char *const *headers) {
   gl_engine_t *e = ctx->e;
+  GL_SHELL_ASSERT_LOOP(e->sh, "gl_ctx_emit");
   rd_kafka_headers_t *h = NULL;
   if (headers && headers[0]) {
     h = rd_kafka_headers_new(4);

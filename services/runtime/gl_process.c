@@ -103,6 +103,7 @@ static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
 static void gl_process_after_commit(gl_engine_t *e);
 
 void gl_engine_pump(gl_engine_t *e) {
+  GL_SHELL_ASSERT_LOOP(e->sh, "gl_engine_pump");
   if (e->closed || gl_txn_busy(e) || !e->connected) return;
   rd_kafka_message_t *m;
   for (int n = 0; n < 20000 && !e->closed && (m = rd_kafka_consumer_poll(e->restorer, 0)); n++) {

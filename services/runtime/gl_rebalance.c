@@ -32,6 +32,7 @@ static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_er
 void gl_engine_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                             rd_kafka_topic_partition_list_t *parts, void *opaque) {
   gl_engine_t *e = gl_shell_client_opaque(opaque);
+  GL_SHELL_ASSERT_LOOP(e->sh, "the rebalance callback");
   /* A draining or stopped engine (the consumer's close revokes too) keeps
    * its state. */
   if (e->state <= GL_ENGINE_REBALANCING) gl_engine_set_state(e, GL_ENGINE_REBALANCING);

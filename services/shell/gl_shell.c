@@ -28,7 +28,7 @@ const gl_conf_prop_t gl_shell_conf_props[] = {
 
 /* ---- Stopping and fatal errors (loop thread unless stated) ------------ */
 
-static bool gl_shell_on_loop(const gl_shell_t *sh) {
+bool gl_shell_on_loop(const gl_shell_t *sh) {
   uv_thread_t self = uv_thread_self();
   return uv_thread_equal(&self, &sh->loop_thread) != 0;
 }
