@@ -88,24 +88,7 @@ def final_fields(i):
 
 def order_events(i):
     """The six events of order i, each applicable in turn (one status record each)."""
-    oid, units, t = order_id(i), units_of(i), T0 + i * 10
-
-    def ev(k, body):
-        return dict(event_id=f"E-X-{i:07d}-{k}", occurred_at_ms=t + k, source="chaos", **body)
-    return [
-        ev(0, {"order_placed": {"order_id": oid, "buyer_id": f"B-{i % 17}", "units": units,
-                                "product": "NVIDIA H200", "end_use": "END_USE_COMMERCIAL_CLOUD",
-                                "domestic_units_committed": units}}),
-        ev(1, {"batch_queued": {"order_id": oid, "batch_id": "CN-B1", "batch_seq": 1,
-                                "position": i + 1}}),
-        ev(2, {"approval_granted": {"order_id": oid, "approval_id": f"US-{i}", "units_approved": units,
-                                    "authority": "AUTHORITY_US_EXPORT_LICENSE"}}),
-        ev(3, {"approval_granted": {"order_id": oid, "approval_id": f"CN-{i}", "units_approved": units,
-                                    "authority": "AUTHORITY_CN_IMPORT_APPROVAL", "batch_id": "CN-B1"}}),
-        ev(4, {"shipment_cleared": {"order_id": oid, "shipment_id": f"S-{i}-1", "units": units // 2}}),
-        ev(5, {"shipment_cleared": {"order_id": oid, "shipment_id": f"S-{i}-2",
-                                    "units": units - units // 2}}),
-    ]
+    return harness.lifecycle_events("X", i, order_id(i), units_of(i), T0 + i * 10, "chaos")
 
 
 class Run:

@@ -73,6 +73,34 @@ def new_prefix(name):
     return f"t{os.getpid()}-{random.randrange(1 << 30):x}-{name}."
 
 
+def lifecycle_events(tag, i, oid, units, t, source, shipments=True):
+    """The events of order oid (number i) that each apply in turn, so each
+    yields one status record: placed, queued in batch CN-B1, the export and
+    the import approval (APPROVED), and with shipments two clearances of
+    half the units each (CLEARED). Event ids E-<tag>-<i>-<k>, occurred at
+    t + k."""
+    def ev(k, body):
+        return dict(event_id=f"E-{tag}-{i:07d}-{k}", occurred_at_ms=t + k, source=source, **body)
+    events = [
+        ev(0, {"order_placed": {"order_id": oid, "buyer_id": f"B-{i % 17}", "units": units,
+                                "product": "NVIDIA H200", "end_use": "END_USE_COMMERCIAL_CLOUD",
+                                "domestic_units_committed": units}}),
+        ev(1, {"batch_queued": {"order_id": oid, "batch_id": "CN-B1", "batch_seq": 1,
+                                "position": i + 1}}),
+        ev(2, {"approval_granted": {"order_id": oid, "approval_id": f"US-{i}", "units_approved": units,
+                                    "authority": "AUTHORITY_US_EXPORT_LICENSE"}}),
+        ev(3, {"approval_granted": {"order_id": oid, "approval_id": f"CN-{i}", "units_approved": units,
+                                    "authority": "AUTHORITY_CN_IMPORT_APPROVAL", "batch_id": "CN-B1"}}),
+    ]
+    if shipments:
+        events += [
+            ev(4, {"shipment_cleared": {"order_id": oid, "shipment_id": f"S-{i}-1", "units": units // 2}}),
+            ev(5, {"shipment_cleared": {"order_id": oid, "shipment_id": f"S-{i}-2",
+                                        "units": units - units // 2}}),
+        ]
+    return events
+
+
 def make_topics(prefix, extra=()):
     env = dict(os.environ, GREENLIGHT_TOPIC_PREFIX=prefix)
     subprocess.run([KAFKA_SH, "topics"], env=env, check=True, stdout=subprocess.DEVNULL)

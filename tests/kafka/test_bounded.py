@@ -22,21 +22,9 @@ STATES = ["ORDER_STATE_ACCEPTED", "ORDER_STATE_QUEUED", "ORDER_STATE_QUEUED",
 
 
 def events(i):
-    oid, units = f"O-BD-{i:03d}", 1000 + i
+    """Order i's four events up to APPROVED, stamped before the cut (i < 20) or after it."""
     t = (T0 if i < ORDERS // 2 else CUT) + i * 10
-    ev = lambda k, body: dict(event_id=f"E-BD-{i:03d}-{k}", occurred_at_ms=t + k,
-                              source="bounded-test", **body)
-    return [
-        ev(0, {"order_placed": {"order_id": oid, "buyer_id": "B-1", "units": units,
-                                "product": "NVIDIA H200", "end_use": "END_USE_COMMERCIAL_CLOUD",
-                                "domestic_units_committed": units}}),
-        ev(1, {"batch_queued": {"order_id": oid, "batch_id": "CN-B1", "batch_seq": 1,
-                                "position": i + 1}}),
-        ev(2, {"approval_granted": {"order_id": oid, "approval_id": f"US-{i}", "units_approved": units,
-                                    "authority": "AUTHORITY_US_EXPORT_LICENSE"}}),
-        ev(3, {"approval_granted": {"order_id": oid, "approval_id": f"CN-{i}", "units_approved": units,
-                                    "authority": "AUTHORITY_CN_IMPORT_APPROVAL", "batch_id": "CN-B1"}}),
-    ]
+    return lifecycle_events("BD", i, f"O-BD-{i:03d}", 1000 + i, t, "bounded-test", shipments=False)
 
 
 def bounded_run(prefix, name, extra):

@@ -17,27 +17,9 @@ EXPECTED_STATES = ["ORDER_STATE_ACCEPTED", "ORDER_STATE_QUEUED", "ORDER_STATE_QU
 
 def workload_for(n):
     """Six events per order; each applies, so each yields one status record."""
-    lines = []
-    for i in range(n):
-        oid, units, t = f"O-C-{i:05d}", 100 + (i * 37) % 9000, T0 + i * 10
-        ev = lambda k, body: dict(event_id=f"E-C-{i:05d}-{k}", occurred_at_ms=t + k,
-                                  source="crash-test", **body)
-        lines += [
-            ev(0, {"order_placed": {"order_id": oid, "buyer_id": f"B-{i % 17}", "units": units,
-                                    "product": "NVIDIA H200", "end_use": "END_USE_COMMERCIAL_CLOUD",
-                                    "domestic_units_committed": units}}),
-            ev(1, {"batch_queued": {"order_id": oid, "batch_id": "CN-B1", "batch_seq": 1,
-                                    "position": i + 1}}),
-            ev(2, {"approval_granted": {"order_id": oid, "approval_id": f"US-{i}", "units_approved": units,
-                                        "authority": "AUTHORITY_US_EXPORT_LICENSE"}}),
-            ev(3, {"approval_granted": {"order_id": oid, "approval_id": f"CN-{i}", "units_approved": units,
-                                        "authority": "AUTHORITY_CN_IMPORT_APPROVAL",
-                                        "batch_id": "CN-B1"}}),
-            ev(4, {"shipment_cleared": {"order_id": oid, "shipment_id": f"S-{i}-1", "units": units // 2}}),
-            ev(5, {"shipment_cleared": {"order_id": oid, "shipment_id": f"S-{i}-2",
-                                        "units": units - units // 2}}),
-        ]
-    return lines
+    return [e for i in range(n)
+            for e in lifecycle_events("C", i, f"O-C-{i:05d}", 100 + (i * 37) % 9000, T0 + i * 10,
+                                      "crash-test")]
 
 
 def check_workload_output(prefix, n_orders, timeout=300):
