@@ -23,7 +23,7 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
     {"input.topics", GL_CONF_STR, "", 0, 0, NULL, GL_OFF(input_topics),
      "Comma-separated co-partitioned input topics; their order is the merge tie-break rank."},
     {"output.topics", GL_CONF_STR, "", 0, 0, NULL, GL_OFF(output_topics),
-     "Comma-separated output topics."},
+     "The topics of the daemon's named outputs: \"topic,...\" in the order of its outputs (orderd: status, repartition; batchd: status; pipe: out), or \"name=topic,...\" in any order."},
     {"dlq.topic", GL_CONF_STR, "greenlight.dlq", 1, 0, NULL, GL_OFF(dlq_topic),
      "Dead-letter topic for records that cannot be decoded, validated or applied."},
     {"processing.guarantee", GL_CONF_ENUM, "exactly_once", 0, 0, "exactly_once|at_least_once",
