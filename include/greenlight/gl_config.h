@@ -26,7 +26,7 @@
  * Thread locality: a gl_conf_t is built and loaded on the main thread
  * before the loop runs (gl_conf_init() to gl_conf_check()), and is not
  * changed after; from then on the read-only calls (gl_conf_kafka_pairs(),
- * gl_conf_kafka_get(), gl_conf_dump(), gl_conf_usage()) may be made on any
+ * gl_conf_kafka_get(), gl_conf_usage()) may be made on any
  * thread. gl_conf_destroy() runs on the main thread once no other thread
  * reads it. gl_conf_read_file() and gl_conf_nul_line() use no gl_conf_t:
  * any thread.
@@ -97,25 +97,20 @@ int gl_conf_load_env(gl_conf_t *c, char **envp, char *errstr, size_t errlen);
 /* Applies all sources in order. Returns GL_OK, GL_ECONFIG (errstr set), or
  * 1 if --help was asked for (the usage has been printed to stdout; the
  * program exits 0). --check-config sets c->check: the caller validates
- * what else it can without connecting, prints gl_conf_dump() and exits. */
+ * what else it can without connecting, prints the settings and exits. */
 int gl_conf_load(gl_conf_t *c, int argc, char **argv, char **envp, char *errstr, size_t errlen);
 
 void gl_conf_usage(const gl_conf_t *c, FILE *out);
-/* Prints the effective settings as a config file would set them (KEY =
- * VALUE lines, pass-through included); values of librdkafka properties
- * that hold secrets (passwords, keys, OAuth configs) print as "(secret)". */
-void gl_conf_dump(const gl_conf_t *c, FILE *out);
 /* For --check-config: tries the librdkafka pass-through on a client
- * configuration (no connection) and prints gl_conf_dump(). Returns 1 (the
- * caller exits 0) or GL_ECONFIG with errstr set. */
+ * configuration (no connection) and prints the effective settings as a
+ * config file would set them (KEY = VALUE lines, pass-through included;
+ * values of librdkafka properties that hold secrets print as "(secret)").
+ * Returns 1 (the caller exits 0) or GL_ECONFIG with errstr set. */
 int gl_conf_check(const gl_conf_t *c, FILE *out, char *errstr, size_t errlen);
 
 /* The kafka.* pass-through properties as name, value pairs, NULL-terminated
  * (NULL when there are none); owned by c, valid until it changes. */
 const char *const *gl_conf_kafka_pairs(const gl_conf_t *c);
-/* Copies the kafka.* pass-through properties into kc (the caller's).
- * Returns GL_OK or GL_ECONFIG naming the property librdkafka refused. */
-int gl_conf_kafka_apply(const gl_conf_t *c, rd_kafka_conf_t *kc, char *errstr, size_t errlen);
 /* The pass-through value of a librdkafka property (owned by c), or NULL. */
 const char *gl_conf_kafka_get(const gl_conf_t *c, const char *name);
 

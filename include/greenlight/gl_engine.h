@@ -187,7 +187,10 @@ typedef struct gl_processor {
 
 /* Called once when the engine has closed: after gl_engine_stop(), at the
  * end of a bounded run, after a fatal error, or when the start gave up.
- * Loop thread. */
+ * Loop thread; possibly from inside a librdkafka callback (a rebalance
+ * that failed fatally), so it must not call into librdkafka, and it must
+ * not destroy the engine (destroy after the loop has ended): closing the
+ * shell (gl_shell_close) is what it is for. */
 typedef void (*gl_engine_closed_fn)(gl_engine_t *e, void *arg);
 
 /* Creates an engine on sh (configured; its admin port open or not):
@@ -196,11 +199,13 @@ typedef void (*gl_engine_closed_fn)(gl_engine_t *e, void *arg);
  * /readyz (and "/" for the processor's http hook) to the shell's routes.
  * conf is copied; its strings must live as long as the engine (the
  * shell's settings registry holds them). proc must outlive the engine.
- * Returns the engine, or NULL with errstr: a bad setting (exit 2). */
-gl_engine_t *gl_engine_new(gl_shell_t *sh, const gl_engine_conf_t *conf,
-                           const gl_processor_t *proc, char *errstr, size_t errlen);
+ * Returns GL_OK with *out set, or with *out NULL and errstr: GL_ECONFIG (a
+ * bad setting: exit 2) or GL_ENOMEM. */
+int gl_engine_new(gl_engine_t **out, gl_shell_t *sh, const gl_engine_conf_t *conf,
+                  const gl_processor_t *proc, char *errstr, size_t errlen);
 /* Starts: connects on the thread pool (the admin port answers meanwhile),
- * restores, then processes. GL_OK, or GL_ESTATE if started before. */
+ * restores, then processes. GL_OK, or GL_ESTATE if started, stopped or
+ * closed before (an engine runs once). */
 int gl_engine_start(gl_engine_t *e);
 /* Sets the callback for the engine's close (replacing one set before). */
 void gl_engine_on_closed(gl_engine_t *e, gl_engine_closed_fn cb, void *arg);
@@ -214,6 +219,7 @@ void gl_engine_stop(gl_engine_t *e, gl_engine_closed_fn cb, void *arg);
  * startup.timeout.ms), GL_EFATAL (a fatal client error, fenced, or a
  * commit that failed while stopping). */
 int gl_engine_result(const gl_engine_t *e);
+/* The engine's state (loop thread, as everything here). */
 gl_engine_state_t gl_engine_state(const gl_engine_t *e);
 /* Frees the engine and closes its Kafka clients (the consumer's close
  * revokes its partitions). After the loop has ended and before the shell
@@ -253,13 +259,18 @@ const char *gl_output_topic(const gl_output_t *out);
  * event (a parked event applied now) passes that event's time, so that a
  * record's timestamp is the event time of its cause. headers: name, value
  * pairs, NULL-terminated (NULL: none). Key, value and headers are copied
- * before it returns. Loop thread, inside process() or restored(). */
-void gl_ctx_emit(gl_ctx_t *ctx, gl_output_t *out, int64_t timestamp_ms, const void *key,
-                 size_t klen, const void *value, size_t vlen, const char *const *headers);
-/* Sends the current record to the dead-letter topic. */
-void gl_ctx_dlq(gl_ctx_t *ctx, const char *reason, const char *detail);
+ * before it returns. Loop thread, inside process() or restored(). Returns
+ * GL_OK, or GL_EINVAL: out is NULL, or the record was refused (over
+ * record.max.bytes, or by the client): the transaction then aborts and the
+ * input record goes to the DLQ instead (SPEC §3.1); the processor need not
+ * act. */
+int gl_ctx_emit(gl_ctx_t *ctx, gl_output_t *out, int64_t timestamp_ms, const void *key,
+                size_t klen, const void *value, size_t vlen, const char *const *headers);
+/* Sends the current record to the dead-letter topic (reason: a stable code;
+ * detail: for humans). GL_OK or GL_EINVAL as gl_ctx_emit(). */
+int gl_ctx_dlq(gl_ctx_t *ctx, const char *reason, const char *detail);
 /* Sends other bytes (e.g. a parked event) with their own source coordinates. */
-void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const void *key,
+int gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const void *key,
                     size_t klen, const void *value, size_t vlen, const char *topic,
                     int32_t partition, int64_t offset);
 
@@ -273,7 +284,8 @@ void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const
 int gl_engine_bound_offset(gl_engine_t *e, const char *topic, int32_t partition, int64_t end);
 
 /* For HTTP handlers: the store of partition p if this instance owns it and
- * has restored it, else NULL. */
+ * has restored it, else NULL. Borrowed: valid until the loop runs again (a
+ * revocation frees it). */
 gl_store_t *gl_engine_store(gl_engine_t *e, int32_t partition);
 
 typedef enum gl_ownership {

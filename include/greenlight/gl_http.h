@@ -3,7 +3,7 @@
  * connection read (keep-alive honoured); requests over 8 KiB are refused
  * with 431; other methods get 405. Bound to loopback by default.
  *
- * Lifecycle (libuv style): gl_http_listen() (or gl_http_start()) binds and
+ * Lifecycle (libuv style): gl_http_listen() binds and
  * listens; the handler runs on the loop thread for each complete request
  * and fills a response; gl_http_close() closes the listener and every
  * connection, and calls cb once all handles are closed and memory is freed.
@@ -15,7 +15,7 @@
  * or no handler); errstr says which address and why.
  *
  * Thread locality: the server belongs to the thread that runs its loop.
- * gl_http_listen(), gl_http_start() and gl_http_close() are called there,
+ * gl_http_listen() and gl_http_close() are called there,
  * and the handler is called there; gl_http_reply_json() is for handlers.
  * gl_http_check_host() touches no loop and may be called on any thread.
  *
@@ -68,11 +68,6 @@ typedef void (*gl_http_handler_fn)(void *opaque, const char *method, const char 
  * Loop thread. */
 int gl_http_listen(gl_http_t **out, uv_loop_t *loop, const char *host, int port,
                    gl_http_handler_fn handler, void *opaque, char *errstr, size_t errlen);
-/* gl_http_listen() for a caller that needs no cause: the server (owned by
- * the caller until gl_http_close()) or NULL with errstr written. Loop
- * thread. */
-gl_http_t *gl_http_start(uv_loop_t *loop, const char *host, int port, gl_http_handler_fn handler,
-                         void *opaque, char *errstr, size_t errlen);
 /* For --check-config and before a start, so that both judge http.host
  * alike: parses host as gl_http_listen() does and binds a socket on port 0
  * there, then closes it (the port itself is not tried: it may be busy now

@@ -177,6 +177,12 @@ void gl_shell_on_check(gl_shell_t *sh, gl_shell_check_fn fn, void *opaque);
  * sh->wake (if the shell has closed meanwhile, gl_shell_run() logs it and
  * returns 1). */
 void gl_shell_fatal(gl_shell_t *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* gl_shell_fatal() that always hands the error to the loop through
+ * sh->wake, so that the stop callback runs from the loop itself and never
+ * inside the caller (e.g. inside a librdkafka callback such as a
+ * rebalance, where a stop callback that flushes or closes a client would
+ * deadlock). Any thread. */
+void gl_shell_fatal_later(gl_shell_t *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True on the shell's loop thread. Any thread. */
 bool gl_shell_on_loop(const gl_shell_t *sh);
 /* Enforces a "loop thread only" rule: a call from another thread is a bug

@@ -68,7 +68,10 @@ const void *gl_store_get_committed(const gl_store_t *s, const void *key, size_t 
 /* The open transaction committed: what the store holds is committed now. */
 void gl_store_commit(gl_store_t *s);
 /* Stores obj under key, taking ownership; frees a previous, different
- * object (after keeping its encoding as the committed value). The key is written to the changelog at the next commit. */
+ * object (after keeping its encoding as the committed value). The key is
+ * written to the changelog at the next commit. Keys starting with a NUL
+ * byte are reserved for the runtime's own changelog records: putting one
+ * is a bug, and aborts. */
 void gl_store_put(gl_store_t *s, const void *key, size_t klen, void *obj);
 /* Marks key for a changelog write after its object was changed in place. */
 void gl_store_touch(gl_store_t *s, const void *key, size_t klen);

@@ -32,13 +32,15 @@
 
 int gl_engine_bound_offset(gl_engine_t *e, const char *topic, int32_t partition, int64_t end) {
   if (e->started) return GL_ESTATE;
-  if (partition < 0 || end < 0) return GL_EINVAL;
+  if (!topic || partition < 0 || end < 0) return GL_EINVAL;
+  char full[256];
+  snprintf(full, sizeof full, "%s%s", e->conf.topic_prefix, topic);
+  if (gl_task_find_rank(e, full) < 0) return GL_EINVAL; /* Not an input: a typo would bound nothing. */
   gl_bound_offset_t *n = realloc(e->bound_given, sizeof(*n) * (size_t)(e->nbound_given + 1));
   if (!n) return GL_ENOMEM;
   e->bound_given = n;
   n[e->nbound_given] = (gl_bound_offset_t){.partition = partition, .end = end};
-  snprintf(n[e->nbound_given].topic, sizeof n[e->nbound_given].topic, "%s%s",
-           e->conf.topic_prefix, topic);
+  snprintf(n[e->nbound_given].topic, sizeof n[e->nbound_given].topic, "%s", full);
   e->nbound_given++;
   e->bounded = true;
   return GL_OK;
@@ -127,15 +129,19 @@ void gl_bound_check(gl_engine_t *e, gl_task_t *t, gl_input_t *in) {
     gl_bound_reach(e, t, in, "its end is at or after it");
 }
 
-bool gl_bound_done(gl_engine_t *e) {
-  if (!e->bounded || !e->connected || e->stopping || !e->assigned_once) return false;
+bool gl_bound_reached_all(gl_engine_t *e) {
+  /* Between a revocation and the next assignment nothing is owned: that is
+   * no end. */
+  if (!e->bounded || !e->connected || e->stopping || !e->assigned_now) return false;
+  int tasks = 0;
   for (int p = 0; p < e->ntasks; p++) {
     gl_task_t *t = e->tasks[p];
     if (!t) continue;
+    tasks++;
     if (t->state != GL_TASK_ACTIVE) return false;
     for (int i = 0; i < t->ninputs; i++)
       if (t->inputs[i].assigned && (!t->inputs[i].bound_reached || t->inputs[i].len > 0))
         return false;
   }
-  return true;
+  return tasks > 0;
 }

@@ -224,11 +224,7 @@ static void gl_connect_after(uv_work_t *req, int status) {
   e->connected = true;
   e->partition_count = e->connect_partitions; /* Written by the work; the loop reads its copy. */
   e->bound_ends = e->connect_ends;
-  e->connect_ends = NULL;
-  if (e->prober) {
-    rd_kafka_destroy(e->prober); /* Its work is done. */
-    e->prober = NULL;
-  }
+  e->connect_ends = NULL; /* The prober's work is done; destroy (after the loop) frees it. */
   gl_engine_settle(e);
   gl_connect_set_why(e, "connected");
   const gl_engine_conf_t *c = &e->conf;

@@ -48,6 +48,12 @@ void gl_engine_settle(gl_engine_t *e) {
   if (e->state != GL_ENGINE_STARTING && e->state != GL_ENGINE_RESTORING &&
       e->state != GL_ENGINE_RUNNING && e->state != GL_ENGINE_REBALANCING)
     return;
+  /* Between a revocation (or the subscription) and the next assignment
+   * the group is rebalancing. */
+  if (!e->assigned_now) {
+    gl_engine_set_state(e, GL_ENGINE_REBALANCING);
+    return;
+  }
   bool restoring = false;
   for (int p = 0; p < e->ntasks && !restoring; p++)
     restoring = e->tasks[p] && e->tasks[p]->state == GL_TASK_RESTORING;
@@ -70,8 +76,11 @@ void gl_engine_fatal(gl_engine_t *e, const char *fmt, ...) {
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
   if (e->result == GL_OK) e->result = GL_EFATAL;
-  gl_shell_fatal(e->sh, "%s", msg);
-  gl_engine_fail(e); /* In case the shell's stop callback is running and defers it. */
+  /* The engine stops at once; the shell logs the error and calls the
+   * program's stop callback from the loop, never from inside a librdkafka
+   * call this may be nested in (a rebalance). */
+  gl_shell_fatal_later(e->sh, "%s", msg);
+  gl_engine_fail(e);
 }
 
 static void gl_close_handle(uv_handle_t *h) {
@@ -84,6 +93,7 @@ void gl_engine_close(gl_engine_t *e) {
   GL_SHELL_ASSERT_LOOP(e->sh, "gl_engine_close");
   if (e->closed) return;
   e->closed = true;
+  atomic_store(&e->connect_stop, true); /* A connect work still waiting gives up. */
   if (e->state != GL_ENGINE_FAILED) gl_engine_set_state(e, GL_ENGINE_CLOSED);
   gl_close_handle((uv_handle_t *)&e->cron);
   gl_kafka_qpoll_stop(&e->cons_io);

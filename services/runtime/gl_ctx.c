@@ -23,10 +23,11 @@ gl_output_t *gl_engine_output(gl_engine_t *e, const char *name) {
 
 const char *gl_output_topic(const gl_output_t *out) { return out->topic; }
 
-void gl_ctx_emit(gl_ctx_t *ctx, gl_output_t *out, int64_t timestamp_ms, const void *key,
-                 size_t klen, const void *value, size_t vlen, const char *const *headers) {
+int gl_ctx_emit(gl_ctx_t *ctx, gl_output_t *out, int64_t timestamp_ms, const void *key,
+                size_t klen, const void *value, size_t vlen, const char *const *headers) {
   gl_engine_t *e = ctx->e;
   GL_SHELL_ASSERT_LOOP(e->sh, "gl_ctx_emit");
+  if (!out) return GL_EINVAL; /* gl_engine_output() found no such output. */
   rd_kafka_headers_t *h = NULL;
   if (headers && headers[0]) {
     h = rd_kafka_headers_new(4);
@@ -35,7 +36,7 @@ void gl_ctx_emit(gl_ctx_t *ctx, gl_output_t *out, int64_t timestamp_ms, const vo
   /* Either way the timestamp comes from the log, so a replay writes the
    * same bytes and timestamps. */
   if (timestamp_ms <= 0 && ctx->msg) timestamp_ms = rd_kafka_message_timestamp(ctx->msg, NULL);
-  gl_txn_produce(e, out->topic, RD_KAFKA_PARTITION_UA, timestamp_ms > 0 ? timestamp_ms : 0, key,
+  return gl_txn_produce(e, out->topic, RD_KAFKA_PARTITION_UA, timestamp_ms > 0 ? timestamp_ms : 0, key,
                  klen, value, vlen, h);
 }
 
@@ -56,7 +57,7 @@ static rd_kafka_headers_t *gl_dlq_headers(const rd_kafka_message_t *m) {
   return n <= GL_DLQ_HEADERS_MAX ? rd_kafka_headers_copy(orig) : NULL;
 }
 
-void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const void *key,
+int gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const void *key,
                     size_t klen, const void *value, size_t vlen, const char *topic,
                     int32_t partition, int64_t offset) {
   gl_engine_t *e = ctx->e;
@@ -94,13 +95,13 @@ void gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const
                 1);
   gl_warn(e->log, "dlq", "%s [%d] @%" PRId64 " -> %s: %s: %s", topic, partition, offset, e->dlq,
           reason, detail ? detail : "");
-  gl_txn_produce(e, e->dlq, RD_KAFKA_PARTITION_UA,
+  return gl_txn_produce(e, e->dlq, RD_KAFKA_PARTITION_UA,
                  ctx->msg ? rd_kafka_message_timestamp(ctx->msg, NULL) : 0, key, klen, value, vlen,
                  h);
 }
 
-void gl_ctx_dlq(gl_ctx_t *ctx, const char *reason, const char *detail) {
+int gl_ctx_dlq(gl_ctx_t *ctx, const char *reason, const char *detail) {
   const rd_kafka_message_t *m = ctx->msg;
-  gl_ctx_dlq_raw(ctx, reason, detail, m->key, m->key_len, m->payload, m->len, ctx->topic,
+  return gl_ctx_dlq_raw(ctx, reason, detail, m->key, m->key_len, m->payload, m->len, ctx->topic,
                  m->partition, m->offset);
 }

@@ -155,11 +155,18 @@ static void gl_cron_cb(uv_timer_t *h) {
   e->cron_runs++;
   gl_engine_pump(e);
   gl_engine_settle(e);
-  if (gl_bound_done(e)) {
-    char why[160];
-    snprintf(why, sizeof why, "bounded run: every input partition reached its bound; %lld records processed",
-             (long long)e->records_processed);
-    gl_engine_drain(e, why);
+  /* A bounded run's end: first commit what is open (an abort rewinds and
+   * un-reaches the bounds, and processing goes on), then drain. */
+  if (gl_bound_reached_all(e)) {
+    if (e->txn_state == GL_TXN_OPEN) {
+      gl_engine_commit_now(e);
+    } else if (e->txn_state == GL_TXN_IDLE) {
+      char why[160];
+      snprintf(why, sizeof why,
+               "bounded run: every input partition reached its bound; %lld records processed",
+               (long long)e->records_processed);
+      gl_engine_drain(e, why);
+    }
   }
   gl_run_with_period(e, 1000) gl_health_update(e);
   gl_run_with_period(e, 100) gl_owners_poll(e);
@@ -262,12 +269,13 @@ void gl_engine_destroy(gl_engine_t *e) {
 }
 
 
-gl_engine_t *gl_engine_new(gl_shell_t *sh, const gl_engine_conf_t *conf,
-                           const gl_processor_t *proc, char *errstr, size_t errlen) {
+int gl_engine_new(gl_engine_t **out, gl_shell_t *sh, const gl_engine_conf_t *conf,
+                  const gl_processor_t *proc, char *errstr, size_t errlen) {
+  *out = NULL;
   gl_engine_t *e = calloc(1, sizeof(*e));
   if (!e) {
     snprintf(errstr, errlen, "out of memory");
-    return NULL;
+    return GL_ENOMEM;
   }
   e->sh = sh;
   e->loop = &sh->loop;
@@ -281,16 +289,17 @@ gl_engine_t *gl_engine_new(gl_shell_t *sh, const gl_engine_conf_t *conf,
                           errlen) < 0 ||
       gl_engine_setup(e, errstr, errlen) < 0) {
     gl_engine_destroy(e);
-    return NULL;
+    return GL_ECONFIG;
   }
   gl_shell_route(sh, "/healthz", gl_route_health, e);
   gl_shell_route(sh, "/readyz", gl_route_health, e);
   if (proc->http) gl_shell_route(sh, "/", gl_route_processor, e);
-  return e;
+  *out = e;
+  return GL_OK;
 }
 
 int gl_engine_start(gl_engine_t *e) {
-  if (e->started) return GL_ESTATE;
+  if (e->started || e->stopping || e->closed) return GL_ESTATE;
   e->started = true;
   uv_timer_init(e->loop, &e->cron);
   e->cron.data = e;
@@ -381,9 +390,9 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
   /* The admin port first: it answers from the first second, and its port
    * goes into this instance's owners claim. */
   if (rc == GL_OK) rc = gl_shell_listen(&d->sh, errstr, sizeof errstr);
-  if (rc == GL_OK && !(d->e = gl_engine_new(&d->sh, &d->conf, proc, errstr, sizeof errstr)))
-    rc = GL_ECONFIG;
+  if (rc == GL_OK) rc = gl_engine_new(&d->e, &d->sh, &d->conf, proc, errstr, sizeof errstr);
   int code;
+  bool ran = false;
   if (rc != GL_OK) {
     if (rc < 0) {
       gl_error(&d->sh.log, "config", "%s", errstr);
@@ -396,10 +405,15 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
     gl_engine_start(d->e);
     code = gl_shell_run(&d->sh);
     if (code == GL_EXIT_OK) code = gl_exit_code(gl_engine_result(d->e));
-    gl_info(&d->sh.log, "exit", "exiting with status %d", code);
+    ran = true;
   }
+  gl_log_t log = d->sh.log;
   gl_engine_destroy(d->e);
+  /* Closing the clients can still report a fatal error, which the shell
+   * acts on as it goes: it counts. */
   gl_shell_destroy(&d->sh);
+  if (code == GL_EXIT_OK && d->sh.exit_code != 0) code = d->sh.exit_code;
+  if (ran) gl_info(&log, "exit", "exiting with status %d", code);
   free(d);
   return code;
 }

@@ -12,8 +12,8 @@
 #include "greenlight/gl_shell.h"
 #include "gl_merge.h"
 
-/* The changelog key under which a task stores its event time. Store keys
- * are order/batch ids and never start with a NUL byte. */
+/* The changelog key under which a task stores its event time. Keys that
+ * start with a NUL byte are the runtime's: gl_store_put() refuses them. */
 #define GL_META_STREAM_TIME "\0gl.stream_time"
 #define GL_META_STREAM_TIME_LEN 15
 
@@ -153,7 +153,7 @@ struct gl_engine {
   rd_kafka_t *prober;    /* Reads the end offsets (stop.at=end); NULL otherwise. */
   int64_t *connect_ends; /* Captured by the connect work; the loop takes them. */
   int64_t *bound_ends;   /* By rank * partition_count + partition (loop thread). */
-  bool assigned_once;    /* Some assignment arrived since the start. */
+  bool assigned_now;     /* An assignment holds (set on assign, cleared on revoke). */
 
   bool started;
   bool stopping;
@@ -259,9 +259,9 @@ void gl_task_rewind(gl_engine_t *e, gl_task_t *t);
 void gl_txn_begin(gl_engine_t *e);
 /* Produces inside the open transaction (opening one if needed). timestamp_ms
  * 0 lets the client stamp the record. Takes ownership of hdrs; copies key
- * and value. Returns 0, or -1 when the record was refused before it left
- * (too large, invalid): the transaction will abort, and the record in hand
- * is poison. */
+ * and value. Returns GL_OK, or GL_EINVAL when the record was refused before
+ * it left (too large, invalid): the transaction will abort, and the record
+ * in hand is poison. */
 int gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_t timestamp_ms,
                    const void *key, size_t klen, const void *value, size_t vlen,
                    rd_kafka_headers_t *hdrs);
@@ -292,8 +292,9 @@ void gl_bound_arm(gl_engine_t *e, gl_task_t *t);
 bool gl_bound_beyond(gl_engine_t *e, gl_task_t *t, int rank, const rd_kafka_message_t *m);
 /* After a record was taken or the end reported: has the input reached its bound? */
 void gl_bound_check(gl_engine_t *e, gl_task_t *t, gl_input_t *in);
-/* Every assigned input reached its bound, nothing is buffered or restoring. */
-bool gl_bound_done(gl_engine_t *e);
+/* An assignment holds, and every assigned input reached its bound with
+ * nothing buffered or restoring (what is open must still be committed). */
+bool gl_bound_reached_all(gl_engine_t *e);
 
 /* gl_process.c: the life of one record. */
 /* Takes what the Kafka queues hold, processes what the merge allows, and
@@ -301,6 +302,8 @@ bool gl_bound_done(gl_engine_t *e);
 void gl_engine_pump(gl_engine_t *e);
 /* Commits what is open (on the loop) and closes: the end of a drain. */
 void gl_engine_finish_stop(gl_engine_t *e);
+/* Starts an asynchronous commit of what is open now (a bounded run's end). */
+void gl_engine_commit_now(gl_engine_t *e);
 
 /* gl_rebalance.c: librdkafka calls it from rd_kafka_consumer_poll(). */
 void gl_engine_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,

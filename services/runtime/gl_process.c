@@ -29,6 +29,10 @@ static bool gl_time_in_bounds(const gl_engine_t *e, const gl_task_t *t, int64_t 
 
 static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m) {
   gl_txn_begin(e);
+  if (e->closed) { /* begin_transaction failed: fatal. */
+    rd_kafka_message_destroy(m);
+    return;
+  }
   t->in_txn = true;
   gl_ctx_t ctx = {.e = e, .task = t, .msg = m, .topic = e->inputs[rank]};
   gl_record_t rec = {.topic = e->inputs[rank],
@@ -132,6 +136,10 @@ void gl_engine_pump(gl_engine_t *e) {
   if (!e->closed && gl_txn_due(e, gl_now_ms())) gl_txn_commit_async(e, gl_process_after_commit);
 }
 
+void gl_engine_commit_now(gl_engine_t *e) {
+  if (!e->closed && e->txn_state == GL_TXN_OPEN) gl_txn_commit_async(e, gl_process_after_commit);
+}
+
 /* The transaction cycle's callback once a commit (or its abort) ended. */
 static void gl_process_after_commit(gl_engine_t *e) {
   if (e->closed) return;
@@ -146,7 +154,8 @@ void gl_engine_finish_stop(gl_engine_t *e) {
   if (e->closed) return;
   if (e->txn_state == GL_TXN_OPEN && gl_txn_commit_sync(e) != GL_COMMIT_OK) {
     gl_error(e->log, "stop", "final commit failed: %s", e->commit_err);
-    if (e->result == GL_OK) e->result = GL_EFATAL;
+    gl_engine_fail(e);
+    return;
   }
   gl_engine_close(e);
 }

@@ -44,7 +44,7 @@ static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_er
                                 rd_kafka_topic_partition_list_t *parts) {
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     rd_kafka_assign(rk, parts);
-    e->assigned_once = true;
+    e->assigned_now = true;
     for (int i = 0; i < parts->cnt; i++) {
       int rank = gl_task_find_rank(e, parts->elems[i].topic);
       int32_t p = parts->elems[i].partition;
@@ -76,6 +76,7 @@ static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_er
     }
   }
   gl_rebalance_drop_tasks(e);
+  e->assigned_now = false;
   gl_owners_publish(e);
   rd_kafka_assign(rk, NULL);
   gl_info(e->log, "revoked", "revoked %d input partitions", parts->cnt);

@@ -49,7 +49,7 @@ int gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_t
                     (long long)e->conf.record_max_bytes);
     gl_warn(e->log, "produce_refused", "%s: a record of %zu bytes is over record.max.bytes (%lld)",
             topic, size, (long long)e->conf.record_max_bytes);
-    return -1;
+    return GL_EINVAL;
   }
   for (;;) {
     rd_kafka_resp_err_t err = rd_kafka_producev(
@@ -57,7 +57,7 @@ int gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_t
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, klen),
         RD_KAFKA_V_VALUE((void *)value, vlen), RD_KAFKA_V_TIMESTAMP(timestamp_ms),
         RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE((void *)e->cur_cause), RD_KAFKA_V_END);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return 0;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return GL_OK;
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       /* Serve delivery reports to make room; the queue drains as the broker acks. */
       rd_kafka_poll(e->producer, 10);
@@ -70,7 +70,7 @@ int gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_t
       gl_poison_local(e, "%s refused a record of %zu bytes: %s", topic, size, rd_kafka_err2str(err));
     else
       e->txn_poisoned = true;
-    return -1;
+    return GL_EINVAL;
   }
 }
 
@@ -195,15 +195,21 @@ static gl_commit_result_t gl_txn_commit_blocking(gl_engine_t *e,
 }
 
 /* After an aborted or failed commit: abort the transaction if one is
- * open. Returns GL_COMMIT_FATAL if even that fails. */
+ * open. A retriable error (a timeout, the coordinator moving) is retried,
+ * as librdkafka asks: the abort is still under way inside the client. An
+ * abort that cannot finish leaves no transaction to begin: fatal. */
 static gl_commit_result_t gl_txn_abort_blocking(gl_engine_t *e) {
   if (!e->eos) return GL_COMMIT_ABORTED;
-  rd_kafka_error_t *err = rd_kafka_abort_transaction(e->producer, -1);
-  if (!err) return GL_COMMIT_ABORTED;
+  rd_kafka_error_t *err = NULL;
+  for (int attempt = 0; attempt < 10; attempt++) {
+    err = rd_kafka_abort_transaction(e->producer, -1);
+    if (!err) return GL_COMMIT_ABORTED;
+    if (!rd_kafka_error_is_retriable(err) || rd_kafka_error_is_fatal(err)) break;
+    if (attempt < 9) rd_kafka_error_destroy(err);
+  }
   char prev[512];
   snprintf(prev, sizeof(prev), "%s", e->commit_err);
-  gl_commit_result_t r = gl_txn_classify(e, "abort_transaction", err);
-  if (r != GL_COMMIT_FATAL) return GL_COMMIT_ABORTED;
+  gl_txn_classify(e, "abort_transaction", err);
   snprintf(e->commit_err + strlen(e->commit_err), sizeof(e->commit_err) - strlen(e->commit_err),
            " after %s", prev);
   return GL_COMMIT_FATAL;
@@ -322,6 +328,11 @@ void gl_txn_commit_async(gl_engine_t *e, void (*done)(gl_engine_t *e)) {
   if (e->txn_state != GL_TXN_OPEN) return;
   e->commit_begin_ns = uv_hrtime();
   e->commit_offsets = gl_txn_prepare(e);
+  if (e->closed) { /* A changelog write was fatal: nothing more to do. */
+    rd_kafka_topic_partition_list_destroy(e->commit_offsets);
+    e->commit_offsets = NULL;
+    return;
+  }
   gl_txn_set_state(e, GL_TXN_COMMITTING);
   e->commit_done = done;
   gl_txn_queue(e, gl_txn_commit_work);

@@ -539,7 +539,10 @@ void gl_conf_usage(const gl_conf_t *c, FILE *out) {
   }
 }
 
-void gl_conf_dump(const gl_conf_t *c, FILE *out) {
+static int gl_conf_kafka_apply(const gl_conf_t *c, rd_kafka_conf_t *kc, char *errstr,
+                               size_t errlen);
+
+static void gl_conf_dump(const gl_conf_t *c, FILE *out) {
   for (int t = 0; t < c->ntables; t++) {
     for (const gl_conf_prop_t *p = c->tables[t].props; p->name; p++) {
       const char *slot = (const char *)c->tables[t].base + p->offset;
@@ -565,7 +568,8 @@ int gl_conf_check(const gl_conf_t *c, FILE *out, char *errstr, size_t errlen) {
   return 1;
 }
 
-int gl_conf_kafka_apply(const gl_conf_t *c, rd_kafka_conf_t *kc, char *errstr, size_t errlen) {
+static int gl_conf_kafka_apply(const gl_conf_t *c, rd_kafka_conf_t *kc, char *errstr,
+                               size_t errlen) {
   for (size_t i = 0; i < c->nkafka; i += 2) {
     char kerr[512];
     if (rd_kafka_conf_set(kc, c->kafka[i], c->kafka[i + 1], kerr, sizeof(kerr)) != RD_KAFKA_CONF_OK) {

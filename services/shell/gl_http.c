@@ -665,13 +665,6 @@ int gl_http_listen(gl_http_t **out, uv_loop_t *loop, const char *host, int port,
   return GL_OK;
 }
 
-gl_http_t *gl_http_start(uv_loop_t *loop, const char *host, int port, gl_http_handler_fn handler,
-                         void *opaque, char *errstr, size_t errlen) {
-  gl_http_t *h = NULL;
-  gl_http_listen(&h, loop, host, port, handler, opaque, errstr, errlen);
-  return h;
-}
-
 int gl_http_port(const gl_http_t *h) { return h ? h->port : -1; }
 
 void gl_http_reply_json(gl_http_response_t *r, int status, json_t *body) {

@@ -91,6 +91,15 @@ void gl_shell_fatal(gl_shell_t *sh, const char *fmt, ...) {
   gl_shell__fatal_post(sh, msg, !gl_shell_on_loop(sh));
 }
 
+void gl_shell_fatal_later(gl_shell_t *sh, const char *fmt, ...) {
+  char msg[sizeof(sh->fatal_msg)];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  gl_shell__fatal_post(sh, msg, true);
+}
+
 static void gl_shell_wake_cb(uv_async_t *h) { gl_shell_fatal_act(h->data); }
 
 static void gl_shell_signal_cb(uv_signal_t *h, int signum) {

@@ -222,10 +222,19 @@ class Daemon:
         self.expect_exit = True
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=timeout)
+            code = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             fail(f"{self.name} did not stop within {timeout}s after SIGTERM")
+        self.check_no_bug()
+        return code
+
+    def check_no_bug(self):
+        """A daemon logs a refused state transition (or any other broken
+        invariant it catches) as event "bug": always a test failure."""
+        text = self.log_text().split(f"--- start {self.starts} ---")[-1]
+        bugs = [l for l in text.splitlines() if '"event":"bug"' in l]
+        check(not bugs, f"{self.name} logged a bug: {bugs[:3]}")
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None

@@ -100,7 +100,7 @@ static void test_new_refuses_bad_outputs(void **state) {
   static const char *const extra[] = {"output.topics", "a,b", NULL};
   assert_int_equal(fx_setup(&fx, extra), GL_OK);
   char err[512] = "";
-  fx.e = gl_engine_new(&fx.sh, &fx.conf, &fx.proc, err, sizeof err);
+  assert_int_equal(gl_engine_new(&fx.e, &fx.sh, &fx.conf, &fx.proc, err, sizeof err), GL_ECONFIG);
   assert_null(fx.e);
   assert_non_null(strstr(err, "output.topics = 'a,b': expected 1 topic, one per output (out)"));
   fx_teardown(&fx);
@@ -113,8 +113,7 @@ static void test_outputs_by_name(void **state) {
   static const char *const extra[] = {"output.topics", "out=elsewhere", "topic.prefix", "p.", NULL};
   assert_int_equal(fx_setup(&fx, extra), GL_OK);
   char err[512] = "";
-  fx.e = gl_engine_new(&fx.sh, &fx.conf, &fx.proc, err, sizeof err);
-  assert_non_null(fx.e);
+  assert_int_equal(gl_engine_new(&fx.e, &fx.sh, &fx.conf, &fx.proc, err, sizeof err), GL_OK);
   gl_output_t *out = gl_engine_output(fx.e, "out");
   assert_non_null(out);
   assert_string_equal(gl_output_topic(out), "p.elsewhere");
@@ -130,8 +129,7 @@ static void test_start_gives_up_without_broker(void **state) {
   fixture_t fx;
   assert_int_equal(fx_setup(&fx, NULL), GL_OK);
   char err[512] = "";
-  fx.e = gl_engine_new(&fx.sh, &fx.conf, &fx.proc, err, sizeof err);
-  assert_non_null(fx.e);
+  assert_int_equal(gl_engine_new(&fx.e, &fx.sh, &fx.conf, &fx.proc, err, sizeof err), GL_OK);
   gl_engine_on_closed(fx.e, on_closed, &fx);
   assert_int_equal(gl_engine_bound_offset(fx.e, "in", 0, -1), GL_EINVAL);
   assert_int_equal(gl_engine_bound_offset(fx.e, "in", 0, 10), GL_OK);
@@ -161,8 +159,7 @@ static void test_stop_while_connecting(void **state) {
   static const char *const extra[] = {"startup.timeout.ms", "60000", NULL};
   assert_int_equal(fx_setup(&fx, extra), GL_OK);
   char err[512] = "";
-  fx.e = gl_engine_new(&fx.sh, &fx.conf, &fx.proc, err, sizeof err);
-  assert_non_null(fx.e);
+  assert_int_equal(gl_engine_new(&fx.e, &fx.sh, &fx.conf, &fx.proc, err, sizeof err), GL_OK);
   assert_int_equal(gl_engine_start(fx.e), GL_OK);
   uv_timer_start(&fx.stop_timer, stop_now, 100, 0);
   fx_run(&fx);
@@ -174,12 +171,64 @@ static void test_stop_while_connecting(void **state) {
   fx_teardown(&fx);
 }
 
+static void shell_stop(gl_shell_t *sh, void *opaque) {
+  (void)sh;
+  fixture_t *fx = opaque;
+  gl_engine_stop(fx->e, on_closed, fx);
+}
+
+static void fatal_now(uv_timer_t *t) {
+  fixture_t *fx = t->data;
+  gl_shell_fatal(&fx->sh, "a fatal error while the start waits for the broker");
+}
+
+/* A fatal error while the start waits for the broker ends the process
+ * without waiting out startup.timeout.ms (60 s here; the watchdog is 10 s). */
+static void test_fatal_while_connecting(void **state) {
+  (void)state;
+  fixture_t fx;
+  static const char *const extra[] = {"startup.timeout.ms", "60000", NULL};
+  assert_int_equal(fx_setup(&fx, extra), GL_OK);
+  char err[512] = "";
+  assert_int_equal(gl_engine_new(&fx.e, &fx.sh, &fx.conf, &fx.proc, err, sizeof err), GL_OK);
+  gl_shell_on_stop(&fx.sh, shell_stop, &fx);
+  assert_int_equal(gl_engine_start(fx.e), GL_OK);
+  uv_timer_start(&fx.stop_timer, fatal_now, 100, 0);
+  fx_run(&fx);
+  assert_false(fx.timed_out);
+  assert_int_equal(fx.closed_calls, 1);
+  assert_int_equal(fx.state_at_close, GL_ENGINE_FAILED);
+  assert_int_equal(gl_engine_result(fx.e), GL_EFATAL);
+  assert_int_equal(fx.sh.exit_code, 1);
+  fx_teardown(&fx);
+}
+
+/* An engine runs once: a start after a stop is refused, and the stop of a
+ * never-started engine closes it at once. */
+static void test_no_start_after_stop(void **state) {
+  (void)state;
+  fixture_t fx;
+  assert_int_equal(fx_setup(&fx, NULL), GL_OK);
+  char err[512] = "";
+  assert_int_equal(gl_engine_new(&fx.e, &fx.sh, &fx.conf, &fx.proc, err, sizeof err), GL_OK);
+  gl_engine_stop(fx.e, on_closed, &fx);
+  assert_int_equal(fx.closed_calls, 1);
+  assert_int_equal(fx.state_at_close, GL_ENGINE_CLOSED);
+  assert_int_equal(gl_engine_start(fx.e), GL_ESTATE);
+  fx_run(&fx);
+  assert_false(fx.timed_out);
+  assert_int_equal(fx.closed_calls, 1);
+  fx_teardown(&fx);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_new_refuses_bad_outputs),
       cmocka_unit_test(test_outputs_by_name),
       cmocka_unit_test(test_start_gives_up_without_broker),
       cmocka_unit_test(test_stop_while_connecting),
+      cmocka_unit_test(test_fatal_while_connecting),
+      cmocka_unit_test(test_no_start_after_stop),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

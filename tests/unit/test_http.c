@@ -64,6 +64,14 @@ struct fixture {
 
 /* Server side (loop thread). */
 
+/* gl_http_listen() for a test that needs no cause: the server or NULL. */
+static gl_http_t *http_start(uv_loop_t *loop, const char *host, int port,
+                             gl_http_handler_fn handler, void *opaque, char *err, size_t errlen) {
+  gl_http_t *h = NULL;
+  gl_http_listen(&h, loop, host, port, handler, opaque, err, errlen);
+  return h;
+}
+
 static void close_http(fixture_t *fx);
 
 static char *dup_body(const char *s, size_t *len) {
@@ -137,7 +145,7 @@ static void run(fixture_t *fx, void (*client_fn)(fixture_t *fx)) {
   memset(fx, 0, sizeof *fx);
   assert_int_equal(uv_loop_init(&fx->loop), 0);
   char err[128] = "";
-  fx->http = gl_http_start(&fx->loop, "127.0.0.1", 0, handler, fx, err, sizeof err);
+  fx->http = http_start(&fx->loop, "127.0.0.1", 0, handler, fx, err, sizeof err);
   assert_non_null(fx->http);
   fx->port = gl_http_port(fx->http);
   assert_true(fx->port > 0);
@@ -544,18 +552,18 @@ static void test_start_failures(void **state) {
   uv_loop_t loop;
   assert_int_equal(uv_loop_init(&loop), 0);
   char err[128] = "";
-  gl_http_t *a = gl_http_start(&loop, NULL, 0, handler, NULL, err, sizeof err);
+  gl_http_t *a = http_start(&loop, NULL, 0, handler, NULL, err, sizeof err);
   assert_non_null(a);
 
   /* The port is taken. */
-  gl_http_t *b = gl_http_start(&loop, "127.0.0.1", gl_http_port(a), handler, NULL, err, sizeof err);
+  gl_http_t *b = http_start(&loop, "127.0.0.1", gl_http_port(a), handler, NULL, err, sizeof err);
   assert_null(b);
   assert_non_null(strstr(err, "bind"));
 
   err[0] = '\0';
-  assert_null(gl_http_start(&loop, "not an address", 0, handler, NULL, err, sizeof err));
+  assert_null(http_start(&loop, "not an address", 0, handler, NULL, err, sizeof err));
   assert_true(err[0] != '\0');
-  assert_null(gl_http_start(&loop, "127.0.0.1", 70000, handler, NULL, err, sizeof err));
+  assert_null(http_start(&loop, "127.0.0.1", 70000, handler, NULL, err, sizeof err));
 
   int closed = 0;
   gl_http_close(a, NULL, NULL); /* A NULL callback is allowed... */

@@ -94,11 +94,12 @@ static void test_binary_keys_and_growth(void **state) {
     int n = snprintf(key, sizeof(key), "k%d", i);
     gl_store_put(s, key, (size_t)n, strdup(key));
   }
-  gl_store_put(s, "\0meta", 5, strdup("m"));
+  /* A NUL inside a key (a leading one is the runtime's). */
+  gl_store_put(s, "m\0eta", 5, strdup("m"));
   assert_int_equal(gl_store_count(s), 5001);
   assert_string_equal(gl_store_get(s, "k4999", 5), "k4999");
-  assert_string_equal(gl_store_get(s, "\0meta", 5), "m");
-  assert_null(gl_store_get(s, "\0met", 4));
+  assert_string_equal(gl_store_get(s, "m\0eta", 5), "m");
+  assert_null(gl_store_get(s, "m\0et", 4));
   gl_store_clear(s);
   assert_int_equal(gl_store_count(s), 0);
   assert_int_equal(gl_store_dirty_count(s), 0);
