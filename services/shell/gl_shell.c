@@ -82,22 +82,24 @@ void gl_shell__fatal_post(gl_shell_t *sh, const char *msg, bool defer) {
   uv_mutex_unlock(&sh->wake_lock);
 }
 
-void gl_shell_fatal(gl_shell_t *sh, const char *fmt, ...) {
+static void gl_shell_fatalv(gl_shell_t *sh, bool later, const char *fmt, va_list ap) {
   char msg[sizeof(sh->fatal_msg)];
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  gl_shell__fatal_post(sh, msg, later || !gl_shell_on_loop(sh));
+}
+
+void gl_shell_fatal(gl_shell_t *sh, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  gl_shell_fatalv(sh, false, fmt, ap);
   va_end(ap);
-  gl_shell__fatal_post(sh, msg, !gl_shell_on_loop(sh));
 }
 
 void gl_shell_fatal_later(gl_shell_t *sh, const char *fmt, ...) {
-  char msg[sizeof(sh->fatal_msg)];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  gl_shell_fatalv(sh, true, fmt, ap);
   va_end(ap);
-  gl_shell__fatal_post(sh, msg, true);
 }
 
 static void gl_shell_wake_cb(uv_async_t *h) { gl_shell_fatal_act(h->data); }

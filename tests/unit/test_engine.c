@@ -79,9 +79,24 @@ static int fx_setup(fixture_t *fx, const char *const *extra) {
   return rc;
 }
 
+/* The engine on the fixture's shell (it must be accepted). */
+static void fx_engine(fixture_t *fx) {
+  char err[512] = "";
+  assert_int_equal(gl_engine_new(&fx->e, &fx->sh, &fx->conf, &fx->proc, err, sizeof err), GL_OK);
+}
+
 static void fx_run(fixture_t *fx) {
   uv_timer_start(&fx->watchdog, on_watchdog, WATCHDOG_MS, 0);
   gl_shell_run(&fx->sh);
+}
+
+/* The engine closed once, on its own loop's time, as expected. */
+static void expect_closed(const fixture_t *fx, gl_engine_state_t state, int result, int exit_code) {
+  assert_false(fx->timed_out);
+  assert_int_equal(fx->closed_calls, 1);
+  assert_int_equal(fx->state_at_close, state);
+  assert_int_equal(gl_engine_result(fx->e), result);
+  assert_int_equal(fx->sh.exit_code, exit_code);
 }
 
 static void fx_teardown(fixture_t *fx) {
@@ -112,8 +127,7 @@ static void test_outputs_by_name(void **state) {
   fixture_t fx;
   static const char *const extra[] = {"output.topics", "out=elsewhere", "topic.prefix", "p.", NULL};
   assert_int_equal(fx_setup(&fx, extra), GL_OK);
-  char err[512] = "";
-  assert_int_equal(gl_engine_new(&fx.e, &fx.sh, &fx.conf, &fx.proc, err, sizeof err), GL_OK);
+  fx_engine(&fx);
   gl_output_t *out = gl_engine_output(fx.e, "out");
   assert_non_null(out);
   assert_string_equal(gl_output_topic(out), "p.elsewhere");
@@ -128,8 +142,7 @@ static void test_start_gives_up_without_broker(void **state) {
   (void)state;
   fixture_t fx;
   assert_int_equal(fx_setup(&fx, NULL), GL_OK);
-  char err[512] = "";
-  assert_int_equal(gl_engine_new(&fx.e, &fx.sh, &fx.conf, &fx.proc, err, sizeof err), GL_OK);
+  fx_engine(&fx);
   gl_engine_on_closed(fx.e, on_closed, &fx);
   assert_int_equal(gl_engine_bound_offset(fx.e, "in", 0, -1), GL_EINVAL);
   assert_int_equal(gl_engine_bound_offset(fx.e, "in", 0, 10), GL_OK);
@@ -137,12 +150,8 @@ static void test_start_gives_up_without_broker(void **state) {
   assert_int_equal(gl_engine_start(fx.e), GL_ESTATE); /* Once only. */
   assert_int_equal(gl_engine_bound_offset(fx.e, "in", 1, 10), GL_ESTATE); /* Bounds before the start. */
   fx_run(&fx);
-  assert_false(fx.timed_out);
-  assert_int_equal(fx.closed_calls, 1);
-  assert_int_equal(fx.state_at_close, GL_ENGINE_FAILED);
-  assert_int_equal(gl_engine_result(fx.e), GL_EBROKER);
+  expect_closed(&fx, GL_ENGINE_FAILED, GL_EBROKER, 1);
   assert_int_equal(gl_exit_code(gl_engine_result(fx.e)), 1);
-  assert_int_equal(fx.sh.exit_code, 1);
   fx_teardown(&fx);
 }
 
@@ -158,16 +167,11 @@ static void test_stop_while_connecting(void **state) {
   fixture_t fx;
   static const char *const extra[] = {"startup.timeout.ms", "60000", NULL};
   assert_int_equal(fx_setup(&fx, extra), GL_OK);
-  char err[512] = "";
-  assert_int_equal(gl_engine_new(&fx.e, &fx.sh, &fx.conf, &fx.proc, err, sizeof err), GL_OK);
+  fx_engine(&fx);
   assert_int_equal(gl_engine_start(fx.e), GL_OK);
   uv_timer_start(&fx.stop_timer, stop_now, 100, 0);
   fx_run(&fx);
-  assert_false(fx.timed_out);
-  assert_int_equal(fx.closed_calls, 1);
-  assert_int_equal(fx.state_at_close, GL_ENGINE_CLOSED);
-  assert_int_equal(gl_engine_result(fx.e), GL_OK);
-  assert_int_equal(fx.sh.exit_code, 0);
+  expect_closed(&fx, GL_ENGINE_CLOSED, GL_OK, 0);
   fx_teardown(&fx);
 }
 
@@ -189,17 +193,12 @@ static void test_fatal_while_connecting(void **state) {
   fixture_t fx;
   static const char *const extra[] = {"startup.timeout.ms", "60000", NULL};
   assert_int_equal(fx_setup(&fx, extra), GL_OK);
-  char err[512] = "";
-  assert_int_equal(gl_engine_new(&fx.e, &fx.sh, &fx.conf, &fx.proc, err, sizeof err), GL_OK);
+  fx_engine(&fx);
   gl_shell_on_stop(&fx.sh, shell_stop, &fx);
   assert_int_equal(gl_engine_start(fx.e), GL_OK);
   uv_timer_start(&fx.stop_timer, fatal_now, 100, 0);
   fx_run(&fx);
-  assert_false(fx.timed_out);
-  assert_int_equal(fx.closed_calls, 1);
-  assert_int_equal(fx.state_at_close, GL_ENGINE_FAILED);
-  assert_int_equal(gl_engine_result(fx.e), GL_EFATAL);
-  assert_int_equal(fx.sh.exit_code, 1);
+  expect_closed(&fx, GL_ENGINE_FAILED, GL_EFATAL, 1);
   fx_teardown(&fx);
 }
 
@@ -209,8 +208,7 @@ static void test_no_start_after_stop(void **state) {
   (void)state;
   fixture_t fx;
   assert_int_equal(fx_setup(&fx, NULL), GL_OK);
-  char err[512] = "";
-  assert_int_equal(gl_engine_new(&fx.e, &fx.sh, &fx.conf, &fx.proc, err, sizeof err), GL_OK);
+  fx_engine(&fx);
   gl_engine_stop(fx.e, on_closed, &fx);
   assert_int_equal(fx.closed_calls, 1);
   assert_int_equal(fx.state_at_close, GL_ENGINE_CLOSED);
