@@ -14,7 +14,7 @@
  *     buffered input heads are merged by (record timestamp, topic rank,
  *     offset), waiting up to max.idle.ms for an input that lags;
  *   - outputs, changelog writes and input offsets in one transaction,
- *     committed every commit.interval.ms or commit.max.records; an abortable
+ *     committed every commit.interval.ms (and commit.max.records, if set); an abortable
  *     error aborts, rewinds the inputs to the last commit and restores the
  *     state from the changelog; a fatal error (e.g. fenced) exits non-zero;
  *   - on assignment, state is restored from the changelog before any input

@@ -276,6 +276,11 @@ void gl_txn_commit_async(gl_engine_t *e, void (*done)(gl_engine_t *e));
 gl_commit_result_t gl_txn_commit_sync(gl_engine_t *e);
 void gl_txn_abort_sync(gl_engine_t *e);
 bool gl_txn_due(gl_engine_t *e, uint64_t now_ms);
+/* The open transaction holds commit.max.records input records (never with
+ * no cap). */
+static inline bool gl_txn_capped(const gl_engine_t *e) {
+  return e->conf.commit_max_records > 0 && e->txn_records >= e->conf.commit_max_records;
+}
 
 /* gl_bound.c: bounded runs. */
 void gl_bound_init(gl_engine_t *e);

@@ -124,7 +124,7 @@ void gl_engine_pump(gl_engine_t *e) {
     for (int p = 0; p < e->ntasks && !e->closed; p++) {
       gl_task_t *t = e->tasks[p];
       int rank;
-      for (int k = 0; t && k < 64 && e->txn_records < e->conf.commit_max_records; k++) {
+      for (int k = 0; t && k < 64 && !gl_txn_capped(e); k++) {
         rd_kafka_message_t *r = gl_task_next(e, t, now, &rank);
         if (!r) break;
         gl_bound_check(e, t, &t->inputs[rank]); /* Was it the last before the bound? */

@@ -320,7 +320,8 @@ static void gl_txn_after_work(uv_work_t *req, int status) {
 
 bool gl_txn_due(gl_engine_t *e, uint64_t now_ms) {
   if (e->txn_state != GL_TXN_OPEN) return false;
-  return e->txn_poisoned || e->txn_records >= e->conf.commit_max_records ||
+  return e->txn_poisoned ||
+         (e->conf.commit_max_records > 0 && e->txn_records >= e->conf.commit_max_records) ||
          now_ms - e->txn_started_ms >= (uint64_t)e->conf.commit_interval_ms;
 }
 

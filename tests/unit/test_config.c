@@ -42,7 +42,7 @@ static int teardown(void **state) {
 static void test_defaults(void **state) {
   fx_t *f = *state;
   assert_int_equal(f->ec.commit_interval_ms, 100);
-  assert_int_equal(f->ec.commit_max_records, 1000);
+  assert_int_equal(f->ec.commit_max_records, 0); /* No cap: commit on time only. */
   assert_string_equal(f->ec.guarantee, "exactly_once");
   assert_string_equal(f->ec.dlq_topic, "greenlight.dlq");
 }
@@ -300,7 +300,7 @@ static void test_int_strict(void **state) {
       fail_msg("'%s' was taken as an integer", *b);
     expect_in(f->err, "commit.max.records = '", "expected", NULL);
   }
-  assert_int_equal(f->ec.commit_max_records, 1000);
+  assert_int_equal(f->ec.commit_max_records, 0);
   assert_int_equal(gl_conf_set(&f->c, "commit.max.records", "+7", f->err, sizeof(f->err)), 0);
   assert_int_equal(f->ec.commit_max_records, 7);
   assert_int_equal(gl_conf_set(&f->c, "http.port", "-1", f->err, sizeof(f->err)), 0);
