@@ -123,6 +123,7 @@ struct gl_engine {
   uint64_t txn_started_ms;
   int64_t txn_records;
   int64_t records_processed; /* Since the start. */
+  uint64_t pump_now_ms;      /* gl_now_ms() at the start of the current pump. */
   uv_work_t commit_work; /* The commit or the abort on the thread pool. */
   void (*commit_done)(gl_engine_t *e); /* gl_txn_commit_async's callback. */
   rd_kafka_topic_partition_list_t *commit_offsets;
