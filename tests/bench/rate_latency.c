@@ -8,10 +8,15 @@
  * is visible to the consumer; the n-th event of an order (in FILE's order)
  * yields version n. Prints one JSON line with the percentiles; exits 0 when
  * every event's status was seen before --timeout-s after the last send,
- * else 1.
+ * else 1. The percentiles leave out events sent in the first --warmup-s
+ * seconds (the daemon's first fetches and the clients' connections; the
+ * "_all" figures keep them), and a series per second of sending shows
+ * whether the high ones are a backlog building up or a few stalls.
  *
- *   bench_rate_latency -b BOOTSTRAP --prefix P --events FILE --rate N --status TOPIC */
+ *   bench_rate_latency -b BOOTSTRAP --prefix P --events FILE --rate N --status TOPIC
+ *       [--warmup-s S] [--timeout-s S] */
 #include <getopt.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -41,9 +46,10 @@ typedef struct run {
   long nev, norders, *slot_event; /* slot_event[order * SLOTS + version - 1] = event. */
   int64_t *sent_ns, *append_ns, *seen_ns;
   atomic_long seen, duplicates, unknown;
+  int partitions, at_end; /* Status partitions; how many reached their end once (under lock). */
   atomic_bool stop;
   pthread_mutex_t lock;
-  pthread_cond_t all_seen;
+  pthread_cond_t changed; /* Signalled when seen or at_end reach their goal. */
   rd_kafka_t *consumer;
 } run_t;
 
@@ -126,7 +132,7 @@ static void on_status(run_t *r, const rd_kafka_message_t *m) {
     r->seen_ns[i] = now_ns();
     if (atomic_fetch_add(&r->seen, 1) + 1 == r->nev) {
       pthread_mutex_lock(&r->lock);
-      pthread_cond_signal(&r->all_seen);
+      pthread_cond_signal(&r->changed);
       pthread_mutex_unlock(&r->lock);
     }
   }
@@ -138,6 +144,11 @@ static void *consume(void *arg) {
   while (!atomic_load(&r->stop)) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(r->consumer, 100);
     if (m && !m->err) on_status(r, m);
+    if (m && m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+      pthread_mutex_lock(&r->lock);
+      if (r->at_end < r->partitions && ++r->at_end == r->partitions) pthread_cond_signal(&r->changed);
+      pthread_mutex_unlock(&r->lock);
+    }
     if (m) rd_kafka_message_destroy(m);
   }
   return NULL;
@@ -162,8 +173,9 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *const *kv, run_t *r)
   return rk;
 }
 
-/* Assigns every partition of topic from its beginning (a fresh topic). */
-static void assign_all(rd_kafka_t *rk, const char *topic) {
+/* Assigns every partition of topic from its beginning (a fresh topic);
+ * returns how many. */
+static int assign_all(rd_kafka_t *rk, const char *topic) {
   rd_kafka_topic_t *t = rd_kafka_topic_new(rk, topic, NULL);
   const struct rd_kafka_metadata *md = NULL;
   rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, t, &md, 10000);
@@ -172,10 +184,27 @@ static void assign_all(rd_kafka_t *rk, const char *topic) {
   for (int p = 0; p < md->topics[0].partition_cnt; p++)
     rd_kafka_topic_partition_list_add(l, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
   if ((e = rd_kafka_assign(rk, l))) die("assign", rd_kafka_err2str(e));
+  int n = l->cnt;
   rd_kafka_topic_partition_list_destroy(l);
   rd_kafka_metadata_destroy(md);
   rd_kafka_topic_destroy(t);
+  return n;
 }
+
+/* Waits until cond holds (under r->lock) or timeout_s has passed; the
+ * consumer thread signals r->changed when either condition changes. */
+static void wait_for(run_t *r, bool (*cond)(const run_t *), double timeout_s) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += (time_t)timeout_s;
+  pthread_mutex_lock(&r->lock);
+  int rc = 0;
+  while (!cond(r) && rc == 0) rc = pthread_cond_timedwait(&r->changed, &r->lock, &deadline);
+  pthread_mutex_unlock(&r->lock);
+}
+
+static bool fetching(const run_t *r) { return r->at_end == r->partitions; }
+static bool all_seen(const run_t *r) { return atomic_load(&r->seen) == r->nev; }
 
 /* Asks for the metadata of each input topic once, so the producer is
  * connected to their leaders before the clock starts. */
@@ -226,34 +255,56 @@ static double pct(const int64_t *v, long n, double q) {
   return n ? (double)v[(long)(q * (double)(n - 1) + 0.5)] / 1e6 : -1;
 }
 
-static void report(run_t *r, double rate, double send_s) {
-  int64_t *app = malloc(sizeof(int64_t) * (size_t)r->nev), *snd = malloc(sizeof(int64_t) * (size_t)r->nev);
+/* Latencies (from append, and from send) of the events seen whose send
+ * time falls in [from_ns, to_ns), sorted, in app and snd; returns how many. */
+static long collect(const run_t *r, int64_t from_ns, int64_t to_ns, int64_t *app, int64_t *snd) {
   long n = 0;
   for (long i = 0; i < r->nev; i++)
-    if (r->seen_ns[i] && r->append_ns[i]) {
+    if (r->seen_ns[i] && r->append_ns[i] && r->sent_ns[i] >= from_ns && r->sent_ns[i] < to_ns) {
       app[n] = r->seen_ns[i] - r->append_ns[i];
       snd[n++] = r->seen_ns[i] - r->sent_ns[i];
     }
   qsort(app, (size_t)n, sizeof *app, cmp_i64);
   qsort(snd, (size_t)n, sizeof *snd, cmp_i64);
+  return n;
+}
+
+/* One JSON line: the percentiles over the whole run (_all) and after the
+ * warm-up, then per second of sending ("per_second": [events, p50, p99,
+ * max], from append). */
+static void report(run_t *r, double rate, double send_s, double warmup_s) {
+  int64_t *app = malloc(sizeof(int64_t) * (size_t)r->nev), *snd = malloc(sizeof(int64_t) * (size_t)r->nev);
+  int64_t t0 = r->nev ? r->sent_ns[0] : 0;
+  long n = collect(r, INT64_MIN, INT64_MAX, app, snd);
   printf("{\"events\": %ld, \"offered_rate\": %.0f, \"sent_rate\": %.0f, \"seen\": %ld, "
-         "\"duplicates\": %ld, \"unknown\": %ld, \"p50_ms\": %.2f, \"p90_ms\": %.2f, "
-         "\"p99_ms\": %.2f, \"p999_ms\": %.2f, \"max_ms\": %.2f, \"p50_from_send_ms\": %.2f, "
-         "\"p99_from_send_ms\": %.2f}\n",
+         "\"duplicates\": %ld, \"unknown\": %ld, \"p50_all_ms\": %.2f, \"p99_all_ms\": %.2f, "
+         "\"max_all_ms\": %.2f, \"warmup_s\": %.1f, ",
          r->nev, rate, (double)r->nev / send_s, atomic_load(&r->seen), atomic_load(&r->duplicates),
-         atomic_load(&r->unknown), pct(app, n, .5), pct(app, n, .9), pct(app, n, .99),
-         pct(app, n, .999), pct(app, n, 1), pct(snd, n, .5), pct(snd, n, .99));
+         atomic_load(&r->unknown), pct(app, n, .5), pct(app, n, .99), pct(app, n, 1), warmup_s);
+  n = collect(r, t0 + (int64_t)(warmup_s * 1e9), INT64_MAX, app, snd);
+  printf("\"measured\": %ld, \"p50_ms\": %.2f, \"p90_ms\": %.2f, \"p99_ms\": %.2f, "
+         "\"p999_ms\": %.2f, \"max_ms\": %.2f, \"p50_from_send_ms\": %.2f, "
+         "\"p99_from_send_ms\": %.2f, \"per_second\": [",
+         n, pct(app, n, .5), pct(app, n, .9), pct(app, n, .99), pct(app, n, .999), pct(app, n, 1),
+         pct(snd, n, .5), pct(snd, n, .99));
+  for (int s = 0; s < (int)send_s + 1; s++) {
+    long k = collect(r, t0 + (int64_t)s * 1000000000, t0 + (int64_t)(s + 1) * 1000000000, app, snd);
+    printf("%s[%ld, %.1f, %.1f, %.1f]", s ? ", " : "", k, pct(app, k, .5), pct(app, k, .99),
+           pct(app, k, 1));
+  }
+  printf("]}\n");
   free(app);
   free(snd);
 }
 
 int main(int argc, char **argv) {
   const char *bootstrap = "127.0.0.1:19092", *prefix = "", *file = NULL, *status = NULL;
-  double rate = 10000, timeout_s = 120;
+  double rate = 10000, timeout_s = 120, warmup_s = 0;
   static const struct option opts[] = {
       {"prefix", required_argument, NULL, 'p'}, {"events", required_argument, NULL, 'e'},
       {"rate", required_argument, NULL, 'r'},   {"status", required_argument, NULL, 's'},
-      {"timeout-s", required_argument, NULL, 'T'}, {NULL, 0, NULL, 0}};
+      {"timeout-s", required_argument, NULL, 'T'}, {"warmup-s", required_argument, NULL, 'w'},
+      {NULL, 0, NULL, 0}};
   for (int c; (c = getopt_long(argc, argv, "b:", opts, NULL)) != -1;) {
     switch (c) {
       case 'b': bootstrap = optarg; break;
@@ -262,44 +313,42 @@ int main(int argc, char **argv) {
       case 'r': rate = atof(optarg); break;
       case 's': status = optarg; break;
       case 'T': timeout_s = atof(optarg); break;
+      case 'w': warmup_s = atof(optarg); break;
       default: file = NULL; optind = argc; break;
     }
   }
   if (!file || !status || rate <= 0) {
     fprintf(stderr, "usage: bench_rate_latency -b BOOTSTRAP --prefix P --events FILE --rate N "
-                    "--status TOPIC [--timeout-s S]\n");
+                    "--status TOPIC [--timeout-s S] [--warmup-s S]\n");
     return 2;
   }
   run_t r = {0};
   pthread_mutex_init(&r.lock, NULL);
-  pthread_cond_init(&r.all_seen, NULL);
+  pthread_cond_init(&r.changed, NULL);
   load(&r, file, prefix);
   char status_topic[512];
   snprintf(status_topic, sizeof status_topic, "%s%s", prefix, status);
   const char *cons[] = {"bootstrap.servers", bootstrap, "group.id", "bench-rate-latency",
                         "isolation.level", "read_committed", "enable.auto.commit", "false",
-                        "fetch.wait.max.ms", "100", NULL};
+                        "fetch.wait.max.ms", "100", "enable.partition.eof", "true", NULL};
   const char *prod[] = {"bootstrap.servers", bootstrap, "enable.idempotence", "true", "acks", "all",
                         "linger.ms", "5", "partitioner", "murmur2_random", NULL};
   r.consumer = client(RD_KAFKA_CONSUMER, cons, &r);
   rd_kafka_t *p = client(RD_KAFKA_PRODUCER, prod, &r);
-  assign_all(r.consumer, status_topic);
+  r.partitions = assign_all(r.consumer, status_topic);
   warm_up(&r, p);
   pthread_t th;
   if (pthread_create(&th, NULL, consume, &r)) die("pthread_create", "failed");
+  /* The clock starts once the status reader fetches: each partition has
+   * reported its (empty) end once. */
+  wait_for(&r, fetching, 30);
+  if (!fetching(&r)) die(status_topic, "the status reader did not reach the end within 30 s");
   double send_s = send_all(&r, p, rate);
   if (rd_kafka_flush(p, 30000)) die("flush", "records undelivered after 30 s");
-  struct timespec deadline;
-  clock_gettime(CLOCK_REALTIME, &deadline);
-  deadline.tv_sec += (time_t)timeout_s;
-  pthread_mutex_lock(&r.lock);
-  int rc = 0;
-  while (atomic_load(&r.seen) < r.nev && rc == 0)
-    rc = pthread_cond_timedwait(&r.all_seen, &r.lock, &deadline);
-  pthread_mutex_unlock(&r.lock);
+  wait_for(&r, all_seen, timeout_s);
   atomic_store(&r.stop, true);
   pthread_join(th, NULL);
-  report(&r, rate, send_s);
+  report(&r, rate, send_s, warmup_s);
   rd_kafka_destroy(p);
   rd_kafka_consumer_close(r.consumer);
   rd_kafka_destroy(r.consumer);
