@@ -78,7 +78,21 @@ static void rewind_consumer(bare_t *b) {
   b->processed = b->committed;
 }
 
-/* Commits the open transaction with the consumer's positions; after an
+/* Aborts the open transaction and, if rewind, seeks back to the committed
+ * offsets (partitions that were lost start from there anyway). */
+static void abort_txn(bare_t *b, bool rewind) {
+  rd_kafka_error_t *err = rd_kafka_abort_transaction(b->producer, -1);
+  if (err) die("abort_transaction", rd_kafka_error_string(err));
+  rd_kafka_topic_partition_list_destroy(b->offsets);
+  b->offsets = rd_kafka_topic_partition_list_new(32);
+  b->in_txn = false;
+  b->txn_records = 0;
+  b->aborts++;
+  if (rewind) rewind_consumer(b);
+  else b->processed = b->committed;
+}
+
+/* Commits the open transaction with the offsets it read; after an
  * abortable error aborts it and rewinds. */
 static void commit(bare_t *b) {
   if (!b->in_txn) return;
@@ -91,15 +105,12 @@ static void commit(bare_t *b) {
   b->offsets = rd_kafka_topic_partition_list_new(32);
   if (!abort_it)
     abort_it = needs_abort("commit_transaction", rd_kafka_commit_transaction(b->producer, -1));
-  b->in_txn = false;
-  b->txn_records = 0;
   if (abort_it) {
-    rd_kafka_error_t *err = rd_kafka_abort_transaction(b->producer, -1);
-    if (err) die("abort_transaction", rd_kafka_error_string(err));
-    b->aborts++;
-    rewind_consumer(b);
+    abort_txn(b, true);
     return;
   }
+  b->in_txn = false;
+  b->txn_records = 0;
   b->commits++;
   b->commit_s += now_s() - t;
   b->committed = b->processed;
@@ -107,11 +118,15 @@ static void commit(bare_t *b) {
 }
 
 /* Eager (range) rebalances: a revocation commits what was processed first,
- * as the engine does. Runs inside rd_kafka_consumer_poll(). */
+ * as the engine does, unless the partitions were lost (then it aborts).
+ * Runs inside rd_kafka_consumer_poll(). */
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                          rd_kafka_topic_partition_list_t *parts, void *opaque) {
   bare_t *b = opaque;
-  if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) commit(b);
+  if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && b->in_txn) {
+    if (rd_kafka_assignment_lost(rk)) abort_txn(b, false);
+    else commit(b);
+  }
   rd_kafka_resp_err_t e = rd_kafka_assign(rk, err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS ? parts : NULL);
   if (e) die("assign", rd_kafka_err2str(e));
 }

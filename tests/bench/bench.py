@@ -343,22 +343,23 @@ def table(results):
         rows.append(dict(variant=name, events_per_s=round(r["events_per_s"]),
                          x_bare=round(r["events_per_s"] / bare, 2) if bare else None,
                          cpu_us_per_event=round(r["cpu_us_per_event"], 1), commits=r["commits"],
-                         p50_ms=l.get("p50_ms"), p99_ms=l.get("p99_ms"), rss_mb=round(r["rss"] / 2**20, 1),
+                         p50_ms=l.get("p50_ms"), p99_ms=l.get("p99_ms"),
+                         p99_all_ms=l.get("p99_all_ms"), rss_mb=round(r["rss"] / 2**20, 1),
                          restore_per_s=None, check=r["check"]))
     m, rs = results.get("memory"), results.get("restore")
     if m:
         rows.append(dict(variant=f"orderd {m['orders']} orders", events_per_s=None, x_bare=None,
                          cpu_us_per_event=round(m["cpu_seconds"] / m["events"] * 1e6, 1),
-                         commits=m["commits"], p50_ms=None, p99_ms=None,
+                         commits=m["commits"], p50_ms=None, p99_ms=None, p99_all_ms=None,
                          rss_mb=round(m["rss"] / 2**20, 1),
                          bytes_per_order=round(m["bytes_per_order"]),
                          restore_per_s=round(rs["records_per_s"]) if rs else None,
                          check=f"dlq {m['dlq']}"))
     cols = [("variant", 26), ("events/s", 8), ("x bare", 6), ("CPU us/ev", 9), ("commits", 7),
-            ("p50 ms", 7), ("p99 ms", 7), ("RSS MB", 7), ("B/order", 7), ("restore/s", 9),
+            ("p50 ms", 7), ("p99 ms", 7), ("p99 all", 7), ("RSS MB", 7), ("B/order", 7), ("restore/s", 9),
             ("check", 5)]
     keys = ["variant", "events_per_s", "x_bare", "cpu_us_per_event", "commits", "p50_ms", "p99_ms",
-            "rss_mb", "bytes_per_order", "restore_per_s", "check"]
+            "p99_all_ms", "rss_mb", "bytes_per_order", "restore_per_s", "check"]
     lines = ["  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(cols))]
     for row in rows:
         cells = []
@@ -376,7 +377,7 @@ def parse_args():
     p.add_argument("--orders", type=int, default=100000, help="orders (x 4 events) of the throughput run")
     p.add_argument("--rate", type=int, default=10000, help="offered events/s of the latency run")
     p.add_argument("--latency-seconds", type=float, default=20, help="length of the latency run")
-    p.add_argument("--warmup-seconds", type=float, default=2,
+    p.add_argument("--warmup-seconds", type=float, default=5,
                    help="first seconds of the latency run left out of its percentiles")
     p.add_argument("--memory-orders", type=int, default=1000000, help="orders of the memory run")
     p.add_argument("--quick", action="store_true",
