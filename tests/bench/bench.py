@@ -38,16 +38,32 @@ if "GL_BUILD_DIR" not in os.environ:
     os.environ["GL_BUILD_DIR"] = rel if os.path.isdir(rel) else os.path.join(SRC_DIR, "build")
 sys.path.insert(0, os.path.join(HERE, "..", "kafka"))
 from harness import *  # noqa: E402,F401,F403
-from harness import BUILD, BOOTSTRAP, CLI, ORDERD, PIPE, POLICY, LOGDIR, INPUT_TOPICS  # noqa: E402
+from harness import BUILD, BOOTSTRAP, CLI, ORDERD, PIPE, POLICY, LOGDIR, INPUT_TOPICS, _kill_all  # noqa: E402
 
 BARE = os.path.join(BUILD, "tests", "bench", "bench_bare_passthrough")
 RATE = os.path.join(BUILD, "tests", "bench", "bench_rate_latency")
+DELETE = os.path.join(BUILD, "tests", "bench", "bench_delete_topics")
 T0 = 1767571200000
 STATES = ["ORDER_STATE_ACCEPTED", "ORDER_STATE_QUEUED", "ORDER_STATE_QUEUED", "ORDER_STATE_APPROVED"]
 TOPIC_OF = {"order_placed": "greenlight.orders", "batch_queued": "greenlight.batches",
             "approval_granted": "greenlight.approvals"}
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 DAEMON_ARGS = []  # --daemon-args: appended to every daemon's flags.
+PREFIXES = []     # Every topic prefix of this run, deleted at its end.
+
+
+def bench_prefix(name):
+    """A fresh topic prefix, remembered so that its topics are deleted at the end."""
+    PREFIXES.append(new_prefix(name))
+    return PREFIXES[-1]
+
+
+def delete_topics():
+    """Deletes this run's topics: a benchmark makes hundreds of partitions,
+    and a long-lived broker with thousands runs out of file handles."""
+    if PREFIXES:
+        r = subprocess.run([DELETE, "-b", BOOTSTRAP, *PREFIXES], capture_output=True, timeout=300)
+        print(f"{r.stdout.decode().strip()} of this run{r.stderr.decode()[-1000:]}", flush=True)
 
 
 def order_id(tag, i):
@@ -204,7 +220,7 @@ def orderd_topics(app):
 
 
 def throughput(a, results):
-    prefix, tag, total = new_prefix("bench"), "T", a.orders * 4
+    prefix, tag, total = bench_prefix("bench"), "T", a.orders * 4
     make_topics(prefix, extra=["bench-bare.out", "bench-bare-time.out", "bench.pipe-out", "bench-pipe.owners:compact:1",
                                *orderd_topics("eos"), *orderd_topics("alo")])
     secs = produce_stream(prefix, workload(tag, a.orders))
@@ -247,7 +263,7 @@ def throughput(a, results):
 
 def latency(a, results, events_file):
     for guarantee in ("exactly_once", "at_least_once"):
-        prefix = new_prefix("benchlat")
+        prefix = bench_prefix("benchlat")
         make_topics(prefix)
         d = Daemon(ORDERD, f"bench-latency-{guarantee}", [
             "-b", BOOTSTRAP, "--topic.prefix", prefix, "--http.port", "0", "--policy.file", POLICY,
@@ -297,7 +313,7 @@ def restore_figures(d):
 
 
 def memory_and_restore(a, results):
-    prefix, tag, total = new_prefix("benchmem"), "M", a.memory_orders * 4
+    prefix, tag, total = bench_prefix("benchmem"), "M", a.memory_orders * 4
     make_topics(prefix)
     d = Daemon(ORDERD, "bench-memory", ["-b", BOOTSTRAP, "--topic.prefix", prefix, "--http.port", "0",
                                         "--policy.file", POLICY, *DAEMON_ARGS]).start()
@@ -387,6 +403,8 @@ def parse_args():
     p.add_argument("--daemon-args", default=os.environ.get("GL_BENCH_ARGS", ""),
                    help="extra flags for every greenlight daemon started, e.g. "
                         "'--commit.max.records 10000' (default: $GL_BENCH_ARGS)")
+    p.add_argument("--keep-topics", action="store_true",
+                   help="leave the run's topics on the broker (they are deleted at the end)")
     p.add_argument("--json", default=os.path.join(SRC_DIR, "build", "bench.json"))
     a = p.parse_args()
     if a.quick:
@@ -398,7 +416,7 @@ def parse_args():
 
 def main():
     a = parse_args()
-    for exe in (BARE, RATE, ORDERD, PIPE, CLI):
+    for exe in (BARE, RATE, DELETE, ORDERD, PIPE, CLI):
         check(os.access(exe, os.X_OK), f"{exe} is missing: build {BUILD} first")
     results = dict(when=datetime.now().isoformat(timespec="seconds"), build=BUILD,
                    bootstrap=BOOTSTRAP, orders=a.orders, rate=a.rate,
@@ -420,6 +438,9 @@ def main():
         if "memory" not in a.skip:
             memory_and_restore(a, results)
     finally:
+        _kill_all()  # Nothing may still use the topics when they go.
+        if not a.keep_topics:
+            delete_topics()
         results["loadavg_end"] = os.getloadavg()
         rows, text = table(results)
         results["table"] = rows
