@@ -5,11 +5,12 @@ transactional pass-through, side by side in one run on one broker.
   python3 tests/bench/bench.py [--quick] [--orders N] [--rate R] [--memory-orders N]
 
 1. Throughput: N orders x 4 events, produced once, then run one after the
-   other on that same input: the bare pass-through (bench_bare_passthrough),
-   greenlight-pipe, greenlight-orderd (defaults, exactly once) and orderd at
-   least once. Each variant's output is checked after it (orderd: every
-   order APPROVED with versions 1..4 exactly once; pipe and bare: as many
-   records as inputs, no (key, value) twice).
+   other on that same input: the bare pass-through (bench_bare_passthrough)
+   committing as the daemons do, the same committing on time only (the
+   limit), greenlight-pipe, greenlight-orderd (defaults, exactly once) and
+   orderd at least once. Each variant's output is checked after it (orderd:
+   every order APPROVED with versions 1..4 exactly once; pipe and bare: as
+   many records as inputs, no (key, value) twice).
 2. Latency: orderd exactly once, then at least once, each on fresh topics,
    fed at a fixed offered rate by bench_rate_latency: from an input's
    append to its status being visible to a read_committed consumer.
@@ -17,7 +18,9 @@ transactional pass-through, side by side in one run on one broker.
    processed and committed. Restore: orderd restarted on that changelog;
    changelog records per second from its restore_start/restore_done logs.
 
-Prints one table and writes it as JSON (--json, default build/bench.json).
+Prints one table and writes it as JSON (--json, default build/bench.json),
+then deletes the run's topics (bench_delete_topics; --keep-topics keeps them).
+tests/bench/README.md explains the columns.
 Uses the build in $GL_BUILD_DIR (default build-rel if it exists, else
 build). Not a test: it asserts nothing about speed; it exits 1 if an output
 check failed or a step could not run."""
