@@ -475,6 +475,17 @@ def do_kill(run, sup, counts):
             f"[kill {counts['kill']}/{run.opts.kills}]")
 
 
+def broker_back(run, sup, broker, disruption, counts, kind, what):
+    """Starts the private broker again after a disruption of kind (counted),
+    ends the disruption's window; the run fails if it does not come back."""
+    code, out = supervised_call(run, sup, broker.kafka_sh, "start", timeout=broker.start_timeout + 240)
+    disruption[1] = time.monotonic()
+    counts[kind] += 1
+    if code != 0:
+        run.failure("broker", f"kafka.sh start after {what} failed ({code}): {out[-1500:]}")
+        raise RuntimeError("the private broker did not come back")
+
+
 def do_broker_stop(run, sup, broker, rnd, counts):
     down = rnd.uniform(run.opts.down_min, run.opts.down_max)
     disruption = [time.monotonic(), None]
@@ -486,12 +497,7 @@ def do_broker_stop(run, sup, broker, rnd, counts):
     run.say(f"broker stopped (kafka.sh stop took {stop_s:.1f}s); down for {down:.1f}s")
     supervised_pause(run, sup, down)
     t = time.monotonic()
-    code, out = supervised_call(run, sup, broker.kafka_sh, "start", timeout=broker.start_timeout + 240)
-    disruption[1] = time.monotonic()
-    counts["stop"] += 1
-    if code != 0:
-        run.failure("broker", f"kafka.sh start after a stop failed ({code}): {out[-1500:]}")
-        raise RuntimeError("the private broker did not come back")
+    broker_back(run, sup, broker, disruption, counts, "stop", "a stop")
     run.say(f"broker started again (kafka.sh start took {time.monotonic() - t:.1f}s) "
             f"[stop {counts['stop']}/{run.opts.broker_stops}]")
 
@@ -515,12 +521,7 @@ def do_cold_start(run, sup, broker, rnd, counts):
     run.say(f"cold start: kill -9 orderd (pid {pid}, start #{start}), broker stopped, orderd started "
             f"(start #{d.starts}) with the broker down for {down:.1f}s")
     supervised_pause(run, sup, down)
-    code, out = supervised_call(run, sup, broker.kafka_sh, "start", timeout=broker.start_timeout + 240)
-    disruption[1] = time.monotonic()
-    counts["cold"] += 1
-    if code != 0:
-        run.failure("broker", f"kafka.sh start after a cold start failed ({code}): {out[-1500:]}")
-        raise RuntimeError("the private broker did not come back")
+    broker_back(run, sup, broker, disruption, counts, "cold", "a cold start")
     run.say(f"cold start: broker started again [cold start {counts['cold']}/{run.opts.cold_starts}]")
 
 

@@ -17,12 +17,15 @@ settings without connecting anywhere. It checks that:
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
 
 import yaml
+
+sys.dont_write_bytecode = True  # No __pycache__ in the source tree.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kafka"))
+from harness import host_is_local  # noqa: E402
 
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("GL_BUILD_DIR", os.path.join(SRC, "build"))
@@ -124,15 +127,6 @@ def expect_bad_setting(args, want, what):
         fail(f"{what}: exit {p.returncode} (want 2), stderr lacks {want!r}: {p.stderr.strip()}")
 
 
-def is_local(host):
-    with socket.socket() as s:
-        try:
-            s.bind((host, 0))
-            return True
-        except OSError:
-            return False
-
-
 def test_bad_files_and_host():
     """Bad settings found before any connection exit 2, even from --check-config."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,7 +158,7 @@ def test_bad_files_and_host():
                        "outputs by name in any order")
     if got.get("output.topics") != "repartition=r,status=s":
         fail(f"outputs by name: --check-config shows output.topics = {got.get('output.topics')!r}")
-    if is_local("10.255.255.1"):
+    if host_is_local("10.255.255.1"):
         print("test_deploy.py: 10.255.255.1 is local here; http.host check skipped")
         return
     for args in (["--http.host=10.255.255.1", "--check-config"], ["--http.host=10.255.255.1"]):

@@ -11,6 +11,7 @@ import os
 import random
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -71,6 +72,16 @@ def wait_until(fn, timeout, what, interval=0.1):
 
 def new_prefix(name):
     return f"t{os.getpid()}-{random.randrange(1 << 30):x}-{name}."
+
+
+def host_is_local(host):
+    """True if host is an address of this machine (a socket binds there)."""
+    with socket.socket() as s:
+        try:
+            s.bind((host, 0))
+            return True
+        except OSError:
+            return False
 
 
 def lifecycle_events(tag, i, oid, units, t, source, shipments=True):

@@ -19,7 +19,6 @@
    stays APPROVED while no event arrives, however late the wall clock is;
    once clockd runs, a Tick moves it to EXPIRED.
 """
-import socket
 import subprocess
 
 from harness import *
@@ -39,15 +38,6 @@ def clockd_run(args, timeout=60):
     r = subprocess.run([CLOCKD, "-b", BOOTSTRAP, "--http.port", "-1", *args],
                        capture_output=True, timeout=timeout)
     return r.returncode, r.stderr.decode()
-
-
-def host_is_local(host):
-    with socket.socket() as s:
-        try:
-            s.bind((host, 0))
-            return True
-        except OSError:
-            return False
 
 
 def now_ms():
