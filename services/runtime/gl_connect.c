@@ -53,6 +53,10 @@ int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen) {
   rd_kafka_conf_t *kc = gl_kafka_conf(e, cons_def, cons_forced, errstr, errlen);
   if (!kc) return -1;
   rd_kafka_conf_set_rebalance_cb(kc, gl_engine_rebalance_cb);
+  if (gl_settle_install(&e->settle, kc, errstr, errlen) < 0) {
+    rd_kafka_conf_destroy(kc);
+    return -1;
+  }
   if (!(e->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errlen))) return -1;
   rd_kafka_poll_set_consumer(e->consumer);
 

@@ -96,6 +96,10 @@ void gl_engine_close(gl_engine_t *e) {
   atomic_store(&e->connect_stop, true); /* A connect work still waiting gives up. */
   if (e->state != GL_ENGINE_FAILED) gl_engine_set_state(e, GL_ENGINE_CLOSED);
   gl_close_handle((uv_handle_t *)&e->cron);
+  if (e->settle_started) {
+    gl_settle_close(&e->settle); /* No broker thread sends it from here on. */
+    gl_close_handle((uv_handle_t *)&e->settle_wake);
+  }
   gl_kafka_qpoll_stop(&e->cons_io);
   gl_kafka_qpoll_stop(&e->prod_io);
   gl_kafka_qpoll_stop(&e->rest_io);

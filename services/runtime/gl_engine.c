@@ -45,7 +45,7 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
     {"time.max.forward.ms", GL_CONF_INT, "86400000", 1, INT64_MAX, NULL, GL_OFF(time_max_forward_ms),
      "How far ahead of both the partition group's event time and its own record timestamp one record's occurred_at_ms may be; beyond, it goes to the DLQ (time_out_of_bounds) and moves no time."},
     {"merge.settle.ms", GL_CONF_INT, "50", 0, 10000, NULL, GL_OFF(merge_settle_ms),
-     "How long a buffered record waits before an input with nothing buffered counts as caught up against it: librdkafka reads one fetch response partition by partition, and another input's records of the same response may still be on their way."},
+     "The longest a buffered record waits before an input with nothing buffered counts as caught up against it: librdkafka reads one fetch response partition by partition, and another input's records of the same response may still be on their way. A record normally settles sooner, as soon as every broker the consumer fetches from sent its next Fetch (it has read the previous response in full); this bound applies when a broker sends none (all its partitions paused, or it stopped answering)."},
     {"stop.at", GL_CONF_ENUM, "never", 0, 0, "never|end", GL_OFF(stop_at),
      "never: run until signalled. end: a bounded run: capture each input partition's end offset (high watermark) when connected, process up to it, commit and exit 0."},
     {"stop.at.time.ms", GL_CONF_INT, "0", 0, INT64_MAX, NULL, GL_OFF(stop_at_time_ms),
@@ -150,6 +150,13 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
 
 /* The fallback poll: an idle consumer must still be served, and the
  * merge's max.idle.ms and the commit interval need a clock. */
+/* Buffered records settled (gl_settle.h): take them now, not at the
+ * next cron. */
+static void gl_settle_wake_cb(uv_async_t *h) {
+  gl_engine_t *e = h->data;
+  if (!e->closed) gl_engine_pump(e);
+}
+
 static void gl_cron_cb(uv_timer_t *h) {
   gl_engine_t *e = h->data;
   e->cron_runs++;
@@ -247,6 +254,7 @@ void gl_engine_destroy(gl_engine_t *e) {
   gl_owners_destroy(e); /* After the consumer's close, which published "nothing". */
   gl_poison_destroy(e);
   if (e->consumer) rd_kafka_destroy(e->consumer);
+  if (e->settle_started) gl_settle_destroy(&e->settle); /* After its consumer. */
   if (e->restorer) rd_kafka_destroy(e->restorer);
   if (e->prober) rd_kafka_destroy(e->prober);
   if (e->producer) {
@@ -304,6 +312,10 @@ int gl_engine_start(gl_engine_t *e) {
   uv_timer_init(e->loop, &e->cron);
   e->cron.data = e;
   uv_timer_start(&e->cron, gl_cron_cb, GL_CRON_MS, GL_CRON_MS);
+  uv_async_init(e->loop, &e->settle_wake, gl_settle_wake_cb);
+  e->settle_wake.data = e;
+  gl_settle_init(&e->settle, &e->settle_wake);
+  e->settle_started = true;
   /* The broker may not be there yet: wait for it off the loop. */
   gl_connect_start(e);
   return GL_OK;

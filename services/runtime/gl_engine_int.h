@@ -11,6 +11,7 @@
 #include "greenlight/gl_kafka.h"
 #include "greenlight/gl_shell.h"
 #include "gl_merge.h"
+#include "gl_settle.h"
 
 /* The changelog key under which a task stores its event time. Keys that
  * start with a NUL byte are the runtime's: gl_store_put() refuses them. */
@@ -94,6 +95,9 @@ struct gl_engine {
   gl_metrics_t *metrics; /* sh->metrics */
   uv_loop_t *loop;       /* &sh->loop */
   uv_timer_t cron;
+  gl_settle_t settle;      /* When buffered records settled (gl_settle.h). */
+  uv_async_t settle_wake;  /* A broker thread wakes the loop for records that settle. */
+  bool settle_started;     /* settle and settle_wake were initialised. */
   gl_kafka_qpoll_t cons_io, prod_io, rest_io;
 
   rd_kafka_t *consumer, *producer, *restorer;

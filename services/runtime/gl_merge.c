@@ -71,10 +71,10 @@ gl_merge_pick_t gl_merge_pick(const gl_merge_input_t *in, int n, gl_merge_clock_
   /* An input reported caught up may have records in the fetch response
    * the candidate came in, still being read by librdkafka's broker thread
    * (an upstream transaction's other record, the candidate's "cause"):
-   * it counts as caught up only merge.settle.ms after the candidate
-   * arrived. Unsigned, as the engine's clock: a candidate stamped after
-   * now_ms waits for nothing. */
-  if (s.lagging < 0 && s.caught_up >= 0 &&
+   * it counts as caught up only once the candidate settled, or
+   * merge.settle.ms after the candidate arrived. Unsigned, as the
+   * engine's clock: a candidate stamped after now_ms waits for nothing. */
+  if (s.lagging < 0 && s.caught_up >= 0 && !in[best].head.settled &&
       clock.now_ms - in[best].head.arrived_ms < (uint64_t)clock.settle_ms)
     return gl_merge_wait(GL_MERGE_WAIT_SETTLING, best, s.caught_up);
   gl_merge_pick_t take = {.verdict = GL_MERGE_TAKE, .rank = best, .blocker = -1};

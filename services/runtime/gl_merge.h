@@ -17,10 +17,12 @@
  *     Once that has expired, heads are taken (each take reported as an idle
  *     expiry) until no input lags any more, so that a slow input costs one
  *     max.idle.ms and not one per record;
- *   - no input lags but one counts as caught up, and the candidate arrived
- *     less than merge.settle.ms ago: librdkafka hands out one fetch
- *     response partition by partition, so the caught-up input may still
- *     have records in the response the candidate came in.
+ *   - no input lags but one counts as caught up, and the candidate has
+ *     not settled: librdkafka hands out one fetch response partition by
+ *     partition, so the caught-up input may still have records in the
+ *     response the candidate came in. A candidate settles once its
+ *     response was handled in full (gl_settle.h), at the latest
+ *     merge.settle.ms after it arrived.
  * A replay of a recorded log therefore takes exactly the same sequence,
  * and so does a live run whose inputs were present in time.
  *
@@ -43,6 +45,10 @@ typedef struct gl_merge_head {
   int64_t timestamp;   /* The record's timestamp (-1 when it carries none). */
   int64_t offset;      /* Its offset in the input partition. */
   uint64_t arrived_ms; /* When it was taken from the consumer queue. */
+  /* Every record of the fetch response it came in is in the consumer
+   * queue too, and was taken (gl_settle.h): no caught-up input can hide
+   * one of them, so it need not wait out merge.settle.ms. */
+  bool settled;
 } gl_merge_head_t;
 
 /* What the merge knows of one input partition of a task. The caller fills
@@ -64,7 +70,9 @@ typedef struct gl_merge_input {
 typedef struct gl_merge_clock {
   uint64_t now_ms;
   int64_t max_idle_ms; /* max.idle.ms: the longest wait for a lagging input. */
-  int64_t settle_ms;   /* merge.settle.ms: a candidate's age before an input counts as caught up. */
+  /* merge.settle.ms: the age at which a candidate that has not settled
+   * yet is taken against an input that counts as caught up. */
+  int64_t settle_ms;
 } gl_merge_clock_t;
 
 typedef enum gl_merge_verdict {
@@ -72,7 +80,7 @@ typedef enum gl_merge_verdict {
   GL_MERGE_WAIT_EMPTY,     /* No assigned input holds a buffered record. */
   GL_MERGE_WAIT_UNFETCHED, /* Input `blocker` was not fetched yet. */
   GL_MERGE_WAIT_LAGGING,   /* Input `blocker` lags, and max.idle.ms has not passed. */
-  GL_MERGE_WAIT_SETTLING,  /* Input `blocker` counts as caught up only after merge.settle.ms. */
+  GL_MERGE_WAIT_SETTLING,  /* Input `blocker` counts as caught up once the candidate settled. */
 } gl_merge_verdict_t;
 
 typedef struct gl_merge_pick {
@@ -103,6 +111,13 @@ bool gl_merge_before(const gl_merge_head_t *a, int ra, const gl_merge_head_t *b,
 gl_merge_pick_t gl_merge_pick(const gl_merge_input_t *inputs, int ninputs, gl_merge_clock_t clock,
                               uint64_t *idle_since_ms);
 
+/* When a buffered record was taken from the consumer queue: the clock,
+ * and its settle tag (gl_settle_tag). */
+typedef struct gl_arrival {
+  uint64_t ms;
+  uint64_t tag;
+} gl_arrival_t;
+
 /* One input partition of a task: partition P of input topic `rank`. Part
  * of its task (gl_task.c) and used on the loop thread only. The ring owns
  * its records: gl_task_next hands the taken one to its caller, and a rewind
@@ -111,7 +126,7 @@ typedef struct gl_input {
   int rank;
   bool assigned;
   rd_kafka_message_t **ring; /* Buffered records, oldest first. */
-  uint64_t *arrived;         /* When each was taken from the consumer queue (ms). */
+  gl_arrival_t *arrived;     /* When each was taken from the consumer queue. */
   size_t head, len, cap;
   /* A fetch answered for this input since it was assigned or rewound (a
    * record or its end). Until then nothing is known about it, and the

@@ -81,7 +81,7 @@ void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m)
   if (in->len == in->cap) {
     size_t ncap = in->cap ? in->cap * 2 : 64;
     rd_kafka_message_t **r = malloc(ncap * sizeof(*r));
-    uint64_t *a = malloc(ncap * sizeof(*a));
+    gl_arrival_t *a = malloc(ncap * sizeof(*a));
     if (!r || !a) abort();
     for (size_t i = 0; i < in->len; i++) {
       r[i] = in->ring[(in->head + i) % in->cap];
@@ -95,7 +95,9 @@ void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m)
     in->head = 0;
   }
   in->ring[(in->head + in->len) % in->cap] = m;
-  in->arrived[(in->head + in->len) % in->cap] = e->pump_now_ms; /* One clock read per pump. */
+  /* One clock read per pump. */
+  in->arrived[(in->head + in->len) % in->cap] =
+      (gl_arrival_t){.ms = e->pump_now_ms, .tag = gl_settle_tag(&e->settle)};
   in->len++;
   in->eof = false;
   in->fetched = true;
@@ -140,8 +142,10 @@ static void gl_task_merge_view(gl_engine_t *e, const gl_task_t *t, gl_merge_inpu
                               .eof_offset = in->eof_offset, .hwm = -1, .has_head = in->len > 0};
     if (!v[i].has_head) continue;
     const rd_kafka_message_t *m = in->ring[in->head];
+    const gl_arrival_t *a = &in->arrived[in->head];
     v[i].head = (gl_merge_head_t){.timestamp = rd_kafka_message_timestamp(m, NULL),
-                                  .offset = m->offset, .arrived_ms = in->arrived[in->head]};
+                                  .offset = m->offset, .arrived_ms = a->ms,
+                                  .settled = gl_settle_done(&e->settle, a->tag)};
     heads = heads || in->assigned;
   }
   for (int i = 0; heads && i < t->ninputs; i++)
@@ -167,6 +171,7 @@ rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, 
   gl_merge_clock_t clock = {
       .now_ms = now_ms, .max_idle_ms = e->conf.max_idle_ms, .settle_ms = e->conf.merge_settle_ms};
   gl_merge_pick_t pick = gl_merge_pick(view, t->ninputs, clock, &t->idle_since_ms);
+  if (pick.verdict == GL_MERGE_WAIT_SETTLING) gl_settle_want_wake(&e->settle);
   if (pick.verdict != GL_MERGE_TAKE) return NULL;
   if (pick.idle_expired) gl_series_add(e->m_idle_waits, 1);
   *rank = pick.rank;

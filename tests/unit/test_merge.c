@@ -223,6 +223,10 @@ static void test_settle_window(void **state) {
   gl_merge_pick_t p = gl_merge_pick(lag, 3, at(1000 + MAX_IDLE), &idle);
   expect_take(p, 1);
   assert_true(p.idle_expired);
+  /* A candidate whose fetch response is in (gl_settle.h) is taken at once. */
+  in[1].head.settled = true;
+  expect_take(gl_merge_pick(in, 2, at(1000), &idle), 1);
+  in[1].head.settled = false;
   /* merge.settle.ms 0 settles nothing. */
   gl_merge_clock_t now = at(1000);
   now.settle_ms = 0;

@@ -1,0 +1,114 @@
+/* gl_settle: records settle one Fetch after they arrive. See gl_settle.h. */
+#include "gl_settle.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A broker counts as fetching while a read saw its counter move within
+ * this long; one that stopped (it left, or leads nothing of ours) is not
+ * waited for. Any value above merge.settle.ms, the bound of every wait,
+ * is as safe as another. */
+#define GL_SETTLE_ACTIVE_MS 1000
+
+#define GL_SETTLE_FETCH 1 /* Kafka's ApiKey of Fetch. */
+
+void gl_settle_init(gl_settle_t *s, uv_async_t *wake) {
+  memset(s, 0, sizeof(*s));
+  for (int i = 0; i < GL_SETTLE_BROKERS; i++) atomic_init(&s->id[i], INT32_MIN);
+  s->wake = wake;
+  s->tag = 1;
+  if (uv_mutex_init(&s->wake_lock) != 0) abort();
+}
+
+void gl_settle_close(gl_settle_t *s) {
+  uv_mutex_lock(&s->wake_lock);
+  s->wake = NULL;
+  uv_mutex_unlock(&s->wake_lock);
+}
+
+void gl_settle_destroy(gl_settle_t *s) { uv_mutex_destroy(&s->wake_lock); }
+
+void gl_settle_count(gl_settle_t *s, int32_t brokerid) {
+  for (int i = 0; i < GL_SETTLE_BROKERS; i++) {
+    int32_t id = atomic_load_explicit(&s->id[i], memory_order_acquire);
+    if (id == INT32_MIN) {
+      int32_t expect = INT32_MIN;
+      if (!atomic_compare_exchange_strong(&s->id[i], &expect, brokerid) && expect != brokerid)
+        continue; /* Another broker thread took the slot. */
+      id = brokerid;
+    }
+    if (id != brokerid) continue;
+    /* Release: what this thread enqueued before is seen by a loop that
+     * reads the new count (gl_settle_pump_start, acquire). */
+    atomic_fetch_add_explicit(&s->sent[i], 1, memory_order_release);
+    if (atomic_load_explicit(&s->waiting, memory_order_relaxed) &&
+        atomic_exchange(&s->waiting, false)) {
+      uv_mutex_lock(&s->wake_lock);
+      if (s->wake) uv_async_send(s->wake);
+      uv_mutex_unlock(&s->wake_lock);
+    }
+    return;
+  }
+  atomic_store(&s->overflow, true);
+}
+
+static rd_kafka_resp_err_t gl_settle_on_sent(rd_kafka_t *rk, int sockfd, const char *brokername,
+                                             int32_t brokerid, int16_t api_key,
+                                             int16_t api_version, int32_t corr_id, size_t size,
+                                             void *opaque) {
+  (void)rk, (void)sockfd, (void)brokername, (void)api_version, (void)corr_id, (void)size;
+  if (api_key == GL_SETTLE_FETCH) gl_settle_count(opaque, brokerid);
+  return RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+static rd_kafka_resp_err_t gl_settle_on_new(rd_kafka_t *rk, const rd_kafka_conf_t *conf,
+                                            void *opaque, char *errstr, size_t errlen) {
+  (void)conf, (void)errstr, (void)errlen;
+  return rd_kafka_interceptor_add_on_request_sent(rk, "greenlight.settle", gl_settle_on_sent,
+                                                  opaque);
+}
+
+int gl_settle_install(gl_settle_t *s, rd_kafka_conf_t *conf, char *errstr, size_t errlen) {
+  rd_kafka_resp_err_t err =
+      rd_kafka_conf_interceptor_add_on_new(conf, "greenlight.settle", gl_settle_on_new, s);
+  if (err) {
+    snprintf(errstr, errlen, "fetch interceptor: %s", rd_kafka_err2str(err));
+    return -1;
+  }
+  return 0;
+}
+
+void gl_settle_pump_start(gl_settle_t *s, uint64_t now_ms) {
+  bool all_moved = true;
+  for (int i = 0; i < GL_SETTLE_BROKERS; i++) {
+    if (atomic_load_explicit(&s->id[i], memory_order_acquire) == INT32_MIN) break;
+    uint64_t n = atomic_load_explicit(&s->sent[i], memory_order_acquire);
+    if (n != s->seen[i]) s->changed_ms[i] = now_ms;
+    s->seen[i] = n;
+    bool fetching = now_ms - s->changed_ms[i] <= GL_SETTLE_ACTIVE_MS;
+    if (fetching && n <= s->base[i]) all_moved = false;
+  }
+  if (s->pending && all_moved && !atomic_load(&s->overflow)) {
+    s->settled = s->tag - 1;
+    s->pending = false;
+  }
+}
+
+uint64_t gl_settle_tag(gl_settle_t *s) {
+  s->took = true;
+  return s->tag;
+}
+
+void gl_settle_drained(gl_settle_t *s) {
+  if (!s->took || s->pending) return;
+  for (int i = 0; i < GL_SETTLE_BROKERS; i++) {
+    if (atomic_load_explicit(&s->id[i], memory_order_acquire) == INT32_MIN) break;
+    s->base[i] = atomic_load_explicit(&s->sent[i], memory_order_acquire);
+  }
+  s->pending = true;
+  s->took = false;
+  s->tag++;
+}
+
+void gl_settle_want_wake(gl_settle_t *s) { atomic_store(&s->waiting, true); }
