@@ -237,11 +237,54 @@ def run_bare(prefix, total, name, extra=()):
                 cpu_seconds=r["cpu_seconds"], rss=r["max_rss_kb"] * 1024, rss_is_peak=True)
 
 
+PERF_DIR = None  # --perf: where each daemon variant's profile goes.
+
+
+def perf_start(d):
+    """perf record -g of d's process, all its threads, until perf_stop."""
+    if not PERF_DIR:
+        return None
+    os.makedirs(PERF_DIR, exist_ok=True)
+    out = os.path.join(PERF_DIR, d.name + ".perf.data")
+    p = register_process(subprocess.Popen(
+        ["perf", "record", "-g", "-F", "999", "-o", out, "-p", str(d.proc.pid)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return p, out
+
+
+def perf_stop(rec):
+    """Stops the recording and returns its top 10 symbols (self time, all
+    threads) as (percent, symbol, object) rows."""
+    if not rec:
+        return None
+    p, out = rec
+    p.send_signal(signal.SIGINT)
+    p.wait(timeout=60)
+    r = subprocess.run(["perf", "report", "-i", out, "--no-children", "--sort", "symbol,dso",
+                        "--stdio", "-g", "none"], capture_output=True, text=True, timeout=300)
+    # librdkafka has no symbols here: its addresses add up to one row.
+    total = {}
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[0].endswith("%") and parts[1] in ("[.]", "[k]"):
+            sym, obj = parts[2], parts[3]
+            if re.fullmatch(r"0x[0-9a-f]+", sym):
+                sym = "(no symbols)"
+            total[(sym, obj)] = total.get((sym, obj), 0.0) + float(parts[0][:-1])
+    by_obj = {}
+    for (_, obj), pct in total.items():
+        by_obj[obj] = by_obj.get(obj, 0.0) + pct
+    top = sorted(((round(pct, 2), sym, obj) for (sym, obj), pct in total.items()), reverse=True)
+    objs = sorted(((round(pct, 1), obj) for obj, pct in by_obj.items()), reverse=True)
+    return dict(top=top[:10], by_object=objs[:8])
+
+
 def run_daemon(d, total, timeout):
     """Starts d, times it from its first processed record to the commit of
     its total-th (as the bare pass-through is timed), reads CPU and RSS just
     before it stops it."""
     d.start()
+    rec = perf_start(d)
     wait_until(lambda: d.metric("greenlight_records_processed_total") > 0, 120,
                f"{d.name}'s first record", interval=0.01)
     t_first = time.monotonic()
@@ -261,6 +304,13 @@ def run_daemon(d, total, timeout):
                merge_idle_expired=int(d.metric("greenlight_merge_idle_expired_total")),
                cpu_seconds=proc_cpu(d.proc.pid))
     out["rss"], out["rss_peak"] = proc_rss(d.proc.pid)
+    out["profile"] = perf_stop(rec)
+    if out["profile"]:
+        print(f"  {d.name} top 10 (self %, symbol, object):", flush=True)
+        for pct, sym, obj in out["profile"]["top"]:
+            print(f"    {pct:5.2f}  {sym}  {obj}", flush=True)
+        print("  by object: " + ", ".join(f"{obj} {pct}%" for pct, obj in out["profile"]["by_object"]),
+              flush=True)
     check(d.stop() == 0, f"{d.name} did not exit 0 after SIGTERM")
     return out
 
@@ -481,6 +531,9 @@ def parse_args():
     p.add_argument("--daemon-args", default=os.environ.get("GL_BENCH_ARGS", ""),
                    help="extra flags for every greenlight daemon started, e.g. "
                         "'--commit.max.records 10000' (default: $GL_BENCH_ARGS)")
+    p.add_argument("--perf", metavar="DIR", default=None,
+                   help="record each daemon variant of the throughput run with perf record -g "
+                        "into DIR and print its top 10 symbols")
     p.add_argument("--keep-topics", action="store_true",
                    help="leave the run's topics on the broker (they are deleted at the end)")
     p.add_argument("--json", default=os.path.join(SRC_DIR, "build", "bench.json"))
@@ -493,7 +546,9 @@ def parse_args():
 
 
 def main():
+    global PERF_DIR
     a = parse_args()
+    PERF_DIR = a.perf
     for exe in (BARE, RATE, DELETE, ORDERD, PIPE, CLI):
         check(os.access(exe, os.X_OK), f"{exe} is missing: build {BUILD} first")
     results = dict(when=datetime.now().isoformat(timespec="seconds"), build=BUILD,
