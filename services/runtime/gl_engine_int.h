@@ -98,6 +98,7 @@ struct gl_engine {
   gl_settle_t settle;      /* When buffered records settled (gl_settle.h). */
   uv_async_t settle_wake;  /* A broker thread wakes the loop for records that settle. */
   bool settle_started;     /* settle and settle_wake were initialised. */
+  bool settle_wanted;      /* A merge of this pump waits for records to settle. */
   gl_kafka_qpoll_t cons_io, prod_io, rest_io;
 
   rd_kafka_t *consumer, *producer, *restorer;

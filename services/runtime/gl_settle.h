@@ -9,18 +9,26 @@
  * B then looks caught up when it is not (SPEC §6: the merge would take A's
  * record before B's earlier one, and a replay would not).
  *
- * How. A broker thread sends its next Fetch only after it has handled the
- * previous response in full (librdkafka 2.0.2 keeps one Fetch in flight
- * per broker: rkb_fetching, rdkafka_fetcher.c). An interceptor on the
- * consumer counts the Fetch requests each broker thread writes
- * (on_request_sent). The records the loop takes in one pump get a tag; a
- * snapshot of the counters is taken after that pump's drain. Once every
- * broker that fetches has written another Fetch since the snapshot, as read
- * at the start of a later pump, before its drain, every response those
- * records came in was handled in full before that drain: their tag has
- * settled. Records settle one fetch round trip after they arrive, not
- * after a fixed merge.settle.ms, which stays the upper bound (a broker with
- * no Fetch to send, e.g. every partition paused).
+ * How. A broker thread keeps one Fetch in flight and sends the next only
+ * after it has handled the previous response in full (librdkafka 2.0.2:
+ * rkb_fetching, rdkafka_fetcher.c). Two interceptors on the consumer count,
+ * per broker, the Fetch requests written (on_request_sent) and the Fetch
+ * responses whose handling begins (on_response_received, called just
+ * before the response is parsed, also for a failed request). Records
+ * taken from the queue in one pump are tagged with the pump's number. At
+ * the start of a later pump, before its drain, a broker no longer holds
+ * back the records of earlier pumps when either
+ *   - it is between responses: its last Fetch was written and no handling
+ *     of its response has begun (sent = handled + 1), so every earlier
+ *     response was handled in full; or
+ *   - it wrote a Fetch since the snapshot of its counters taken after the
+ *     drain that took the records (the response they came in was handled
+ *     in full before that Fetch was written).
+ * Once no broker that fetches holds them back, the records have settled:
+ * the drain that follows brings whatever else their responses held. They
+ * settle within a pump or one fetch round trip of their arrival, not after
+ * a fixed merge.settle.ms, which stays the upper bound (a broker that sends
+ * no Fetch, e.g. every partition paused, or a record stuck mid-response).
  *
  * Threads. gl_settle_on_request_sent runs on librdkafka's broker threads
  * and touches only the atomics; everything else runs on the loop thread.
@@ -41,19 +49,22 @@
 typedef struct gl_settle {
   /* Written by the broker threads. id[i] is INT32_MIN while slot i is free. */
   _Atomic int32_t id[GL_SETTLE_BROKERS];
-  _Atomic uint64_t sent[GL_SETTLE_BROKERS]; /* Fetch requests written. */
+  _Atomic uint64_t sent[GL_SETTLE_BROKERS];    /* Fetch requests written. */
+  _Atomic uint64_t handled[GL_SETTLE_BROKERS]; /* Fetch responses whose handling began. */
   _Atomic bool overflow; /* A broker found no free slot: settle by time only. */
   _Atomic bool waiting;  /* The loop waits for the next Fetch: wake it. */
   uv_mutex_t wake_lock;  /* Guards wake against gl_settle_close. */
   uv_async_t *wake;      /* Sent when waiting; NULL: no wake-up (closed). */
   /* Loop thread only. */
-  uint64_t seen[GL_SETTLE_BROKERS];       /* Counters at the last read. */
-  uint64_t changed_ms[GL_SETTLE_BROKERS]; /* When a read last saw one move. */
-  uint64_t base[GL_SETTLE_BROKERS];       /* The pending snapshot. */
-  bool pending;       /* A snapshot waits for every fetching broker to move. */
-  uint64_t tag;       /* The tag of the records taken in this pump. */
-  uint64_t settled;   /* Records tagged up to this one have settled. */
-  bool took;          /* Records were tagged in this pump. */
+  uint64_t seen[GL_SETTLE_BROKERS];       /* Fetches written, at the last read. */
+  uint64_t changed_ms[GL_SETTLE_BROKERS]; /* When a read last saw that move. */
+  uint64_t base[GL_SETTLE_BROKERS];       /* The pending snapshot of sent. */
+  bool pending;          /* A snapshot waits for the brokers to write a Fetch. */
+  uint64_t pending_tag;  /* The last pump whose records it covers. */
+  uint64_t pump;         /* This pump's number: the tag of the records it takes. */
+  uint64_t settled;      /* Records tagged up to this one have settled. */
+  bool took;             /* Records were tagged that no snapshot covers yet. */
+  uint64_t tagged;       /* The last pump that tagged records. */
 } gl_settle_t;
 
 /* Empties s; wake (may be NULL) is sent from a broker thread when the loop
@@ -68,23 +79,23 @@ void gl_settle_destroy(gl_settle_t *s);
  * Returns 0, or -1 with errstr written. */
 int gl_settle_install(gl_settle_t *s, rd_kafka_conf_t *conf, char *errstr, size_t errlen);
 
-/* The start of a pump, before its drain: reads the counters, and settles
- * the pending snapshot's tag if every broker that fetched in the last
- * second has written a Fetch since. */
+/* The start of a pump, before its drain: reads the counters and settles
+ * what no broker holds back any more. */
 void gl_settle_pump_start(gl_settle_t *s, uint64_t now_ms);
 /* The tag of a record taken from the consumer queue in this pump. */
 uint64_t gl_settle_tag(gl_settle_t *s);
 /* The end of a pump's drain: snapshots the counters for the records
  * tagged in it, unless a snapshot is pending already (they wait for the
- * next one). */
-void gl_settle_drained(gl_settle_t *s);
+ * next one). Returns true if records were tagged in this pump. */
+bool gl_settle_drained(gl_settle_t *s);
 /* Whether a record tagged tag has settled. */
 static inline bool gl_settle_done(const gl_settle_t *s, uint64_t tag) { return tag <= s->settled; }
 /* A merge waits for records to settle: wake the loop at the next Fetch. */
 void gl_settle_want_wake(gl_settle_t *s);
 
-/* The interceptor itself (exposed for tests): counts a Fetch written to
- * broker brokerid. Any thread. */
-void gl_settle_count(gl_settle_t *s, int32_t brokerid);
+/* What the interceptors call (exposed for tests), from any thread: a Fetch
+ * was written to broker brokerid, or the handling of its response begins. */
+void gl_settle_sent(gl_settle_t *s, int32_t brokerid);
+void gl_settle_handled(gl_settle_t *s, int32_t brokerid);
 
 #endif

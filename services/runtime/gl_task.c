@@ -171,7 +171,10 @@ rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, 
   gl_merge_clock_t clock = {
       .now_ms = now_ms, .max_idle_ms = e->conf.max_idle_ms, .settle_ms = e->conf.merge_settle_ms};
   gl_merge_pick_t pick = gl_merge_pick(view, t->ninputs, clock, &t->idle_since_ms);
-  if (pick.verdict == GL_MERGE_WAIT_SETTLING) gl_settle_want_wake(&e->settle);
+  if (pick.verdict == GL_MERGE_WAIT_SETTLING) {
+    gl_settle_want_wake(&e->settle);
+    e->settle_wanted = true;
+  }
   if (pick.verdict != GL_MERGE_TAKE) return NULL;
   if (pick.idle_expired) gl_series_add(e->m_idle_waits, 1);
   *rank = pick.rank;

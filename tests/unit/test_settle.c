@@ -1,6 +1,7 @@
 /* Unit tests for gl_settle: the broker threads' Fetch counts go in through
- * gl_settle_count (what the interceptor calls), pumps are driven by hand,
- * and the tests check which record tags have settled when. */
+ * gl_settle_sent and gl_settle_handled (what the interceptors call), pumps
+ * are driven by hand, and the tests check which record tags have settled
+ * when. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,28 +22,72 @@ static uint64_t pump(gl_settle_t *s, uint64_t now_ms, int n) {
   return tag;
 }
 
-static void test_one_broker(void **state) {
+/* Broker b answers: the handling of its Fetch response begins, ends, and
+ * its next Fetch is written. */
+static void answer(gl_settle_t *s, int32_t b) {
+  gl_settle_handled(s, b);
+  gl_settle_sent(s, b);
+}
+
+static void test_between_responses(void **state) {
   (void)state;
   gl_settle_t s;
   gl_settle_init(&s, NULL);
-  gl_settle_count(&s, 1); /* The Fetch that brings the first records. */
+  gl_settle_sent(&s, 1);
+  gl_settle_handled(&s, 1); /* The response that brings the records: being read. */
   uint64_t a = pump(&s, 100, 3);
   assert_true(a > 0);
   assert_false(gl_settle_done(&s, a));
-  /* No Fetch since the drain: the response may still be being read. */
+  /* Still reading it: the same response may hold more. */
   pump(&s, 101, 0);
   assert_false(gl_settle_done(&s, a));
-  /* Records taken while a snapshot is pending wait for a later one. */
+  /* Its next Fetch is written: that response was read in full. */
+  gl_settle_sent(&s, 1);
+  /* Records of the pump that sees it are not settled by it: they may come
+   * from a response whose reading began after that read. */
   uint64_t b = pump(&s, 102, 2);
-  assert_true(b > a);
-  /* The broker wrote its next Fetch: it read that response in full before. */
-  gl_settle_count(&s, 1);
-  pump(&s, 103, 0);
   assert_true(gl_settle_done(&s, a));
-  assert_false(gl_settle_done(&s, b)); /* Its snapshot was taken only now. */
-  gl_settle_count(&s, 1);
-  pump(&s, 104, 0);
+  assert_false(gl_settle_done(&s, b));
+  pump(&s, 103, 0); /* Between responses still: b's response was read too. */
   assert_true(gl_settle_done(&s, b));
+  gl_settle_destroy(&s);
+}
+
+static void test_fetch_since_snapshot(void **state) {
+  (void)state;
+  gl_settle_t s;
+  gl_settle_init(&s, NULL);
+  gl_settle_sent(&s, 1);
+  gl_settle_handled(&s, 1);
+  uint64_t a = pump(&s, 10, 1);
+  /* The broker reads one response after the other, and the loop always
+   * looks while it reads one: a Fetch written since the snapshot taken
+   * after the drain settles the records anyway. */
+  answer(&s, 1);
+  gl_settle_handled(&s, 1);
+  pump(&s, 11, 0);
+  assert_true(gl_settle_done(&s, a));
+  gl_settle_destroy(&s);
+}
+
+static void test_reading_during_drain(void **state) {
+  (void)state;
+  gl_settle_t s;
+  gl_settle_init(&s, NULL);
+  gl_settle_sent(&s, 7);
+  gl_settle_handled(&s, 7);
+  gl_settle_pump_start(&s, 10);
+  uint64_t a = gl_settle_tag(&s);
+  /* During the drain the broker finishes that response, writes its next
+   * Fetch and begins to read the answer, which a may have come in. */
+  answer(&s, 7);
+  gl_settle_handled(&s, 7);
+  gl_settle_drained(&s);
+  pump(&s, 11, 0);
+  assert_false(gl_settle_done(&s, a));
+  gl_settle_sent(&s, 7);
+  pump(&s, 12, 0);
+  assert_true(gl_settle_done(&s, a));
   gl_settle_destroy(&s);
 }
 
@@ -50,45 +95,26 @@ static void test_every_fetching_broker(void **state) {
   (void)state;
   gl_settle_t s;
   gl_settle_init(&s, NULL);
-  gl_settle_count(&s, 1);
-  gl_settle_count(&s, 2);
+  gl_settle_sent(&s, 1);
+  gl_settle_sent(&s, 2);
+  gl_settle_handled(&s, 1);
+  gl_settle_handled(&s, 2);
   uint64_t a = pump(&s, 1000, 1);
-  /* Not known which broker's response it came in: both must fetch again. */
-  gl_settle_count(&s, 1);
+  /* Not known which broker's response it came in: both must be done. */
+  gl_settle_sent(&s, 1);
   pump(&s, 1001, 0);
   assert_false(gl_settle_done(&s, a));
-  gl_settle_count(&s, 2);
+  gl_settle_sent(&s, 2);
   pump(&s, 1002, 0);
   assert_true(gl_settle_done(&s, a));
   /* A broker that stopped fetching (a second without a Fetch) is not
    * waited for. */
+  gl_settle_handled(&s, 2);
   uint64_t b = pump(&s, 1003, 1);
-  gl_settle_count(&s, 1);
   pump(&s, 1500, 0);
   assert_false(gl_settle_done(&s, b));
-  gl_settle_count(&s, 1);
   pump(&s, 1002 + 1001, 0);
   assert_true(gl_settle_done(&s, b));
-  gl_settle_destroy(&s);
-}
-
-static void test_counted_before_drain_only(void **state) {
-  (void)state;
-  gl_settle_t s;
-  gl_settle_init(&s, NULL);
-  gl_settle_count(&s, 7);
-  gl_settle_pump_start(&s, 10);
-  uint64_t a = gl_settle_tag(&s);
-  /* A Fetch written after the records were taken but before the drain
-   * ended may follow a response that is only now being read: the
-   * snapshot taken at the drain's end includes it, so it does not count. */
-  gl_settle_count(&s, 7);
-  gl_settle_drained(&s);
-  pump(&s, 11, 0);
-  assert_false(gl_settle_done(&s, a));
-  gl_settle_count(&s, 7);
-  pump(&s, 12, 0);
-  assert_true(gl_settle_done(&s, a));
   gl_settle_destroy(&s);
 }
 
@@ -104,13 +130,13 @@ static void test_wake_when_waiting(void **state) {
   gl_settle_t s;
   gl_settle_init(&s, &wake);
   /* Nobody waits: a Fetch wakes nothing. */
-  gl_settle_count(&s, 1);
+  gl_settle_sent(&s, 1);
   woken = NULL;
   uv_run(&loop, UV_RUN_NOWAIT);
   assert_null(woken);
   /* A merge waits: the next Fetch wakes the loop, once. */
   gl_settle_want_wake(&s);
-  gl_settle_count(&s, 1);
+  gl_settle_sent(&s, 1);
   uv_run(&loop, UV_RUN_ONCE);
   assert_ptr_equal(woken, &wake);
   assert_false(atomic_load(&s.waiting));
@@ -118,7 +144,7 @@ static void test_wake_when_waiting(void **state) {
   gl_settle_close(&s);
   gl_settle_want_wake(&s);
   woken = NULL;
-  gl_settle_count(&s, 1);
+  gl_settle_sent(&s, 1);
   uv_run(&loop, UV_RUN_NOWAIT);
   assert_null(woken);
   uv_close((uv_handle_t *)&wake, NULL);
@@ -131,9 +157,9 @@ static void test_too_many_brokers(void **state) {
   (void)state;
   gl_settle_t s;
   gl_settle_init(&s, NULL);
-  for (int b = 0; b <= GL_SETTLE_BROKERS; b++) gl_settle_count(&s, b);
+  for (int b = 0; b <= GL_SETTLE_BROKERS; b++) gl_settle_sent(&s, b);
   uint64_t a = pump(&s, 10, 1);
-  for (int b = 0; b <= GL_SETTLE_BROKERS; b++) gl_settle_count(&s, b);
+  for (int b = 0; b <= GL_SETTLE_BROKERS; b++) answer(&s, b);
   pump(&s, 11, 0);
   /* One broker untracked: nothing settles early (merge.settle.ms rules). */
   assert_false(gl_settle_done(&s, a));
@@ -142,9 +168,10 @@ static void test_too_many_brokers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_one_broker),
+      cmocka_unit_test(test_between_responses),
+      cmocka_unit_test(test_fetch_since_snapshot),
+      cmocka_unit_test(test_reading_during_drain),
       cmocka_unit_test(test_every_fetching_broker),
-      cmocka_unit_test(test_counted_before_drain_only),
       cmocka_unit_test(test_wake_when_waiting),
       cmocka_unit_test(test_too_many_brokers),
   };
