@@ -236,6 +236,9 @@ static void gl_task_restore_done(gl_engine_t *e, gl_task_t *t) {
           "partition %d restored: %lld changelog records, %zu keys, stream time %lld, %llu ms",
           t->partition, (long long)t->restore_records, t->store ? gl_store_count(t->store) : 0,
           (long long)t->stream_time, (unsigned long long)(gl_now_ms() - t->restore_started_ms));
+  /* The engine's state follows at once (running once no group restores):
+   * /readyz, which counts restoring groups, and /healthz agree. */
+  gl_engine_settle(e);
 }
 
 static int64_t gl_be64(const void *p) {
