@@ -1,13 +1,30 @@
 /* gl_store: a partition group's in-memory key/value state, backed by a
  * compacted changelog topic (<app.id>.<store>.changelog).
  *
- * Keys are byte strings; values are the processor's own objects, which the
- * store owns once put. Writes mark the key dirty; at each commit the engine
- * encodes every dirty key (or a tombstone for a deleted one) into the
- * changelog inside the same transaction as the outputs and the input
- * offsets, so a key written many times between commits costs one record.
- * On assignment the store is rebuilt from the changelog before any input of
- * its partition is processed.
+ * Keys are byte strings; values are the processor's own objects. Writes
+ * mark the key dirty; at each commit the engine writes every dirty key's
+ * encoding (or a tombstone for a deleted one) to the changelog inside the
+ * same transaction as the outputs and the input offsets, so a key written
+ * many times between commits costs one record. On assignment the store is
+ * rebuilt from the changelog before any input of its partition is
+ * processed.
+ *
+ * Cold and hot values: between transactions the store keeps each value
+ * only as its encoding (the bytes the changelog holds, "cold"), which is
+ * also the committed value queries read. A getter decodes a cold value
+ * (ops->decode) and keeps the object ("hot") until the next
+ * gl_store_commit or gl_store_clear, so every get of a key in one
+ * transaction answers the same object. A commit makes the encodings the
+ * flush wrote the committed values and frees every hot object. A restore
+ * stores the changelog's bytes as they are, without decoding them.
+ *
+ * Cold bytes that do not decode: they come from our own encode or from a
+ * changelog record the restore accepted without decoding, so a corrupt
+ * record is found when its key is first read (or by gl_store_foreach, or
+ * a query), not at restore. The store then calls the corrupt hook
+ * (gl_store_on_corrupt: the engine's stops the engine with a fatal error
+ * and makes sure the open transaction is never committed) and the getter
+ * answers NULL, as for an absent key.
  *
  * Thread locality: a store belongs to the loop thread of its engine. Every
  * function here runs there (the processor's hooks, the commit's flush and
@@ -15,10 +32,13 @@
  * calls; nothing touches a store from the thread pool.
  *
  * Ownership: keys are copied by the calls that write one (put, delete,
- * restore) and only read by the others; keys and values handed to a
- * callback are borrowed for that call. A value (obj) given to the store is
- * the store's from then on, freed through ops->free when replaced, deleted,
- * cleared or destroyed; values returned by the getters stay the store's.
+ * restore) and only read by the others; keys, values and bytes handed to
+ * a callback are borrowed for that call. A value (obj) given to the store
+ * is the store's from then on, freed through ops->free when replaced,
+ * deleted, committed, cleared or destroyed. A value a getter returns stays
+ * the store's and is valid only until the next gl_store_commit,
+ * gl_store_clear or gl_store_destroy, or a put or delete of that key: a
+ * caller must not keep it across a commit.
  *
  * Errors: no function here can fail (memory running out aborts), so none
  * returns an error code; the getters answer NULL for a key that is not
@@ -49,48 +69,63 @@ typedef struct gl_store gl_store_t;
 gl_store_t *gl_store_new(const gl_store_ops_t *ops, void *opaque);
 /* Frees every value, then the store. NULL is ignored. */
 void gl_store_destroy(gl_store_t *s);
-/* Drops every entry (e.g. before a restore after an abort). */
+/* Drops every entry, uncommitted writes included (e.g. before a restore
+ * after an abort). */
 void gl_store_clear(gl_store_t *s);
 
-/* The current value (uncommitted writes included), for reading. */
-void *gl_store_get(const gl_store_t *s, const void *key, size_t klen);
-/* The current value, for changing in place (then gl_store_touch): first
- * keeps the committed value for gl_store_get_committed. A processor that
- * changes a value in place must get it this way. */
+/* Called (on the loop thread) when cold bytes under key do not decode;
+ * why says how. Without a hook the store only answers NULL. */
+typedef void (*gl_store_corrupt_cb)(void *arg, const void *key, size_t klen, const char *why);
+void gl_store_on_corrupt(gl_store_t *s, gl_store_corrupt_cb cb, void *arg);
+
+/* The current value (uncommitted writes included), for reading: decodes a
+ * cold value and keeps it hot until the next commit. */
+void *gl_store_get(gl_store_t *s, const void *key, size_t klen);
+/* The current value, for changing in place (then gl_store_touch, or the
+ * change is dropped at the next commit). A processor that changes a value
+ * in place gets it this way. */
 void *gl_store_get_mut(gl_store_t *s, const void *key, size_t klen);
 /* The value as the last commit left it, for queries (SPEC: queries serve
- * committed state only). Either the store's own object (*copy NULL), or a
- * decoded copy returned in *copy too, which the caller frees with
- * ops->free. NULL when the key had no committed value (or, never expected,
- * when the kept encoding does not decode). */
+ * committed state only): a copy decoded from the committed bytes, also
+ * returned in *copy, which the caller frees with ops->free (*copy is NULL
+ * when the answer is). NULL when the key had no committed value, or its
+ * bytes do not decode (the corrupt hook is called). */
 const void *gl_store_get_committed(const gl_store_t *s, const void *key, size_t klen,
                                    void **copy);
-/* The open transaction committed: what the store holds is committed now. */
+/* The open transaction committed: the encodings the last flush wrote are
+ * the committed values now, and every hot value is freed. */
 void gl_store_commit(gl_store_t *s);
 /* Stores obj under key, taking ownership; frees a previous, different
- * object (after keeping its encoding as the committed value). The key is
- * written to the changelog at the next commit. Keys starting with a NUL
- * byte are reserved for the runtime's own changelog records: putting one
- * is a bug, and aborts. */
+ * object. The key is written to the changelog at the next commit. Keys
+ * starting with a NUL byte are reserved for the runtime's own changelog
+ * records: putting one is a bug, and aborts. */
 void gl_store_put(gl_store_t *s, const void *key, size_t klen, void *obj);
 /* Marks key for a changelog write after its object was changed in place. */
 void gl_store_touch(gl_store_t *s, const void *key, size_t klen);
 /* Removes key; a tombstone goes to the changelog at the next commit. */
 void gl_store_delete(gl_store_t *s, const void *key, size_t klen);
 
-/* Restore path: set or remove without marking dirty. Takes ownership of
- * obj; NULL removes the key. */
-void gl_store_restore(gl_store_t *s, const void *key, size_t klen, void *obj);
+/* Restore path: sets key's committed value to a copy of the changelog
+ * bytes buf (len bytes), not decoded and not marked dirty; buf NULL (a
+ * tombstone) removes the committed value. A key with uncommitted writes
+ * keeps them as its current value. */
+void gl_store_restore_bytes(gl_store_t *s, const void *key, size_t klen, const void *buf,
+                            size_t len);
 
-/* Calls cb for each dirty key in the order it was first dirtied (obj NULL
- * for a tombstone) and clears the marks. cb must not change the store. */
-typedef void (*gl_store_dirty_cb)(void *arg, const void *key, size_t klen, const void *obj);
+/* Encodes each dirty key in the order it was first dirtied and calls cb
+ * with the encoding (buf NULL for a tombstone), then clears the marks; the
+ * encodings become the committed values at gl_store_commit. cb must not
+ * change the store. */
+typedef void (*gl_store_dirty_cb)(void *arg, const void *key, size_t klen, const void *buf,
+                                  size_t len);
 void gl_store_flush(gl_store_t *s, gl_store_dirty_cb cb, void *arg);
 size_t gl_store_dirty_count(const gl_store_t *s);
 
+/* Keys with a current value. */
 size_t gl_store_count(const gl_store_t *s);
-/* Calls cb for each key with a value, in no particular order, for reading
- * (indexes rebuilt after a restore): cb must not change the store. */
+/* Calls cb for each key with a current value, in no particular order, for
+ * reading (indexes rebuilt after a restore): cb must not change the store.
+ * A cold value is decoded for the call only (obj is freed after it). */
 typedef void (*gl_store_each_cb)(void *arg, const void *key, size_t klen, void *obj);
 void gl_store_foreach(gl_store_t *s, gl_store_each_cb cb, void *arg);
 

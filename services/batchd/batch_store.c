@@ -38,7 +38,7 @@ static void *batch_store_get(gl_store_t *s, const char *key, size_t klen, batch_
   return obj && batch_entry_kind(obj) == kind ? obj : NULL;
 }
 
-const batch_t *batch_store_batch(const gl_store_t *s, const char *key) {
+const batch_t *batch_store_batch(gl_store_t *s, const char *key) {
   const void *obj = gl_store_get(s, key, strlen(key));
   return obj && batch_entry_kind(obj) == BATCH_KIND_BATCH ? obj : NULL;
 }
@@ -48,8 +48,7 @@ const batch_t *batch_store_batch_committed(const gl_store_t *s, const char *key,
   return obj && batch_entry_kind(obj) == BATCH_KIND_BATCH ? obj : NULL;
 }
 
-const batch_member_t *batch_store_member(const gl_store_t *s, const char *key,
-                                         const char *order_id) {
+const batch_member_t *batch_store_member(gl_store_t *s, const char *key, const char *order_id) {
   char mkey[BATCH_MEMBER_KEY_MAX];
   size_t mlen = batch_member_key(mkey, key, order_id);
   const void *obj = gl_store_get(s, mkey, mlen);

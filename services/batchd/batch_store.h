@@ -37,14 +37,15 @@ extern const gl_store_ops_t batch_store_ops;
  * its length. Both strings have 1..GL_ID_MAX bytes. */
 size_t batch_member_key(char out[BATCH_MEMBER_KEY_MAX], const char *key, const char *order_id);
 
-/* The batch under its batch key, or NULL. */
-const batch_t *batch_store_batch(const gl_store_t *s, const char *key);
+/* The batch under its batch key, or NULL; the store's, valid until the
+ * next commit (gl_store.h). */
+const batch_t *batch_store_batch(gl_store_t *s, const char *key);
 /* The batch as the last commit left it, for queries: *copy, when set, is a
  * decoded copy the caller frees with batch_store_ops.free. */
 const batch_t *batch_store_batch_committed(const gl_store_t *s, const char *key, void **copy);
-/* The member entry of order_id under the batch key, or NULL. */
-const batch_member_t *batch_store_member(const gl_store_t *s, const char *key,
-                                         const char *order_id);
+/* The member entry of order_id under the batch key, or NULL (valid as a
+ * batch_store_batch() answer is). */
+const batch_member_t *batch_store_member(gl_store_t *s, const char *key, const char *order_id);
 
 /* Applies one order status read under key (batch_apply()) and writes what
  * changed: the batch entry (created on its first member) and the order's

@@ -2,12 +2,17 @@
 #include "order_deadlines.h"
 
 #include <stdlib.h>
-#include <stdio.h>
 #include <string.h>
 
 void order_deadlines_init(order_deadlines_t *d) { memset(d, 0, sizeof(*d)); }
 
+void order_deadlines_clear(order_deadlines_t *d) {
+  for (size_t i = 0; i < d->len; i++) free(d->heap[i].id);
+  d->len = 0;
+}
+
 void order_deadlines_free(order_deadlines_t *d) {
+  order_deadlines_clear(d);
   free(d->heap);
   memset(d, 0, sizeof(*d));
 }
@@ -32,7 +37,7 @@ void order_deadlines_push(order_deadlines_t *d, int64_t at, const char *id) {
   }
   size_t i = d->len++;
   d->heap[i].at = at;
-  snprintf(d->heap[i].id, sizeof(d->heap[i].id), "%s", id);
+  if (!(d->heap[i].id = strdup(id))) abort();
   while (i > 0 && order_deadline_less(&d->heap[i], &d->heap[(i - 1) / 2])) {
     order_deadline_swap(&d->heap[i], &d->heap[(i - 1) / 2]);
     i = (i - 1) / 2;

@@ -92,7 +92,7 @@ static void orderd_reindex_one(void *arg, const void *key, size_t klen, void *ob
 /* After a restore the index is rebuilt from the store. */
 static void orderd_restored(gl_ctx_t *ctx, void *opaque) {
   orderd_reindex_t ri = {opaque, gl_ctx_task_data(ctx)};
-  ri.t->deadlines.len = 0;
+  order_deadlines_clear(&ri.t->deadlines);
   gl_store_foreach(gl_ctx_store(ctx), orderd_reindex_one, &ri);
 }
 
@@ -198,6 +198,7 @@ static void orderd_fire_deadlines(gl_ctx_t *ctx, orderd_t *d, const order_event_
   while (order_deadlines_pop_due(&t->deadlines, now, &due)) {
     order_t *o = gl_store_get(gl_ctx_store(ctx), due.id, strlen(due.id));
     if (o && order_next_deadline(&d->policy, o) <= now) orderd_step(ctx, d, due.id, cause, true);
+    free(due.id);
   }
 }
 

@@ -63,11 +63,23 @@ int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen) {
   const char *rest_forced[] = {"group.id", restore_group, "enable.auto.commit", "false",
                                "enable.partition.eof", "true", "isolation.level", "read_committed",
                                "auto.offset.reset", "earliest", NULL};
-  /* A restore ends at the first empty fetch: do not let the broker hold it. */
-  const char *rest_def[] = {"fetch.wait.max.ms", "10", NULL};
+  /* A restore ends at the changelog's end (its EOF, reported with the fetch
+   * that reached it): do not let the broker hold an empty fetch. A restore
+   * reads whole partitions: fewer, larger fetches per partition (the
+   * queue's bound, queued.max.messages.kbytes, stays librdkafka's). */
+  const char *rest_def[] = {"fetch.wait.max.ms", "10", "max.partition.fetch.bytes", "8388608",
+                            NULL};
   if (!(kc = gl_kafka_conf(e, rest_def, rest_forced, errstr, errlen))) return -1;
   if (!(e->restorer = rd_kafka_new(RD_KAFKA_CONSUMER, kc, errstr, errlen))) return -1;
   rd_kafka_poll_set_consumer(e->restorer);
+  e->restore_q = rd_kafka_queue_get_consumer(e->restorer);
+  /* Known before the first assignment (gl_connect_work waits for its
+   * metadata): an assigned partition whose leader the client does not know
+   * yet waits a second for its offset query to be retried. */
+  if (e->changelog && !(e->restore_topic = rd_kafka_topic_new(e->restorer, e->changelog, NULL))) {
+    snprintf(errstr, errlen, "restorer: %s: %s", e->changelog, rd_kafka_err2str(rd_kafka_last_error()));
+    return -1;
+  }
 
   /* Only failed deliveries are reported: a failure aborts the transaction
    * anyway, and a report per record costs the loop thread dearly. */
@@ -153,6 +165,16 @@ static int gl_connect_check_topics(gl_engine_t *e) {
   return 0;
 }
 
+/* Has the restorer learn the changelog's leaders now, so that the first
+ * restore starts fetching at once. Best effort: without it a restore only
+ * starts later. */
+static void gl_connect_restorer_metadata(gl_engine_t *e) {
+  const rd_kafka_metadata_t *md = NULL;
+  if (!e->restore_topic) return;
+  if (rd_kafka_metadata(e->restorer, 0, e->restore_topic, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+    rd_kafka_metadata_destroy(md);
+}
+
 /* Waits for the transactional id (fencing any predecessor) and the topics,
  * until startup.timeout.ms. */
 static void gl_connect_work(uv_work_t *req) {
@@ -176,6 +198,7 @@ static void gl_connect_work(uv_work_t *req) {
     }
     char why[512];
     if (txn_ready && gl_connect_check_topics(e) == 0) {
+      gl_connect_restorer_metadata(e);
       if (gl_bound_capture(e, e->connect_partitions, why, sizeof why) == 0) {
         e->connect_result = 0;
         return;

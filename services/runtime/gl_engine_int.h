@@ -102,6 +102,8 @@ struct gl_engine {
   gl_kafka_qpoll_t cons_io, prod_io, rest_io;
 
   rd_kafka_t *consumer, *producer, *restorer;
+  rd_kafka_queue_t *restore_q;      /* The restorer's consumer queue, read in batches. */
+  rd_kafka_topic_t *restore_topic;  /* The changelog, kept known to the restorer. */
   char **inputs; /* Full topic names, prefix included. */
   int ninputs;
   gl_output_t *outputs; /* One per name in proc->outputs. */
@@ -257,7 +259,11 @@ void gl_task_pause(gl_engine_t *e, gl_task_t *t, gl_input_t *in, bool pause);
  * caller), or NULL if none may be taken now. */
 rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, int *rank);
 void gl_task_restore_start(gl_engine_t *e, gl_task_t *t);
-void gl_task_restore_msg(gl_engine_t *e, rd_kafka_message_t *m);
+/* Takes what the restorer's queue holds (in batches, up to 20000 records)
+ * into the restoring tasks' stores; ends each task's restore at its
+ * changelog's end. Loop thread. */
+#define GL_RESTORE_BATCH 1024
+void gl_task_restore_poll(gl_engine_t *e);
 /* Drops buffers and state and rewinds the inputs to the last commit. */
 void gl_task_rewind(gl_engine_t *e, gl_task_t *t);
 

@@ -112,10 +112,7 @@ void gl_engine_pump(gl_engine_t *e) {
   rd_kafka_message_t *m;
   e->pump_now_ms = gl_now_ms();
   gl_settle_pump_start(&e->settle, e->pump_now_ms); /* Before the drain: see gl_settle.h. */
-  for (int n = 0; n < 20000 && !e->closed && (m = rd_kafka_consumer_poll(e->restorer, 0)); n++) {
-    gl_task_restore_msg(e, m);
-    rd_kafka_message_destroy(m);
-  }
+  gl_task_restore_poll(e);
   for (int n = 0; n < 20000 && !e->closed && (m = rd_kafka_consumer_poll(e->consumer, 0)); n++)
     gl_dispatch(e, m);
   bool took = gl_settle_drained(&e->settle);

@@ -1,56 +1,82 @@
 /* gl_store: changelog-backed key/value state. See include/greenlight/gl_store.h.
  *
- * A chained hash table with FNV-1a hashing that doubles when the load
- * factor passes 1. Dirty entries are also linked in first-dirtied order so
- * that a flush is deterministic and costs O(dirty). A deleted entry stays in
- * the table with a NULL object until its tombstone has been flushed.
+ * A chained hash table (FNV-1a) that doubles when the load factor passes
+ * 1. An entry is one allocation: its header, the key, then the committed
+ * value's encoding ("cold bytes"), so a key at rest costs the header, the
+ * key and its changelog value. An entry exists while it has a committed
+ * value or is hot.
  *
- * Committed reads (queries): the first write of a key in a transaction
- * (gl_store_get_mut, put, delete) first keeps the encoding of the value
- * the last commit left ("snapshot", or "absent"); gl_store_get_committed
- * answers from it until gl_store_commit drops the snapshots. */
+ * A hot entry has a gl_hot_t: the decoded current value (NULL: deleted),
+ * the dirty mark and link (dirty entries are linked in first-dirtied order
+ * so that a flush is deterministic and costs O(dirty)), and the encoding
+ * the last flush wrote, which gl_store_commit moves into the entry as its
+ * committed value. Until then the entry's bytes stay the committed value,
+ * which is what gl_store_get_committed decodes. Hot entries are linked in
+ * a list of their own, so a commit costs O(hot). */
 #include "greenlight/gl_store.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { GL_SNAP_NONE = 0, GL_SNAP_VALUE = 1, GL_SNAP_ABSENT = 2 };
+enum { GL_FLUSHED_NONE = 0, GL_FLUSHED_VALUE = 1, GL_FLUSHED_TOMBSTONE = 2 };
 
-typedef struct gl_entry {
-  struct gl_entry *next;       /* Hash chain. */
-  struct gl_entry *dirty_next; /* Dirty list, when dirty. */
-  struct gl_entry *snap_next;  /* Entries holding a snapshot. */
-  uint8_t *snap;               /* The committed value's encoding (GL_SNAP_VALUE). */
-  size_t snap_len;
-  void *obj;                   /* NULL: deleted, tombstone pending. */
-  uint64_t hash;
-  size_t klen;
-  int dirty;
-  int snapped; /* GL_SNAP_NONE, GL_SNAP_VALUE or GL_SNAP_ABSENT. */
-  char key[];
-} gl_entry_t;
+typedef struct gl_entry gl_entry_t;
+
+typedef struct gl_hot {
+  gl_entry_t *e;
+  void *obj;                 /* The current value; NULL: deleted. */
+  uint8_t *flushed;          /* The last flush's encoding (GL_FLUSHED_VALUE). */
+  size_t flushed_len;
+  struct gl_hot *hot_next;   /* The store's hot list. */
+  struct gl_hot *dirty_next; /* The dirty list, when dirty. */
+  uint8_t dirty;
+  uint8_t flushed_state; /* GL_FLUSHED_*. */
+} gl_hot_t;
+
+struct gl_entry {
+  gl_entry_t *next; /* Hash chain. */
+  gl_hot_t *hot;    /* NULL: cold. */
+  uint32_t hash;
+  uint32_t klen;
+  uint32_t vlen;     /* Committed value's length, when has_value. */
+  uint8_t has_value; /* The bytes after the key are the committed value. */
+  unsigned char data[]; /* klen bytes of key, then vlen bytes of value. */
+};
+
+#define GL_ENTRY_SIZE(klen, vlen) (offsetof(gl_entry_t, data) + (size_t)(klen) + (size_t)(vlen))
 
 struct gl_store {
   const gl_store_ops_t *ops;
   void *opaque;
+  gl_store_corrupt_cb corrupt;
+  void *corrupt_arg;
   gl_entry_t **buckets;
   size_t nbuckets;
-  size_t nentries; /* Entries with an object. */
-  size_t nslots;   /* All entries, tombstones included. */
-  gl_entry_t *dirty_head, *dirty_tail;
+  size_t nentries; /* Keys with a current value. */
+  size_t nslots;   /* All entries. */
+  gl_hot_t *hot_head;
+  gl_hot_t *dirty_head, *dirty_tail;
   size_t ndirty;
-  gl_entry_t *snap_head;
 };
 
-static uint64_t gl_store_hash(const void *key, size_t klen) {
+static uint32_t gl_store_hash(const void *key, size_t klen) {
   uint64_t h = 1469598103934665603ULL;
   const unsigned char *p = key;
   for (size_t i = 0; i < klen; i++) {
     h ^= p[i];
     h *= 1099511628211ULL;
   }
-  return h;
+  return (uint32_t)(h ^ (h >> 32));
+}
+
+static uint32_t gl_store_len32(size_t n) {
+  if (n > UINT32_MAX) {
+    fprintf(stderr, "greenlight: bug: a store key or value of %zu bytes\n", n);
+    abort();
+  }
+  return (uint32_t)n;
 }
 
 gl_store_t *gl_store_new(const gl_store_ops_t *ops, void *opaque) {
@@ -64,21 +90,30 @@ gl_store_t *gl_store_new(const gl_store_ops_t *ops, void *opaque) {
   return s;
 }
 
+void gl_store_on_corrupt(gl_store_t *s, gl_store_corrupt_cb cb, void *arg) {
+  s->corrupt = cb;
+  s->corrupt_arg = arg;
+}
+
+static void gl_hot_free(const gl_store_t *s, gl_hot_t *h) {
+  if (h->obj) s->ops->free(s->opaque, h->obj);
+  free(h->flushed);
+  free(h);
+}
+
 void gl_store_clear(gl_store_t *s) {
   for (size_t b = 0; b < s->nbuckets; b++) {
     gl_entry_t *e = s->buckets[b];
     while (e) {
       gl_entry_t *next = e->next;
-      if (e->obj) s->ops->free(s->opaque, e->obj);
-      free(e->snap);
+      if (e->hot) gl_hot_free(s, e->hot);
       free(e);
       e = next;
     }
     s->buckets[b] = NULL;
   }
   s->nentries = s->nslots = s->ndirty = 0;
-  s->dirty_head = s->dirty_tail = NULL;
-  s->snap_head = NULL;
+  s->hot_head = s->dirty_head = s->dirty_tail = NULL;
 }
 
 void gl_store_destroy(gl_store_t *s) {
@@ -88,9 +123,14 @@ void gl_store_destroy(gl_store_t *s) {
   free(s);
 }
 
-static gl_entry_t *gl_store_find(const gl_store_t *s, const void *key, size_t klen, uint64_t h) {
-  for (gl_entry_t *e = s->buckets[h & (s->nbuckets - 1)]; e; e = e->next)
-    if (e->hash == h && e->klen == klen && memcmp(e->key, key, klen) == 0) return e;
+static gl_entry_t **gl_store_slot(const gl_store_t *s, uint32_t h) {
+  return &s->buckets[h & (s->nbuckets - 1)];
+}
+
+static gl_entry_t *gl_store_find(const gl_store_t *s, const void *key, size_t klen) {
+  uint32_t h = gl_store_hash(key, klen);
+  for (gl_entry_t *e = *gl_store_slot(s, h); e; e = e->next)
+    if (e->hash == h && e->klen == klen && memcmp(e->data, key, klen) == 0) return e;
   return NULL;
 }
 
@@ -112,95 +152,150 @@ static void gl_store_grow(gl_store_t *s) {
   s->nbuckets = n;
 }
 
-static gl_entry_t *gl_store_upsert(gl_store_t *s, const void *key, size_t klen) {
-  uint64_t h = gl_store_hash(key, klen);
-  gl_entry_t *e = gl_store_find(s, key, klen, h);
-  if (e) return e;
+/* A new entry for key (which must not be there) with the given committed
+ * value (buf NULL: none, for an entry about to be made hot). */
+static gl_entry_t *gl_store_insert(gl_store_t *s, const void *key, size_t klen, const void *buf,
+                                   size_t len) {
   if (s->nslots >= s->nbuckets) gl_store_grow(s);
-  e = calloc(1, sizeof(*e) + klen + 1);
+  size_t vlen = buf ? len : 0;
+  gl_entry_t *e = malloc(GL_ENTRY_SIZE(klen, vlen));
   if (!e) abort();
-  e->hash = h;
-  e->klen = klen;
-  memcpy(e->key, key, klen);
-  e->next = s->buckets[h & (s->nbuckets - 1)];
-  s->buckets[h & (s->nbuckets - 1)] = e;
+  e->hot = NULL;
+  e->hash = gl_store_hash(key, klen);
+  e->klen = gl_store_len32(klen);
+  e->vlen = gl_store_len32(vlen);
+  e->has_value = buf != NULL;
+  memcpy(e->data, key, klen);
+  if (vlen) memcpy(e->data + klen, buf, vlen);
+  gl_entry_t **slot = gl_store_slot(s, e->hash);
+  e->next = *slot;
+  *slot = e;
   s->nslots++;
   return e;
 }
 
-static void gl_store_unlink(gl_store_t *s, gl_entry_t *e) {
-  gl_entry_t **pp = &s->buckets[e->hash & (s->nbuckets - 1)];
+/* The chain link that points at e. */
+static gl_entry_t **gl_store_link(const gl_store_t *s, const gl_entry_t *e) {
+  gl_entry_t **pp = gl_store_slot(s, e->hash);
   while (*pp != e) pp = &(*pp)->next;
+  return pp;
+}
+
+static void gl_store_unlink(gl_store_t *s, gl_entry_t *e) {
+  gl_entry_t **pp = gl_store_link(s, e);
   *pp = e->next;
   s->nslots--;
-  free(e->snap);
   free(e);
 }
 
-/* Keeps what the last commit left under e, once per transaction. */
-static void gl_store_snapshot(gl_store_t *s, gl_entry_t *e) {
-  if (e->snapped) return;
-  e->snapped = e->obj ? GL_SNAP_VALUE : GL_SNAP_ABSENT;
-  if (e->obj) e->snap_len = s->ops->encode(s->opaque, e->obj, &e->snap);
-  e->snap_next = s->snap_head;
-  s->snap_head = e;
+/* Replaces e's committed value with the len bytes at buf, or with none
+ * when has is false; returns e, which may have moved. */
+static gl_entry_t *gl_store_set_bytes(gl_store_t *s, gl_entry_t *e, bool has, const void *buf,
+                                      size_t len) {
+  size_t vlen = has ? len : 0;
+  if (vlen != e->vlen) {
+    gl_entry_t **pp = gl_store_link(s, e);
+    gl_entry_t *n = realloc(e, GL_ENTRY_SIZE(e->klen, vlen));
+    if (!n) abort();
+    *pp = e = n;
+    if (e->hot) e->hot->e = e;
+  }
+  e->vlen = gl_store_len32(vlen);
+  e->has_value = has;
+  if (vlen) memcpy(e->data + e->klen, buf, vlen);
+  return e;
 }
 
-static void gl_store_mark(gl_store_t *s, gl_entry_t *e) {
-  if (e->dirty) return;
-  e->dirty = 1;
-  e->dirty_next = NULL;
+static void *gl_store_decode(const gl_store_t *s, const gl_entry_t *e) {
+  char err[256] = "";
+  void *obj = s->ops->decode(s->opaque, e->data + e->klen, e->vlen, err, sizeof err);
+  if (!obj && s->corrupt) s->corrupt(s->corrupt_arg, e->data, e->klen, err);
+  return obj;
+}
+
+static gl_hot_t *gl_store_heat(gl_store_t *s, gl_entry_t *e, void *obj) {
+  gl_hot_t *h = calloc(1, sizeof(*h));
+  if (!h) abort();
+  h->e = e;
+  h->obj = obj;
+  h->hot_next = s->hot_head;
+  s->hot_head = h;
+  e->hot = h;
+  return h;
+}
+
+/* e's hot state, decoding its cold value; NULL if that does not decode. */
+static gl_hot_t *gl_store_hot(gl_store_t *s, gl_entry_t *e) {
+  if (e->hot) return e->hot;
+  void *obj = gl_store_decode(s, e);
+  return obj ? gl_store_heat(s, e, obj) : NULL;
+}
+
+static void gl_store_mark(gl_store_t *s, gl_hot_t *h) {
+  if (h->dirty) return;
+  h->dirty = 1;
+  h->dirty_next = NULL;
   if (s->dirty_tail)
-    s->dirty_tail->dirty_next = e;
+    s->dirty_tail->dirty_next = h;
   else
-    s->dirty_head = e;
-  s->dirty_tail = e;
+    s->dirty_head = h;
+  s->dirty_tail = h;
   s->ndirty++;
 }
 
-static void gl_store_set(gl_store_t *s, gl_entry_t *e, void *obj) {
-  if (e->obj && e->obj != obj) s->ops->free(s->opaque, e->obj);
-  if (!e->obj && obj) s->nentries++;
-  if (e->obj && !obj) s->nentries--;
-  e->obj = obj;
+/* Sets the current value of e (made hot; obj NULL deletes) and marks it. */
+static void gl_store_write(gl_store_t *s, gl_entry_t *e, void *obj) {
+  bool had = e->hot ? e->hot->obj != NULL : e->has_value;
+  gl_hot_t *h = e->hot ? e->hot : gl_store_heat(s, e, NULL);
+  if (h->obj && h->obj != obj) s->ops->free(s->opaque, h->obj);
+  h->obj = obj;
+  if (!had && obj) s->nentries++;
+  if (had && !obj) s->nentries--;
+  gl_store_mark(s, h);
 }
 
-void *gl_store_get(const gl_store_t *s, const void *key, size_t klen) {
-  gl_entry_t *e = gl_store_find(s, key, klen, gl_store_hash(key, klen));
-  return e ? e->obj : NULL;
+void *gl_store_get(gl_store_t *s, const void *key, size_t klen) {
+  gl_entry_t *e = gl_store_find(s, key, klen);
+  gl_hot_t *h = e ? gl_store_hot(s, e) : NULL;
+  return h ? h->obj : NULL;
 }
 
 void *gl_store_get_mut(gl_store_t *s, const void *key, size_t klen) {
-  gl_entry_t *e = gl_store_find(s, key, klen, gl_store_hash(key, klen));
-  if (!e) return NULL;
-  gl_store_snapshot(s, e);
-  return e->obj;
+  return gl_store_get(s, key, klen);
 }
 
 const void *gl_store_get_committed(const gl_store_t *s, const void *key, size_t klen,
                                    void **copy) {
-  *copy = NULL;
-  gl_entry_t *e = gl_store_find(s, key, klen, gl_store_hash(key, klen));
-  if (!e || e->snapped == GL_SNAP_ABSENT) return NULL;
-  if (e->snapped == GL_SNAP_NONE) return e->obj;
-  char err[128];
-  *copy = s->ops->decode(s->opaque, e->snap, e->snap_len, err, sizeof err);
+  gl_entry_t *e = gl_store_find(s, key, klen);
+  *copy = e && e->has_value ? gl_store_decode(s, e) : NULL;
   return *copy;
 }
 
 void gl_store_commit(gl_store_t *s) {
-  gl_entry_t *e = s->snap_head;
-  s->snap_head = NULL;
-  while (e) {
-    gl_entry_t *next = e->snap_next;
-    free(e->snap);
-    e->snap = NULL;
-    e->snap_len = 0;
-    e->snapped = GL_SNAP_NONE;
-    e->snap_next = NULL;
-    if (!e->obj && !e->dirty) gl_store_unlink(s, e);
-    e = next;
+  gl_hot_t *h = s->hot_head, *keep = NULL;
+  s->hot_head = NULL;
+  while (h) {
+    gl_hot_t *next = h->hot_next;
+    gl_entry_t *e = h->e;
+    if (h->flushed_state != GL_FLUSHED_NONE) {
+      e = gl_store_set_bytes(s, e, h->flushed_state == GL_FLUSHED_VALUE, h->flushed,
+                             h->flushed_len);
+      free(h->flushed);
+      h->flushed = NULL;
+      h->flushed_len = 0;
+      h->flushed_state = GL_FLUSHED_NONE;
+    }
+    if (h->dirty) { /* Written after the flush: stays hot (the engine never does this). */
+      h->hot_next = keep;
+      keep = h;
+    } else {
+      e->hot = NULL;
+      gl_hot_free(s, h);
+      if (!e->has_value) gl_store_unlink(s, e);
+    }
+    h = next;
   }
+  s->hot_head = keep;
 }
 
 void gl_store_put(gl_store_t *s, const void *key, size_t klen, void *obj) {
@@ -210,47 +305,55 @@ void gl_store_put(gl_store_t *s, const void *key, size_t klen, void *obj) {
     fprintf(stderr, "greenlight: bug: a store key may not start with a NUL byte\n");
     abort();
   }
-  gl_entry_t *e = gl_store_upsert(s, key, klen);
-  gl_store_snapshot(s, e);
-  gl_store_set(s, e, obj);
-  gl_store_mark(s, e);
+  gl_entry_t *e = gl_store_find(s, key, klen);
+  gl_store_write(s, e ? e : gl_store_insert(s, key, klen, NULL, 0), obj);
 }
 
 void gl_store_touch(gl_store_t *s, const void *key, size_t klen) {
-  gl_entry_t *e = gl_store_find(s, key, klen, gl_store_hash(key, klen));
-  if (e && e->obj) gl_store_mark(s, e);
+  gl_entry_t *e = gl_store_find(s, key, klen);
+  gl_hot_t *h = e ? gl_store_hot(s, e) : NULL;
+  if (h && h->obj) gl_store_mark(s, h);
 }
 
 void gl_store_delete(gl_store_t *s, const void *key, size_t klen) {
-  gl_entry_t *e = gl_store_upsert(s, key, klen);
-  gl_store_snapshot(s, e);
-  gl_store_set(s, e, NULL);
-  gl_store_mark(s, e);
+  gl_entry_t *e = gl_store_find(s, key, klen);
+  gl_store_write(s, e ? e : gl_store_insert(s, key, klen, NULL, 0), NULL);
 }
 
-void gl_store_restore(gl_store_t *s, const void *key, size_t klen, void *obj) {
-  if (obj) {
-    gl_store_set(s, gl_store_upsert(s, key, klen), obj);
+void gl_store_restore_bytes(gl_store_t *s, const void *key, size_t klen, const void *buf,
+                            size_t len) {
+  gl_entry_t *e = gl_store_find(s, key, klen);
+  if (!e) {
+    if (!buf) return;
+    gl_store_insert(s, key, klen, buf, len);
+    s->nentries++;
     return;
   }
-  gl_entry_t *e = gl_store_find(s, key, klen, gl_store_hash(key, klen));
-  if (e && !e->dirty && !e->snapped) {
-    gl_store_set(s, e, NULL);
+  if (buf || e->hot) { /* A hot entry's uncommitted value stays the current one. */
+    gl_store_set_bytes(s, e, buf != NULL, buf, len);
+  } else {
+    s->nentries--;
     gl_store_unlink(s, e);
   }
 }
 
 void gl_store_flush(gl_store_t *s, gl_store_dirty_cb cb, void *arg) {
-  gl_entry_t *e = s->dirty_head;
+  gl_hot_t *h = s->dirty_head;
   s->dirty_head = s->dirty_tail = NULL;
   s->ndirty = 0;
-  while (e) {
-    gl_entry_t *next = e->dirty_next;
-    e->dirty = 0;
-    e->dirty_next = NULL;
-    if (cb) cb(arg, e->key, e->klen, e->obj);
-    if (!e->obj && !e->snapped) gl_store_unlink(s, e); /* A snapshot keeps it till the commit. */
-    e = next;
+  while (h) {
+    gl_hot_t *next = h->dirty_next;
+    h->dirty = 0;
+    h->dirty_next = NULL;
+    free(h->flushed);
+    h->flushed = NULL;
+    h->flushed_len = 0;
+    h->flushed_state = h->obj ? GL_FLUSHED_VALUE : GL_FLUSHED_TOMBSTONE;
+    if (h->obj) h->flushed_len = s->ops->encode(s->opaque, h->obj, &h->flushed);
+    /* A zero-length encoding is still a value: never NULL for it. */
+    const void *buf = h->obj ? (h->flushed ? (const void *)h->flushed : "") : NULL;
+    if (cb) cb(arg, h->e->data, h->e->klen, buf, h->flushed_len);
+    h = next;
   }
 }
 
@@ -259,6 +362,14 @@ size_t gl_store_count(const gl_store_t *s) { return s->nentries; }
 
 void gl_store_foreach(gl_store_t *s, gl_store_each_cb cb, void *arg) {
   for (size_t b = 0; b < s->nbuckets; b++)
-    for (gl_entry_t *e = s->buckets[b]; e; e = e->next)
-      if (e->obj) cb(arg, e->key, e->klen, e->obj);
+    for (gl_entry_t *e = s->buckets[b]; e; e = e->next) {
+      if (e->hot) {
+        if (e->hot->obj) cb(arg, e->data, e->klen, e->hot->obj);
+        continue;
+      }
+      void *obj = gl_store_decode(s, e);
+      if (!obj) continue;
+      cb(arg, e->data, e->klen, obj);
+      s->ops->free(s->opaque, obj);
+    }
 }

@@ -181,12 +181,25 @@ rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, 
   return gl_task_pop(e, t, pick.rank);
 }
 
+/* Cold bytes that do not decode (the restore keeps them undecoded): the
+ * state cannot be trusted, so the engine stops and the open transaction,
+ * which may hold outputs computed without that value, never commits. */
+static void gl_task_store_corrupt(void *arg, const void *key, size_t klen, const char *why) {
+  gl_engine_t *e = arg;
+  e->txn_poisoned = true;
+  gl_engine_fatal(e, "%s: the value of key '%.*s' does not decode: %s", e->changelog,
+                  (int)(klen < 128 ? klen : 128), (const char *)key, why);
+}
+
 void gl_task_restore_start(gl_engine_t *e, gl_task_t *t) {
   t->state = GL_TASK_RESTORING;
   t->stream_time = t->stream_time_logged = 0;
   t->restore_records = 0;
   t->restore_started_ms = gl_now_ms();
-  if (t->store) gl_store_clear(t->store);
+  if (t->store) {
+    gl_store_clear(t->store);
+    gl_store_on_corrupt(t->store, gl_task_store_corrupt, e);
+  }
   if (!e->changelog) {
     t->state = GL_TASK_ACTIVE;
     return;
@@ -231,6 +244,9 @@ static void gl_task_restore_done(gl_engine_t *e, gl_task_t *t) {
           "partition %d restored: %lld changelog records, %zu keys, stream time %lld, %llu ms",
           t->partition, (long long)t->restore_records, t->store ? gl_store_count(t->store) : 0,
           (long long)t->stream_time, (unsigned long long)(gl_now_ms() - t->restore_started_ms));
+  /* The engine's state follows at once (running once no group restores):
+   * /readyz, which counts restoring groups, and /healthz agree. */
+  gl_engine_settle(e);
 }
 
 static int64_t gl_be64(const void *p) {
@@ -240,38 +256,44 @@ static int64_t gl_be64(const void *p) {
   return (int64_t)v;
 }
 
-void gl_task_restore_msg(gl_engine_t *e, rd_kafka_message_t *m) {
+/* One record of the restorer's queue; returns 1 if it was a changelog
+ * record of a restoring task (counted by the caller, once per batch). */
+static int gl_task_restore_msg(gl_engine_t *e, rd_kafka_message_t *m) {
   int32_t p = m->partition;
   gl_task_t *t = p >= 0 && p < e->ntasks ? e->tasks[p] : NULL;
-  if (!t || t->state != GL_TASK_RESTORING || !t->restore_assigned) return;
+  if (!t || t->state != GL_TASK_RESTORING || !t->restore_assigned) return 0;
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
     gl_task_restore_done(e, t);
-    return;
+    return 0;
   }
   if (m->err) {
     gl_warn(e->log, "restore_error", "partition %d: %s", p, rd_kafka_message_errstr(m));
-    return;
+    return 0;
   }
   t->restore_records++;
-  gl_series_add(e->m_restore_records, 1);
   if (m->key_len == GL_META_STREAM_TIME_LEN &&
       memcmp(m->key, GL_META_STREAM_TIME, GL_META_STREAM_TIME_LEN) == 0) {
     if (m->len == 8) t->stream_time = gl_be64(m->payload);
-    return;
+    return 1;
   }
-  if (!m->key) return;
-  void *obj = NULL;
-  if (m->payload) {
-    char err[256];
-    obj = t->store ? e->proc->store->decode(e->proc->opaque, m->payload, m->len, err, sizeof(err))
-                   : NULL;
-    if (!obj) {
-      gl_engine_fatal(e, "changelog %s [%d] offset %lld does not decode: %s", e->changelog, p,
-                      (long long)m->offset, err);
-      return;
+  /* Kept as the changelog's bytes: decoded when the key is first read. */
+  if (m->key && t->store) gl_store_restore_bytes(t->store, m->key, m->key_len, m->payload, m->len);
+  return 1;
+}
+
+void gl_task_restore_poll(gl_engine_t *e) {
+  rd_kafka_message_t *batch[GL_RESTORE_BATCH];
+  for (int total = 0; total < 20000 && !e->closed;) {
+    ssize_t n = rd_kafka_consume_batch_queue(e->restore_q, 0, batch, GL_RESTORE_BATCH);
+    if (n <= 0) return;
+    int64_t records = 0;
+    for (ssize_t i = 0; i < n; i++) {
+      if (!e->closed) records += gl_task_restore_msg(e, batch[i]);
+      rd_kafka_message_destroy(batch[i]);
     }
+    gl_series_add(e->m_restore_records, (double)records);
+    total += (int)n;
   }
-  if (t->store) gl_store_restore(t->store, m->key, m->key_len, obj);
 }
 
 void gl_task_rewind(gl_engine_t *e, gl_task_t *t) {

@@ -86,12 +86,12 @@ typedef struct gl_flush_arg {
   gl_task_t *t;
 } gl_flush_arg_t;
 
-static void gl_txn_changelog_write(void *arg, const void *key, size_t klen, const void *obj) {
+/* The store encoded the value (buf NULL: a tombstone) and keeps those
+ * bytes as the committed value once the transaction commits. */
+static void gl_txn_changelog_write(void *arg, const void *key, size_t klen, const void *buf,
+                                   size_t len) {
   gl_flush_arg_t *fa = arg;
   gl_engine_t *e = fa->e;
-  uint8_t *buf = NULL;
-  size_t len = 0;
-  if (obj) len = e->proc->store->encode(e->proc->opaque, obj, &buf);
   /* A processor keeps each value within the broker's message size (orderd
    * and batchd bound theirs by construction); past it the state cannot be
    * saved, and aborting would only repeat, so the daemon stops. */
@@ -100,11 +100,9 @@ static void gl_txn_changelog_write(void *arg, const void *key, size_t klen, cons
                     "record.max.bytes (%lld): the processor must bound its state",
                     e->changelog, fa->t->partition, klen, len, (long long)e->conf.record_max_bytes);
     e->txn_poisoned = true; /* Never commit outputs without their state. */
-    free(buf);
     return;
   }
-  gl_txn_produce(e, e->changelog, fa->t->partition, 0, key, klen, obj ? buf : NULL, len, NULL);
-  free(buf);
+  gl_txn_produce(e, e->changelog, fa->t->partition, 0, key, klen, buf, len, NULL);
 }
 
 /* Writes every dirty key and the stream time of each task to its changelog

@@ -1,5 +1,6 @@
-/* Unit tests for gl_store: puts, deletes, dirty tracking, flush order and
- * committed reads. */
+/* Unit tests for gl_store: puts, deletes, dirty tracking, flush order,
+ * committed reads, and cold values (kept as their encoding between
+ * transactions, decoded on first read). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,9 +12,16 @@
 
 #include "greenlight/gl_store.h"
 
-static int frees;
+/* Values are strings; the encoding is the string's bytes without the NUL.
+ * "bad" does not decode. */
+static int frees, decodes;
 static void *dec(void *o, const void *b, size_t n, char *e, size_t el) {
-  (void)o; (void)e; (void)el;
+  (void)o;
+  if (n == 3 && memcmp(b, "bad", 3) == 0) {
+    snprintf(e, el, "bad value");
+    return NULL;
+  }
+  decodes++;
   return strndup(b, n);
 }
 static size_t enc(void *o, const void *obj, uint8_t **out) {
@@ -32,13 +40,26 @@ typedef struct seen {
   char log[4096];
 } seen_t;
 
-static void record(void *arg, const void *key, size_t klen, const void *obj) {
+static void record(void *arg, const void *key, size_t klen, const void *buf, size_t len) {
   seen_t *s = arg;
   size_t n = strlen(s->log);
-  snprintf(s->log + n, sizeof(s->log) - n, "%.*s=%s;", (int)klen, (const char *)key,
-           obj ? (const char *)obj : "<tombstone>");
+  if (buf)
+    snprintf(s->log + n, sizeof(s->log) - n, "%.*s=%.*s;", (int)klen, (const char *)key, (int)len,
+             (const char *)buf);
+  else
+    snprintf(s->log + n, sizeof(s->log) - n, "%.*s=<tombstone>;", (int)klen, (const char *)key);
 }
 
+/* The engine's commit: flush (the changelog writes), then commit. */
+static void commit(gl_store_t *s, seen_t *seen) {
+  seen_t none = {""};
+  gl_store_flush(s, record, seen ? seen : &none);
+  gl_store_commit(s);
+}
+
+static void restore(gl_store_t *s, const char *key, const char *value) {
+  gl_store_restore_bytes(s, key, strlen(key), value, value ? strlen(value) : 0);
+}
 static void test_put_get_replace(void **state) {
   (void)state;
   frees = 0;
@@ -75,9 +96,9 @@ static void test_flush_is_ordered_and_deduplicated(void **state) {
 static void test_restore_does_not_dirty(void **state) {
   (void)state;
   gl_store_t *s = gl_store_new(&ops, NULL);
-  gl_store_restore(s, "k", 1, strdup("v"));
-  gl_store_restore(s, "gone", 4, strdup("v"));
-  gl_store_restore(s, "gone", 4, NULL);
+  restore(s, "k", "v");
+  restore(s, "gone", "v");
+  restore(s, "gone", NULL);
   assert_int_equal(gl_store_dirty_count(s), 0);
   assert_int_equal(gl_store_count(s), 1);
   assert_null(gl_store_get(s, "gone", 4));
@@ -128,9 +149,9 @@ static char *committed(const gl_store_t *s, const char *key) {
 static void test_committed_reads(void **state) {
   (void)state;
   gl_store_t *s = gl_store_new(&ops, NULL);
-  gl_store_restore(s, "a", 1, strdup("a0"));
-  gl_store_restore(s, "b", 1, strdup("b0"));
-  gl_store_restore(s, "d", 1, strdup("d0"));
+  restore(s, "a", "a0");
+  restore(s, "b", "b0");
+  restore(s, "d", "d0");
   assert_committed(s, "a", "a0");
   char *a = gl_store_get_mut(s, "a", 1);
   a[1] = '1'; /* Changed in place. */
@@ -143,7 +164,7 @@ static void test_committed_reads(void **state) {
   assert_committed(s, "b", "b0");
   assert_committed(s, "c", "-");
   assert_committed(s, "d", "d0");
-  a = gl_store_get_mut(s, "a", 1); /* A second write keeps the first snapshot. */
+  a = gl_store_get_mut(s, "a", 1); /* The same hot object: the committed value stays. */
   a[1] = '2';
   gl_store_touch(s, "a", 1);
   assert_committed(s, "a", "a0");
@@ -158,11 +179,221 @@ static void test_committed_reads(void **state) {
   assert_committed(s, "c", "c1");
   assert_committed(s, "d", "-");
   assert_int_equal(gl_store_count(s), 3);
-  /* Next transaction: snapshots again, and a clear (abort) drops them. */
+  /* Next transaction: committed reads again, and a clear (abort) drops all. */
   gl_store_delete(s, "c", 1);
   assert_committed(s, "c", "c1");
   gl_store_clear(s);
   assert_committed(s, "c", "-");
+  gl_store_destroy(s);
+}
+
+/* After a commit a value is kept only as its encoding: the object is
+ * freed, and the first read decodes it again and keeps it (the same
+ * object for every read) until the next commit. */
+static void test_cold_after_commit(void **state) {
+  (void)state;
+  frees = decodes = 0;
+  gl_store_t *s = gl_store_new(&ops, NULL);
+  gl_store_put(s, "a", 1, strdup("v1"));
+  seen_t seen = {""};
+  commit(s, &seen);
+  assert_string_equal(seen.log, "a=v1;");
+  assert_int_equal(frees, 1); /* The hot object went; its bytes stay. */
+  assert_int_equal(gl_store_count(s), 1);
+  char *v = gl_store_get(s, "a", 1);
+  assert_string_equal(v, "v1");
+  assert_int_equal(decodes, 1);
+  assert_ptr_equal(gl_store_get_mut(s, "a", 1), v); /* Hot: no second decode. */
+  assert_int_equal(decodes, 1);
+  commit(s, NULL); /* Read only: nothing written, the object freed. */
+  assert_int_equal(frees, 2);
+  assert_string_equal(gl_store_get(s, "a", 1), "v1");
+  assert_int_equal(decodes, 2);
+  gl_store_destroy(s);
+  assert_int_equal(frees, 3);
+}
+
+/* A change in place then an abort: the clear drops the hot object and
+ * the bytes; a restore brings the committed value back. */
+static void test_get_mut_then_clear(void **state) {
+  (void)state;
+  frees = decodes = 0;
+  gl_store_t *s = gl_store_new(&ops, NULL);
+  restore(s, "a", "a0");
+  char *a = gl_store_get_mut(s, "a", 1);
+  a[1] = '9';
+  gl_store_touch(s, "a", 1);
+  assert_int_equal(gl_store_dirty_count(s), 1);
+  gl_store_clear(s);
+  assert_int_equal(frees, 1);
+  assert_int_equal(gl_store_count(s), 0);
+  assert_int_equal(gl_store_dirty_count(s), 0);
+  assert_null(gl_store_get(s, "a", 1));
+  restore(s, "a", "a0");
+  assert_string_equal(gl_store_get(s, "a", 1), "a0");
+  gl_store_destroy(s);
+}
+
+/* Restored bytes are not decoded until read; a later record of the same
+ * key replaces them, a tombstone removes the key. */
+static void test_restore_bytes_then_get(void **state) {
+  (void)state;
+  frees = decodes = 0;
+  gl_store_t *s = gl_store_new(&ops, NULL);
+  restore(s, "a", "short");
+  restore(s, "a", "a much longer value");
+  restore(s, "b", "b0");
+  restore(s, "c", "c0");
+  restore(s, "b", NULL);
+  restore(s, "z", NULL); /* A tombstone for a key never seen. */
+  assert_int_equal(decodes, 0);
+  assert_int_equal(gl_store_count(s), 2);
+  assert_string_equal(gl_store_get(s, "a", 1), "a much longer value");
+  assert_null(gl_store_get(s, "b", 1));
+  assert_null(gl_store_get(s, "z", 1));
+  assert_committed(s, "c", "c0");
+  assert_int_equal(decodes, 2);
+  /* A restore over a key written in the open transaction changes its
+   * committed value only. */
+  gl_store_put(s, "c", 1, strdup("c1"));
+  restore(s, "c", "c2");
+  assert_string_equal(gl_store_get(s, "c", 1), "c1");
+  assert_committed(s, "c", "c2");
+  gl_store_destroy(s);
+}
+
+typedef struct each {
+  int calls;
+} each_t;
+
+static void each_one(void *arg, const void *key, size_t klen, void *obj) {
+  each_t *e = arg;
+  e->calls++;
+  /* In no particular order: only a key's own pair is checked. */
+  assert_int_equal(strlen(obj), 2);
+  assert_memory_equal(key, obj, klen);
+}
+
+/* foreach decodes a cold value for the call only; a hot one is the
+ * store's object; a deleted key is skipped. */
+static void test_foreach_cold_and_hot(void **state) {
+  (void)state;
+  frees = decodes = 0;
+  gl_store_t *s = gl_store_new(&ops, NULL);
+  restore(s, "a", "a0");
+  restore(s, "b", "b0");
+  restore(s, "c", "c0");
+  gl_store_get(s, "a", 1); /* Hot. */
+  gl_store_delete(s, "c", 1);
+  gl_store_put(s, "d", 1, strdup("d1"));
+  decodes = frees = 0;
+  each_t e = {0};
+  gl_store_foreach(s, each_one, &e);
+  assert_int_equal(e.calls, 3);   /* a (hot), b (cold), d (new). */
+  assert_int_equal(decodes, 1);   /* b only. */
+  assert_int_equal(frees, 1);     /* b's transient object. */
+  assert_int_equal(gl_store_count(s), 3);
+  gl_store_destroy(s);
+}
+
+/* A delete of a cold key: gone for reads at once, committed until the
+ * commit, a tombstone in the flush, and gone for good after the commit. */
+static void test_delete_cold(void **state) {
+  (void)state;
+  frees = decodes = 0;
+  gl_store_t *s = gl_store_new(&ops, NULL);
+  restore(s, "a", "a0");
+  restore(s, "b", "b0");
+  gl_store_delete(s, "a", 1);
+  assert_int_equal(decodes, 0); /* Deleting needs no decode. */
+  assert_null(gl_store_get(s, "a", 1));
+  assert_int_equal(gl_store_count(s), 1);
+  assert_committed(s, "a", "a0");
+  seen_t seen = {""};
+  commit(s, &seen);
+  assert_string_equal(seen.log, "a=<tombstone>;");
+  assert_committed(s, "a", "-");
+  assert_null(gl_store_get(s, "a", 1));
+  assert_int_equal(gl_store_count(s), 1);
+  /* Put again after the delete, in one transaction: a value again. */
+  gl_store_delete(s, "b", 1);
+  gl_store_put(s, "b", 1, strdup("b1"));
+  assert_committed(s, "b", "b0");
+  commit(s, &seen);
+  assert_committed(s, "b", "b1");
+  assert_int_equal(gl_store_count(s), 1);
+  gl_store_destroy(s);
+}
+
+/* Cold bytes that do not decode call the corrupt hook; the read answers
+ * NULL and nothing crashes. */
+static int corrupt_calls;
+static char corrupt_key[16];
+static void on_corrupt(void *arg, const void *key, size_t klen, const char *why) {
+  assert_ptr_equal(arg, &corrupt_calls);
+  assert_string_equal(why, "bad value");
+  snprintf(corrupt_key, sizeof corrupt_key, "%.*s", (int)klen, (const char *)key);
+  corrupt_calls++;
+}
+
+static void count_calls(void *arg, const void *key, size_t klen, void *obj) {
+  (void)key;
+  (void)klen;
+  (void)obj;
+  ++*(int *)arg;
+}
+
+static void test_corrupt_bytes(void **state) {
+  (void)state;
+  corrupt_calls = 0;
+  gl_store_t *s = gl_store_new(&ops, NULL);
+  gl_store_on_corrupt(s, on_corrupt, &corrupt_calls);
+  restore(s, "k", "bad");
+  restore(s, "ok", "v");
+  assert_null(gl_store_get(s, "k", 1));
+  assert_int_equal(corrupt_calls, 1);
+  assert_string_equal(corrupt_key, "k");
+  int n = 0;
+  gl_store_foreach(s, count_calls, &n); /* "k" is skipped, and reported again. */
+  assert_int_equal(n, 1);
+  assert_int_equal(corrupt_calls, 2);
+  gl_store_destroy(s);
+}
+
+/* A zero-length encoding is a value, not a tombstone. */
+static void test_empty_value(void **state) {
+  (void)state;
+  gl_store_t *s = gl_store_new(&ops, NULL);
+  gl_store_put(s, "e", 1, strdup(""));
+  seen_t seen = {""};
+  commit(s, &seen);
+  assert_string_equal(seen.log, "e=;");
+  assert_string_equal(gl_store_get(s, "e", 1), "");
+  assert_committed(s, "e", "");
+  restore(s, "f", "");
+  int n = 0;
+  gl_store_foreach(s, count_calls, &n);
+  assert_int_equal(n, 2);
+  gl_store_destroy(s);
+}
+
+/* A write between the flush and the commit (the engine never does this)
+ * is not lost: the flushed value is committed, the later one stays
+ * current and dirty. */
+static void test_write_after_flush(void **state) {
+  (void)state;
+  gl_store_t *s = gl_store_new(&ops, NULL);
+  gl_store_put(s, "a", 1, strdup("a1"));
+  seen_t seen = {""};
+  gl_store_flush(s, record, &seen);
+  gl_store_put(s, "a", 1, strdup("a2"));
+  gl_store_commit(s);
+  assert_committed(s, "a", "a1");
+  assert_string_equal(gl_store_get(s, "a", 1), "a2");
+  assert_int_equal(gl_store_dirty_count(s), 1);
+  commit(s, &seen);
+  assert_string_equal(seen.log, "a=a1;a=a2;");
+  assert_committed(s, "a", "a2");
   gl_store_destroy(s);
 }
 
@@ -173,6 +404,14 @@ int main(void) {
       cmocka_unit_test(test_restore_does_not_dirty),
       cmocka_unit_test(test_binary_keys_and_growth),
       cmocka_unit_test(test_committed_reads),
+      cmocka_unit_test(test_cold_after_commit),
+      cmocka_unit_test(test_get_mut_then_clear),
+      cmocka_unit_test(test_restore_bytes_then_get),
+      cmocka_unit_test(test_foreach_cold_and_hot),
+      cmocka_unit_test(test_delete_cold),
+      cmocka_unit_test(test_corrupt_bytes),
+      cmocka_unit_test(test_empty_value),
+      cmocka_unit_test(test_write_after_flush),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
