@@ -25,6 +25,31 @@ static void gl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) 
 
 static void gl_qpoll_cb(void *arg) { gl_engine_pump(arg); }
 
+/* The producer learns every topic it writes (outputs, changelog, DLQ)
+ * now, not at the first record: a produce to a topic the client does not
+ * know waits for its metadata, and the first records after a start or a
+ * failover would pay for it. */
+static int gl_connect_known_outputs(gl_engine_t *e, char *errstr, size_t errlen) {
+  const char **topics = calloc((size_t)e->noutputs + 2, sizeof(*topics));
+  e->out_topics = calloc((size_t)e->noutputs + 2, sizeof(*e->out_topics));
+  if (!topics || !e->out_topics) abort();
+  int n = 0;
+  for (int i = 0; i < e->noutputs; i++) topics[n++] = e->outputs[i].topic;
+  if (e->changelog) topics[n++] = e->changelog;
+  if (e->dlq) topics[n++] = e->dlq;
+  for (int i = 0; i < n; i++) {
+    if (!(e->out_topics[i] = rd_kafka_topic_new(e->producer, topics[i], NULL))) {
+      snprintf(errstr, errlen, "producer: %s: %s", topics[i],
+               rd_kafka_err2str(rd_kafka_last_error()));
+      free(topics);
+      return -1;
+    }
+    e->nout_topics = i + 1;
+  }
+  free(topics);
+  return 0;
+}
+
 int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen) {
   gl_engine_conf_t *c = &e->conf;
   /* The prefix separates environments on one cluster: groups and
@@ -93,6 +118,7 @@ int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen) {
     return -1;
   rd_kafka_conf_set_dr_msg_cb(kc, gl_dr_cb);
   if (!(e->producer = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errlen))) return -1;
+  if (gl_connect_known_outputs(e, errstr, errlen) < 0) return -1;
   if (gl_bound_prober_new(e, errstr, errlen) < 0) return -1;
   return gl_owners_start(e, errstr, errlen);
 }

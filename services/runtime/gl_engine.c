@@ -253,6 +253,8 @@ void gl_engine_destroy(gl_engine_t *e) {
   gl_kafka_qpoll_destroy(&e->rest_io);
   if (e->restore_q) rd_kafka_queue_destroy(e->restore_q);
   if (e->restore_topic) rd_kafka_topic_destroy(e->restore_topic);
+  for (int i = 0; i < e->nout_topics; i++) rd_kafka_topic_destroy(e->out_topics[i]);
+  free(e->out_topics);
   gl_owners_destroy(e); /* After the consumer's close, which published "nothing". */
   gl_poison_destroy(e);
   if (e->consumer) rd_kafka_destroy(e->consumer);

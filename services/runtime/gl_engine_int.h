@@ -103,6 +103,8 @@ struct gl_engine {
 
   rd_kafka_t *consumer, *producer, *restorer;
   rd_kafka_queue_t *restore_q;      /* The restorer's consumer queue, read in batches. */
+  rd_kafka_topic_t **out_topics; /* Outputs, changelog, DLQ: kept known to the producer. */
+  int nout_topics;
   rd_kafka_topic_t *restore_topic;  /* The changelog, kept known to the restorer. */
   char **inputs; /* Full topic names, prefix included. */
   int ninputs;
