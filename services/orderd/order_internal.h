@@ -1,6 +1,7 @@
-/* order_internal: the in-memory order, shared by order_table.c (the rules)
- * and order_record.c (memory, changelog encoding, status packing). Not part
- * of the public API: only these two files include it. */
+/* order_internal: the in-memory order, shared by order_table.c (the rules),
+ * order_record.c (memory, changelog decoding, status records) and
+ * order_wire.c (the records' bytes). Not part of the public API: only these
+ * files include it. */
 #ifndef GREENLIGHT_ORDER_INTERNAL_H
 #define GREENLIGHT_ORDER_INTERNAL_H
 
@@ -100,6 +101,18 @@ void order_parked_add(order_t *o, const void *raw, size_t raw_len, const char *t
 void order_parked_remove(order_t *o, size_t i);
 /* Bytes of the parked events' records (D4's budget). */
 size_t order_parked_bytes(const order_t *o);
+
+/* True if the order's cause says something (an OrderStatus carries a
+ * Cause only then, so that a record decoded and encoded again is
+ * byte-identical). */
+bool order_has_cause(const order_t *o);
+
+/* The order's current view as a serialized OrderStatus, and the order as a
+ * serialized OrderRecord, each a malloc'd buffer *out of the returned
+ * length, byte for byte what protobuf-c packs from the same fields
+ * (order_wire.c). order_status_pack() and order_encode() use them. */
+size_t order_wire_status(const order_t *o, uint8_t **out);
+size_t order_wire_record(const order_t *o, uint8_t **out);
 
 /* Records the order's current view as the next status (version + 1, the
  * given previous state, reason and cause) and appends it to out. */

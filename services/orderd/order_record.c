@@ -29,11 +29,6 @@ static char *order_xstrdup(const char *s) {
   return d;
 }
 
-/* Returns s, or "" for NULL: protobuf-c packs strings through these pointers. */
-static char *order_s(char *s) {
-  return s ? s : (char *)"";
-}
-
 void order_str_set(char **dst, const char *src) {
   char *copy = order_xstrdup(src);
   free(*dst);
@@ -123,6 +118,49 @@ void order_parked_remove(order_t *o, size_t i) {
   o->nparked--;
 }
 
+bool order_has_cause(const order_t *o) {
+  return (o->cause_event_id && *o->cause_event_id) || (o->cause_type && *o->cause_type) ||
+         (o->cause_topic && *o->cause_topic) || o->cause_partition || o->cause_offset ||
+         o->cause_occurred_at_ms;
+}
+
+void order_publish(order_t *o, int previous_state, const char *reason_code, const char *reason,
+                   const order_cause_t *cause, order_out_t *out) {
+  if (out->nstatus >= ORDER_OUT_MAX) {
+    /* Unreachable when the glue releases out after each call: a call emits
+     * at most ORDER_PARKED_LIMIT + 3 records (see order_policy.h). */
+    fputs("orderd: order_out_t status overflow (order_out_release not called?)\n", stderr);
+    abort();
+  }
+  o->version++;
+  o->previous_state = previous_state;
+  order_str_set(&o->reason_code, reason_code);
+  order_str_set(&o->reason, reason);
+  order_str_set(&o->cause_event_id, cause->event_id);
+  order_str_set(&o->cause_type, cause->type);
+  order_str_set(&o->cause_topic, cause->topic);
+  o->cause_partition = cause->partition;
+  o->cause_offset = cause->offset;
+  o->cause_occurred_at_ms = cause->occurred_at_ms;
+  order_status_rec_t *rec = &out->status[out->nstatus++];
+  rec->len = order_status_pack(o, &rec->buf);
+  rec->state = o->state;
+  rec->timestamp_ms = cause->occurred_at_ms;
+  const char *key = gl_order_batch_key(o->state, o->batch_id);
+  snprintf(rec->batch_key, sizeof rec->batch_key, "%s", key ? key : "");
+  out->changed = true;
+}
+
+/* Debug and sanitizer builds (the unit and Kafka tests run in those) check
+ * that order_wire.c wrote what protobuf-c packs from the same order, for
+ * every record; release builds trust it. */
+#if !defined(NDEBUG) || defined(__SANITIZE_ADDRESS__)
+#define ORDER_WIRE_CHECK 1
+/* Returns s, or "" for NULL: protobuf-c packs strings through these pointers. */
+static char *order_s(char *s) {
+  return s ? s : (char *)"";
+}
+
 /* Fills st (and c, linked from st when the cause is set) with o's view. The
  * message borrows o's strings; it must not outlive o or be freed. */
 static void order_status_fill(const order_t *o, Greenlight__V1__OrderStatus *st,
@@ -159,45 +197,19 @@ static void order_status_fill(const order_t *o, Greenlight__V1__OrderStatus *st,
   c->partition = o->cause_partition;
   c->offset = o->cause_offset;
   c->occurred_at_ms = o->cause_occurred_at_ms;
-  /* A cause is written only when it says something, so that a record
-   * decoded and encoded again is byte-identical. */
-  if (*c->event_id || *c->event_type || *c->topic || c->partition || c->offset ||
-      c->occurred_at_ms)
-    st->cause = c;
+  if (order_has_cause(o)) st->cause = c;
 }
 
-void order_publish(order_t *o, int previous_state, const char *reason_code, const char *reason,
-                   const order_cause_t *cause, order_out_t *out) {
-  if (out->nstatus >= ORDER_OUT_MAX) {
-    /* Unreachable when the glue releases out after each call: a call emits
-     * at most ORDER_PARKED_LIMIT + 3 records (see order_policy.h). */
-    fputs("orderd: order_out_t status overflow (order_out_release not called?)\n", stderr);
+static void order_wire_check(const char *what, const ProtobufCMessage *msg, const uint8_t *buf,
+                             size_t len) {
+  uint8_t *pb = NULL;
+  size_t n = gl_message_pack(msg, &pb);
+  if (n != len || memcmp(pb, buf, n) != 0) {
+    fprintf(stderr, "orderd: order_wire wrote a %s of %zu bytes unlike protobuf-c's %zu\n", what,
+            len, n);
     abort();
   }
-  o->version++;
-  o->previous_state = previous_state;
-  order_str_set(&o->reason_code, reason_code);
-  order_str_set(&o->reason, reason);
-  order_str_set(&o->cause_event_id, cause->event_id);
-  order_str_set(&o->cause_type, cause->type);
-  order_str_set(&o->cause_topic, cause->topic);
-  o->cause_partition = cause->partition;
-  o->cause_offset = cause->offset;
-  o->cause_occurred_at_ms = cause->occurred_at_ms;
-  order_status_rec_t *rec = &out->status[out->nstatus++];
-  rec->len = order_status_pack(o, &rec->buf);
-  rec->state = o->state;
-  rec->timestamp_ms = cause->occurred_at_ms;
-  const char *key = gl_order_batch_key(o->state, o->batch_id);
-  snprintf(rec->batch_key, sizeof rec->batch_key, "%s", key ? key : "");
-  out->changed = true;
-}
-
-size_t order_status_pack(const order_t *o, uint8_t **out) {
-  Greenlight__V1__OrderStatus st;
-  Greenlight__V1__Cause c;
-  order_status_fill(o, &st, &c);
-  return gl_message_pack(&st.base, out);
+  free(pb);
 }
 
 static void order_grant_to_pb(const order_grant_t *g, Greenlight__V1__Grant *pb) {
@@ -209,7 +221,8 @@ static void order_grant_to_pb(const order_grant_t *g, Greenlight__V1__Grant *pb)
   pb->batch_id = order_s(g->batch_id);
 }
 
-size_t order_encode(const order_t *o, uint8_t **out) {
+/* The OrderRecord of o as protobuf-c packs it, compared with buf. */
+static void order_encode_check(const order_t *o, const uint8_t *buf, size_t len) {
   Greenlight__V1__OrderRecord rec;
   Greenlight__V1__OrderStatus st;
   Greenlight__V1__Cause c;
@@ -242,9 +255,28 @@ size_t order_encode(const order_t *o, uint8_t **out) {
   rec.n_parked = o->nparked;
   rec.parked = pp;
   rec.closed_at_ms = o->closed_at_ms;
-  size_t n = gl_message_pack(&rec.base, out);
+  order_wire_check("OrderRecord", &rec.base, buf, len);
   free(pp);
   free(pe);
+}
+#endif
+
+size_t order_status_pack(const order_t *o, uint8_t **out) {
+  size_t n = order_wire_status(o, out);
+#ifdef ORDER_WIRE_CHECK
+  Greenlight__V1__OrderStatus st;
+  Greenlight__V1__Cause c;
+  order_status_fill(o, &st, &c);
+  order_wire_check("OrderStatus", &st.base, *out, n);
+#endif
+  return n;
+}
+
+size_t order_encode(const order_t *o, uint8_t **out) {
+  size_t n = order_wire_record(o, out);
+#ifdef ORDER_WIRE_CHECK
+  order_encode_check(o, *out, n);
+#endif
   return n;
 }
 
