@@ -85,7 +85,9 @@ struct order {
   int64_t closed_at_ms;
 };
 
-/* Replaces *dst with a copy of src (NULL copies as ""). Aborts on OOM. */
+/* Replaces *dst with a copy of src (NULL copies as ""), written over the
+ * old string when it is long enough: a pointer to the old string does not
+ * keep its value across the call. Aborts on OOM. */
 void order_str_set(char **dst, const char *src);
 void order_grant_clear(order_grant_t *g);
 void order_parked_clear(order_parked_t *p);

@@ -30,6 +30,13 @@ static char *order_xstrdup(const char *s) {
 }
 
 void order_str_set(char **dst, const char *src) {
+  /* In place when it fits: a status sets five strings, mostly no longer
+   * than what they replace (the cause's ids, the reason code). */
+  size_t n = strlen(src ? src : "");
+  if (*dst && strlen(*dst) >= n) {
+    memmove(*dst, src ? src : "", n + 1);
+    return;
+  }
   char *copy = order_xstrdup(src);
   free(*dst);
   *dst = copy;
@@ -147,7 +154,9 @@ void order_publish(order_t *o, int previous_state, const char *reason_code, cons
   rec->state = o->state;
   rec->timestamp_ms = cause->occurred_at_ms;
   const char *key = gl_order_batch_key(o->state, o->batch_id);
-  snprintf(rec->batch_key, sizeof rec->batch_key, "%s", key ? key : "");
+  size_t klen = key ? strnlen(key, sizeof rec->batch_key - 1) : 0; /* Cut as snprintf would. */
+  memcpy(rec->batch_key, key ? key : "", klen);
+  rec->batch_key[klen] = '\0';
   out->changed = true;
 }
 

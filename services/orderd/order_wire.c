@@ -44,12 +44,16 @@ static void *order_w_alloc(void *p, size_t n) {
   return p;
 }
 
-static void order_w_need(order_w_t *w, size_t n) {
-  if (w->cap - w->len >= n) return;
+static void order_w_grow(order_w_t *w, size_t n) {
   size_t cap = w->cap * 2;
   while (cap - w->len < n) cap *= 2;
   w->buf = order_w_alloc(w->buf, cap);
   w->cap = cap;
+}
+
+/* Makes room for n more bytes. */
+static inline void order_w_need(order_w_t *w, size_t n) {
+  if (__builtin_expect(w->cap - w->len < n, 0)) order_w_grow(w, n);
 }
 
 static size_t order_varint_size(uint64_t v) {
@@ -58,38 +62,43 @@ static size_t order_varint_size(uint64_t v) {
   return n;
 }
 
-static void order_w_varint(order_w_t *w, uint64_t v) {
-  order_w_need(w, 10);
-  uint8_t *p = w->buf + w->len;
+/* Writes v at p (room for 10 bytes); returns the end. */
+static inline uint8_t *order_varint_put(uint8_t *p, uint64_t v) {
   for (; v >= 0x80; v >>= 7) *p++ = (uint8_t)(v | 0x80);
   *p++ = (uint8_t)v;
-  w->len = (size_t)(p - w->buf);
+  return p;
 }
 
-static void order_w_tag(order_w_t *w, unsigned id, unsigned wire_type) {
-  order_w_varint(w, (uint64_t)id << 3 | wire_type);
+/* The longest tag (field number < 2^29) and varint. */
+#define ORDER_W_TAG_MAX 5
+#define ORDER_W_VARINT_MAX 10
+
+static inline void order_w_varint(order_w_t *w, uint64_t v) {
+  order_w_need(w, ORDER_W_VARINT_MAX);
+  w->len = (size_t)(order_varint_put(w->buf + w->len, v) - w->buf);
 }
 
-static void order_w_i64(order_w_t *w, unsigned id, int64_t v) {
+static inline void order_w_i64(order_w_t *w, unsigned id, int64_t v) {
   if (!v) return;
-  order_w_tag(w, id, 0);
-  order_w_varint(w, (uint64_t)v);
+  order_w_need(w, ORDER_W_TAG_MAX + ORDER_W_VARINT_MAX);
+  uint8_t *p = order_varint_put(w->buf + w->len, (uint64_t)id << 3);
+  w->len = (size_t)(order_varint_put(p, (uint64_t)v) - w->buf);
 }
 
 /* int32 and enums: sign-extended, as protobuf-c's int32_pack. */
-static void order_w_i32(order_w_t *w, unsigned id, int32_t v) {
+static inline void order_w_i32(order_w_t *w, unsigned id, int32_t v) {
   order_w_i64(w, id, v);
 }
 
-static void order_w_bytes_always(order_w_t *w, unsigned id, const void *p, size_t n) {
-  order_w_tag(w, id, 2);
-  order_w_varint(w, n);
-  order_w_need(w, n);
-  if (n) memcpy(w->buf + w->len, p, n);
-  w->len += n;
+static void order_w_bytes_always(order_w_t *w, unsigned id, const void *s, size_t n) {
+  order_w_need(w, ORDER_W_TAG_MAX + ORDER_W_VARINT_MAX + n);
+  uint8_t *p = order_varint_put(w->buf + w->len, (uint64_t)id << 3 | 2);
+  p = order_varint_put(p, n);
+  if (n) memcpy(p, s, n);
+  w->len = (size_t)(p + n - w->buf);
 }
 
-static void order_w_str(order_w_t *w, unsigned id, const char *s) {
+static inline void order_w_str(order_w_t *w, unsigned id, const char *s) {
   if (s && *s) order_w_bytes_always(w, id, s, strlen(s));
 }
 
@@ -97,7 +106,7 @@ static void order_w_str(order_w_t *w, unsigned id, const char *s) {
  * length; order_w_close() writes the length, moving the fields written
  * since when it needs more than one byte (as protobuf-c does). */
 static size_t order_w_open(order_w_t *w, unsigned id) {
-  order_w_tag(w, id, 2);
+  order_w_varint(w, (uint64_t)id << 3 | 2);
   order_w_need(w, 1);
   return w->len++;
 }

@@ -122,6 +122,53 @@ static void order_events(bench_evs_t *evs, uint32_t i) {
   for (int k = 0; k < n; k++) push(evs, i, oid, TOPIC_ORDERS, &env[order[k]]);
 }
 
+/* Wall time of each phase, summed over the events. */
+typedef struct bench_times {
+  double decode, apply, encode, release;
+} bench_times_t;
+
+/* What orderd does with one record, but the Kafka side: decode it, apply it
+ * to its order (the changelog value of a changed order is encoded at once,
+ * where orderd encodes it once per commit). Returns the envelope, or NULL
+ * if it did not decode. Not inlined, so that a profiler can count it alone:
+ *   valgrind --tool=callgrind --toggle-collect=bench_step --toggle-collect=bench_release */
+__attribute__((noinline)) static gl_envelope_t *
+bench_step(const order_policy_t *pol, order_t **orders, const bench_ev_t *e, int64_t offset,
+           order_out_t *out, uint8_t **rec, size_t *rec_len, bench_times_t *tm) {
+  const char *reason;
+  char detail[512];
+  double t0 = now_s();
+  gl_envelope_t *env =
+      gl_envelope_decode(e->buf, e->len, e->key, strlen(e->key), &reason, detail, sizeof detail);
+  double t1 = now_s();
+  if (!env) {
+    fprintf(stderr, "bench_order_rules: event %lld: %s: %s\n", (long long)offset, reason, detail);
+    return NULL;
+  }
+  order_t *o = orders[e->order] ? orders[e->order] : order_new(e->key);
+  order_event_t ev = {.env = env, .raw = e->buf, .raw_len = e->len, .topic = e->topic,
+                      .partition = (int32_t)(e->order % 8), .offset = offset};
+  order_out_init(out);
+  order_apply(pol, o, &ev, env->occurred_at_ms, out);
+  double t2 = now_s();
+  *rec_len = out->changed ? order_encode(o, rec) : 0;
+  double t3 = now_s();
+  if (!orders[e->order] && out->changed) orders[e->order] = o;
+  else if (!orders[e->order]) order_free(o);
+  tm->decode += t1 - t0, tm->apply += t2 - t1, tm->encode += t3 - t2;
+  return env;
+}
+
+/* Frees what bench_step() made. */
+__attribute__((noinline)) static void bench_release(gl_envelope_t *env, order_out_t *out,
+                                                    uint8_t *rec, bench_times_t *tm) {
+  double t0 = now_s();
+  free(rec);
+  order_out_release(out);
+  gl_envelope_free(env);
+  tm->release += now_s() - t0;
+}
+
 int main(int argc, char **argv) {
   uint32_t norders = 100000;
   const char *policy = NULL;
@@ -141,30 +188,15 @@ int main(int argc, char **argv) {
   order_t **orders = calloc(norders, sizeof *orders);
   order_out_t *out = malloc(sizeof *out);
   if (!orders || !out) abort();
-  double t_dec = 0, t_apply = 0, t_enc = 0, t_free = 0;
+  bench_times_t tm = {0};
   size_t nstatus = 0, nrefused = 0;
   clock_t cpu0 = clock();
   for (size_t k = 0; k < evs.n; k++) {
     bench_ev_t *e = &evs.v[k];
-    const char *reason;
-    char detail[512];
-    double t0 = now_s();
-    gl_envelope_t *env =
-        gl_envelope_decode(e->buf, e->len, e->key, strlen(e->key), &reason, detail, sizeof detail);
-    double t1 = now_s();
-    if (!env) {
-      fprintf(stderr, "bench_order_rules: event %zu: %s: %s\n", k, reason, detail);
-      return 1;
-    }
-    order_t *o = orders[e->order] ? orders[e->order] : order_new(e->key);
-    order_event_t ev = {.env = env, .raw = e->buf, .raw_len = e->len, .topic = e->topic,
-                        .partition = (int32_t)(e->order % 8), .offset = (int64_t)k};
-    order_out_init(out);
-    order_apply(&pol, o, &ev, env->occurred_at_ms, out);
-    double t2 = now_s();
     uint8_t *rec = NULL;
-    size_t rec_len = out->changed ? order_encode(o, &rec) : 0;
-    double t3 = now_s();
+    size_t rec_len = 0;
+    gl_envelope_t *env = bench_step(&pol, orders, e, (int64_t)k, out, &rec, &rec_len, &tm);
+    if (!env) return 1;
     for (size_t s = 0; s < out->nstatus; s++) {
       dig(out->status[s].buf, out->status[s].len);
       dig(out->status[s].batch_key, strlen(out->status[s].batch_key) + 1);
@@ -175,15 +207,10 @@ int main(int argc, char **argv) {
     }
     dig(rec, rec_len);
     nstatus += out->nstatus, nrefused += out->nrefusal;
-    if (!orders[e->order] && out->changed) orders[e->order] = o;
-    else if (!orders[e->order]) order_free(o);
-    free(rec);
-    order_out_release(out);
-    gl_envelope_free(env);
-    double t4 = now_s();
-    t_dec += t1 - t0, t_apply += t2 - t1, t_enc += t3 - t2, t_free += t4 - t3;
+    bench_release(env, out, rec, &tm);
   }
   double n = (double)evs.n, cpu = (double)(clock() - cpu0) / CLOCKS_PER_SEC;
+  double t_dec = tm.decode, t_apply = tm.apply, t_enc = tm.encode, t_free = tm.release;
   printf("events %zu (orders %u), status records %zu, refusals %zu\n", evs.n, norders, nstatus,
          nrefused);
   printf("ns/event: decode %.0f, apply+status pack %.0f, changelog encode %.0f, free %.0f, "

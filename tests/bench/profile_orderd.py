@@ -1,6 +1,6 @@
 """Profiles greenlight-orderd (exactly once) on bench.py's throughput
 workload: produces N orders x 4 events under a fresh prefix, starts orderd
-on them, and runs `perf record -g` on it from its first processed record
+on them, and runs `perf record` on it from its first processed record
 to the commit of its last, so the profile and the CPU figure leave out the
 start (connect, init_transactions), which bench.py's figure includes.
 
@@ -27,6 +27,8 @@ def main():
     p.add_argument("--orders", type=int, default=50000)
     p.add_argument("--perf-data", default="/tmp/orderd.perf.data")
     p.add_argument("--no-perf", action="store_true", help="only the CPU figure")
+    p.add_argument("--call-graph", default="fp",
+                   help="perf's --call-graph: fp (cheap; librdkafka's frames are lost) or dwarf")
     a = p.parse_args()
     prefix, total = bench.bench_prefix("prof"), a.orders * 4
     try:
@@ -36,7 +38,7 @@ def main():
         wait_until(lambda: d.metric("greenlight_records_processed_total") > 0, 120,
                    "orderd's first record", interval=0.01)
         perf = None if a.no_perf else register_process(subprocess.Popen(
-            ["perf", "record", "-q", "-g", "-p", str(d.proc.pid), "-o", a.perf_data],
+            ["perf", "record", "-q", "--call-graph", a.call_graph, "-p", str(d.proc.pid), "-o", a.perf_data],
             stdout=subprocess.DEVNULL))
         c0, n0 = proc_cpu(d.proc.pid), d.metric("greenlight_records_processed_total")
         wait_until(lambda: d.metric("greenlight_records_processed_total") >= total and
