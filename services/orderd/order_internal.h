@@ -5,6 +5,8 @@
 #ifndef GREENLIGHT_ORDER_INTERNAL_H
 #define GREENLIGHT_ORDER_INTERNAL_H
 
+#include <stdarg.h>
+
 #include "order_table.h"
 
 /* One grant (ApprovalGranted) recorded on the order. */
@@ -103,6 +105,10 @@ void order_parked_add(order_t *o, const void *raw, size_t raw_len, const char *t
 void order_parked_remove(order_t *o, size_t i);
 /* Bytes of the parked events' records (D4's budget). */
 size_t order_parked_bytes(const order_t *o);
+
+/* vsnprintf(buf, size, fmt, ap), cheaper for the formats the rules use
+ * (order_record.c); the same text. */
+void order_vformat(char *buf, size_t size, const char *fmt, va_list ap);
 
 /* True if the order's cause says something (an OrderStatus carries a
  * Cause only then, so that a record decoded and encoded again is
