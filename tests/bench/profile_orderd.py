@@ -50,7 +50,7 @@ def main():
             perf.wait(timeout=60)
         check(d.stop() == 0, "orderd did not exit 0 after SIGTERM")
         print(f"orderd: {n1 - n0:.0f} events after the first, {(c1 - c0) / max(n1 - n0, 1) * 1e6:.2f} "
-              f"us CPU/event; profile in {a.perf_data}" if perf else "", flush=True)
+              f"us CPU/event" + (f"; profile in {a.perf_data}" if perf else ""), flush=True)
     finally:
         bench._kill_all()
         bench.delete_topics()
