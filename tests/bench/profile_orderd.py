@@ -29,7 +29,9 @@ def main():
     p.add_argument("--no-perf", action="store_true", help="only the CPU figure")
     p.add_argument("--call-graph", default="fp",
                    help="perf's --call-graph: fp (cheap; librdkafka's frames are lost) or dwarf")
+    p.add_argument("--daemon-args", default="", help="extra flags for orderd, e.g. '--kafka.linger.ms 20'")
     a = p.parse_args()
+    bench.DAEMON_ARGS.extend(a.daemon_args.split())
     prefix, total = bench.bench_prefix("prof"), a.orders * 4
     try:
         make_topics(prefix, extra=orderd_topics("prof"))
