@@ -23,16 +23,19 @@
  * Debug and sanitizer builds pack every record both ways and abort if the
  * bytes differ (order_record.c), so the unit and Kafka tests check the
  * equivalence on every record they make. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "order_internal.h"
 
-/* A growing output buffer. */
+/* A growing output buffer: the caller's scratch (on its stack) until that
+ * is full, then malloc'd. */
 typedef struct order_w {
   uint8_t *buf;
   size_t len, cap;
+  bool heap;
 } order_w_t;
 
 static void *order_w_alloc(void *p, size_t n) {
@@ -47,7 +50,14 @@ static void *order_w_alloc(void *p, size_t n) {
 static void order_w_grow(order_w_t *w, size_t n) {
   size_t cap = w->cap * 2;
   while (cap - w->len < n) cap *= 2;
-  w->buf = order_w_alloc(w->buf, cap);
+  if (w->heap) {
+    w->buf = order_w_alloc(w->buf, cap);
+  } else {
+    uint8_t *b = order_w_alloc(NULL, cap);
+    memcpy(b, w->buf, w->len);
+    w->buf = b;
+    w->heap = true;
+  }
   w->cap = cap;
 }
 
@@ -123,10 +133,21 @@ static void order_w_close(order_w_t *w, size_t at) {
   w->len = end;
 }
 
-static void order_w_init(order_w_t *w, size_t cap) {
-  w->buf = order_w_alloc(NULL, cap);
-  w->len = 0;
-  w->cap = cap;
+static void order_w_init(order_w_t *w, uint8_t *scratch, size_t cap) {
+  *w = (order_w_t){scratch, 0, cap, false};
+}
+
+/* Hands the bytes written over as a malloc'd buffer of exactly their
+ * length, as protobuf-c's callers got them: the store keeps a committed
+ * value's encoding until the next commit. */
+static size_t order_w_finish(order_w_t *w, uint8_t **out) {
+  if (w->heap) {
+    *out = order_w_alloc(w->buf, w->len ? w->len : 1);
+  } else {
+    *out = order_w_alloc(NULL, w->len ? w->len : 1);
+    memcpy(*out, w->buf, w->len);
+  }
+  return w->len;
 }
 
 /* The fields of OrderStatus (and its Cause), as order_status_fill() sets
@@ -179,20 +200,22 @@ static void order_w_grant(order_w_t *w, unsigned id, const order_grant_t *g) {
   order_w_close(w, at);
 }
 
-/* Room for a status with short strings; the buffer grows for longer ones. */
-#define ORDER_W_STATUS_CAP 512
+/* Scratch for a record with a few seen ids and no parked event; longer ones
+ * go to the heap. */
+#define ORDER_W_SCRATCH 2048
 
 size_t order_wire_status(const order_t *o, uint8_t **out) {
+  uint8_t scratch[ORDER_W_SCRATCH];
   order_w_t w;
-  order_w_init(&w, ORDER_W_STATUS_CAP);
+  order_w_init(&w, scratch, sizeof scratch);
   order_w_status(&w, o);
-  *out = w.buf;
-  return w.len;
+  return order_w_finish(&w, out);
 }
 
 size_t order_wire_record(const order_t *o, uint8_t **out) {
+  uint8_t scratch[ORDER_W_SCRATCH];
   order_w_t w;
-  order_w_init(&w, ORDER_W_STATUS_CAP + 64 * o->nseen + order_parked_bytes(o) + 64 * o->nparked);
+  order_w_init(&w, scratch, sizeof scratch);
   size_t at = order_w_open(&w, 1); /* The status is always there. */
   order_w_status(&w, o);
   order_w_close(&w, at);
@@ -213,6 +236,5 @@ size_t order_wire_record(const order_t *o, uint8_t **out) {
     order_w_close(&w, at);
   }
   order_w_i64(&w, 6, o->closed_at_ms);
-  *out = w.buf;
-  return w.len;
+  return order_w_finish(&w, out);
 }

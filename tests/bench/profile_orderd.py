@@ -19,7 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 from bench import (BOOTSTRAP, ORDERD, Daemon, check, make_topics, orderd_args, orderd_topics,  # noqa: E402
-                   proc_cpu, produce_stream, register_process, run, wait_until, workload)
+                   proc_cpu, proc_rss, produce_stream, register_process, run, wait_until, workload)
 
 
 def main():
@@ -47,12 +47,14 @@ def main():
                    d.metric("greenlight_uncommitted_records") == 0, 600,
                    f"orderd to process and commit {total} records", interval=0.02)
         c1, n1 = proc_cpu(d.proc.pid), d.metric("greenlight_records_processed_total")
+        rss, peak = proc_rss(d.proc.pid)
         if perf:
             perf.send_signal(signal.SIGINT)
             perf.wait(timeout=60)
         check(d.stop() == 0, "orderd did not exit 0 after SIGTERM")
         print(f"orderd: {n1 - n0:.0f} events after the first, {(c1 - c0) / max(n1 - n0, 1) * 1e6:.2f} "
-              f"us CPU/event" + (f"; profile in {a.perf_data}" if perf else ""), flush=True)
+              f"us CPU/event, RSS {rss / 2**20:.1f} MB (peak {peak / 2**20:.1f})"
+              + (f"; profile in {a.perf_data}" if perf else ""), flush=True)
     finally:
         bench._kill_all()
         bench.delete_topics()
