@@ -87,7 +87,10 @@ typedef Greenlight__V1__Envelope gl_envelope_t;
  * is the caller's, freed with gl_envelope_free(). Any thread. */
 gl_envelope_t *gl_envelope_decode(const void *buf, size_t len, const void *key, size_t key_len,
                                   const char **reason, char *detail, size_t detail_len);
-/* Frees an envelope of gl_envelope_decode(); NULL is ignored. */
+/* Frees an envelope of gl_envelope_decode(), and only those: it lives in
+ * one arena with everything it points to, freed at once (an envelope built
+ * otherwise, e.g. by gl_json_to_message(), is freed with
+ * protobuf_c_message_free_unpacked()). NULL is ignored. Any thread. */
 void gl_envelope_free(gl_envelope_t *env);
 
 /* The envelope as a processor's decode hook (it has the signature of

@@ -420,7 +420,7 @@ static int produce_envelope(produce_ctx_t *ctx, const json_t *obj, long lineno, 
   }
 out:
   free(buf);
-  gl_envelope_free(env);
+  protobuf_c_message_free_unpacked(&env->base, NULL); /* Built from JSON, not decoded. */
   return rc;
 }
 

@@ -2,6 +2,7 @@
 #include "greenlight/gl_codec.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,20 @@ static size_t gl_utf8_bad_at(const uint8_t *s, size_t n) {
   return n;
 }
 
+/* Length of the prefix of s[0..n) that is ASCII without NUL, which needs
+ * none of the checks below; read 8 bytes at a time. */
+static size_t gl_plain_ascii(const uint8_t *s, size_t n) {
+  const uint64_t high = 0x8080808080808080ULL, ones = 0x0101010101010101ULL;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, s + i, 8);
+    if ((w & high) || ((w - ones) & ~w & high)) break; /* A byte >= 0x80, or a zero byte. */
+  }
+  while (i < n && s[i] && s[i] < 0x80) i++;
+  return i;
+}
+
 /* The documented maximum of a string field: GL_ID_MAX for identifiers (any
  * field named *_id, and source), GL_TEXT_MAX for every other text. */
 static size_t gl_string_max(const ProtobufCFieldDescriptor *f) {
@@ -144,6 +159,7 @@ static const char *gl_check_string(const ProtobufCMessageDescriptor *d,
              f->name, n, max);
     return "too_large";
   }
+  if (gl_plain_ascii(s, n) == n) return NULL; /* Most strings: no NUL, no UTF-8 to check. */
   if ((nul = memchr(s, '\0', n)) != NULL) {
     snprintf(detail, detail_len, "%s.%s contains a NUL byte at byte %zu", d->short_name, f->name,
              (size_t)(nul - s));
@@ -243,6 +259,89 @@ static int gl_check_key(const gl_envelope_t *env, const void *key, size_t key_le
   return -1;
 }
 
+/* ---- The memory of a decoded envelope -----------------------------------
+ * protobuf-c's default allocator makes one malloc per message, string and
+ * array of an envelope (about 20 for an ApprovalGranted), and
+ * free_unpacked() walks the descriptors to free them one by one. An
+ * envelope lives for one record, so it is unpacked into an arena of its
+ * own instead: one block that holds the envelope itself first (so that
+ * gl_envelope_free() finds the arena from it), then everything protobuf-c
+ * asks for, bump-allocated; what does not fit goes to malloc'd chunks
+ * chained to the arena. Freeing the envelope frees the arena and its
+ * chunks at once. Each envelope has its own arena, so envelopes decoded
+ * while another is alive (orderd retries parked events while it applies a
+ * record) and envelopes freed on another thread are no special case, and
+ * what outlives the record (a parked event's bytes) is copied by its
+ * keeper from the record, never taken from the arena. Bounded: a record
+ * is at most GL_RECORD_MAX bytes, and an unpacked envelope is a small
+ * multiple of that. */
+
+/* The block covers a typical envelope (event_id, a payload of a few short
+ * strings: 300-600 bytes); a chunk taken when it is full is at least
+ * GL_ARENA_CHUNK, or exactly the size asked for if that is larger (a long
+ * text, unknown fields). */
+#define GL_ARENA_BLOCK 896
+#define GL_ARENA_CHUNK 2048
+
+typedef struct gl_arena_chunk {
+  struct gl_arena_chunk *next;
+  _Alignas(max_align_t) unsigned char data[];
+} gl_arena_chunk_t;
+
+typedef struct gl_arena {
+  ProtobufCAllocator pa; /* allocator_data is the arena. */
+  unsigned char *cur;    /* The free room of the current block or chunk. */
+  size_t left;
+  gl_arena_chunk_t *chunks;
+  _Alignas(max_align_t) unsigned char block[GL_ARENA_BLOCK];
+} gl_arena_t;
+
+static void *gl_arena_alloc(void *data, size_t size) {
+  gl_arena_t *a = data;
+  const size_t align = _Alignof(max_align_t);
+  size = (size + align - 1) & ~(align - 1);
+  if (size > a->left) {
+    size_t room = size > GL_ARENA_CHUNK ? size : GL_ARENA_CHUNK;
+    gl_arena_chunk_t *c = malloc(sizeof *c + room);
+    if (!c) return NULL;
+    c->next = a->chunks;
+    a->chunks = c;
+    if (room > size) { /* A chunk with room to spare becomes the current one. */
+      a->cur = c->data + size;
+      a->left = room - size;
+    }
+    return c->data;
+  }
+  void *p = a->cur;
+  a->cur += size;
+  a->left -= size;
+  return p;
+}
+
+/* Everything goes when the arena does. */
+static void gl_arena_nofree(void *data, void *p) {
+  (void)data;
+  (void)p;
+}
+
+static gl_arena_t *gl_arena_new(void) {
+  gl_arena_t *a = malloc(sizeof *a);
+  if (!a) return NULL;
+  a->pa = (ProtobufCAllocator){gl_arena_alloc, gl_arena_nofree, a};
+  a->cur = a->block;
+  a->left = sizeof a->block;
+  a->chunks = NULL;
+  return a;
+}
+
+static void gl_arena_free(gl_arena_t *a) {
+  for (gl_arena_chunk_t *c = a->chunks, *next; c; c = next) {
+    next = c->next;
+    free(c);
+  }
+  free(a);
+}
+
 /* ---- Decoding ----------------------------------------------------------- */
 
 static int gl_id_ok(const char *id) {
@@ -290,21 +389,28 @@ gl_envelope_t *gl_envelope_decode(const void *buf, size_t len, const void *key, 
              GL_RECORD_MAX);
     return NULL;
   }
-  gl_envelope_t *env = greenlight__v1__envelope__unpack(NULL, len, buf);
+  gl_arena_t *a = gl_arena_new();
+  gl_envelope_t *env = a ? greenlight__v1__envelope__unpack(&a->pa, len, buf) : NULL;
   if (!env) {
+    free(a);
     snprintf(detail, detail_len, "not a greenlight.v1.Envelope (%zu bytes)", len);
     return NULL;
+  }
+  if ((void *)env != (void *)a->block) {
+    /* gl_envelope_free() finds the arena from the envelope. */
+    fputs("gl_codec: protobuf-c did not allocate the message first\n", stderr);
+    abort();
   }
   /* Strings first: the details of the later checks may quote them. */
   *reason = gl_walk_strings(env->base.descriptor, buf, len, detail, detail_len);
   if (!*reason) *reason = gl_envelope_check(env, key, key_len, detail, detail_len);
   if (!*reason) return env;
-  greenlight__v1__envelope__free_unpacked(env, NULL);
+  gl_arena_free(a);
   return NULL;
 }
 
 void gl_envelope_free(gl_envelope_t *env) {
-  if (env) greenlight__v1__envelope__free_unpacked(env, NULL);
+  if (env) gl_arena_free((gl_arena_t *)(void *)((char *)env - offsetof(gl_arena_t, block)));
 }
 
 void *gl_envelope_decode_hook(void *opaque, const void *key, size_t klen, const void *value,

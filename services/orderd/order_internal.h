@@ -1,8 +1,11 @@
-/* order_internal: the in-memory order, shared by order_table.c (the rules)
- * and order_record.c (memory, changelog encoding, status packing). Not part
- * of the public API: only these two files include it. */
+/* order_internal: the in-memory order, shared by order_table.c (the rules),
+ * order_record.c (memory, changelog decoding, status records) and
+ * order_wire.c (the records' bytes). Not part of the public API: only these
+ * files include it. */
 #ifndef GREENLIGHT_ORDER_INTERNAL_H
 #define GREENLIGHT_ORDER_INTERNAL_H
+
+#include <stdarg.h>
 
 #include "order_table.h"
 
@@ -84,7 +87,9 @@ struct order {
   int64_t closed_at_ms;
 };
 
-/* Replaces *dst with a copy of src (NULL copies as ""). Aborts on OOM. */
+/* Replaces *dst with a copy of src (NULL copies as ""), written over the
+ * old string when it is long enough: a pointer to the old string does not
+ * keep its value across the call. Aborts on OOM. */
 void order_str_set(char **dst, const char *src);
 void order_grant_clear(order_grant_t *g);
 void order_parked_clear(order_parked_t *p);
@@ -100,6 +105,22 @@ void order_parked_add(order_t *o, const void *raw, size_t raw_len, const char *t
 void order_parked_remove(order_t *o, size_t i);
 /* Bytes of the parked events' records (D4's budget). */
 size_t order_parked_bytes(const order_t *o);
+
+/* vsnprintf(buf, size, fmt, ap), cheaper for the formats the rules use
+ * (order_record.c); the same text. */
+void order_vformat(char *buf, size_t size, const char *fmt, va_list ap);
+
+/* True if the order's cause says something (an OrderStatus carries a
+ * Cause only then, so that a record decoded and encoded again is
+ * byte-identical). */
+bool order_has_cause(const order_t *o);
+
+/* The order's current view as a serialized OrderStatus, and the order as a
+ * serialized OrderRecord, each a malloc'd buffer *out of the returned
+ * length, byte for byte what protobuf-c packs from the same fields
+ * (order_wire.c). order_status_pack() and order_encode() use them. */
+size_t order_wire_status(const order_t *o, uint8_t **out);
+size_t order_wire_record(const order_t *o, uint8_t **out);
 
 /* Records the order's current view as the next status (version + 1, the
  * given previous state, reason and cause) and appends it to out. */

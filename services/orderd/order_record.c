@@ -4,12 +4,21 @@
  * The rules live in order_table.c; this file only stores, copies and
  * serializes. Encoding is a pure function of the order, and decoding restores
  * every field, so encode(decode(encode(o))) is byte-identical to encode(o). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../batchd/batch_repartition.h"
 #include "order_internal.h"
+
+/* Debug and sanitizer builds (the unit and Kafka tests run in those) check,
+ * for every record, that order_wire.c wrote what protobuf-c packs from the
+ * same order and that order_vformat() wrote what vsnprintf writes; release
+ * builds trust both. */
+#if !defined(NDEBUG) || defined(__SANITIZE_ADDRESS__)
+#define ORDER_WIRE_CHECK 1
+#endif
 
 /* Aborts with a message: the process cannot continue without memory. */
 static void order_oom(void) {
@@ -29,12 +38,14 @@ static char *order_xstrdup(const char *s) {
   return d;
 }
 
-/* Returns s, or "" for NULL: protobuf-c packs strings through these pointers. */
-static char *order_s(char *s) {
-  return s ? s : (char *)"";
-}
-
 void order_str_set(char **dst, const char *src) {
+  /* In place when it fits: a status sets five strings, mostly no longer
+   * than what they replace (the cause's ids, the reason code). */
+  size_t n = strlen(src ? src : "");
+  if (*dst && strlen(*dst) >= n) {
+    memmove(*dst, src ? src : "", n + 1);
+    return;
+  }
   char *copy = order_xstrdup(src);
   free(*dst);
   *dst = copy;
@@ -123,6 +134,142 @@ void order_parked_remove(order_t *o, size_t i) {
   o->nparked--;
 }
 
+/* ---- Text ------------------------------------------------------------
+ * Every status record carries a reason written with a printf format, and
+ * glibc's vsnprintf costs more than packing the record. The rules' formats
+ * use only %s, %d, %lld, %zu and %%, without flags, width or precision:
+ * those are written here; a format with anything else goes to vsnprintf.
+ * The text is the same either way (debug and sanitizer builds compare
+ * every one with vsnprintf's), truncation to size - 1 bytes included. */
+
+/* True if every conversion of fmt is one order_vformat() writes itself. */
+static bool order_format_simple(const char *fmt) {
+  for (const char *f = fmt; (f = strchr(f, '%')) != NULL; f++) {
+    f++;
+    if (*f == 's' || *f == 'd' || *f == '%') continue;
+    if (f[0] == 'l' && f[1] == 'l' && f[2] == 'd') f += 2;
+    else if (f[0] == 'z' && f[1] == 'u') f++;
+    else return false;
+  }
+  return true;
+}
+
+typedef struct order_text {
+  char *p, *end; /* end: where the terminating NUL goes at the latest. */
+} order_text_t;
+
+static void order_text_put(order_text_t *t, const char *s, size_t n) {
+  size_t room = (size_t)(t->end - t->p);
+  if (n > room) n = room;
+  memcpy(t->p, s, n);
+  t->p += n;
+}
+
+static void order_text_num(order_text_t *t, bool negative, unsigned long long v) {
+  char digits[24], *d = digits + sizeof digits;
+  do *--d = (char)('0' + v % 10); while ((v /= 10) != 0);
+  if (negative) *--d = '-';
+  order_text_put(t, d, (size_t)(digits + sizeof digits - d));
+}
+
+static void order_text_signed(order_text_t *t, long long v) {
+  order_text_num(t, v < 0, v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v);
+}
+
+static void order_vformat_simple(char *buf, size_t size, const char *fmt, va_list ap) {
+  order_text_t t = {buf, buf + size - 1};
+  for (const char *f = fmt; *f; f++) {
+    const char *pct = strchr(f, '%');
+    if (!pct) {
+      order_text_put(&t, f, strlen(f));
+      break;
+    }
+    order_text_put(&t, f, (size_t)(pct - f));
+    f = pct + 1;
+    if (*f == 's') {
+      const char *s = va_arg(ap, const char *);
+      if (!s) s = "(null)"; /* As glibc prints it. */
+      order_text_put(&t, s, strlen(s));
+    } else if (*f == 'd') {
+      order_text_signed(&t, va_arg(ap, int));
+    } else if (*f == 'l') {
+      order_text_signed(&t, va_arg(ap, long long));
+      f += 2;
+    } else if (*f == 'z') {
+      order_text_num(&t, false, va_arg(ap, size_t));
+      f++;
+    } else {
+      order_text_put(&t, "%", 1);
+    }
+  }
+  *t.p = '\0';
+}
+
+void order_vformat(char *buf, size_t size, const char *fmt, va_list ap) {
+  if (size == 0) return;
+  if (!order_format_simple(fmt)) {
+    vsnprintf(buf, size, fmt, ap);
+    return;
+  }
+#ifdef ORDER_WIRE_CHECK
+  va_list ap2;
+  va_copy(ap2, ap);
+#endif
+  order_vformat_simple(buf, size, fmt, ap);
+#ifdef ORDER_WIRE_CHECK
+  char *want = order_xrealloc(NULL, size);
+  vsnprintf(want, size, fmt, ap2);
+  va_end(ap2);
+  if (strcmp(want, buf) != 0) {
+    fprintf(stderr, "orderd: order_vformat wrote '%s' where vsnprintf writes '%s'\n", buf, want);
+    abort();
+  }
+  free(want);
+#endif
+}
+
+bool order_has_cause(const order_t *o) {
+  return (o->cause_event_id && *o->cause_event_id) || (o->cause_type && *o->cause_type) ||
+         (o->cause_topic && *o->cause_topic) || o->cause_partition || o->cause_offset ||
+         o->cause_occurred_at_ms;
+}
+
+void order_publish(order_t *o, int previous_state, const char *reason_code, const char *reason,
+                   const order_cause_t *cause, order_out_t *out) {
+  if (out->nstatus >= ORDER_OUT_MAX) {
+    /* Unreachable when the glue releases out after each call: a call emits
+     * at most ORDER_PARKED_LIMIT + 3 records (see order_policy.h). */
+    fputs("orderd: order_out_t status overflow (order_out_release not called?)\n", stderr);
+    abort();
+  }
+  o->version++;
+  o->previous_state = previous_state;
+  order_str_set(&o->reason_code, reason_code);
+  order_str_set(&o->reason, reason);
+  order_str_set(&o->cause_event_id, cause->event_id);
+  order_str_set(&o->cause_type, cause->type);
+  order_str_set(&o->cause_topic, cause->topic);
+  o->cause_partition = cause->partition;
+  o->cause_offset = cause->offset;
+  o->cause_occurred_at_ms = cause->occurred_at_ms;
+  order_status_rec_t *rec = &out->status[out->nstatus++];
+  rec->len = order_status_pack(o, &rec->buf);
+  rec->state = o->state;
+  rec->timestamp_ms = cause->occurred_at_ms;
+  const char *key = gl_order_batch_key(o->state, o->batch_id);
+  size_t klen = key ? strnlen(key, sizeof rec->batch_key - 1) : 0; /* Cut as snprintf would. */
+  memcpy(rec->batch_key, key ? key : "", klen);
+  rec->batch_key[klen] = '\0';
+  out->changed = true;
+}
+
+/* protobuf-c's packing of the same order, for ORDER_WIRE_CHECK. */
+#ifdef ORDER_WIRE_CHECK
+/* Returns s, or "" for NULL: protobuf-c packs strings through these pointers. */
+static char *order_s(char *s) {
+  return s ? s : (char *)"";
+}
+
 /* Fills st (and c, linked from st when the cause is set) with o's view. The
  * message borrows o's strings; it must not outlive o or be freed. */
 static void order_status_fill(const order_t *o, Greenlight__V1__OrderStatus *st,
@@ -159,45 +306,19 @@ static void order_status_fill(const order_t *o, Greenlight__V1__OrderStatus *st,
   c->partition = o->cause_partition;
   c->offset = o->cause_offset;
   c->occurred_at_ms = o->cause_occurred_at_ms;
-  /* A cause is written only when it says something, so that a record
-   * decoded and encoded again is byte-identical. */
-  if (*c->event_id || *c->event_type || *c->topic || c->partition || c->offset ||
-      c->occurred_at_ms)
-    st->cause = c;
+  if (order_has_cause(o)) st->cause = c;
 }
 
-void order_publish(order_t *o, int previous_state, const char *reason_code, const char *reason,
-                   const order_cause_t *cause, order_out_t *out) {
-  if (out->nstatus >= ORDER_OUT_MAX) {
-    /* Unreachable when the glue releases out after each call: a call emits
-     * at most ORDER_PARKED_LIMIT + 3 records (see order_policy.h). */
-    fputs("orderd: order_out_t status overflow (order_out_release not called?)\n", stderr);
+static void order_wire_check(const char *what, const ProtobufCMessage *msg, const uint8_t *buf,
+                             size_t len) {
+  uint8_t *pb = NULL;
+  size_t n = gl_message_pack(msg, &pb);
+  if (n != len || memcmp(pb, buf, n) != 0) {
+    fprintf(stderr, "orderd: order_wire wrote a %s of %zu bytes unlike protobuf-c's %zu\n", what,
+            len, n);
     abort();
   }
-  o->version++;
-  o->previous_state = previous_state;
-  order_str_set(&o->reason_code, reason_code);
-  order_str_set(&o->reason, reason);
-  order_str_set(&o->cause_event_id, cause->event_id);
-  order_str_set(&o->cause_type, cause->type);
-  order_str_set(&o->cause_topic, cause->topic);
-  o->cause_partition = cause->partition;
-  o->cause_offset = cause->offset;
-  o->cause_occurred_at_ms = cause->occurred_at_ms;
-  order_status_rec_t *rec = &out->status[out->nstatus++];
-  rec->len = order_status_pack(o, &rec->buf);
-  rec->state = o->state;
-  rec->timestamp_ms = cause->occurred_at_ms;
-  const char *key = gl_order_batch_key(o->state, o->batch_id);
-  snprintf(rec->batch_key, sizeof rec->batch_key, "%s", key ? key : "");
-  out->changed = true;
-}
-
-size_t order_status_pack(const order_t *o, uint8_t **out) {
-  Greenlight__V1__OrderStatus st;
-  Greenlight__V1__Cause c;
-  order_status_fill(o, &st, &c);
-  return gl_message_pack(&st.base, out);
+  free(pb);
 }
 
 static void order_grant_to_pb(const order_grant_t *g, Greenlight__V1__Grant *pb) {
@@ -209,7 +330,8 @@ static void order_grant_to_pb(const order_grant_t *g, Greenlight__V1__Grant *pb)
   pb->batch_id = order_s(g->batch_id);
 }
 
-size_t order_encode(const order_t *o, uint8_t **out) {
+/* The OrderRecord of o as protobuf-c packs it, compared with buf. */
+static void order_encode_check(const order_t *o, const uint8_t *buf, size_t len) {
   Greenlight__V1__OrderRecord rec;
   Greenlight__V1__OrderStatus st;
   Greenlight__V1__Cause c;
@@ -242,9 +364,28 @@ size_t order_encode(const order_t *o, uint8_t **out) {
   rec.n_parked = o->nparked;
   rec.parked = pp;
   rec.closed_at_ms = o->closed_at_ms;
-  size_t n = gl_message_pack(&rec.base, out);
+  order_wire_check("OrderRecord", &rec.base, buf, len);
   free(pp);
   free(pe);
+}
+#endif
+
+size_t order_status_pack(const order_t *o, uint8_t **out) {
+  size_t n = order_wire_status(o, out);
+#ifdef ORDER_WIRE_CHECK
+  Greenlight__V1__OrderStatus st;
+  Greenlight__V1__Cause c;
+  order_status_fill(o, &st, &c);
+  order_wire_check("OrderStatus", &st.base, *out, n);
+#endif
+  return n;
+}
+
+size_t order_encode(const order_t *o, uint8_t **out) {
+  size_t n = order_wire_record(o, out);
+#ifdef ORDER_WIRE_CHECK
+  order_encode_check(o, *out, n);
+#endif
   return n;
 }
 

@@ -143,7 +143,7 @@ order_go(order_ctx_t *c, int state, const char *code, const char *fmt, ...) {
   char why[512];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(why, sizeof why, fmt, ap);
+  order_vformat(why, sizeof why, fmt, ap);
   va_end(ap);
   int prev = c->o->state == ST(UNSPECIFIED) ? ST(RECEIVED) : c->o->state;
   c->o->state = state;
@@ -157,7 +157,7 @@ __attribute__((format(printf, 3, 4))) static order_verdict_t
 order_no(order_ctx_t *c, const char *reason, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(c->detail, sizeof c->detail, fmt, ap);
+  order_vformat(c->detail, sizeof c->detail, fmt, ap);
   va_end(ap);
   c->reason = reason;
   return ORDER_REFUSE;
@@ -196,7 +196,7 @@ __attribute__((format(printf, 2, 3))) static bool order_invalid(order_ctx_t *c, 
                                                                 ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(c->detail, sizeof c->detail, fmt, ap);
+  order_vformat(c->detail, sizeof c->detail, fmt, ap);
   va_end(ap);
   c->reason = "invalid";
   return false;

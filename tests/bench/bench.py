@@ -586,4 +586,5 @@ def main():
     check(not bad, f"output check failed for {', '.join(bad)}")
 
 
-run(main)
+if __name__ == "__main__":  # profile_orderd.py imports the helpers.
+    run(main)
