@@ -64,6 +64,7 @@ typedef struct gl_engine_conf {
   char *guarantee;     /* exactly_once | at_least_once */
   int64_t commit_interval_ms;
   int64_t commit_max_records;
+  int64_t commit_overlap_max_records; /* Records processed while a commit runs (0 = none). */
   int64_t max_idle_ms;
   int64_t buffer_max_records;
   char *http_advertised_url; /* Where other instances send callers; "" = derived. */

@@ -32,6 +32,9 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
      "Commit the open transaction at least this often."},
     {"commit.max.records", GL_CONF_INT, "0", 0, 10000000, NULL, GL_OFF(commit_max_records),
      "Also commit once this many input records were processed in the transaction (0 = no cap: commit on time only, as Kafka Streams does; a commit costs the producer a round of transaction requests, so a small cap costs throughput)."},
+    {"commit.overlap.max.records", GL_CONF_INT, "100000", 0, 10000000, NULL,
+     GL_OFF(commit_overlap_max_records),
+     "While a commit runs, process up to this many of the records already buffered, holding their outputs in memory for the next transaction (a failed commit drops them with the rest of its cycle); 0 = processing waits for every commit."},
     {"max.idle.ms", GL_CONF_INT, "1000", 0, 600000, NULL, GL_OFF(max_idle_ms),
      "How long the merge waits for an input with nothing buffered that is not caught up (records appended but not fetched yet, or an upstream transaction still open)."},
     {"buffer.max.records", GL_CONF_INT, "2000", 2, 10000000, NULL, GL_OFF(buffer_max_records),
@@ -203,6 +206,10 @@ static void gl_engine_metrics_init(gl_engine_t *e) {
   static const double recs[] = {1, 10, 100, 1000, 10000};
   gl_metrics_t *m = e->metrics;
   e->m_records = gl_metrics_counter(m, "greenlight_records_processed_total", "Input records processed.", NULL);
+  e->m_overlap_records = gl_metrics_counter(
+      m, "greenlight_records_processed_during_commit_total",
+      "Input records processed while a commit ran, their outputs held for the next transaction.",
+      NULL);
   e->m_commits = gl_metrics_counter(m, "greenlight_commits_total", "Transactions committed.", NULL);
   e->m_aborts = gl_metrics_counter(m, "greenlight_aborts_total", "Transactions aborted and rewound.", NULL);
   e->m_commit_latency = gl_metrics_histogram(m, "greenlight_commit_latency_seconds",
@@ -257,6 +264,7 @@ void gl_engine_destroy(gl_engine_t *e) {
   free(e->out_topics);
   gl_owners_destroy(e); /* After the consumer's close, which published "nothing". */
   gl_poison_destroy(e);
+  gl_overlap_destroy(e);
   if (e->consumer) rd_kafka_destroy(e->consumer);
   if (e->settle_started) gl_settle_destroy(&e->settle); /* After its consumer. */
   if (e->restorer) rd_kafka_destroy(e->restorer);

@@ -55,6 +55,7 @@ typedef struct gl_task {
   int64_t stream_time_logged; /* Last value written to the changelog. */
   uint64_t idle_since_ms;     /* When the wait for a lagging input began; 0 = none. */
   bool in_txn;                /* Processed records in the open transaction. */
+  bool in_next;               /* Processed records held for the next one (gl_overlap.c). */
   uint64_t restore_started_ms;
   int64_t restore_records;
   gl_poison_t *poison; /* Records to send to the DLQ when they come again. */
@@ -67,6 +68,9 @@ typedef struct gl_bound_offset {
   int32_t partition;
   int64_t end;
 } gl_bound_offset_t;
+
+/* An output (or a refusal) held for the next transaction (gl_overlap.c). */
+typedef struct gl_held gl_held_t;
 
 /* The result class of a commit attempt. */
 typedef enum gl_commit_result { GL_COMMIT_OK, GL_COMMIT_ABORTED, GL_COMMIT_FATAL } gl_commit_result_t;
@@ -131,6 +135,16 @@ struct gl_engine {
   char poison_detail[256];       /* Written by whoever set local_poison or dr_poison. */
   uint64_t txn_started_ms;
   int64_t txn_records;
+  /* The next transaction's outputs, held while a commit runs (gl_overlap.c). */
+  gl_held_t *held;
+  size_t nheld, held_cap;
+  uint8_t *held_buf;
+  size_t held_len, held_buf_cap;
+  bool held_open;           /* Records were processed for the next transaction. */
+  uint64_t held_started_ms; /* When the first of them was. */
+  int64_t held_records;
+  bool held_has_cause;      /* held_cause is the record being processed. */
+  gl_cause_t held_cause;
   int64_t records_processed; /* Since the start. */
   uint64_t pump_now_ms;      /* gl_now_ms() at the start of the current pump. */
   uv_work_t commit_work; /* The commit or the abort on the thread pool. */
@@ -176,7 +190,7 @@ struct gl_engine {
   uint64_t cron_runs;
 
   /* Metrics the engine updates on the hot path. */
-  gl_series_t *m_records, *m_commits, *m_aborts, *m_commit_latency, *m_restore_records,
+  gl_series_t *m_records, *m_overlap_records, *m_commits, *m_aborts, *m_commit_latency, *m_restore_records,
       *m_tasks_restoring, *m_idle_waits, *m_txn_records, *m_lag, *m_open_records,
       *m_consecutive_aborts, *m_ready;
   gl_series_t *m_state[GL_ENGINE_STATE_COUNT], *m_txn_state[GL_TXN_STATE_COUNT];
@@ -237,6 +251,8 @@ void gl_owners_destroy(gl_engine_t *e);
 
 /* gl_poison.c: record-tied output failures (SPEC §3.1). */
 void gl_poison_cause_push(gl_engine_t *e, gl_task_t *t, int rank, int64_t offset);
+/* Adds a cause to the open transaction's list and makes it the current one. */
+void gl_poison_cause_add(gl_engine_t *e, int32_t partition, int rank, int64_t offset);
 /* A produce of the record in hand was refused before it left: poison it. */
 void gl_poison_local(gl_engine_t *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* From the delivery report callback, on any thread (atomics only). */
@@ -290,9 +306,39 @@ void gl_txn_commit_async(gl_engine_t *e, void (*done)(gl_engine_t *e));
 gl_commit_result_t gl_txn_commit_sync(gl_engine_t *e);
 void gl_txn_abort_sync(gl_engine_t *e);
 bool gl_txn_due(gl_engine_t *e, uint64_t now_ms);
+/* Produces one record into the open transaction (its cause: e->cur_cause);
+ * takes hdrs. Returns GL_OK or GL_EINVAL (the transaction will abort). */
+int gl_txn_send(gl_engine_t *e, const char *topic, int32_t partition, int64_t timestamp_ms,
+                const void *key, size_t klen, const void *value, size_t vlen,
+                rd_kafka_headers_t *hdrs);
+
+/* gl_overlap.c: processing while a commit runs. */
+/* A commit runs and records may be processed meanwhile: commit.overlap.max.records
+ * is set, and the commit has not failed. */
+static inline bool gl_overlap_active(const gl_engine_t *e) {
+  return e->txn_state == GL_TXN_COMMITTING && e->conf.commit_overlap_max_records > 0;
+}
+/* The input record behind the outputs held next. */
+void gl_overlap_cause(gl_engine_t *e, int32_t partition, int rank, int64_t offset);
+/* Holds an output (copies key and value, takes hdrs). */
+void gl_overlap_hold(gl_engine_t *e, const char *topic, int32_t partition, int64_t timestamp_ms,
+                     const void *key, size_t klen, const void *value, size_t vlen,
+                     rd_kafka_headers_t *hdrs);
+/* Holds a refusal of an output over record.max.bytes, as gl_poison_local. */
+void gl_overlap_refuse(gl_engine_t *e, const char *detail);
+/* The commit succeeded: begins the next transaction and produces what is held. */
+void gl_overlap_replay(gl_engine_t *e);
+/* The commit failed: what is held goes (its groups rewind). */
+void gl_overlap_drop(gl_engine_t *e);
+void gl_overlap_destroy(gl_engine_t *e);
+
 /* The open transaction holds commit.max.records input records (never with
- * no cap). */
+ * no cap); while a commit runs, the records held for the next one reach
+ * commit.overlap.max.records (or that cap). */
 static inline bool gl_txn_capped(const gl_engine_t *e) {
+  if (gl_overlap_active(e))
+    return e->held_records >= e->conf.commit_overlap_max_records ||
+           (e->conf.commit_max_records > 0 && e->held_records >= e->conf.commit_max_records);
   return e->conf.commit_max_records > 0 && e->txn_records >= e->conf.commit_max_records;
 }
 

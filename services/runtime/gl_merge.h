@@ -141,6 +141,7 @@ typedef struct gl_input {
   bool paused;           /* Paused for back-pressure. */
   int64_t rewind_offset; /* Oldest offset received but not committed; -1 if none. */
   int64_t next_offset;   /* Offset to commit (last processed + 1); -1 if none since commit. */
+  int64_t prep_offset;   /* next_offset when the running commit was prepared; -1: none. */
   int64_t position;      /* Next offset to process; -1 until known. */
   /* The group's committed offset as far as this instance knows it: where
    * the input started after the assignment, then each commit. Lag counts

@@ -33,7 +33,11 @@ static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_mess
     rd_kafka_message_destroy(m);
     return;
   }
-  t->in_txn = true;
+  bool next = gl_overlap_active(e); /* A commit runs: this record is in the next transaction. */
+  if (next)
+    t->in_next = true;
+  else
+    t->in_txn = true;
   gl_ctx_t ctx = {.e = e, .task = t, .msg = m, .topic = e->inputs[rank]};
   gl_record_t rec = {.topic = e->inputs[rank],
                      .topic_rank = rank,
@@ -73,12 +77,17 @@ static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_mess
   e->proc->process(&ctx, &rec, e->proc->opaque);
 done:
   e->cur_cause = 0;
+  e->held_has_cause = false;
   if (rec.decoded && e->proc->decoded_free) e->proc->decoded_free(e->proc->opaque, rec.decoded);
   rd_kafka_message_destroy(m);
-  e->txn_records++;
+  if (next) {
+    e->held_records++;
+    gl_series_add(e->m_overlap_records, 1);
+  } else
+    e->txn_records++;
   e->records_processed++;
   gl_series_add(e->m_records, 1);
-  gl_series_set(e->m_open_records, (double)e->txn_records);
+  gl_series_set(e->m_open_records, (double)(e->txn_records + e->held_records));
 }
 
 static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
@@ -106,18 +115,9 @@ static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
  * starts a commit when one is due. Called on io events and by the cron. */
 static void gl_process_after_commit(gl_engine_t *e);
 
-void gl_engine_pump(gl_engine_t *e) {
-  GL_SHELL_ASSERT_LOOP(e->sh, "gl_engine_pump");
-  if (e->closed || gl_txn_busy(e) || !e->connected) return;
-  rd_kafka_message_t *m;
-  e->pump_now_ms = gl_now_ms();
-  gl_settle_pump_start(&e->settle, e->pump_now_ms); /* Before the drain: see gl_settle.h. */
-  gl_task_restore_poll(e);
-  for (int n = 0; n < 20000 && !e->closed && (m = rd_kafka_consumer_poll(e->consumer, 0)); n++)
-    gl_dispatch(e, m);
-  bool took = gl_settle_drained(&e->settle);
-  e->settle_wanted = false;
-  if (!e->closed) rd_kafka_poll(e->producer, 0);
+/* Processes what the merge allows of the buffered records, until a commit
+ * is due (or, while one runs, the overlap is full). */
+static void gl_pump_process(gl_engine_t *e) {
   uint64_t now = gl_now_ms();
   bool progress = true;
   while (progress && !e->closed && !e->stopping && !gl_txn_due(e, now)) {
@@ -134,11 +134,35 @@ void gl_engine_pump(gl_engine_t *e) {
       }
     }
   }
-  if (!e->closed && gl_txn_due(e, gl_now_ms())) gl_txn_commit_async(e, gl_process_after_commit);
+}
+
+void gl_engine_pump(gl_engine_t *e) {
+  GL_SHELL_ASSERT_LOOP(e->sh, "gl_engine_pump");
+  if (e->closed || !e->connected) return;
+  if (gl_txn_busy(e)) {
+    /* The consumer is not polled while a commit runs (a rebalance cannot
+     * come in the middle); what is buffered is processed meanwhile. */
+    if (gl_overlap_active(e)) gl_pump_process(e);
+    return;
+  }
+  rd_kafka_message_t *m;
+  e->pump_now_ms = gl_now_ms();
+  gl_settle_pump_start(&e->settle, e->pump_now_ms); /* Before the drain: see gl_settle.h. */
+  gl_task_restore_poll(e);
+  for (int n = 0; n < 20000 && !e->closed && (m = rd_kafka_consumer_poll(e->consumer, 0)); n++)
+    gl_dispatch(e, m);
+  bool took = gl_settle_drained(&e->settle);
+  e->settle_wanted = false;
+  if (!e->closed) rd_kafka_poll(e->producer, 0);
+  gl_pump_process(e);
+  if (!e->closed && gl_txn_due(e, gl_now_ms())) {
+    gl_txn_commit_async(e, gl_process_after_commit);
+    if (gl_overlap_active(e)) gl_pump_process(e); /* Go on with what is buffered. */
+  }
   /* Records of this drain wait to settle: the next pump most often finds
    * their brokers between responses, so run it at once rather than at the
    * next fetch or cron (once per drain that took records: no spinning). */
-  else if (took && e->settle_wanted && !e->closed)
+  if (took && e->settle_wanted && !e->closed)
     uv_async_send(&e->settle_wake);
 }
 

@@ -27,6 +27,7 @@ gl_task_t *gl_task_new(gl_engine_t *e, int32_t partition) {
     t->inputs[i].rank = i;
     t->inputs[i].rewind_offset = -1;
     t->inputs[i].next_offset = -1;
+    t->inputs[i].prep_offset = -1;
     t->inputs[i].position = -1;
     t->inputs[i].committed = -1;
     t->inputs[i].bound_end = -1;
@@ -168,8 +169,12 @@ rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, 
   if (t->state != GL_TASK_ACTIVE) return NULL;
   gl_merge_input_t *view = t->merge_view;
   gl_task_merge_view(e, t, view);
-  gl_merge_clock_t clock = {
-      .now_ms = now_ms, .max_idle_ms = e->conf.max_idle_ms, .settle_ms = e->conf.merge_settle_ms};
+  /* While a commit runs the consumer is not polled: a lagging input's
+   * records may be waiting in its queue, so no wait for one may run out
+   * then (gl_txn_finish moves the wait's start past the commit). */
+  gl_merge_clock_t clock = {.now_ms = now_ms,
+                            .max_idle_ms = gl_overlap_active(e) ? INT64_MAX : e->conf.max_idle_ms,
+                            .settle_ms = e->conf.merge_settle_ms};
   gl_merge_pick_t pick = gl_merge_pick(view, t->ninputs, clock, &t->idle_since_ms);
   if (pick.verdict == GL_MERGE_WAIT_SETTLING) {
     gl_settle_want_wake(&e->settle);
@@ -310,7 +315,7 @@ void gl_task_rewind(gl_engine_t *e, gl_task_t *t) {
       in->bound_reached = false;
     }
     gl_input_clear(in);
-    in->rewind_offset = in->next_offset = -1;
+    in->rewind_offset = in->next_offset = in->prep_offset = -1;
     if (in->paused && !in->bound_reached) gl_task_pause(e, t, in, false);
   }
   if (l->cnt > 0) {

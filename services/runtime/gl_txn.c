@@ -2,8 +2,8 @@
  * input offsets of one cycle go to Kafka in one transaction (KIP-447: the
  * offsets carry the consumer group metadata, so a zombie from an older
  * generation is fenced). The commit itself blocks, so it runs on libuv's
- * thread pool while the loop keeps serving signals and HTTP; processing
- * waits for it. In at_least_once mode the same cycle flushes the producer
+ * thread pool while the loop keeps serving signals and HTTP and processes
+ * the records already buffered into the next transaction (gl_overlap.c). In at_least_once mode the same cycle flushes the producer
  * and then commits the offsets, without transactions. */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -12,6 +12,11 @@
 #include "gl_engine_int.h"
 
 void gl_txn_begin(gl_engine_t *e) {
+  if (gl_overlap_active(e)) { /* The next transaction, begun once the commit returns. */
+    if (!e->held_open) e->held_started_ms = gl_now_ms();
+    e->held_open = true;
+    return;
+  }
   if (e->txn_state != GL_TXN_IDLE) return;
   if (e->eos) {
     rd_kafka_error_t *err = rd_kafka_begin_transaction(e->producer);
@@ -45,12 +50,27 @@ int gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_t
   size_t size = gl_txn_record_size(klen, vlen, hdrs);
   if (size > (size_t)e->conf.record_max_bytes) {
     if (hdrs) rd_kafka_headers_destroy(hdrs);
-    gl_poison_local(e, "a record of %zu bytes for %s is over record.max.bytes (%lld)", size, topic,
-                    (long long)e->conf.record_max_bytes);
+    char detail[256];
+    snprintf(detail, sizeof detail, "a record of %zu bytes for %s is over record.max.bytes (%lld)",
+             size, topic, (long long)e->conf.record_max_bytes);
+    if (gl_overlap_active(e))
+      gl_overlap_refuse(e, detail);
+    else
+      gl_poison_local(e, "%s", detail);
     gl_warn(e->log, "produce_refused", "%s: a record of %zu bytes is over record.max.bytes (%lld)",
             topic, size, (long long)e->conf.record_max_bytes);
     return GL_EINVAL;
   }
+  if (gl_overlap_active(e)) {
+    gl_overlap_hold(e, topic, partition, timestamp_ms, key, klen, value, vlen, hdrs);
+    return GL_OK;
+  }
+  return gl_txn_send(e, topic, partition, timestamp_ms, key, klen, value, vlen, hdrs);
+}
+
+int gl_txn_send(gl_engine_t *e, const char *topic, int32_t partition, int64_t timestamp_ms,
+                const void *key, size_t klen, const void *value, size_t vlen,
+                rd_kafka_headers_t *hdrs) {
   for (;;) {
     rd_kafka_resp_err_t err = rd_kafka_producev(
         e->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
@@ -67,7 +87,8 @@ int gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_t
     gl_warn(e->log, "produce_failed", "produce to %s: %s; the transaction will abort", topic,
             rd_kafka_err2str(err));
     if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
-      gl_poison_local(e, "%s refused a record of %zu bytes: %s", topic, size, rd_kafka_err2str(err));
+      gl_poison_local(e, "%s refused a record of %zu bytes: %s", topic,
+                      gl_txn_record_size(klen, vlen, hdrs), rd_kafka_err2str(err));
     else
       e->txn_poisoned = true;
     return GL_EINVAL;
@@ -126,6 +147,7 @@ static rd_kafka_topic_partition_list_t *gl_txn_prepare(gl_engine_t *e) {
       }
     }
     for (int i = 0; i < t->ninputs; i++) {
+      t->inputs[i].prep_offset = t->inputs[i].next_offset;
       if (t->inputs[i].next_offset >= 0)
         rd_kafka_topic_partition_list_add(offs, e->inputs[i], p)->offset = t->inputs[i].next_offset;
     }
@@ -227,6 +249,21 @@ static void gl_txn_abort_work(uv_work_t *req) {
   e->commit_result = gl_txn_abort_blocking(e);
 }
 
+/* An input after its commit: committed up to what the commit was prepared
+ * with; records processed since (while it ran) remain to commit, from
+ * there. */
+static void gl_txn_input_committed(gl_input_t *in) {
+  int64_t prep = in->prep_offset;
+  in->prep_offset = -1;
+  if (prep >= 0) in->committed = prep;
+  if (in->next_offset == prep) { /* Nothing processed since. */
+    in->next_offset = -1;
+    in->rewind_offset = in->len ? in->ring[in->head]->offset : -1;
+  } else if (prep >= 0) {
+    in->rewind_offset = prep;
+  } /* Else the records since are its first uncommitted ones: rewind_offset holds. */
+}
+
 /* Bookkeeping after a commit attempt, on the loop thread. */
 static void gl_txn_finish(gl_engine_t *e, bool rewind) {
   rd_kafka_topic_partition_list_destroy(e->commit_offsets);
@@ -256,17 +293,15 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
       for (int p = 0; p < e->ntasks; p++) {
         gl_task_t *t = e->tasks[p];
         if (!t) continue;
-        t->in_txn = false;
-        if (t->store) gl_store_commit(t->store);
-        for (int i = 0; i < t->ninputs; i++) {
-          gl_input_t *in = &t->inputs[i];
-          if (in->next_offset >= 0) in->committed = in->next_offset;
-          in->next_offset = -1;
-          in->rewind_offset = in->len ? in->ring[in->head]->offset : -1;
-        }
+        /* Records processed while the commit ran are in the next one. */
+        t->in_txn = t->in_next;
+        t->in_next = false;
+        if (t->store) gl_store_commit(t->store); /* What the flush wrote; later writes stay. */
+        for (int i = 0; i < t->ninputs; i++) gl_txn_input_committed(&t->inputs[i]);
       }
       gl_debug(e->log, "commit", "committed %lld records in %.1f ms", (long long)records,
                secs * 1000);
+      gl_overlap_replay(e);
       break;
     case GL_COMMIT_ABORTED:
       e->consecutive_aborts++;
@@ -276,13 +311,15 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
               e->commit_err);
       /* Only groups that processed records in the aborted transaction hold
        * uncommitted state; the others keep their state and buffers. */
+      gl_overlap_drop(e);
       for (int p = 0; rewind && p < e->ntasks; p++) {
         gl_task_t *t = e->tasks[p];
-        if (t && t->in_txn) gl_task_rewind(e, t);
-        if (t) t->in_txn = false;
+        if (t && (t->in_txn || t->in_next)) gl_task_rewind(e, t);
+        if (t) t->in_txn = t->in_next = false;
       }
       break;
     case GL_COMMIT_FATAL:
+      gl_overlap_drop(e);
       gl_engine_fatal(e, "fatal transaction error: %s", e->commit_err);
       break;
   }
