@@ -40,6 +40,21 @@
  * gl_store_clear or gl_store_destroy, or a put or delete of that key: a
  * caller must not keep it across a commit.
  *
+ * Index numbers: a processor may define a number per value (ops->index;
+ * orderd's is the order's next deadline) that it rebuilds an index of its
+ * own from after a restore. The store keeps it next to the cold bytes (8
+ * bytes per key) and hands it out without decoding
+ * (gl_store_foreach_index). The flush computes it from the object and
+ * hands it to the changelog write as 16 bytes (GL_STORE_INDEX_LEN: the
+ * processor's index version, then the number, both big-endian), which the
+ * engine writes as the record's header GL_STORE_INDEX_HEADER; the value
+ * bytes stay the encoding, so a changelog without the header restores
+ * too. A restored record whose header is missing, malformed or of another
+ * version has its number computed from the decoded value when it is first
+ * asked for. The number must be a pure function of the value and of what
+ * ops->index_version names (orderd: the policy's TTLs), so that a number
+ * read from the changelog equals the one the hook would compute now.
+ *
  * Errors: no function here can fail (memory running out aborts), so none
  * returns an error code; the getters answer NULL for a key that is not
  * there. */
@@ -60,7 +75,20 @@ typedef struct gl_store_ops {
    * with free(); returns its length. */
   size_t (*encode)(void *opaque, const void *obj, uint8_t **out);
   void (*free)(void *opaque, void *obj);
+  /* Optional (NULL: the store keeps no index numbers). obj's index
+   * number: a pure function of obj and of index_version's answer. */
+  int64_t (*index)(void *opaque, const void *obj);
+  /* Optional (NULL: 0). Names everything index depends on besides the
+   * value (configuration, the formula's own revision): a changelog
+   * number written under another version is not trusted. Asked once,
+   * when the store is made. */
+  uint64_t (*index_version)(void *opaque);
 } gl_store_ops_t;
+
+/* The changelog record header carrying a value's index number, and its
+ * length: the index version, then the number, both 8 bytes big-endian. */
+#define GL_STORE_INDEX_HEADER "gl.index"
+#define GL_STORE_INDEX_LEN 16
 
 typedef struct gl_store gl_store_t;
 
@@ -111,6 +139,14 @@ void gl_store_delete(gl_store_t *s, const void *key, size_t klen);
  * keeps them as its current value. */
 void gl_store_restore_bytes(gl_store_t *s, const void *key, size_t klen, const void *buf,
                             size_t len);
+/* The same with the record's GL_STORE_INDEX_HEADER value (index NULL:
+ * none): kept as key's index number when it is GL_STORE_INDEX_LEN bytes of
+ * the store's index version; otherwise the number is computed from the
+ * decoded value when first asked for. */
+void gl_store_restore(gl_store_t *s, const void *key, size_t klen, const void *buf, size_t len,
+                      const void *index, size_t index_len);
+/* True when the store keeps index numbers (ops->index is set). */
+int gl_store_has_index(const gl_store_t *s);
 
 /* Encodes each dirty key in the order it was first dirtied and calls cb
  * with the encoding (buf NULL for a tombstone), then clears the marks; the
@@ -119,6 +155,12 @@ void gl_store_restore_bytes(gl_store_t *s, const void *key, size_t klen, const v
 typedef void (*gl_store_dirty_cb)(void *arg, const void *key, size_t klen, const void *buf,
                                   size_t len);
 void gl_store_flush(gl_store_t *s, gl_store_dirty_cb cb, void *arg);
+/* The same, also handing cb the GL_STORE_INDEX_LEN bytes of the record's
+ * GL_STORE_INDEX_HEADER (index NULL for a tombstone, or without
+ * ops->index), for the changelog write. */
+typedef void (*gl_store_flush_cb)(void *arg, const void *key, size_t klen, const void *buf,
+                                  size_t len, const void *index, size_t index_len);
+void gl_store_flush_index(gl_store_t *s, gl_store_flush_cb cb, void *arg);
 size_t gl_store_dirty_count(const gl_store_t *s);
 
 /* Keys with a current value. */
@@ -128,5 +170,14 @@ size_t gl_store_count(const gl_store_t *s);
  * A cold value is decoded for the call only (obj is freed after it). */
 typedef void (*gl_store_each_cb)(void *arg, const void *key, size_t klen, void *obj);
 void gl_store_foreach(gl_store_t *s, gl_store_each_cb cb, void *arg);
+/* Calls cb for each key with a current value, in no particular order, with
+ * its index number (ops->index must be set: calling this without aborts):
+ * a cold value's kept number, without decoding, or for one restored
+ * without a usable header the number computed from the value decoded for
+ * the call (then kept; bytes that do not decode are reported to the
+ * corrupt hook and skipped); a hot value's computed from its object. cb
+ * must not change the store. */
+typedef void (*gl_store_index_cb)(void *arg, const void *key, size_t klen, int64_t index);
+void gl_store_foreach_index(gl_store_t *s, gl_store_index_cb cb, void *arg);
 
 #endif

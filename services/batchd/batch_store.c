@@ -20,8 +20,11 @@ static void batch_store_free(void *opaque, void *obj) {
   batch_entry_free(obj);
 }
 
+/* No index numbers (ops->index NULL): batchd keeps no index of its own. Its
+ * restored hook (the over-cap gauge, and a log line per over-cap batch)
+ * decodes every value through gl_store_foreach. */
 const gl_store_ops_t batch_store_ops = {"batches", batch_store_decode, batch_store_encode,
-                                        batch_store_free};
+                                        batch_store_free, NULL, NULL};
 
 size_t batch_member_key(char out[BATCH_MEMBER_KEY_MAX], const char *key, const char *order_id) {
   size_t nk = strnlen(key, GL_ID_MAX), no = strnlen(order_id, GL_ID_MAX);

@@ -29,6 +29,10 @@ static void order_deadline_swap(order_deadline_t *a, order_deadline_t *b) {
 }
 
 void order_deadlines_push(order_deadlines_t *d, int64_t at, const char *id) {
+  order_deadlines_push_n(d, at, id, strlen(id));
+}
+
+void order_deadlines_push_n(order_deadlines_t *d, int64_t at, const char *id, size_t idlen) {
   if (at == INT64_MAX) return;
   if (d->len == d->cap) {
     d->cap = d->cap ? d->cap * 2 : 64;
@@ -37,7 +41,11 @@ void order_deadlines_push(order_deadlines_t *d, int64_t at, const char *id) {
   }
   size_t i = d->len++;
   d->heap[i].at = at;
-  if (!(d->heap[i].id = strdup(id))) abort();
+  char *copy = malloc(idlen + 1);
+  if (!copy) abort();
+  memcpy(copy, id, idlen);
+  copy[idlen] = '\0';
+  d->heap[i].id = copy;
   while (i > 0 && order_deadline_less(&d->heap[i], &d->heap[(i - 1) / 2])) {
     order_deadline_swap(&d->heap[i], &d->heap[(i - 1) / 2]);
     i = (i - 1) / 2;

@@ -33,6 +33,8 @@ void order_deadlines_free(order_deadlines_t *d);
 void order_deadlines_clear(order_deadlines_t *d);
 /* Adds (at, id); INT64_MAX (never) is ignored. */
 void order_deadlines_push(order_deadlines_t *d, int64_t at, const char *id);
+/* The same with the idlen bytes at id (not NUL-terminated; no NUL inside). */
+void order_deadlines_push_n(order_deadlines_t *d, int64_t at, const char *id, size_t idlen);
 /* Pops the earliest entry if it is due (at <= now) into *out, whose id the
  * caller then frees; returns 0 if none is. */
 int order_deadlines_pop_due(order_deadlines_t *d, int64_t now, order_deadline_t *out);

@@ -54,7 +54,31 @@ static void orderd_free(void *opaque, void *obj) {
   order_free(obj);
 }
 
-static const gl_store_ops_t orderd_store = {"orders", orderd_decode, orderd_encode, orderd_free};
+/* An order's index number is its next deadline, which the deadline index
+ * is rebuilt from after a restore without decoding the orders. */
+static int64_t orderd_index(void *opaque, const void *obj) {
+  return order_next_deadline(&((orderd_t *)opaque)->policy, obj);
+}
+
+/* What order_next_deadline reads besides the order: the policy's TTLs, and
+ * the formula itself (ORDERD_DEADLINE_REVISION: bump it when the formula
+ * changes). A deadline written under other ones is computed again. */
+enum { ORDERD_DEADLINE_REVISION = 1 };
+static uint64_t orderd_index_version(void *opaque) {
+  const order_policy_t *pol = &((orderd_t *)opaque)->policy;
+  uint64_t parts[] = {ORDERD_DEADLINE_REVISION, (uint64_t)pol->park_ttl_ms,
+                      (uint64_t)pol->closed_retention_ms};
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a over the parts' bytes. */
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+    for (int b = 0; b < 8; b++) {
+      h ^= (parts[i] >> (8 * b)) & 0xff;
+      h *= 1099511628211ULL;
+    }
+  return h;
+}
+
+static const gl_store_ops_t orderd_store = {"orders", orderd_decode, orderd_encode, orderd_free,
+                                            orderd_index, orderd_index_version};
 
 /* Per partition group: the deadline index. */
 typedef struct orderd_task {
@@ -77,23 +101,19 @@ static void orderd_task_close(void *opaque, void *task) {
   free(task);
 }
 
-typedef struct orderd_reindex {
-  orderd_t *d;
-  orderd_task_t *t;
-} orderd_reindex_t;
-
-static void orderd_reindex_one(void *arg, const void *key, size_t klen, void *obj) {
-  orderd_reindex_t *ri = arg;
-  (void)key;
-  (void)klen;
-  order_deadlines_push(&ri->t->deadlines, order_next_deadline(&ri->d->policy, obj), order_id(obj));
+/* The store's key is the order id. */
+static void orderd_reindex_one(void *arg, const void *key, size_t klen, int64_t deadline) {
+  order_deadlines_push_n(arg, deadline, key, klen);
 }
 
-/* After a restore the index is rebuilt from the store. */
+/* After a restore the index is rebuilt from the store's index numbers (the
+ * orders' deadlines): no order is decoded unless its changelog record
+ * came without its deadline. */
 static void orderd_restored(gl_ctx_t *ctx, void *opaque) {
-  orderd_reindex_t ri = {opaque, gl_ctx_task_data(ctx)};
-  order_deadlines_clear(&ri.t->deadlines);
-  gl_store_foreach(gl_ctx_store(ctx), orderd_reindex_one, &ri);
+  (void)opaque;
+  orderd_task_t *t = gl_ctx_task_data(ctx);
+  order_deadlines_clear(&t->deadlines);
+  gl_store_foreach_index(gl_ctx_store(ctx), orderd_reindex_one, &t->deadlines);
 }
 
 /* Writes a status to the repartition topic under key (batch daemon input). */

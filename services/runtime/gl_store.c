@@ -12,7 +12,13 @@
  * the last flush wrote, which gl_store_commit moves into the entry as its
  * committed value. Until then the entry's bytes stay the committed value,
  * which is what gl_store_get_committed decodes. Hot entries are linked in
- * a list of their own, so a commit costs O(hot). */
+ * a list of their own, so a commit costs O(hot).
+ *
+ * Index numbers (ops->index): an entry keeps its committed value's number
+ * when known (from the flush that wrote the value, or the restored
+ * record's header), else computes it from the decoded value when first
+ * asked for. A hot entry's flushed number follows its flushed encoding
+ * into the entry at commit. */
 #include "greenlight/gl_store.h"
 
 #include <stdbool.h>
@@ -29,6 +35,7 @@ typedef struct gl_hot {
   void *obj;                 /* The current value; NULL: deleted. */
   uint8_t *flushed;          /* The last flush's encoding (GL_FLUSHED_VALUE). */
   size_t flushed_len;
+  int64_t flushed_index;     /* Its index number (with ops->index). */
   struct gl_hot *hot_next;   /* The store's hot list. */
   struct gl_hot *dirty_next; /* The dirty list, when dirty. */
   uint8_t dirty;
@@ -38,10 +45,12 @@ typedef struct gl_hot {
 struct gl_entry {
   gl_entry_t *next; /* Hash chain. */
   gl_hot_t *hot;    /* NULL: cold. */
+  int64_t index;    /* The committed value's index number, when index_known. */
   uint32_t hash;
   uint32_t klen;
-  uint32_t vlen;     /* Committed value's length, when has_value. */
-  uint8_t has_value; /* The bytes after the key are the committed value. */
+  uint32_t vlen;       /* Committed value's length, when has_value. */
+  uint8_t has_value;   /* The bytes after the key are the committed value. */
+  uint8_t index_known; /* index is the committed value's number. */
   unsigned char data[]; /* klen bytes of key, then vlen bytes of value. */
 };
 
@@ -59,6 +68,7 @@ struct gl_store {
   gl_hot_t *hot_head;
   gl_hot_t *dirty_head, *dirty_tail;
   size_t ndirty;
+  uint64_t index_version; /* ops->index_version's answer. */
 };
 
 static uint32_t gl_store_hash(const void *key, size_t klen) {
@@ -87,6 +97,7 @@ gl_store_t *gl_store_new(const gl_store_ops_t *ops, void *opaque) {
   s->nbuckets = 1024;
   s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
   if (!s->buckets) abort();
+  if (ops->index && ops->index_version) s->index_version = ops->index_version(opaque);
   return s;
 }
 
@@ -165,6 +176,8 @@ static gl_entry_t *gl_store_insert(gl_store_t *s, const void *key, size_t klen, 
   e->klen = gl_store_len32(klen);
   e->vlen = gl_store_len32(vlen);
   e->has_value = buf != NULL;
+  e->index_known = 0;
+  e->index = 0;
   memcpy(e->data, key, klen);
   if (vlen) memcpy(e->data + klen, buf, vlen);
   gl_entry_t **slot = gl_store_slot(s, e->hash);
@@ -189,9 +202,10 @@ static void gl_store_unlink(gl_store_t *s, gl_entry_t *e) {
 }
 
 /* Replaces e's committed value with the len bytes at buf, or with none
- * when has is false; returns e, which may have moved. */
+ * when has is false, and its index number with *index (NULL: unknown);
+ * returns e, which may have moved. */
 static gl_entry_t *gl_store_set_bytes(gl_store_t *s, gl_entry_t *e, bool has, const void *buf,
-                                      size_t len) {
+                                      size_t len, const int64_t *index) {
   size_t vlen = has ? len : 0;
   if (vlen != e->vlen) {
     gl_entry_t **pp = gl_store_link(s, e);
@@ -202,6 +216,8 @@ static gl_entry_t *gl_store_set_bytes(gl_store_t *s, gl_entry_t *e, bool has, co
   }
   e->vlen = gl_store_len32(vlen);
   e->has_value = has;
+  e->index_known = has && index;
+  e->index = e->index_known ? *index : 0;
   if (vlen) memcpy(e->data + e->klen, buf, vlen);
   return e;
 }
@@ -278,8 +294,9 @@ void gl_store_commit(gl_store_t *s) {
     gl_hot_t *next = h->hot_next;
     gl_entry_t *e = h->e;
     if (h->flushed_state != GL_FLUSHED_NONE) {
-      e = gl_store_set_bytes(s, e, h->flushed_state == GL_FLUSHED_VALUE, h->flushed,
-                             h->flushed_len);
+      bool value = h->flushed_state == GL_FLUSHED_VALUE;
+      e = gl_store_set_bytes(s, e, value, h->flushed, h->flushed_len,
+                             value && s->ops->index ? &h->flushed_index : NULL);
       free(h->flushed);
       h->flushed = NULL;
       h->flushed_len = 0;
@@ -320,24 +337,52 @@ void gl_store_delete(gl_store_t *s, const void *key, size_t klen) {
   gl_store_write(s, e ? e : gl_store_insert(s, key, klen, NULL, 0), NULL);
 }
 
-void gl_store_restore_bytes(gl_store_t *s, const void *key, size_t klen, const void *buf,
-                            size_t len) {
+static int64_t gl_store_be64(const unsigned char *b) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = (v << 8) | b[i];
+  return (int64_t)v;
+}
+
+static void gl_store_be64_put(unsigned char *b, uint64_t v) {
+  for (int i = 7; i >= 0; i--) {
+    b[i] = (unsigned char)(v & 0xff);
+    v >>= 8;
+  }
+}
+
+int gl_store_has_index(const gl_store_t *s) { return s->ops->index != NULL; }
+
+void gl_store_restore(gl_store_t *s, const void *key, size_t klen, const void *buf, size_t len,
+                      const void *index, size_t index_len) {
+  int64_t number = 0;
+  bool known = buf && index && index_len == GL_STORE_INDEX_LEN && s->ops->index &&
+               (uint64_t)gl_store_be64(index) == s->index_version;
+  if (known) number = gl_store_be64((const unsigned char *)index + 8);
   gl_entry_t *e = gl_store_find(s, key, klen);
   if (!e) {
     if (!buf) return;
-    gl_store_insert(s, key, klen, buf, len);
+    e = gl_store_insert(s, key, klen, buf, len);
+    e->index_known = known;
+    e->index = number;
     s->nentries++;
     return;
   }
   if (buf || e->hot) { /* A hot entry's uncommitted value stays the current one. */
-    gl_store_set_bytes(s, e, buf != NULL, buf, len);
+    gl_store_set_bytes(s, e, buf != NULL, buf, len, known ? &number : NULL);
   } else {
     s->nentries--;
     gl_store_unlink(s, e);
   }
 }
 
-void gl_store_flush(gl_store_t *s, gl_store_dirty_cb cb, void *arg) {
+void gl_store_restore_bytes(gl_store_t *s, const void *key, size_t klen, const void *buf,
+                            size_t len) {
+  gl_store_restore(s, key, klen, buf, len, NULL, 0);
+}
+
+void gl_store_flush_index(gl_store_t *s, gl_store_flush_cb cb, void *arg) {
+  unsigned char index[GL_STORE_INDEX_LEN];
+  gl_store_be64_put(index, s->index_version);
   gl_hot_t *h = s->dirty_head;
   s->dirty_head = s->dirty_tail = NULL;
   s->ndirty = 0;
@@ -350,11 +395,36 @@ void gl_store_flush(gl_store_t *s, gl_store_dirty_cb cb, void *arg) {
     h->flushed_len = 0;
     h->flushed_state = h->obj ? GL_FLUSHED_VALUE : GL_FLUSHED_TOMBSTONE;
     if (h->obj) h->flushed_len = s->ops->encode(s->opaque, h->obj, &h->flushed);
+    bool indexed = h->obj && s->ops->index;
+    if (indexed) {
+      h->flushed_index = s->ops->index(s->opaque, h->obj);
+      gl_store_be64_put(index + 8, (uint64_t)h->flushed_index);
+    }
     /* A zero-length encoding is still a value: never NULL for it. */
     const void *buf = h->obj ? (h->flushed ? (const void *)h->flushed : "") : NULL;
-    if (cb) cb(arg, h->e->data, h->e->klen, buf, h->flushed_len);
+    if (cb)
+      cb(arg, h->e->data, h->e->klen, buf, h->flushed_len, indexed ? index : NULL,
+         indexed ? sizeof index : 0);
     h = next;
   }
+}
+
+typedef struct gl_store_flush_shim {
+  gl_store_dirty_cb cb;
+  void *arg;
+} gl_store_flush_shim_t;
+
+static void gl_store_flush_shim(void *arg, const void *key, size_t klen, const void *buf,
+                                size_t len, const void *index, size_t index_len) {
+  (void)index;
+  (void)index_len;
+  gl_store_flush_shim_t *sh = arg;
+  if (sh->cb) sh->cb(sh->arg, key, klen, buf, len);
+}
+
+void gl_store_flush(gl_store_t *s, gl_store_dirty_cb cb, void *arg) {
+  gl_store_flush_shim_t sh = {cb, arg};
+  gl_store_flush_index(s, gl_store_flush_shim, &sh);
 }
 
 size_t gl_store_dirty_count(const gl_store_t *s) { return s->ndirty; }
@@ -371,5 +441,27 @@ void gl_store_foreach(gl_store_t *s, gl_store_each_cb cb, void *arg) {
       if (!obj) continue;
       cb(arg, e->data, e->klen, obj);
       s->ops->free(s->opaque, obj);
+    }
+}
+
+void gl_store_foreach_index(gl_store_t *s, gl_store_index_cb cb, void *arg) {
+  if (!s->ops->index) {
+    fprintf(stderr, "greenlight: bug: gl_store_foreach_index on a store without ops->index\n");
+    abort();
+  }
+  for (size_t b = 0; b < s->nbuckets; b++)
+    for (gl_entry_t *e = s->buckets[b]; e; e = e->next) {
+      if (e->hot) {
+        if (e->hot->obj) cb(arg, e->data, e->klen, s->ops->index(s->opaque, e->hot->obj));
+        continue;
+      }
+      if (!e->index_known) { /* Restored without a usable header: computed once. */
+        void *obj = gl_store_decode(s, e);
+        if (!obj) continue;
+        e->index = s->ops->index(s->opaque, obj);
+        e->index_known = 1;
+        s->ops->free(s->opaque, obj);
+      }
+      cb(arg, e->data, e->klen, e->index);
     }
 }

@@ -281,8 +281,18 @@ static int gl_task_restore_msg(gl_engine_t *e, rd_kafka_message_t *m) {
     if (m->len == 8) t->stream_time = gl_be64(m->payload);
     return 1;
   }
-  /* Kept as the changelog's bytes: decoded when the key is first read. */
-  if (m->key && t->store) gl_store_restore_bytes(t->store, m->key, m->key_len, m->payload, m->len);
+  /* Kept as the changelog's bytes: decoded when the key is first read. A
+   * store with index numbers keeps the record's too (from its header). */
+  if (!m->key || !t->store) return 1;
+  const void *index = NULL;
+  size_t index_len = 0;
+  rd_kafka_headers_t *hdrs;
+  if (m->payload && gl_store_has_index(t->store) &&
+      rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+      rd_kafka_header_get_last(hdrs, GL_STORE_INDEX_HEADER, &index, &index_len) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR)
+    index = NULL;
+  gl_store_restore(t->store, m->key, m->key_len, m->payload, m->len, index, index_len);
   return 1;
 }
 

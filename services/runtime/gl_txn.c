@@ -108,22 +108,30 @@ typedef struct gl_flush_arg {
 } gl_flush_arg_t;
 
 /* The store encoded the value (buf NULL: a tombstone) and keeps those
- * bytes as the committed value once the transaction commits. */
+ * bytes as the committed value once the transaction commits; a store with
+ * index numbers hands the value's, written as a header so that a restore
+ * need not decode the value to learn it. */
 static void gl_txn_changelog_write(void *arg, const void *key, size_t klen, const void *buf,
-                                   size_t len) {
+                                   size_t len, const void *index, size_t index_len) {
   gl_flush_arg_t *fa = arg;
   gl_engine_t *e = fa->e;
+  rd_kafka_headers_t *hdrs = NULL;
+  if (index) {
+    hdrs = rd_kafka_headers_new(1);
+    rd_kafka_header_add(hdrs, GL_STORE_INDEX_HEADER, -1, index, (ssize_t)index_len);
+  }
   /* A processor keeps each value within the broker's message size (orderd
    * and batchd bound theirs by construction); past it the state cannot be
    * saved, and aborting would only repeat, so the daemon stops. */
-  if (gl_txn_record_size(klen, len, NULL) > (size_t)e->conf.record_max_bytes) {
+  if (gl_txn_record_size(klen, len, hdrs) > (size_t)e->conf.record_max_bytes) {
+    if (hdrs) rd_kafka_headers_destroy(hdrs);
     gl_engine_fatal(e, "%s [%d]: the state of a key (%zu bytes of key, %zu of value) is over "
                     "record.max.bytes (%lld): the processor must bound its state",
                     e->changelog, fa->t->partition, klen, len, (long long)e->conf.record_max_bytes);
     e->txn_poisoned = true; /* Never commit outputs without their state. */
     return;
   }
-  gl_txn_produce(e, e->changelog, fa->t->partition, 0, key, klen, buf, len, NULL);
+  gl_txn_produce(e, e->changelog, fa->t->partition, 0, key, klen, buf, len, hdrs);
 }
 
 /* Writes every dirty key and the stream time of each task to its changelog
@@ -137,7 +145,7 @@ static rd_kafka_topic_partition_list_t *gl_txn_prepare(gl_engine_t *e) {
      * need not (and, too large, could not) be written. */
     if (e->changelog && t->state == GL_TASK_ACTIVE && !e->txn_poisoned) {
       gl_flush_arg_t fa = {e, t};
-      if (t->store) gl_store_flush(t->store, gl_txn_changelog_write, &fa);
+      if (t->store) gl_store_flush_index(t->store, gl_txn_changelog_write, &fa);
       if (t->stream_time != t->stream_time_logged) {
         unsigned char v[8];
         gl_be64_put(v, t->stream_time);

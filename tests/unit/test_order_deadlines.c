@@ -89,11 +89,30 @@ static void test_growth_and_clear(void **state) {
   order_deadlines_free(&d);
 }
 
+/* push_n: an id given by length (a store key, not NUL-terminated) is copied
+ * as those bytes; INT64_MAX is ignored as with push. */
+static void test_push_n(void **state) {
+  (void)state;
+  order_deadlines_t d;
+  order_deadlines_init(&d);
+  const char keys[] = "O-bO-aO-c";
+  order_deadlines_push_n(&d, 30, keys, 3);
+  order_deadlines_push_n(&d, 30, keys + 3, 3);
+  order_deadlines_push_n(&d, INT64_MAX, keys + 6, 3);
+  order_deadlines_push_n(&d, 10, keys + 6, 3);
+  assert_int_equal(d.len, 3);
+  char log[256];
+  pop_all(&d, 100, log, sizeof log);
+  assert_string_equal(log, "10:O-c;30:O-a;30:O-b;");
+  order_deadlines_free(&d);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_order_by_deadline_then_id),
       cmocka_unit_test(test_stale_entries_and_copies),
       cmocka_unit_test(test_growth_and_clear),
+      cmocka_unit_test(test_push_n),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
