@@ -302,7 +302,7 @@ void gl_store_commit(gl_store_t *s) {
       h->flushed_len = 0;
       h->flushed_state = GL_FLUSHED_NONE;
     }
-    if (h->dirty) { /* Written after the flush: stays hot (the engine never does this). */
+    if (h->dirty) { /* Written after the flush (processing while the commit ran, gl_overlap.c): stays hot and dirty for the next flush. */
       h->hot_next = keep;
       keep = h;
     } else {
