@@ -302,6 +302,7 @@ def run_daemon(d, total, timeout):
                max(d.metric("greenlight_commit_latency_seconds_count"), 1),
                dlq=int(d.metric("greenlight_dlq_records_total")),
                merge_idle_expired=int(d.metric("greenlight_merge_idle_expired_total")),
+               during_commit=int(d.metric("greenlight_records_processed_during_commit_total")),
                cpu_seconds=proc_cpu(d.proc.pid))
     out["rss"], out["rss_peak"] = proc_rss(d.proc.pid)
     out["profile"] = perf_stop(rec)
@@ -331,13 +332,18 @@ def orderd_topics(app):
 def throughput(a, results):
     prefix, tag, total = bench_prefix("bench"), "T", a.orders * 4
     make_topics(prefix, extra=["bench-bare.out", "bench-bare-time.out", "bench.pipe-out", "bench-pipe.owners:compact:1",
-                               *orderd_topics("eos"), *orderd_topics("alo")])
+                               "bench.pipe-out2", "bench-pipe2.owners:compact:1",
+                               *orderd_topics("eos"), *orderd_topics("eos2"), *orderd_topics("alo")])
     secs = produce_stream(prefix, workload(tag, a.orders))
     print(f"produced {total} events ({a.orders} orders) in {secs:.1f} s under {prefix}", flush=True)
     timeout = max(600, total / 500)
     pipe = Daemon(PIPE, "bench-pipe", [
         "-b", BOOTSTRAP, "--topic.prefix", prefix, "--http.port", "0", "--app.id", "bench-pipe",
         "--input.topics", ",".join(INPUT_TOPICS), "--output.topics", "bench.pipe-out", *DAEMON_ARGS])
+    pipe_no_overlap = Daemon(PIPE, "bench-pipe2", [
+        "-b", BOOTSTRAP, "--topic.prefix", prefix, "--http.port", "0", "--app.id", "bench-pipe2",
+        "--input.topics", ",".join(INPUT_TOPICS), "--output.topics", "bench.pipe-out2", *DAEMON_ARGS,
+        "--commit.overlap.max.records", "0"])
     interval, cap = engine_commit_policy()
     cap = cap if int(cap) > 0 else "100000000"
     variants = [
@@ -355,6 +361,14 @@ def throughput(a, results):
         ("orderd exactly_once", lambda: run_daemon(
             Daemon(ORDERD, "bench-orderd-eos", orderd_args(prefix, "eos")), total, timeout),
          lambda: check_orders(prefix, "bench-eos.order-status", tag, a.orders)),
+        # The same two with processing waiting for every commit, as before
+        # commit.overlap.max.records: what the overlap is worth here.
+        ("pipe, no overlap", lambda: run_daemon(pipe_no_overlap, total, timeout),
+         lambda: check_passthrough(prefix, "bench.pipe-out2", total)),
+        ("orderd eos, no overlap", lambda: run_daemon(
+            Daemon(ORDERD, "bench-orderd-eos2", orderd_args(prefix, "eos2") +
+                   ["--commit.overlap.max.records", "0"]), total, timeout),
+         lambda: check_orders(prefix, "bench-eos2.order-status", tag, a.orders)),
         ("orderd at_least_once", lambda: run_daemon(
             Daemon(ORDERD, "bench-orderd-alo", orderd_args(prefix, "alo", "at_least_once")), total,
             timeout),
@@ -377,6 +391,7 @@ def throughput(a, results):
               f"{r['cpu_us_per_event']:.1f} us CPU/event (broker {r['broker_us_per_event'] or 0:.1f}), "
               f"{r['commits']} commits "
               f"({r['commit_ms_mean']:.1f} ms mean), "
+              + (f"{r['during_commit']} processed during commits, " if "during_commit" in r else "") +
               f"check {r['check']}", flush=True)
 
 
