@@ -113,7 +113,11 @@ void order_vformat(char *buf, size_t size, const char *fmt, va_list ap);
 /* True if the order's cause says something (an OrderStatus carries a
  * Cause only then, so that a record decoded and encoded again is
  * byte-identical). */
-bool order_has_cause(const order_t *o);
+static inline bool order_has_cause(const order_t *o) {
+  return (o->cause_event_id && *o->cause_event_id) || (o->cause_type && *o->cause_type) ||
+         (o->cause_topic && *o->cause_topic) || o->cause_partition || o->cause_offset ||
+         o->cause_occurred_at_ms;
+}
 
 /* The order's current view as a serialized OrderStatus, and the order as a
  * serialized OrderRecord, each a malloc'd buffer *out of the returned

@@ -228,12 +228,6 @@ void order_vformat(char *buf, size_t size, const char *fmt, va_list ap) {
 #endif
 }
 
-bool order_has_cause(const order_t *o) {
-  return (o->cause_event_id && *o->cause_event_id) || (o->cause_type && *o->cause_type) ||
-         (o->cause_topic && *o->cause_topic) || o->cause_partition || o->cause_offset ||
-         o->cause_occurred_at_ms;
-}
-
 void order_publish(order_t *o, int previous_state, const char *reason_code, const char *reason,
                    const order_cause_t *cause, order_out_t *out) {
   if (out->nstatus >= ORDER_OUT_MAX) {

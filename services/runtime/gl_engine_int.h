@@ -250,7 +250,6 @@ void gl_owners_poll(gl_engine_t *e);
 void gl_owners_destroy(gl_engine_t *e);
 
 /* gl_poison.c: record-tied output failures (SPEC §3.1). */
-void gl_poison_cause_push(gl_engine_t *e, gl_task_t *t, int rank, int64_t offset);
 /* Adds a cause to the open transaction's list and makes it the current one. */
 void gl_poison_cause_add(gl_engine_t *e, int32_t partition, int rank, int64_t offset);
 /* A produce of the record in hand was refused before it left: poison it. */
@@ -326,8 +325,23 @@ void gl_overlap_hold(gl_engine_t *e, const char *topic, int32_t partition, int64
                      rd_kafka_headers_t *hdrs);
 /* Holds a refusal of an output over record.max.bytes, as gl_poison_local. */
 void gl_overlap_refuse(gl_engine_t *e, const char *detail);
-/* The commit succeeded: begins the next transaction and produces what is held. */
-void gl_overlap_replay(gl_engine_t *e);
+/* One held output as gl_overlap_each shows it: refused is the refusal's
+ * detail (no output), else key and value (NULL: none); hdrs become the
+ * callback's; cause is the input record behind it, or NULL. */
+typedef struct gl_held_view {
+  const char *topic;
+  int32_t partition;
+  int64_t timestamp_ms;
+  const void *key, *value;
+  size_t klen, vlen;
+  rd_kafka_headers_t *hdrs;
+  const gl_cause_t *cause;
+  const char *refused;
+} gl_held_view_t;
+typedef void (*gl_overlap_fn)(void *arg, const gl_held_view_t *v);
+/* Calls fn for each held output in order (until the engine closes), then
+ * empties the buffer. */
+void gl_overlap_each(gl_engine_t *e, gl_overlap_fn fn, void *arg);
 /* The commit failed: what is held goes (its groups rewind). */
 void gl_overlap_drop(gl_engine_t *e);
 void gl_overlap_destroy(gl_engine_t *e);

@@ -12,6 +12,7 @@
  * refusal (an output over record.max.bytes) to replay as one. Only buffered
  * records are processed (the consumer is not polled during a commit, so no
  * rebalance can happen in the middle), at most commit.overlap.max.records.
+ * This file only keeps them: gl_txn.c decides when to hold and replays.
  *
  * Loop thread only; the engine owns the buffers. */
 #include <stdlib.h>
@@ -89,20 +90,6 @@ void gl_overlap_refuse(gl_engine_t *e, const char *detail) {
   h->at = gl_overlap_bytes(e, detail, h->vlen);
 }
 
-/* The cause index of h in the open transaction (0: none), pushing it
- * unless it is the last one pushed. */
-static uintptr_t gl_overlap_cause_index(gl_engine_t *e, const gl_held_t *h) {
-  if (!h->has_cause) return 0;
-  if (e->ncauses > 0) {
-    const gl_cause_t *last = &e->causes[e->ncauses - 1];
-    if (last->partition == h->cause.partition && last->rank == h->cause.rank &&
-        last->offset == h->cause.offset)
-      return e->ncauses;
-  }
-  gl_poison_cause_add(e, h->cause.partition, h->cause.rank, h->cause.offset);
-  return e->ncauses;
-}
-
 static void gl_overlap_clear(gl_engine_t *e) {
   for (size_t i = 0; i < e->nheld; i++)
     if (e->held[i].hdrs) rd_kafka_headers_destroy(e->held[i].hdrs);
@@ -114,30 +101,23 @@ static void gl_overlap_clear(gl_engine_t *e) {
   e->held_has_cause = false;
 }
 
-void gl_overlap_replay(gl_engine_t *e) {
-  if (!e->held_open) return;
-  gl_txn_begin(e);
-  if (e->closed) {
-    gl_overlap_clear(e);
-    return;
-  }
-  e->txn_started_ms = e->held_started_ms;
-  e->txn_records = e->held_records;
+void gl_overlap_each(gl_engine_t *e, gl_overlap_fn fn, void *arg) {
   for (size_t i = 0; i < e->nheld && !e->closed; i++) {
     gl_held_t *h = &e->held[i];
-    e->cur_cause = gl_overlap_cause_index(e, h);
     const uint8_t *b = e->held_buf + h->at;
-    if (h->refused) {
-      gl_poison_local(e, "%s", (const char *)b);
-      continue;
-    }
-    rd_kafka_headers_t *hdrs = h->hdrs;
-    h->hdrs = NULL; /* gl_txn_send owns them now. */
-    gl_txn_send(e, h->topic, h->partition, h->timestamp_ms, h->has_key ? b : NULL, h->klen,
-                h->has_value ? b + h->klen : NULL, h->vlen, hdrs);
+    gl_held_view_t v = {.topic = h->topic,
+                        .partition = h->partition,
+                        .timestamp_ms = h->timestamp_ms,
+                        .key = h->has_key ? b : NULL,
+                        .klen = h->klen,
+                        .value = h->has_value ? b + h->klen : NULL,
+                        .vlen = h->vlen,
+                        .hdrs = h->hdrs,
+                        .cause = h->has_cause ? &h->cause : NULL,
+                        .refused = h->refused ? (const char *)b : NULL};
+    h->hdrs = NULL; /* The callback's now. */
+    fn(arg, &v);
   }
-  e->cur_cause = 0;
-  gl_series_set(e->m_open_records, (double)e->txn_records);
   gl_overlap_clear(e);
 }
 

@@ -20,13 +20,6 @@
 
 #include "gl_engine_int.h"
 
-void gl_poison_cause_push(gl_engine_t *e, gl_task_t *t, int rank, int64_t offset) {
-  if (gl_overlap_active(e)) /* Its outputs go into the next transaction. */
-    gl_overlap_cause(e, t->partition, rank, offset);
-  else
-    gl_poison_cause_add(e, t->partition, rank, offset);
-}
-
 void gl_poison_cause_add(gl_engine_t *e, int32_t partition, int rank, int64_t offset) {
   if (e->ncauses == e->causes_cap) {
     size_t n = e->causes_cap ? e->causes_cap * 2 : 1024;

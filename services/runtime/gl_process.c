@@ -49,7 +49,10 @@ static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_mess
                      .value = m->payload,
                      .value_len = m->len};
   char detail[512];
-  gl_poison_cause_push(e, t, rank, m->offset);
+  if (next) /* Its outputs are held for the next transaction. */
+    gl_overlap_cause(e, t->partition, rank, m->offset);
+  else
+    gl_poison_cause_add(e, t->partition, rank, m->offset);
   const gl_poison_t *poison = gl_poison_take(t, rank, m->offset);
   if (poison) {
     if (poison->attempts < 2) gl_ctx_dlq(&ctx, poison->reason, poison->detail);

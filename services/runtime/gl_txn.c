@@ -257,6 +257,45 @@ static void gl_txn_abort_work(uv_work_t *req) {
   e->commit_result = gl_txn_abort_blocking(e);
 }
 
+/* The cause index of a held output in the open transaction (0: none),
+ * pushing its cause unless it is the last one pushed. */
+static uintptr_t gl_txn_held_cause(gl_engine_t *e, const gl_cause_t *c) {
+  if (!c) return 0;
+  if (e->ncauses > 0) {
+    const gl_cause_t *last = &e->causes[e->ncauses - 1];
+    if (last->partition == c->partition && last->rank == c->rank && last->offset == c->offset)
+      return e->ncauses;
+  }
+  gl_poison_cause_add(e, c->partition, c->rank, c->offset);
+  return e->ncauses;
+}
+
+static void gl_txn_replay_one(void *arg, const gl_held_view_t *v) {
+  gl_engine_t *e = arg;
+  e->cur_cause = gl_txn_held_cause(e, v->cause);
+  if (v->refused)
+    gl_poison_local(e, "%s", v->refused);
+  else
+    gl_txn_send(e, v->topic, v->partition, v->timestamp_ms, v->key, v->klen, v->value, v->vlen,
+                v->hdrs);
+}
+
+/* The commit succeeded: the next transaction begins with what was held
+ * while it ran (gl_overlap.c), in order. */
+static void gl_txn_replay(gl_engine_t *e) {
+  if (!e->held_open) return;
+  gl_txn_begin(e);
+  if (e->closed) {
+    gl_overlap_drop(e);
+    return;
+  }
+  e->txn_started_ms = e->held_started_ms;
+  e->txn_records = e->held_records;
+  gl_overlap_each(e, gl_txn_replay_one, e);
+  e->cur_cause = 0;
+  gl_series_set(e->m_open_records, (double)e->txn_records);
+}
+
 /* An input after its commit: committed up to what the commit was prepared
  * with; records processed since (while it ran) remain to commit, from
  * there. */
@@ -309,7 +348,7 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
       }
       gl_debug(e->log, "commit", "committed %lld records in %.1f ms", (long long)records,
                secs * 1000);
-      gl_overlap_replay(e);
+      gl_txn_replay(e);
       break;
     case GL_COMMIT_ABORTED:
       e->consecutive_aborts++;

@@ -107,7 +107,8 @@ static void load(run_t *r, const char *path, const char *prefix) {
     }
     if (per_order[order] >= SLOTS) die(e->key, "more than 8 events for one order");
     r->slot_event[order * SLOTS + per_order[order]++] = r->nev++;
-    gl_envelope_free(env);
+    /* Built from JSON, not decoded: not in a decode arena (gl_codec.h). */
+    protobuf_c_message_free_unpacked(&env->base, NULL);
     json_decref(o);
   }
   free(line);
