@@ -31,6 +31,7 @@ typedef struct gl_poison {
   int64_t offset;
   int attempts; /* Times its outputs (the DLQ copy included) were refused. */
   bool used;    /* Sent to the DLQ in the open transaction. */
+  bool used_next; /* Sent while a commit ran: in the transaction after it (gl_overlap.c). */
   char reason[32];
   char detail[256];
 } gl_poison_t;
@@ -141,6 +142,7 @@ struct gl_engine {
   uint8_t *held_buf;
   size_t held_len, held_buf_cap;
   bool held_open;           /* Records were processed for the next transaction. */
+  bool held_refused;        /* A refusal is held: the next transaction will abort. */
   uint64_t held_started_ms; /* When the first of them was. */
   int64_t held_records;
   bool held_has_cause;      /* held_cause is the record being processed. */
@@ -260,7 +262,8 @@ void gl_poison_dr(gl_engine_t *e, const rd_kafka_message_t *m);
  * task; a commit forgets the records already sent to the DLQ. */
 void gl_poison_after_txn(gl_engine_t *e, bool committed);
 /* True if the record at (rank, offset) is poison: reason and detail say why. */
-const gl_poison_t *gl_poison_take(gl_task_t *t, int rank, int64_t offset);
+/* next: the record is processed while a commit runs, for the transaction after it. */
+const gl_poison_t *gl_poison_take(gl_task_t *t, int rank, int64_t offset, bool next);
 void gl_poison_destroy(gl_engine_t *e);
 
 /* gl_task.c: partition groups (gl_merge.c decides their order). */
@@ -351,7 +354,8 @@ void gl_overlap_destroy(gl_engine_t *e);
  * commit.overlap.max.records (or that cap). */
 static inline bool gl_txn_capped(const gl_engine_t *e) {
   if (gl_overlap_active(e))
-    return e->held_records >= e->conf.commit_overlap_max_records ||
+    return e->held_refused || e->txn_poisoned ||
+           e->held_records >= e->conf.commit_overlap_max_records ||
            (e->conf.commit_max_records > 0 && e->held_records >= e->conf.commit_max_records);
   return e->conf.commit_max_records > 0 && e->txn_records >= e->conf.commit_max_records;
 }

@@ -84,6 +84,7 @@ void gl_overlap_hold(gl_engine_t *e, const char *topic, int32_t partition, int64
 }
 
 void gl_overlap_refuse(gl_engine_t *e, const char *detail) {
+  e->held_refused = true; /* The next transaction will abort: no use going on. */
   gl_held_t *h = gl_overlap_push(e);
   h->refused = true;
   h->vlen = strlen(detail) + 1;
@@ -97,6 +98,7 @@ static void gl_overlap_clear(gl_engine_t *e) {
   e->held_len = 0;
   e->held_records = 0;
   e->held_open = false;
+  e->held_refused = false;
   e->held_started_ms = 0;
   e->held_has_cause = false;
 }

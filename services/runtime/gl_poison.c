@@ -102,16 +102,22 @@ static void gl_poison_file(gl_engine_t *e, uintptr_t cause, bool local) {
 }
 
 void gl_poison_after_txn(gl_engine_t *e, bool committed) {
-  if (committed) {
-    for (int p = 0; p < e->ntasks; p++) {
-      gl_task_t *t = e->tasks[p];
-      for (int i = 0; t && i < t->npoison;)
-        if (t->poison[i].used)
-          t->poison[i] = t->poison[--t->npoison];
-        else
-          i++;
+  /* Records taken while the commit ran are in the next transaction now
+   * (committed) or come again (not). */
+  for (int p = 0; p < e->ntasks; p++) {
+    gl_task_t *t = e->tasks[p];
+    for (int i = 0; t && i < t->npoison;) {
+      gl_poison_t *q = &t->poison[i];
+      if (committed && q->used) {
+        *q = t->poison[--t->npoison];
+        continue;
+      }
+      q->used = committed && q->used_next;
+      q->used_next = false;
+      i++;
     }
-  } else {
+  }
+  if (!committed) {
     gl_poison_file(e, e->local_poison, true);
     if (e->dr_poison != e->local_poison) gl_poison_file(e, atomic_load(&e->dr_poison), false);
   }
@@ -120,9 +126,12 @@ void gl_poison_after_txn(gl_engine_t *e, bool committed) {
   atomic_store(&e->dr_poison, 0);
 }
 
-const gl_poison_t *gl_poison_take(gl_task_t *t, int rank, int64_t offset) {
+const gl_poison_t *gl_poison_take(gl_task_t *t, int rank, int64_t offset, bool next) {
   gl_poison_t *p = t->npoison ? gl_poison_find(t, rank, offset) : NULL;
-  if (p) p->used = true;
+  if (p && next)
+    p->used_next = true;
+  else if (p)
+    p->used = true;
   return p;
 }
 

@@ -53,7 +53,7 @@ static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_mess
     gl_overlap_cause(e, t->partition, rank, m->offset);
   else
     gl_poison_cause_add(e, t->partition, rank, m->offset);
-  const gl_poison_t *poison = gl_poison_take(t, rank, m->offset);
+  const gl_poison_t *poison = gl_poison_take(t, rank, m->offset, next);
   if (poison) {
     if (poison->attempts < 2) gl_ctx_dlq(&ctx, poison->reason, poison->detail);
     else
@@ -150,7 +150,7 @@ void gl_engine_pump(gl_engine_t *e) {
   }
   rd_kafka_message_t *m;
   e->pump_now_ms = gl_now_ms();
-  gl_settle_pump_start(&e->settle, e->pump_now_ms); /* Before the drain: see gl_settle.h. */
+  gl_settle_pump_start(&e->settle); /* Before the drain: see gl_settle.h. */
   gl_task_restore_poll(e);
   for (int n = 0; n < 20000 && !e->closed && (m = rd_kafka_consumer_poll(e->consumer, 0)); n++)
     gl_dispatch(e, m);

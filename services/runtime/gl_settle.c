@@ -5,11 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A broker counts as fetching while a read saw its counter move within
- * this long; one that stopped (it left, or leads nothing of ours) is not
- * waited for. Any value above merge.settle.ms, the bound of every wait,
- * is as safe as another. */
-#define GL_SETTLE_ACTIVE_MS 1000
 
 #define GL_SETTLE_FETCH 1 /* Kafka's ApiKey of Fetch. */
 
@@ -47,6 +42,9 @@ static int gl_settle_slot(gl_settle_t *s, int32_t brokerid) {
 void gl_settle_sent(gl_settle_t *s, int32_t brokerid) {
   int i = gl_settle_slot(s, brokerid);
   if (i < 0) return;
+  atomic_store_explicit(&s->handled_at_send[i],
+                        atomic_load_explicit(&s->handled[i], memory_order_relaxed),
+                        memory_order_relaxed); /* Published by the release below. */
   /* Release: what this thread enqueued before is seen by a loop that
    * reads the new count (gl_settle_pump_start, acquire). */
   atomic_fetch_add_explicit(&s->sent[i], 1, memory_order_release);
@@ -109,27 +107,30 @@ int gl_settle_install(gl_settle_t *s, rd_kafka_conf_t *conf, char *errstr, size_
   return 0;
 }
 
-/* How far broker i lets records settle, read now: every earlier pump if it
- * is between responses, the pending snapshot's pumps if it wrote a Fetch
- * since, else what had settled. */
-static uint64_t gl_settle_broker(gl_settle_t *s, int i, uint64_t sent) {
-  uint64_t handled = atomic_load_explicit(&s->handled[i], memory_order_acquire);
+/* How far broker i lets records settle, read now (sent, then handled):
+ * every earlier pump if it is between responses (no answer begun since its
+ * last Fetch, sent unchanged across the reads), the pending snapshot's
+ * pumps if it wrote a Fetch since, else what had settled. */
+static uint64_t gl_settle_broker(gl_settle_t *s, int i, uint64_t sent, uint64_t handled) {
+  uint64_t at_send = atomic_load_explicit(&s->handled_at_send[i], memory_order_acquire);
   uint64_t again = atomic_load_explicit(&s->sent[i], memory_order_acquire);
-  if (again == sent && handled + 1 == sent) return s->pump - 1;
+  if (again == sent && sent > 0 && handled == at_send) return s->pump - 1;
   if (s->pending && sent > s->base[i]) return s->pending_tag;
   return s->settled;
 }
 
-void gl_settle_pump_start(gl_settle_t *s, uint64_t now_ms) {
+void gl_settle_pump_start(gl_settle_t *s) {
   s->pump++;
   uint64_t upto = s->pump - 1; /* No broker fetching: nothing holds records back. */
   for (int i = 0; i < GL_SETTLE_BROKERS; i++) {
     if (atomic_load_explicit(&s->id[i], memory_order_acquire) == INT32_MIN) break;
+    /* A broker between responses holds nothing back, so one that fetches
+     * nothing any more (it left, or leads nothing of ours) is no wait; one
+     * reading an answer is waited for however long it takes, up to
+     * merge.settle.ms from the records' arrival. */
     uint64_t n = atomic_load_explicit(&s->sent[i], memory_order_acquire);
-    if (n != s->seen[i]) s->changed_ms[i] = now_ms;
-    s->seen[i] = n;
-    if (now_ms - s->changed_ms[i] > GL_SETTLE_ACTIVE_MS) continue; /* Not fetching. */
-    uint64_t b = gl_settle_broker(s, i, n);
+    uint64_t h = atomic_load_explicit(&s->handled[i], memory_order_acquire);
+    uint64_t b = gl_settle_broker(s, i, n, h);
     if (b < upto) upto = b;
   }
   if (atomic_load(&s->overflow)) return;

@@ -19,8 +19,8 @@
  * the start of a later pump, before its drain, a broker no longer holds
  * back the records of earlier pumps when either
  *   - it is between responses: its last Fetch was written and no handling
- *     of its response has begun (sent = handled + 1), so every earlier
- *     response was handled in full; or
+ *     of a response has begun since, so every earlier response was handled
+ *     in full; or
  *   - it wrote a Fetch since the snapshot of its counters taken after the
  *     drain that took the records (the response they came in was handled
  *     in full before that Fetch was written).
@@ -51,13 +51,16 @@ typedef struct gl_settle {
   _Atomic int32_t id[GL_SETTLE_BROKERS];
   _Atomic uint64_t sent[GL_SETTLE_BROKERS];    /* Fetch requests written. */
   _Atomic uint64_t handled[GL_SETTLE_BROKERS]; /* Fetch responses whose handling began. */
+  /* handled as it was when the last Fetch was written: while it still is,
+   * the broker waits for that Fetch's answer. (Counting sent against
+   * handled would drift: a request purged unsent when a connection drops
+   * is answered with an error all the same.) */
+  _Atomic uint64_t handled_at_send[GL_SETTLE_BROKERS];
   _Atomic bool overflow; /* A broker found no free slot: settle by time only. */
   _Atomic bool waiting;  /* The loop waits for the next Fetch: wake it. */
   uv_mutex_t wake_lock;  /* Guards wake against gl_settle_close. */
   uv_async_t *wake;      /* Sent when waiting; NULL: no wake-up (closed). */
   /* Loop thread only. */
-  uint64_t seen[GL_SETTLE_BROKERS];       /* Fetches written, at the last read. */
-  uint64_t changed_ms[GL_SETTLE_BROKERS]; /* When a read last saw that move. */
   uint64_t base[GL_SETTLE_BROKERS];       /* The pending snapshot of sent. */
   bool pending;          /* A snapshot waits for the brokers to write a Fetch. */
   uint64_t pending_tag;  /* The last pump whose records it covers. */
@@ -81,7 +84,7 @@ int gl_settle_install(gl_settle_t *s, rd_kafka_conf_t *conf, char *errstr, size_
 
 /* The start of a pump, before its drain: reads the counters and settles
  * what no broker holds back any more. */
-void gl_settle_pump_start(gl_settle_t *s, uint64_t now_ms);
+void gl_settle_pump_start(gl_settle_t *s);
 /* The tag of a record taken from the consumer queue in this pump. */
 uint64_t gl_settle_tag(gl_settle_t *s);
 /* The end of a pump's drain: snapshots the counters for the records

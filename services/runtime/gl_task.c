@@ -191,7 +191,9 @@ rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, 
  * which may hold outputs computed without that value, never commits. */
 static void gl_task_store_corrupt(void *arg, const void *key, size_t klen, const char *why) {
   gl_engine_t *e = arg;
-  e->txn_poisoned = true;
+  /* While a commit runs its thread reads the flag: the outputs at stake
+   * are held (gl_overlap.c) and the engine stops before they are sent. */
+  if (!gl_txn_busy(e)) e->txn_poisoned = true;
   gl_engine_fatal(e, "%s: the value of key '%.*s' does not decode: %s", e->changelog,
                   (int)(klen < 128 ? klen : 128), (const char *)key, why);
 }

@@ -83,12 +83,12 @@ int gl_txn_send(gl_engine_t *e, const char *topic, int32_t partition, int64_t ti
       rd_kafka_poll(e->producer, 10);
       continue;
     }
+    size_t size = gl_txn_record_size(klen, vlen, hdrs); /* Before the headers go. */
     if (hdrs) rd_kafka_headers_destroy(hdrs);
     gl_warn(e->log, "produce_failed", "produce to %s: %s; the transaction will abort", topic,
             rd_kafka_err2str(err));
     if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
-      gl_poison_local(e, "%s refused a record of %zu bytes: %s", topic,
-                      gl_txn_record_size(klen, vlen, hdrs), rd_kafka_err2str(err));
+      gl_poison_local(e, "%s refused a record of %zu bytes: %s", topic, size, rd_kafka_err2str(err));
     else
       e->txn_poisoned = true;
     return GL_EINVAL;
@@ -177,6 +177,11 @@ static gl_commit_result_t gl_txn_commit_blocking(gl_engine_t *e,
                                               rd_kafka_topic_partition_list_t *offs) {
   rd_kafka_error_t *err = NULL;
   if (e->txn_poisoned) {
+    /* Let what is in flight land first: aborting while partitions are
+     * still being added to the transaction can fail with INVALID_TXN_STATE
+     * in librdkafka 2.0.2 (confluentinc/librdkafka#4849), as it did when a
+     * refusal held during a commit was replayed right after a burst. */
+    if (e->eos) rd_kafka_flush(e->producer, 30000);
     snprintf(e->commit_err, sizeof(e->commit_err), "a produce failed in this transaction");
     return GL_COMMIT_ABORTED;
   }
@@ -284,7 +289,7 @@ static void gl_txn_replay_one(void *arg, const gl_held_view_t *v) {
  * while it ran (gl_overlap.c), in order. */
 static void gl_txn_replay(gl_engine_t *e) {
   if (!e->held_open) return;
-  gl_txn_begin(e);
+  if (!e->closed) gl_txn_begin(e);
   if (e->closed) {
     gl_overlap_drop(e);
     return;
