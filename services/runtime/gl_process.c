@@ -185,10 +185,23 @@ static void gl_process_after_commit(gl_engine_t *e) {
 /* The end of a drain: commit what is open (on the loop) and close. */
 void gl_engine_finish_stop(gl_engine_t *e) {
   if (e->closed) return;
-  if (e->txn_state == GL_TXN_OPEN && gl_txn_commit_sync(e) != GL_COMMIT_OK) {
-    gl_error(e->log, "stop", "final commit failed: %s", e->commit_err);
-    gl_engine_fail(e);
-    return;
+  if (e->txn_state == GL_TXN_OPEN) {
+    /* A transaction an output was refused in must abort: that is the poison
+     * rule at work (SPEC §3.1), not a failure; its records, the refused one
+     * first, are processed again at the next start. Any other failed final
+     * commit ends the process with 1 for a supervisor. */
+    bool poisoned = e->txn_poisoned;
+    int64_t records = e->txn_records;
+    gl_commit_result_t r = gl_txn_commit_sync(e);
+    if (r == GL_COMMIT_ABORTED && poisoned) {
+      gl_warn(e->log, "stop",
+              "final transaction aborted (%s): its %lld records are processed again at the next "
+              "start", e->commit_err, (long long)records);
+    } else if (r != GL_COMMIT_OK) {
+      gl_error(e->log, "stop", "final commit failed: %s", e->commit_err);
+      gl_engine_fail(e);
+      return;
+    }
   }
   gl_engine_close(e);
 }
