@@ -72,7 +72,8 @@ typedef struct gl_engine_conf {
   int64_t record_max_bytes;  /* Largest output record produced (key, value, headers). */
   int64_t time_max_forward_ms; /* How far one record may move event time (SPEC §3.1). */
   int64_t startup_timeout_ms;  /* How long a start waits for the broker and the topics. */
-  int64_t merge_settle_ms;     /* How long a record waits before an input counts as caught up against it. */
+  int64_t merge_settle_ms;     /* The longest a record waits before an input counts as caught up against it. */
+  int64_t merge_settle_min_ms; /* The least it waits (0 = none). */
   char *stop_at;               /* never | end: a bounded run up to the end offsets at connection. */
   int64_t stop_at_time_ms;     /* A bounded run up to this record time (0 = none). */
 } gl_engine_conf_t;

@@ -49,6 +49,8 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
      "How far ahead of both the partition group's event time and its own record timestamp one record's occurred_at_ms may be; beyond, it goes to the DLQ (time_out_of_bounds) and moves no time."},
     {"merge.settle.ms", GL_CONF_INT, "50", 0, 10000, NULL, GL_OFF(merge_settle_ms),
      "The longest a buffered record waits before an input with nothing buffered counts as caught up against it: librdkafka reads one fetch response partition by partition, and another input's records of the same response may still be on their way. A record normally settles sooner, as soon as every broker the consumer fetches from sent its next Fetch (it has read the previous response in full); this bound applies when a broker sends none (all its partitions paused, or it stopped answering)."},
+    {"merge.settle.min.ms", GL_CONF_INT, "0", 0, 10000, NULL, GL_OFF(merge_settle_min_ms),
+     "The least a buffered record waits before an input with nothing buffered counts as caught up against it, even once settled: tolerance for upstream systems that publish related events to several topics without a transaction (their batches can be appended milliseconds apart, and a replay would order them by timestamp). 0 = none: such upstreams should use transactions."},
     {"stop.at", GL_CONF_ENUM, "never", 0, 0, "never|end", GL_OFF(stop_at),
      "never: run until signalled. end: a bounded run: capture each input partition's end offset (high watermark) when connected, process up to it, commit and exit 0."},
     {"stop.at.time.ms", GL_CONF_INT, "0", 0, INT64_MAX, NULL, GL_OFF(stop_at_time_ms),

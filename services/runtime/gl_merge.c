@@ -74,8 +74,9 @@ gl_merge_pick_t gl_merge_pick(const gl_merge_input_t *in, int n, gl_merge_clock_
    * it counts as caught up only once the candidate settled, or
    * merge.settle.ms after the candidate arrived. Unsigned, as the
    * engine's clock: a candidate stamped after now_ms waits for nothing. */
-  if (s.lagging < 0 && s.caught_up >= 0 && !in[best].head.settled &&
-      clock.now_ms - in[best].head.arrived_ms < (uint64_t)clock.settle_ms)
+  uint64_t age = clock.now_ms - in[best].head.arrived_ms;
+  bool young = age < (uint64_t)clock.settle_min_ms || !in[best].head.settled;
+  if (s.lagging < 0 && s.caught_up >= 0 && young && age < (uint64_t)clock.settle_ms)
     return gl_merge_wait(GL_MERGE_WAIT_SETTLING, best, s.caught_up);
   gl_merge_pick_t take = {.verdict = GL_MERGE_TAKE, .rank = best, .blocker = -1};
   if (s.lagging < 0) {

@@ -73,6 +73,10 @@ typedef struct gl_merge_clock {
   /* merge.settle.ms: the age at which a candidate that has not settled
    * yet is taken against an input that counts as caught up. */
   int64_t settle_ms;
+  /* merge.settle.min.ms: the age a candidate needs, settled or not
+   * (tolerance for upstreams that publish across topics without a
+   * transaction); 0 = none. */
+  int64_t settle_min_ms;
 } gl_merge_clock_t;
 
 typedef enum gl_merge_verdict {

@@ -174,7 +174,8 @@ rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, 
    * then (gl_txn_finish moves the wait's start past the commit). */
   gl_merge_clock_t clock = {.now_ms = now_ms,
                             .max_idle_ms = gl_overlap_active(e) ? INT64_MAX : e->conf.max_idle_ms,
-                            .settle_ms = e->conf.merge_settle_ms};
+                            .settle_ms = e->conf.merge_settle_ms,
+                            .settle_min_ms = e->conf.merge_settle_min_ms};
   gl_merge_pick_t pick = gl_merge_pick(view, t->ninputs, clock, &t->idle_since_ms);
   if (pick.verdict == GL_MERGE_WAIT_SETTLING) {
     gl_settle_want_wake(&e->settle);

@@ -223,9 +223,15 @@ static void test_settle_window(void **state) {
   gl_merge_pick_t p = gl_merge_pick(lag, 3, at(1000 + MAX_IDLE), &idle);
   expect_take(p, 1);
   assert_true(p.idle_expired);
-  /* A candidate whose fetch response is in (gl_settle.h) is taken at once. */
+  /* A candidate whose fetch response is in (gl_settle.h) is taken at once,
+   * unless merge.settle.min.ms asks it to be older. */
   in[1].head.settled = true;
   expect_take(gl_merge_pick(in, 2, at(1000), &idle), 1);
+  gl_merge_clock_t least = at(1000 + 9);
+  least.settle_min_ms = 10;
+  expect_wait(gl_merge_pick(in, 2, least, &idle), GL_MERGE_WAIT_SETTLING, 1, 0);
+  least.now_ms = 1000 + 10;
+  expect_take(gl_merge_pick(in, 2, least, &idle), 1);
   in[1].head.settled = false;
   /* merge.settle.ms 0 settles nothing. */
   gl_merge_clock_t now = at(1000);
