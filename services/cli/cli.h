@@ -90,6 +90,11 @@ void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Parses a whole decimal integer in [min, max]. Returns 0 or -1. */
 int cli_parse_int(const char *s, long long min, long long max, long long *out);
 
+/* Parses a point in time: epoch milliseconds (digits), or RFC 3339
+ * (2026-01-05T08:00:00Z, fractions of a second and a +hh:mm or -hh:mm
+ * offset allowed). Returns 0 with *ms set, or -1. */
+int cli_parse_time(const char *s, int64_t *ms);
+
 /* Milliseconds on a monotonic clock. */
 int64_t cli_now_ms(void);
 

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -132,6 +133,79 @@ int cli_parse_int(const char *s, long long min, long long max, long long *out) {
   long long v = strtoll(s, &end, 10);
   if (errno || *end != '\0' || v < min || v > max) return -1;
   *out = v;
+  return 0;
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's
+ * days_from_civil). */
+static int64_t cli_days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  unsigned yoe = (unsigned)(y - era * 400);
+  unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* n digits at *p as a number, moving *p past them; -1 if not digits. */
+static int cli_digits(const char **p, int n) {
+  int v = 0;
+  for (int i = 0; i < n; i++, (*p)++) {
+    if (!isdigit((unsigned char)**p)) return -1;
+    v = v * 10 + (**p - '0');
+  }
+  return v;
+}
+
+int cli_parse_time(const char *s, int64_t *ms) {
+  long long v;
+  if (cli_parse_int(s, 0, INT64_MAX, &v) == 0) {
+    *ms = v;
+    return 0;
+  }
+  const char *p = s;
+  int y = cli_digits(&p, 4);
+  if (y < 0 || *p++ != '-') return -1;
+  int mo = cli_digits(&p, 2);
+  if (mo < 1 || mo > 12 || *p++ != '-') return -1;
+  int d = cli_digits(&p, 2);
+  static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (d < 1 || d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap)) return -1;
+  if (*p != 'T' && *p != 't' && *p != ' ') return -1;
+  p++;
+  int h = cli_digits(&p, 2);
+  if (h < 0 || h > 23 || *p++ != ':') return -1;
+  int mi = cli_digits(&p, 2);
+  if (mi < 0 || mi > 59 || *p++ != ':') return -1;
+  int sec = cli_digits(&p, 2);
+  if (sec < 0 || sec > 60) return -1; /* 60: a leap second, as the next one. */
+  int frac = 0; /* Milliseconds: the first three digits of the fraction. */
+  if (*p == '.') {
+    p++;
+    if (!isdigit((unsigned char)*p)) return -1;
+    for (int i = 0; i < 3; i++)
+      frac = frac * 10 + (isdigit((unsigned char)*p) ? *p++ - '0' : 0);
+    while (isdigit((unsigned char)*p)) p++;
+  }
+  int off = 0;
+  if (*p == 'Z' || *p == 'z') {
+    p++;
+  } else if (*p == '+' || *p == '-') {
+    int sign = *p++ == '-' ? -1 : 1;
+    int oh = cli_digits(&p, 2);
+    if (oh < 0 || oh > 23 || *p++ != ':') return -1;
+    int om = cli_digits(&p, 2);
+    if (om < 0 || om > 59) return -1;
+    off = sign * (oh * 60 + om);
+  } else {
+    return -1; /* RFC 3339 asks for the offset. */
+  }
+  if (*p) return -1;
+  int64_t days = cli_days_from_civil(y, (unsigned)mo, (unsigned)d);
+  int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - (int64_t)off * 60;
+  if (secs < 0) return -1; /* Kafka timestamps start at the epoch. */
+  *ms = secs * 1000 + frac;
   return 0;
 }
 

@@ -32,14 +32,29 @@ enum {
   OPT_RAW,
   OPT_KEY,
   OPT_LAST,
+  OPT_OFFSET,
+  OPT_FROM,
+  OPT_PARTITION,
 };
+
+/* Where a tail starts in each partition (kcat's -o, and --from). */
+typedef enum tail_start {
+  TAIL_END,       /* Only new records (the default). */
+  TAIL_BEGINNING, /* --offset beginning, --from-beginning. */
+  TAIL_OFFSET,    /* --offset N: at offset N. */
+  TAIL_LAST_N,    /* --offset -N: the last N records. */
+  TAIL_TIME,      /* --from TIME: the first record stamped at or after it. */
+} tail_start_t;
 
 /* Everything one `greenlight tail` run needs. */
 typedef struct tail_ctx {
   cli_common_t common;
   const char *topic_arg;   /* TOPIC as given, before the prefix. */
   char topic[256];         /* The topic read, with the prefix. */
-  bool from_beginning;
+  tail_start_t start;
+  int64_t start_at;        /* N for TAIL_OFFSET and TAIL_LAST_N, ms for TAIL_TIME. */
+  bool start_given;        /* --offset, --from or --from-beginning was given. */
+  int32_t partition;       /* --partition: only this one; -1 = all. */
   bool exit_at_end;
   long long count;         /* Stop after this many records; 0 = no limit. */
   long long timeout_ms;    /* Give up after this long; 0 = never. */
@@ -185,6 +200,36 @@ static int tail_topic_arg(tail_ctx_t *ctx, int argc, char **argv) {
   return cli_topic_name(&ctx->common, ctx->topic_arg, ctx->topic, sizeof ctx->topic);
 }
 
+/* --from-beginning, --offset or --from: one of them, once. */
+static int tail_parse_start(tail_ctx_t *ctx, int opt, const char *arg) {
+  if (ctx->start_given) {
+    cli_err("give one start: --offset, --from or --from-beginning");
+    return -1;
+  }
+  ctx->start_given = true;
+  long long n;
+  if (opt == OPT_FROM_BEGINNING || (opt == OPT_OFFSET && strcmp(arg, "beginning") == 0)) {
+    ctx->start = TAIL_BEGINNING;
+  } else if (opt == OPT_OFFSET && strcmp(arg, "end") == 0) {
+    ctx->start = TAIL_END;
+  } else if (opt == OPT_OFFSET && cli_parse_int(arg, INT64_MIN + 1, INT64_MAX, &n) == 0 &&
+             strcmp(arg, "-0") != 0) {
+    ctx->start = n < 0 ? TAIL_LAST_N : TAIL_OFFSET;
+    ctx->start_at = n < 0 ? -n : n;
+  } else if (opt == OPT_OFFSET) {
+    cli_err("--offset: expected N (an offset), -N (the last N records), beginning or end, got '%s'",
+            arg);
+    return -1;
+  } else if (cli_parse_time(arg, &ctx->start_at) == 0) {
+    ctx->start = TAIL_TIME;
+  } else {
+    cli_err("--from: expected epoch milliseconds or an RFC 3339 time such as "
+            "2026-01-05T08:00:00Z, got '%s'", arg);
+    return -1;
+  }
+  return 0;
+}
+
 /* Parses the options of `greenlight tail`. Returns -1 on a usage error, 1
  * if help was asked for, else 0. */
 static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
@@ -199,6 +244,9 @@ static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
       {"raw", no_argument, NULL, OPT_RAW},
       {"key", required_argument, NULL, OPT_KEY},
       {"last", no_argument, NULL, OPT_LAST},
+      {"offset", required_argument, NULL, OPT_OFFSET},
+      {"from", required_argument, NULL, OPT_FROM},
+      {"partition", required_argument, NULL, OPT_PARTITION},
       {NULL, 0, NULL, 0},
   };
   optind = 1;
@@ -209,7 +257,20 @@ static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
     if (handled < 0) return -1;
     if (handled) continue;
     switch (opt) {
-      case OPT_FROM_BEGINNING: ctx->from_beginning = true; break;
+      case OPT_FROM_BEGINNING:
+      case OPT_OFFSET:
+      case OPT_FROM:
+        if (tail_parse_start(ctx, opt, optarg) < 0) return -1;
+        break;
+      case OPT_PARTITION: {
+        long long p;
+        if (cli_parse_int(optarg, 0, INT32_MAX, &p) < 0) {
+          cli_err("--partition: expected a partition number (0 or more), got '%s'", optarg);
+          return -1;
+        }
+        ctx->partition = (int32_t)p;
+        break;
+      }
       case OPT_EXIT_AT_END: ctx->exit_at_end = true; break;
       case OPT_COUNT:
         if (cli_parse_int(optarg, 1, INT64_MAX, &ctx->count) < 0) {
@@ -243,6 +304,10 @@ static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
     }
   }
   if (ctx->common.help) return 1;
+  if (ctx->key && ctx->partition >= 0) {
+    cli_err("--key and --partition: give one (a key is read from its own partition)");
+    return -1;
+  }
   return tail_topic_arg(ctx, argc - optind, argv + optind);
 }
 
@@ -339,18 +404,48 @@ static int tail_open(tail_ctx_t *ctx) {
   return 0;
 }
 
-/* Assigns every partition, or with --key the one Java's partitioner puts
- * the key in, from the beginning or from the end. */
+/* The start offsets of --from TIME: each partition's first offset stamped
+ * at or after it, or its end when it has none. Returns 0 or -1. */
+static int tail_offsets_for_time(tail_ctx_t *ctx, rd_kafka_topic_partition_list_t *parts) {
+  for (int i = 0; i < parts->cnt; i++) parts->elems[i].offset = ctx->start_at;
+  int wait = tail_wait_ms(ctx, 10000);
+  rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(ctx->rk, parts, wait > 0 ? wait : 1);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    cli_err("--from: cannot look up the offsets of %s: %s", ctx->topic, rd_kafka_err2str(e));
+    return -1;
+  }
+  for (int i = 0; i < parts->cnt; i++)
+    if (parts->elems[i].err || parts->elems[i].offset < 0)
+      parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+  return 0;
+}
+
+/* Assigns every partition, or --partition's, or with --key the one Java's
+ * partitioner puts the key in, at the start asked for. Returns 0, -1, or
+ * -2 for a --partition the topic does not have. */
 static int tail_assign(tail_ctx_t *ctx) {
   rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(ctx->n_partitions);
-  int32_t only = -1;
+  int32_t only = ctx->partition;
+  if (only >= ctx->n_partitions) {
+    cli_err("--partition %d: %s has %d partitions (0..%d)", (int)only, ctx->topic,
+            (int)ctx->n_partitions, (int)ctx->n_partitions - 1);
+    rd_kafka_topic_partition_list_destroy(parts);
+    return -2;
+  }
   if (ctx->key)
     only = (int32_t)((uint32_t)gl_murmur2(ctx->key, strlen(ctx->key)) & 0x7fffffff) %
            ctx->n_partitions;
   for (int32_t p = 0; p < ctx->n_partitions; p++) {
     if (only >= 0 && p != only) continue;
-    rd_kafka_topic_partition_list_add(parts, ctx->topic, p)->offset =
-        ctx->from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+    int64_t o = ctx->start == TAIL_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING
+                : ctx->start == TAIL_OFFSET  ? ctx->start_at
+                : ctx->start == TAIL_LAST_N  ? RD_KAFKA_OFFSET_TAIL(ctx->start_at)
+                                             : RD_KAFKA_OFFSET_END;
+    rd_kafka_topic_partition_list_add(parts, ctx->topic, p)->offset = o;
+  }
+  if (ctx->start == TAIL_TIME && tail_offsets_for_time(ctx, parts) < 0) {
+    rd_kafka_topic_partition_list_destroy(parts);
+    return -1;
   }
   ctx->n_assigned = parts->cnt;
   rd_kafka_resp_err_t e = rd_kafka_assign(ctx->rk, parts);
@@ -434,6 +529,7 @@ static int tail_run(tail_ctx_t *ctx) {
 int cli_tail_main(int argc, char **argv) {
   tail_ctx_t ctx;
   memset(&ctx, 0, sizeof ctx);
+  ctx.partition = -1;
   cli_common_init(&ctx.common);
   int rc = tail_parse_args(&ctx, argc, argv);
   if (rc != 0) {
@@ -445,7 +541,12 @@ int cli_tail_main(int argc, char **argv) {
   int exit_code = CLI_EXIT_USAGE;
   if (tail_open(&ctx) < 0) goto out;
   exit_code = CLI_EXIT_FAIL;
-  if (tail_partitions(&ctx) < 0 || tail_assign(&ctx) < 0) goto out;
+  if (tail_partitions(&ctx) < 0) goto out;
+  int assigned = tail_assign(&ctx);
+  if (assigned < 0) {
+    if (assigned == -2) exit_code = CLI_EXIT_USAGE; /* A partition the topic does not have. */
+    goto out;
+  }
   exit_code = tail_run(&ctx);
 out:
   if (ctx.rk) {
