@@ -290,11 +290,15 @@ static int produce_raw_headers(const json_t *hj, rd_kafka_headers_t **out, char 
 }
 
 /* A raw line: {"topic","key"|"key_hex","value_hex","headers","partition","timestamp_ms"};
- * "key_hex" gives a key that JSON text cannot carry (a NUL byte, invalid UTF-8). */
+ * "key_hex" gives a key that JSON text cannot carry (a NUL byte, invalid UTF-8).
+ * A line of `greenlight tail --raw` is one too: its "offset" (where it was
+ * read) is ignored, and its topic, which carries the prefix already, is
+ * not prefixed again. */
 static int produce_raw(produce_ctx_t *ctx, const json_t *obj, long lineno, char *err,
                        size_t errlen) {
-  static const char *const allowed[] = {"topic",   "key",       "key_hex",     "value_hex",
-                                        "headers", "partition", "timestamp_ms"};
+  static const char *const allowed[] = {"topic",     "key",          "key_hex", "value_hex",
+                                        "headers",   "partition",    "timestamp_ms",
+                                        "offset"};
   const char *name;
   const json_t *v;
   json_object_foreach((json_t *)obj, name, v) {
@@ -303,7 +307,7 @@ static int produce_raw(produce_ctx_t *ctx, const json_t *obj, long lineno, char 
     if (!ok) {
       snprintf(err, errlen,
                "unknown key '%s' in a raw record (expected topic, key, key_hex, value_hex, "
-               "headers, partition, timestamp_ms)",
+               "headers, partition, timestamp_ms, offset)",
                name);
       return GL_ECONFIG;
     }
@@ -333,7 +337,10 @@ static int produce_raw(produce_ctx_t *ctx, const json_t *obj, long lineno, char 
   char full[256];
   rd_kafka_headers_t *hdrs = NULL;
   int rc = GL_ECONFIG;
-  if (cli_topic_name(&ctx->common, topic, full, sizeof full) < 0)
+  size_t plen = strlen(ctx->common.prefix);
+  bool prefixed = plen > 0 && strncmp(topic, ctx->common.prefix, plen) == 0;
+  if (prefixed ? snprintf(full, sizeof full, "%s", topic) >= (int)sizeof full
+               : cli_topic_name(&ctx->common, topic, full, sizeof full) < 0)
     snprintf(err, errlen, "topic name too long");
   else if ((rc = produce_raw_headers(json_object_get(obj, "headers"), &hdrs, err, errlen)) == GL_OK)
     rc = produce_send(ctx, full, (int32_t)partition, kp, key_len, val, val_len, ts, hdrs, lineno,
@@ -408,7 +415,10 @@ static int produce_envelope(produce_ctx_t *ctx, const json_t *obj, long lineno, 
   size_t key_len = key ? strlen(key) : 0;
   char full[256];
   if (ctx->validate && produce_validate(buf, len, key, err, errlen) < 0) goto out;
-  if (cli_topic_name(&ctx->common, topic, full, sizeof full) < 0) {
+  size_t plen = strlen(ctx->common.prefix);
+  bool prefixed = plen > 0 && strncmp(topic, ctx->common.prefix, plen) == 0;
+  if (prefixed ? snprintf(full, sizeof full, "%s", topic) >= (int)sizeof full
+               : cli_topic_name(&ctx->common, topic, full, sizeof full) < 0) {
     snprintf(err, errlen, "topic name too long");
     goto out;
   }

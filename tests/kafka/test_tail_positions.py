@@ -3,7 +3,7 @@
 offsets-for-times) and --partition P. Twelve records with known
 partitions, offsets and timestamps; each position must print exactly the
 records it selects, and a partition the topic does not have is a usage
-error (exit 2)."""
+error (exit 2). Its --raw lines are `greenlight produce` input."""
 from harness import *
 from wire import T0
 
@@ -55,8 +55,25 @@ def main():
     code, keys, err = tail_keys(prefix, "--partition", "99")
     check(code == 2 and f"has {PARTITIONS} partitions" in err and not keys,
           f"--partition 99: exit {code}, {err.strip()}")
+    # tail --raw output is produce input: each record comes back once more,
+    # with the same key, value, headers, timestamp and partition.
+    r = subprocess.run([CLI, "tail", TOPIC, "-b", BOOTSTRAP, "--prefix", prefix, "--raw",
+                        "--offset", "beginning", "--exit-at-end", "--timeout-ms", "60000"],
+                       capture_output=True, timeout=90)
+    lines = r.stdout.decode()
+    check(r.returncode == 0 and len(lines.splitlines()) == len(every), f"tail --raw: {r.stderr}")
+    r = subprocess.run([CLI, "produce", "-b", BOOTSTRAP, "--prefix", prefix, "--strict"],
+                       input=r.stdout, capture_output=True, timeout=90)
+    check(r.returncode == 0, f"produce of tail --raw lines: exit {r.returncode}: {r.stderr}")
+    same = lambda x: (x["partition"], x["key"], x["timestamp_ms"], x["value_hex"],
+                      sorted(x["headers"].items()))
+    again = [same(x) for x in tail(prefix, TOPIC, raw=True)]
+    once = sorted(same(json.loads(l)) for l in lines.splitlines())
+    check(sorted(again) == sorted(once + once),
+          f"after producing tail's lines: {len(again)} records, not each of {len(once)} twice")
     print("tail positions: --offset N / -N / beginning / end, --from (epoch ms, RFC 3339 with "
-          "Z and an offset) and --partition each printed exactly their records")
+          "Z and an offset) and --partition each printed exactly their records; tail --raw "
+          "lines produced back came back byte for byte")
 
 
 run(main)
