@@ -6,7 +6,8 @@
  * records, from the beginning to the last stable offset: it needs no
  * running daemon and shows only committed state. It prints the last record
  * (--history: every version) and exits CLI_EXIT_NOT_FOUND when there is
- * none. A daemon's GET /orders/{id} answers the same from memory. Its
+ * none. --offset and --from (tail's positions) start it later: the last
+ * record, or the versions, from there on. A daemon's GET /orders/{id} answers the same from memory. Its
  * messages, tail's included, name "show" (main() set the command). */
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,8 @@
 
 /* True for the shared and tail options that take a value. */
 static bool show_takes_value(const char *a) {
-  static const char *const opts[] = {"-b", "--bootstrap", "-X", "--prefix", "--timeout-ms", NULL};
+  static const char *const opts[] = {"-b", "--bootstrap", "-X", "--prefix", "--timeout-ms",
+                                     "--offset", "--from", NULL};
   for (const char *const *o = opts; *o; o++)
     if (strcmp(a, *o) == 0) return true;
   return false;
@@ -27,7 +29,7 @@ static bool show_takes_value(const char *a) {
 
 int cli_show_main(int argc, char **argv) {
   const char *id = NULL, *timeout = SHOW_TIMEOUT_MS;
-  bool batch = false, history = false;
+  bool batch = false, history = false, start = false;
   /* tail's argv: at most the fixed part (10) plus what is forwarded. */
   char **targv = calloc((size_t)argc + 12, sizeof *targv);
   if (!targv) abort();
@@ -42,7 +44,12 @@ int cli_show_main(int argc, char **argv) {
       history = true;
     } else if (strcmp(a, "--timeout-ms") == 0 && i + 1 < argc) {
       timeout = argv[++i];
+    } else if (strcmp(a, "--partition") == 0) {
+      cli_err("--partition: show reads the partition of its id, no other");
+      free(targv);
+      return CLI_EXIT_USAGE;
     } else if (show_takes_value(a) && i + 1 < argc) {
+      start |= !strcmp(a, "--offset") || !strcmp(a, "--from");
       targv[n++] = argv[i];
       targv[n++] = argv[++i];
     } else if (a[0] == '-') {
@@ -63,8 +70,11 @@ int cli_show_main(int argc, char **argv) {
     return CLI_EXIT_USAGE;
   }
   targv[1] = batch ? SHOW_BATCH_TOPIC : SHOW_ORDER_TOPIC;
-  const char *fixed[] = {"--from-beginning", "--exit-at-end", "--key", id ? id : "",
-                         "--timeout-ms", timeout, history ? NULL : "--last", NULL};
+  /* From the beginning unless --offset or --from says where: the last
+   * record (or --history's versions) from there on. */
+  if (!start) targv[n++] = "--from-beginning";
+  const char *fixed[] = {"--exit-at-end", "--key", id ? id : "", "--timeout-ms", timeout,
+                         history ? NULL : "--last", NULL};
   for (const char **f = fixed; *f; f++) targv[n++] = (char *)*f;
   int rc = cli_tail_main(n, targv);
   free(targv);

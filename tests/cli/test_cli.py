@@ -175,6 +175,8 @@ def test_usage_errors():
         (["tail", "T", "--offset", "3", "--from", "5"], "greenlight: tail: give one start"),
         (["tail", "T", "--from-beginning", "--offset", "end"], "greenlight: tail: give one start"),
         (["tail", "T", "--key", "K", "--partition", "1"], "greenlight: tail: --key and --partition"),
+        (["show", "O-1", "--partition", "1"], "greenlight: show: --partition: show reads"),
+        (["show", "O-1", "--offset", "x"], "greenlight: show: --offset: expected"),
         (["show"], "greenlight: show: which order?"),
         (["show", "O-1", "O-2"], "greenlight: show: unexpected argument 'O-2'"),
         (["show", "O-1", "--timeout-ms", "x"], "greenlight: show: --timeout-ms: expected"),

@@ -3,7 +3,8 @@
 offsets-for-times) and --partition P. Twelve records with known
 partitions, offsets and timestamps; each position must print exactly the
 records it selects, and a partition the topic does not have is a usage
-error (exit 2). Its --raw lines are `greenlight produce` input."""
+error (exit 2). Its --raw lines are `greenlight produce` input. `show`
+takes --offset and --from over its id's partition."""
 from harness import *
 from wire import T0
 
@@ -71,6 +72,16 @@ def main():
     once = sorted(same(json.loads(l)) for l in lines.splitlines())
     check(sorted(again) == sorted(once + once),
           f"after producing tail's lines: {len(again)} records, not each of {len(once)} twice")
+    # show takes the same positions over its id's partition.
+    produce(prefix, [{"topic": "greenlight.order-status", "key": "O-SHOW-1", "value_hex": f"{i:02x}",
+                      "timestamp_ms": T0 + i * 1000} for i in range(4)])
+    code, out = show(prefix, "O-SHOW-1", "--history", "--raw", "--from", str(T0 + 2000))
+    check(code == 0 and [x["value_hex"] for x in out] == ["02", "03"],
+          f"show --history --from: exit {code}, {out}")
+    code, out = show(prefix, "O-SHOW-1", "--raw", "--offset", "-1")
+    check(code == 0 and [x["value_hex"] for x in out] == ["03"], f"show --offset -1: {code} {out}")
+    code, out = show(prefix, "O-SHOW-1", "--from", str(T0 + 60000))
+    check(code == 3 and not out, f"show --from after every version: exit {code} (want 3), {out}")
     print("tail positions: --offset N / -N / beginning / end, --from (epoch ms, RFC 3339 with "
           "Z and an offset) and --partition each printed exactly their records; tail --raw "
           "lines produced back came back byte for byte")
