@@ -20,6 +20,9 @@
 
 #include "gl_engine_int.h"
 
+/* Buffers up to this size are kept from one commit to the next. */
+#define GL_OVERLAP_KEEP_BYTES (1u << 20)
+
 struct gl_held {
   const char *topic; /* The engine's own string (an output, changelog or DLQ). */
   int32_t partition;
@@ -101,6 +104,18 @@ static void gl_overlap_clear(gl_engine_t *e) {
   e->held_refused = false;
   e->held_started_ms = 0;
   e->held_has_cause = false;
+  /* A commit that overlapped a large backlog leaves large buffers: give
+   * them back rather than keep the peak for the process's life. */
+  if (e->held_buf_cap > GL_OVERLAP_KEEP_BYTES) {
+    free(e->held_buf);
+    e->held_buf = NULL;
+    e->held_buf_cap = 0;
+  }
+  if (e->held_cap * sizeof(*e->held) > GL_OVERLAP_KEEP_BYTES) {
+    free(e->held);
+    e->held = NULL;
+    e->held_cap = 0;
+  }
 }
 
 void gl_overlap_each(gl_engine_t *e, gl_overlap_fn fn, void *arg) {
