@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #include "greenlight/gl_error.h"
@@ -104,6 +105,19 @@ char *cli_hex_encode(const void *data, size_t n);
  * returns -1 if s is not hex. An empty string gives NULL and 0 bytes. */
 int cli_hex_decode(const char *s, uint8_t **out, size_t *out_len);
 
+/* One record as tail prints it: topic, partition, offset, timestamp_ms,
+ * key, headers, type, and "value" decoded as type_name (NULL: by its
+ * message-type header) or "value_hex" (raw, or when it does not decode).
+ * The caller owns the result. */
+json_t *cli_record_json(const rd_kafka_message_t *m, const char *type_name, int json_flags,
+                        bool raw);
+/* Bytes as a JSON string: the text itself, or "0x" and hex digits for
+ * binary values (keys and headers). */
+json_t *cli_bytes_json(const void *val, size_t n);
+/* Writes j compact plus a newline to stdout and flushes; releases j.
+ * Returns -1 (errno set) if standard output failed. */
+int cli_print_json_line(json_t *j);
+
 /* True once SIGINT or SIGTERM arrived (set by the handler in greenlight.c). */
 bool cli_stop_requested(void);
 
@@ -114,5 +128,6 @@ void cli_usage(FILE *out);
 int cli_produce_main(int argc, char **argv);
 int cli_tail_main(int argc, char **argv);
 int cli_show_main(int argc, char **argv);
+int cli_dlq_main(int argc, char **argv);
 
 #endif

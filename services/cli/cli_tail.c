@@ -73,112 +73,18 @@ typedef struct tail_ctx {
   int64_t deadline;        /* Monotonic ms; 0 = none. */
 } tail_ctx_t;
 
-/* True if the n bytes at s are text that JSON can carry as a string. */
-static bool tail_is_text(const void *s, size_t n) {
-  if (memchr(s, '\0', n)) return false;
-  json_t *j = json_stringn(s, n);
-  if (!j) return false;
-  json_decref(j);
-  return true;
-}
-
-/* A header or key value as a JSON string: the text itself, or "0x" and
- * hex digits for binary values. */
-static json_t *tail_bytes_as_string(const void *val, size_t n) {
-  if (tail_is_text(val, n)) return json_stringn(val, n);
-  char *hex = cli_hex_encode(val, n);
-  size_t len = strlen(hex);
-  char *buf = malloc(len + 3);
-  if (!buf) abort();
-  memcpy(buf, "0x", 2);
-  memcpy(buf + 2, hex, len + 1);
-  json_t *j = json_string(buf);
-  free(buf);
-  free(hex);
-  return j;
-}
-
-/* Adds "value" (decoded), or "value_hex" and "error" when the value cannot
- * be decoded as type_name. */
-static void tail_add_value(tail_ctx_t *ctx, json_t *out, const char *type_name,
-                           const rd_kafka_message_t *m) {
-  if (!m->payload) {
-    json_object_set_new(out, "value", json_null());
-    return;
-  }
-  const char *error = NULL;
-  char detail[512];
-  if (type_name && !ctx->raw) {
-    const ProtobufCMessageDescriptor *desc = gl_json_descriptor(type_name);
-    if (!desc) {
-      error = "unknown message type";
-    } else {
-      ProtobufCMessage *msg = protobuf_c_message_unpack(desc, NULL, m->len, m->payload);
-      if (msg) {
-        json_t *value = gl_json_from_message(msg, ctx->json_flags);
-        protobuf_c_message_free_unpacked(msg, NULL);
-        if (value) {
-          json_object_set_new(out, "value", value);
-          return;
-        }
-        error = "cannot convert to JSON";
-      } else {
-        snprintf(detail, sizeof detail, "not a valid %s (%zu bytes)", type_name, m->len);
-        error = detail;
-      }
-    }
-  }
-  char *hex = cli_hex_encode(m->payload, m->len);
-  json_object_set_new(out, "value_hex", json_string(hex));
-  free(hex);
-  if (error) json_object_set_new(out, "error", json_string(error));
-}
-
-/* Prints one record as a JSON line. Returns -1 if standard output failed. */
+/* Prints one record as a JSON line (with --last: holds it for the end).
+ * Returns -1 if standard output failed. */
 static int tail_print(tail_ctx_t *ctx, const rd_kafka_message_t *m) {
-  json_t *out = json_object();
-  json_object_set_new(out, "topic", json_string(rd_kafka_topic_name(m->rkt)));
-  json_object_set_new(out, "partition", json_integer(m->partition));
-  json_object_set_new(out, "offset", json_integer(m->offset));
-  rd_kafka_timestamp_type_t tstype;
-  int64_t ts = rd_kafka_message_timestamp(m, &tstype);
-  json_object_set_new(out, "timestamp_ms", ts >= 0 ? json_integer(ts) : json_null());
-  json_object_set_new(out, "key", m->key ? tail_bytes_as_string(m->key, m->key_len) : json_null());
-
-  json_t *headers = json_object();
-  char header_type[256] = "";
-  rd_kafka_headers_t *hdrs = NULL;
-  if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    const char *name;
-    const void *val;
-    size_t size;
-    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) ==
-                       RD_KAFKA_RESP_ERR_NO_ERROR;
-         i++) {
-      /* Every header shows as a string; a header without a value as "". */
-      json_object_set_new(headers, name, val ? tail_bytes_as_string(val, size) : json_string(""));
-      if (strcmp(name, GL_HDR_MESSAGE_TYPE) == 0 && val && size < sizeof header_type) {
-        memcpy(header_type, val, size);
-        header_type[size] = '\0';
-      }
-    }
-  }
-  json_object_set_new(out, "headers", headers);
-
-  const char *type_name = ctx->type_name[0] ? ctx->type_name : header_type[0] ? header_type : NULL;
-  if (type_name) json_object_set_new(out, "type", json_string(type_name));
-  tail_add_value(ctx, out, type_name, m);
-
+  json_t *out = cli_record_json(m, ctx->type_name[0] ? ctx->type_name : NULL, ctx->json_flags,
+                                ctx->raw);
   if (ctx->last) {
     free(ctx->held);
     ctx->held = json_dumps(out, JSON_COMPACT);
     json_decref(out);
     return ctx->held ? 0 : -1;
   }
-  int rc = json_dumpf(out, stdout, JSON_COMPACT);
-  json_decref(out);
-  if (rc < 0 || fputc('\n', stdout) == EOF || fflush(stdout) == EOF) return -1;
-  return 0;
+  return cli_print_json_line(out);
 }
 
 /* The one argument after the options, TOPIC, with the prefix. Returns 0, or

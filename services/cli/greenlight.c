@@ -3,6 +3,7 @@
  *   greenlight produce   JSON lines -> input topics (upstream side)
  *   greenlight tail      a topic -> JSON lines (downstream side)
  *   greenlight show      an order's (or a batch's) last published status
+ *   greenlight dlq       the dead-letter topic: summary, list, redrive
  *   greenlight help      usage
  *
  * This file holds main(), the usage text and the signal handling; each
@@ -21,6 +22,7 @@ static const char cli_usage_text[] =
     "  produce   read events as JSON lines and produce them to the input topics\n"
     "  tail      print the records of a topic as JSON lines\n"
     "  show      print an order's (or a batch's) last published status\n"
+    "  dlq       summarize, list or re-drive the dead-letter topic\n"
     "  help      show this text\n"
     "\n"
     "greenlight produce [-b BOOTSTRAP] [-X prop=value ...] [--prefix P]\n"
@@ -97,6 +99,11 @@ static const char cli_usage_text[] =
     "                    last status (or --history's versions) since TIME\n"
     "  --timeout-ms T    give up (exit 1) after T ms (default 30000)\n"
     "\n"
+    "greenlight dlq summary|list|redrive [filters] [--dry-run] [--yes]\n"
+    "  The dead-letter topic: counts by reason, source topic and hour; its\n"
+    "  records as JSON lines; or their re-drive to their source topics in one\n"
+    "  transaction. See 'greenlight dlq --help'.\n"
+    "\n"
     "Common options:\n"
     "  -b, --bootstrap BOOTSTRAP  brokers (default: $GREENLIGHT_BOOTSTRAP or " CLI_DEFAULT_BOOTSTRAP
     ")\n"
@@ -138,6 +145,7 @@ int main(int argc, char **argv) {
       {"produce", cli_produce_main},
       {"tail", cli_tail_main},
       {"show", cli_show_main},
+      {"dlq", cli_dlq_main},
   };
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
     if (strcmp(cmd, commands[i].name) != 0) continue;

@@ -192,6 +192,31 @@ def test_usage_errors():
         check("tail:" not in err or args[:1] == ["tail"], f"{args}: names tail: {err}")
 
 
+def test_dlq_usage():
+    """`greenlight dlq`: usage errors exit 2 before connecting; --help exits 0."""
+    cases = [
+        (["dlq"], "greenlight: dlq: which subcommand?"),
+        (["dlq", "purge"], "greenlight: dlq: unknown subcommand 'purge'"),
+        (["dlq", "list", "--bogus"], "greenlight: dlq: unknown option '--bogus'"),
+        (["dlq", "list", "--from", "yesterday"], "greenlight: dlq: --from: expected epoch"),
+        (["dlq", "summary", "--to", "2026-02-30T00:00:00Z"], "greenlight: dlq: --to: expected epoch"),
+        (["dlq", "list", "--from", "2000", "--to", "1000"], "--from is later than --to"),
+        (["dlq", "list", "--count", "0"], "greenlight: dlq: --count: expected a positive"),
+        (["dlq", "list", "--yes"], "--dry-run and --yes belong to redrive"),
+        (["dlq", "redrive", "--reason", "expired_unmatched"], "add --yes to do it"),
+        (["dlq", "list", "extra"], "greenlight: dlq: unexpected argument 'extra'"),
+    ]
+    for args, want in cases:
+        code, err, _ = run([*args, "-b", UNREACHABLE])
+        check(code == 2 and want in err, f"{args}: exit {code} (want 2), {want!r} not in: {err}")
+    out = []
+    code, err, _ = run(["dlq", "--help"], out=out)
+    check(code == 0 and "redrive" in out[0] and "Exit codes" in out[0] and "decode_error" in out[0],
+          f"dlq --help: exit {code}, {out[0][:300]!r} {err}")
+    code, err, _ = run(["dlq", "summary", "-b", UNREACHABLE, "--timeout-ms", "1000"])
+    check(code == 1, f"dlq summary with no broker: exit {code} (want 1), {err}")
+
+
 def test_runtime_failures_exit_1():
     # Timed out (2 before the exit-code rule, now 1), and every line says show.
     code, err, _ = run(["show", "O-1", "-b", UNREACHABLE, "--timeout-ms", "1000"])
@@ -215,6 +240,7 @@ def main():
     test_no_validate_reaches_the_connection(listener)
     test_usage_errors()
     test_runtime_failures_exit_1()
+    test_dlq_usage()
     print(f"cli: {len(FAILURES)} failures")
     return 1 if FAILURES else 0
 
