@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "greenlight/gl_codec.h"
+#include "greenlight/gl_kafka.h"
 
 /* The command being run, for messages; written once by main() before any
  * librdkafka thread exists, read-only afterwards. */
@@ -255,4 +259,157 @@ int cli_hex_decode(const char *s, uint8_t **out, size_t *out_len) {
   *out = buf;
   *out_len = n / 2;
   return 0;
+}
+
+/* True if the n bytes at s are text that JSON can carry as a string. */
+static bool cli_is_text(const void *s, size_t n) {
+  if (memchr(s, '\0', n)) return false;
+  json_t *j = json_stringn(s, n);
+  if (!j) return false;
+  json_decref(j);
+  return true;
+}
+
+/* A header or key value as a JSON string: the text itself, or "0x" and
+ * hex digits for binary values. */
+static json_t *cli_bytes_as_string(const void *val, size_t n) {
+  if (cli_is_text(val, n)) return json_stringn(val, n);
+  char *hex = cli_hex_encode(val, n);
+  size_t len = strlen(hex);
+  char *buf = malloc(len + 3);
+  if (!buf) abort();
+  memcpy(buf, "0x", 2);
+  memcpy(buf + 2, hex, len + 1);
+  json_t *j = json_string(buf);
+  free(buf);
+  free(hex);
+  return j;
+}
+
+json_t *cli_record_json(const rd_kafka_message_t *m, char *header_type, size_t type_len) {
+  json_t *out = json_object();
+  json_object_set_new(out, "topic", json_string(rd_kafka_topic_name(m->rkt)));
+  json_object_set_new(out, "partition", json_integer(m->partition));
+  json_object_set_new(out, "offset", json_integer(m->offset));
+  rd_kafka_timestamp_type_t tstype;
+  int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+  json_object_set_new(out, "timestamp_ms", ts >= 0 ? json_integer(ts) : json_null());
+  json_object_set_new(out, "key", m->key ? cli_bytes_as_string(m->key, m->key_len) : json_null());
+
+  json_t *headers = json_object();
+  header_type[0] = '\0';
+  rd_kafka_headers_t *hdrs = NULL;
+  if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char *name;
+    const void *val;
+    size_t size;
+    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &size) ==
+                       RD_KAFKA_RESP_ERR_NO_ERROR;
+         i++) {
+      /* Every header shows as a string; a header without a value as "". */
+      json_object_set_new(headers, name, val ? cli_bytes_as_string(val, size) : json_string(""));
+      if (strcmp(name, GL_HDR_MESSAGE_TYPE) == 0 && val && size < type_len) {
+        memcpy(header_type, val, size);
+        header_type[size] = '\0';
+      }
+    }
+  }
+  json_object_set_new(out, "headers", headers);
+  return out;
+}
+
+int cli_print_json_line(json_t *obj) {
+  int rc = json_dumpf(obj, stdout, JSON_COMPACT);
+  json_decref(obj);
+  if (rc < 0 || fputc('\n', stdout) == EOF || fflush(stdout) == EOF) return -1;
+  return 0;
+}
+
+int32_t cli_key_partition(const void *key, size_t len, int32_t n_partitions) {
+  return (int32_t)(((uint32_t)gl_murmur2(key, len) & 0x7fffffff) % (uint32_t)n_partitions);
+}
+
+int cli_topic_partitions(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int wait_ms, int32_t *n,
+                         char *problem, size_t problem_len) {
+  const char *topic = rd_kafka_topic_name(rkt);
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, wait_ms > 0 ? wait_ms : 1);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    snprintf(problem, problem_len, "cannot read the partitions of %s: %s", topic,
+             rd_kafka_err2str(e));
+    return -1;
+  }
+  e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+  int32_t count = md->topic_cnt == 1 ? md->topics[0].partition_cnt : 0;
+  rd_kafka_metadata_destroy(md);
+  if (e == RD_KAFKA_RESP_ERR_NO_ERROR && count > 0) {
+    *n = count;
+    return 0;
+  }
+  if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+    snprintf(problem, problem_len, "topic %s does not exist", topic);
+  else
+    snprintf(problem, problem_len, "topic %s: %s", topic,
+             e ? rd_kafka_err2str(e) : "no partitions reported");
+  return -1;
+}
+
+int cli_offsets_for_time(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int64_t ms,
+                         int wait_ms, const char *what) {
+  for (int i = 0; i < parts->cnt; i++) parts->elems[i].offset = ms;
+  rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, parts, wait_ms > 0 ? wait_ms : 1);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    cli_err("%s: cannot look up the offsets of %s: %s", what,
+            parts->cnt ? parts->elems[0].topic : "?", rd_kafka_err2str(e));
+    return -1;
+  }
+  for (int i = 0; i < parts->cnt; i++)
+    if (parts->elems[i].err || parts->elems[i].offset < 0)
+      parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+  return 0;
+}
+
+rd_kafka_t *cli_consumer_new(const cli_common_t *c, const char *name) {
+  /* librdkafka needs a group.id to assign partitions; the reader never
+   * joins or commits to it, so a per-process name keeps it out of
+   * everyone's way. */
+  char group[64];
+  snprintf(group, sizeof group, "greenlight-cli-%s-%ld", name, (long)getpid());
+  const char *const defaults[] = {
+      "client.id", "greenlight-cli",
+      "group.id", group,
+      "enable.auto.commit", "false",
+      "enable.auto.offset.store", "false",
+      "isolation.level", "read_committed",
+      "enable.partition.eof", "true",
+      /* The topic is never created by a reader. */
+      "allow.auto.create.topics", "false",
+      NULL,
+  };
+  rd_kafka_conf_t *conf = cli_kafka_conf(c, defaults);
+  if (!conf) return NULL;
+  char errstr[512];
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (!rk) {
+    cli_err("cannot create the consumer: %s", errstr);
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+  }
+  rd_kafka_poll_set_consumer(rk);
+  return rk;
+}
+
+bool cli_consume_error_ends(const char *topic, const rd_kafka_message_t *m) {
+  cli_err("%s [%d]: %s", topic, (int)m->partition, rd_kafka_message_errstr(m));
+  return m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+         m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+         m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+         m->err == RD_KAFKA_RESP_ERR__FATAL;
+}
+
+int cli_parse_time_opt(const char *opt, const char *arg, int64_t *ms) {
+  if (cli_parse_time(arg, ms) == 0) return 0;
+  cli_err("%s: expected epoch milliseconds or an RFC 3339 time such as "
+          "2026-01-05T08:00:00Z, got '%s'", opt, arg);
+  return -1;
 }
