@@ -8,7 +8,7 @@ records it would send; (d) 2,000 records at --rate 1000 take at least ~2 s;
 (e) --transactional's copy is visible to a read_committed reader; (f) a
 SIGINT mid-copy exits 0 and its resume commands copy exactly the rest of
 the slice (not the records appended since);
-(g) DEST = SOURCE copies the slice once (records appended during the
+--type copies only one payload's envelopes; (g) DEST = SOURCE copies the slice once (records appended during the
 replay are not copied again)."""
 import signal
 
@@ -121,6 +121,24 @@ def test_interrupt_and_resume(prefix, bulk):
     same(prefix, "replay.resume", bulk, "interrupted, then resumed")
 
 
+def test_type(prefix):
+    """--type order_placed, on greenlight.orders: three placed orders, one
+    cancellation and one record that is no envelope."""
+    events = [e for i in range(3) for e in lifecycle_events("rp", i, f"O-rp-{i}", 1000, T0, "test")
+              if "order_placed" in e]
+    events.append({"event_id": "E-rp-c", "occurred_at_ms": T0 + 9, "source": "test",
+                   "order_cancelled": {"order_id": "O-rp-0", "reason": "test"}})
+    events.append({"topic": "greenlight.orders", "key": "O-rp-9", "value_hex": "ffff"})
+    produce(prefix, events)
+    out, err, _ = replay_ok(prefix, "greenlight.orders", "--to-topic", "replay.type",
+                            "--type", "order_placed")
+    check("copied 3 records, skipped 2" in err and "1 records are not valid envelopes" in err,
+          f"--type order_placed: {err}")
+    got = tail(prefix, "replay.type", msg_type="greenlight.v1.Envelope")
+    check(sorted(r["value"]["order_placed"]["order_id"] for r in got) ==
+          ["O-rp-0", "O-rp-1", "O-rp-2"], f"--type order_placed copied {got}")
+
+
 def test_into_itself(prefix, source):
     before = [r for r in source if r["key"] == "K-5"]
     _, err, _ = replay_ok(prefix, SRC, "--to-topic", SRC, "--key", "K-5")
@@ -132,7 +150,7 @@ def test_into_itself(prefix, source):
 def main():
     prefix = new_prefix("replay")
     dests = ["replay.range", "replay.key", "replay.dry", "replay.txn", "replay.rate",
-             "replay.resume"]
+             "replay.resume", "replay.type"]
     make_topics(prefix, extra=[f"{SRC}:4", f"{BULK}:4", *[f"{d}:4" for d in dests]])
     produce(prefix, records())
     produce(prefix, [{"topic": BULK, "key": f"B-{i}", "value_hex": f"{i:08x}",
@@ -143,6 +161,7 @@ def main():
     test_range_key_dry_txn(prefix, source)
     test_rate(prefix, bulk)
     test_interrupt_and_resume(prefix, bulk)
+    test_type(prefix)
     test_into_itself(prefix, source)
     print("replay: a time range, a key, --dry-run, --type, --rate, --transactional, "
           "SIGINT and resume, and DEST = SOURCE each copied exactly their records")
