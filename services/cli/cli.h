@@ -121,6 +121,34 @@ int cli_print_json_line(json_t *j);
 /* True once SIGINT or SIGTERM arrived (set by the handler in greenlight.c). */
 bool cli_stop_requested(void);
 
+/* The partition Java's default partitioner (murmur2) puts a key in. */
+int32_t cli_key_partition(const void *key, size_t len, int32_t n_partitions);
+
+/* One metadata look-up of rkt's partition count, waiting at most wait_ms.
+ * Returns 0 with *n set, or -1 with the problem written (not reported). */
+int cli_topic_partitions(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int wait_ms, int32_t *n,
+                         char *problem, size_t problem_len);
+
+/* Sets each partition's offset to its first record stamped at or after ms
+ * (offsets-for-times), or RD_KAFKA_OFFSET_END when it has none. Returns 0,
+ * or -1 reported as "WHAT: cannot look up ...". */
+int cli_offsets_for_time(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int64_t ms,
+                         int wait_ms, const char *what);
+
+/* A consumer that reads by manual assignment: no consumer group joined,
+ * nothing committed, read_committed, partition-EOF events, no topic
+ * auto-creation; name goes into its per-process group.id. Connects nothing
+ * yet: NULL (reported) is a bad setting. */
+rd_kafka_t *cli_consumer_new(const cli_common_t *c, const char *name);
+
+/* Reports a consumer error event of topic; true if it ends the read (the
+ * topic or partition is gone, access denied, fatal), false if librdkafka
+ * retries it (e.g. a broker restarting). */
+bool cli_consume_error_ends(const char *topic, const rd_kafka_message_t *m);
+
+/* cli_parse_time() for option opt ("--from"), reporting a bad value. */
+int cli_parse_time_opt(const char *opt, const char *arg, int64_t *ms);
+
 /* Prints the usage text of the whole CLI. */
 void cli_usage(FILE *out);
 
@@ -129,5 +157,6 @@ int cli_produce_main(int argc, char **argv);
 int cli_tail_main(int argc, char **argv);
 int cli_show_main(int argc, char **argv);
 int cli_dlq_main(int argc, char **argv);
+int cli_replay_main(int argc, char **argv);
 
 #endif

@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "greenlight/gl_codec.h"
+#include "greenlight/gl_kafka.h"
 
 #include "greenlight/gl_codec.h"
 #include "greenlight/gl_json.h"
@@ -363,4 +367,93 @@ int cli_print_json_line(json_t *j) {
   json_decref(j);
   if (rc < 0 || fputc('\n', stdout) == EOF || fflush(stdout) == EOF) return -1;
   return 0;
+}
+
+int32_t cli_key_partition(const void *key, size_t len, int32_t n_partitions) {
+  return (int32_t)(((uint32_t)gl_murmur2(key, len) & 0x7fffffff) % (uint32_t)n_partitions);
+}
+
+int cli_topic_partitions(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int wait_ms, int32_t *n,
+                         char *problem, size_t problem_len) {
+  const char *topic = rd_kafka_topic_name(rkt);
+  const struct rd_kafka_metadata *md = NULL;
+  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, wait_ms > 0 ? wait_ms : 1);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    snprintf(problem, problem_len, "cannot read the partitions of %s: %s", topic,
+             rd_kafka_err2str(e));
+    return -1;
+  }
+  e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+  int32_t count = md->topic_cnt == 1 ? md->topics[0].partition_cnt : 0;
+  rd_kafka_metadata_destroy(md);
+  if (e == RD_KAFKA_RESP_ERR_NO_ERROR && count > 0) {
+    *n = count;
+    return 0;
+  }
+  if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+    snprintf(problem, problem_len, "topic %s does not exist", topic);
+  else
+    snprintf(problem, problem_len, "topic %s: %s", topic,
+             e ? rd_kafka_err2str(e) : "no partitions reported");
+  return -1;
+}
+
+int cli_offsets_for_time(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int64_t ms,
+                         int wait_ms, const char *what) {
+  for (int i = 0; i < parts->cnt; i++) parts->elems[i].offset = ms;
+  rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, parts, wait_ms > 0 ? wait_ms : 1);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    cli_err("%s: cannot look up the offsets of %s: %s", what,
+            parts->cnt ? parts->elems[0].topic : "?", rd_kafka_err2str(e));
+    return -1;
+  }
+  for (int i = 0; i < parts->cnt; i++)
+    if (parts->elems[i].err || parts->elems[i].offset < 0)
+      parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+  return 0;
+}
+
+rd_kafka_t *cli_consumer_new(const cli_common_t *c, const char *name) {
+  /* librdkafka needs a group.id to assign partitions; the reader never
+   * joins or commits to it, so a per-process name keeps it out of
+   * everyone's way. */
+  char group[64];
+  snprintf(group, sizeof group, "greenlight-cli-%s-%ld", name, (long)getpid());
+  const char *const defaults[] = {
+      "client.id", "greenlight-cli",
+      "group.id", group,
+      "enable.auto.commit", "false",
+      "enable.auto.offset.store", "false",
+      "isolation.level", "read_committed",
+      "enable.partition.eof", "true",
+      /* The topic is never created by a reader. */
+      "allow.auto.create.topics", "false",
+      NULL,
+  };
+  rd_kafka_conf_t *conf = cli_kafka_conf(c, defaults);
+  if (!conf) return NULL;
+  char errstr[512];
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+  if (!rk) {
+    cli_err("cannot create the consumer: %s", errstr);
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+  }
+  rd_kafka_poll_set_consumer(rk);
+  return rk;
+}
+
+bool cli_consume_error_ends(const char *topic, const rd_kafka_message_t *m) {
+  cli_err("%s [%d]: %s", topic, (int)m->partition, rd_kafka_message_errstr(m));
+  return m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+         m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+         m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+         m->err == RD_KAFKA_RESP_ERR__FATAL;
+}
+
+int cli_parse_time_opt(const char *opt, const char *arg, int64_t *ms) {
+  if (cli_parse_time(arg, ms) == 0) return 0;
+  cli_err("%s: expected epoch milliseconds or an RFC 3339 time such as "
+          "2026-01-05T08:00:00Z, got '%s'", opt, arg);
+  return -1;
 }

@@ -10,13 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
 #include "cli.h"
 #include "greenlight/gl_codec.h"
-#include "greenlight/gl_kafka.h"
 #include "greenlight/gl_json.h"
 
 /* The package of the wire contract, for --type given without it. */
@@ -126,11 +124,9 @@ static int tail_parse_start(tail_ctx_t *ctx, int opt, const char *arg) {
     cli_err("--offset: expected N (an offset), -N (the last N records), beginning or end, got '%s'",
             arg);
     return -1;
-  } else if (cli_parse_time(arg, &ctx->start_at) == 0) {
+  } else if (cli_parse_time_opt("--from", arg, &ctx->start_at) == 0) {
     ctx->start = TAIL_TIME;
   } else {
-    cli_err("--from: expected epoch milliseconds or an RFC 3339 time such as "
-            "2026-01-05T08:00:00Z, got '%s'", arg);
     return -1;
   }
   return 0;
@@ -248,26 +244,11 @@ static int tail_partitions(tail_ctx_t *ctx) {
       cli_err("timed out after %lld ms looking up topic %s", ctx->timeout_ms, ctx->topic);
       break;
     }
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(ctx->rk, 0, rkt, &md, wait);
     int32_t n = 0;
-    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      e = md->topic_cnt == 1 ? md->topics[0].err : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
-      n = md->topic_cnt == 1 ? md->topics[0].partition_cnt : 0;
-      rd_kafka_metadata_destroy(md);
-      if (e == RD_KAFKA_RESP_ERR_NO_ERROR && n > 0) {
-        ctx->n_partitions = n;
-        rc = 0;
-        break;
-      }
-      if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-        snprintf(problem, sizeof problem, "topic %s does not exist", ctx->topic);
-      else
-        snprintf(problem, sizeof problem, "topic %s: %s", ctx->topic,
-                 e ? rd_kafka_err2str(e) : "no partitions reported");
-    } else {
-      snprintf(problem, sizeof problem, "cannot read the partitions of %s from %s: %s",
-               ctx->topic, ctx->common.bootstrap, rd_kafka_err2str(e));
+    if (cli_topic_partitions(ctx->rk, rkt, wait, &n, problem, sizeof problem) == 0) {
+      ctx->n_partitions = n;
+      rc = 0;
+      break;
     }
     if (!ctx->deadline) {
       cli_err("%s", problem);
@@ -282,48 +263,8 @@ static int tail_partitions(tail_ctx_t *ctx) {
 /* Creates the consumer: no group, no commits, read_committed, EOF events.
  * Connects nothing yet, so a failure is a bad setting: -1, reported. */
 static int tail_open(tail_ctx_t *ctx) {
-  /* librdkafka needs a group.id to assign partitions; the tail never joins
-   * or commits to it, so a per-process name keeps it out of everyone's way. */
-  char group[64];
-  snprintf(group, sizeof group, "greenlight-cli-tail-%ld", (long)getpid());
-  const char *const defaults[] = {
-      "client.id", "greenlight-cli",
-      "group.id", group,
-      "enable.auto.commit", "false",
-      "enable.auto.offset.store", "false",
-      "isolation.level", "read_committed",
-      "enable.partition.eof", "true",
-      /* The topic is never created by a tail. */
-      "allow.auto.create.topics", "false",
-      NULL,
-  };
-  rd_kafka_conf_t *conf = cli_kafka_conf(&ctx->common, defaults);
-  if (!conf) return -1;
-  char errstr[512];
-  ctx->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-  if (!ctx->rk) {
-    cli_err("cannot create the consumer: %s", errstr);
-    rd_kafka_conf_destroy(conf);
-    return -1;
-  }
-  rd_kafka_poll_set_consumer(ctx->rk);
-  return 0;
-}
-
-/* The start offsets of --from TIME: each partition's first offset stamped
- * at or after it, or its end when it has none. Returns 0 or -1. */
-static int tail_offsets_for_time(tail_ctx_t *ctx, rd_kafka_topic_partition_list_t *parts) {
-  for (int i = 0; i < parts->cnt; i++) parts->elems[i].offset = ctx->start_at;
-  int wait = tail_wait_ms(ctx, 10000);
-  rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(ctx->rk, parts, wait > 0 ? wait : 1);
-  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    cli_err("--from: cannot look up the offsets of %s: %s", ctx->topic, rd_kafka_err2str(e));
-    return -1;
-  }
-  for (int i = 0; i < parts->cnt; i++)
-    if (parts->elems[i].err || parts->elems[i].offset < 0)
-      parts->elems[i].offset = RD_KAFKA_OFFSET_END;
-  return 0;
+  ctx->rk = cli_consumer_new(&ctx->common, "tail");
+  return ctx->rk ? 0 : -1;
 }
 
 /* Assigns every partition, or --partition's, or with --key the one Java's
@@ -338,9 +279,7 @@ static int tail_assign(tail_ctx_t *ctx) {
     rd_kafka_topic_partition_list_destroy(parts);
     return -2;
   }
-  if (ctx->key)
-    only = (int32_t)((uint32_t)gl_murmur2(ctx->key, strlen(ctx->key)) & 0x7fffffff) %
-           ctx->n_partitions;
+  if (ctx->key) only = cli_key_partition(ctx->key, strlen(ctx->key), ctx->n_partitions);
   for (int32_t p = 0; p < ctx->n_partitions; p++) {
     if (only >= 0 && p != only) continue;
     int64_t o = ctx->start == TAIL_BEGINNING ? RD_KAFKA_OFFSET_BEGINNING
@@ -349,7 +288,8 @@ static int tail_assign(tail_ctx_t *ctx) {
                                              : RD_KAFKA_OFFSET_END;
     rd_kafka_topic_partition_list_add(parts, ctx->topic, p)->offset = o;
   }
-  if (ctx->start == TAIL_TIME && tail_offsets_for_time(ctx, parts) < 0) {
+  if (ctx->start == TAIL_TIME &&
+      cli_offsets_for_time(ctx->rk, parts, ctx->start_at, tail_wait_ms(ctx, 10000), "--from") < 0) {
     rd_kafka_topic_partition_list_destroy(parts);
     return -1;
   }
@@ -377,15 +317,7 @@ static int tail_handle(tail_ctx_t *ctx, const rd_kafka_message_t *m) {
     }
     return ctx->exit_at_end && ctx->n_at_end == ctx->n_assigned;
   }
-  if (m->err) {
-    cli_err("%s [%d]: %s", ctx->topic, (int)m->partition, rd_kafka_message_errstr(m));
-    if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-        m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
-        m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
-        m->err == RD_KAFKA_RESP_ERR__FATAL)
-      return -1;
-    return 0; /* Transient (e.g. a broker restarting): librdkafka retries. */
-  }
+  if (m->err) return cli_consume_error_ends(ctx->topic, m) ? -1 : 0;
   if (known && ctx->at_end[m->partition]) {
     ctx->at_end[m->partition] = false;
     ctx->n_at_end--;
