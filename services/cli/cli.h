@@ -88,6 +88,16 @@ void cli_set_command(const char *cmd);
  * write, so lines from librdkafka's threads do not interleave. Any thread. */
 void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* A subcommand's own option: returns 0, or -1 after reporting a bad value. */
+typedef int (*cli_opt_fn)(void *ctx, int opt, const char *arg);
+/* Runs getopt_long over argv (argv[0] is the subcommand) with the common
+ * options (CLI_COMMON_LONGOPTS, CLI_COMMON_SHORTOPTS plus extra_short)
+ * handled into c and every other option handed to fn; a missing value or
+ * an unknown option is reported. Returns 0 (optind at the first operand)
+ * or -1 on a usage error. */
+int cli_parse_opts(cli_common_t *c, int argc, char **argv, const char *extra_short,
+                   const struct option *longopts, cli_opt_fn fn, void *ctx);
+
 /* Parses a whole decimal integer in [min, max]. Returns 0 or -1. */
 int cli_parse_int(const char *s, long long min, long long max, long long *out);
 

@@ -132,6 +132,30 @@ int cli_topic_name(const cli_common_t *c, const char *name, char *out, size_t ou
   return 0;
 }
 
+int cli_parse_opts(cli_common_t *c, int argc, char **argv, const char *extra_short,
+                   const struct option *longopts, cli_opt_fn fn, void *ctx) {
+  char shortopts[64];
+  snprintf(shortopts, sizeof shortopts, ":%s%s", CLI_COMMON_SHORTOPTS, extra_short);
+  optind = 1;
+  opterr = 0;
+  int opt;
+  while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+    int handled = cli_common_opt(c, opt, optarg);
+    if (handled < 0) return -1;
+    if (handled) continue;
+    if (opt == ':') {
+      cli_err("option '%s' needs a value", argv[optind - 1]);
+      return -1;
+    }
+    if (opt == '?') {
+      cli_err("unknown option '%s'", argv[optind - 1]);
+      return -1;
+    }
+    if (fn(ctx, opt, optarg) < 0) return -1;
+  }
+  return 0;
+}
+
 int cli_parse_int(const char *s, long long min, long long max, long long *out) {
   if (!s || !(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))))
     return -1;

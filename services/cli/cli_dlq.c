@@ -88,7 +88,8 @@ static int dlq_parse_time(const char *opt, const char *arg, int64_t *ms) {
 }
 
 /* One option of dlq's own. Returns 0 or -1 (reported). */
-static int dlq_own_opt(dlq_ctx_t *ctx, int opt, const char *arg) {
+static int dlq_own_opt(void *arg_ctx, int opt, const char *arg) {
+  dlq_ctx_t *ctx = arg_ctx;
   switch (opt) {
     case OPT_TOPIC: ctx->topic_arg = arg; return 0;
     case OPT_REASON: ctx->reason = arg; return 0;
@@ -127,23 +128,7 @@ static int dlq_parse_args(dlq_ctx_t *ctx, int argc, char **argv) {
       {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
       {NULL, 0, NULL, 0},
   };
-  optind = 1;
-  opterr = 0;
-  int opt;
-  while ((opt = getopt_long(argc, argv, ":" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-    int handled = cli_common_opt(&ctx->common, opt, optarg);
-    if (handled < 0) return -1;
-    if (handled) continue;
-    if (opt == ':') {
-      cli_err("option '%s' needs a value", argv[optind - 1]);
-      return -1;
-    }
-    if (opt == '?') {
-      cli_err("unknown option '%s'", argv[optind - 1]);
-      return -1;
-    }
-    if (dlq_own_opt(ctx, opt, optarg) < 0) return -1;
-  }
+  if (cli_parse_opts(&ctx->common, argc, argv, "", longopts, dlq_own_opt, ctx) < 0) return -1;
   if (ctx->common.help) return 1;
   if (optind >= argc) {
     cli_err("which subcommand? usage: greenlight dlq summary|list|redrive [options]");

@@ -491,6 +491,25 @@ static void produce_finish(produce_ctx_t *ctx) {
   if (err) rd_kafka_error_destroy(err);
 }
 
+/* One option of produce's own. Returns 0 or -1 (reported). */
+static int produce_opt(void *arg_ctx, int opt, const char *arg) {
+  produce_ctx_t *ctx = arg_ctx;
+  switch (opt) {
+    case 'f':
+    case OPT_FILE: ctx->file = arg; break;
+    case OPT_STRICT: ctx->strict = true; break;
+    case OPT_TRANSACTIONAL: ctx->transactional = true; break;
+    case OPT_NO_VALIDATE: ctx->validate = false; break;
+    case OPT_TIMEOUT:
+      if (cli_parse_int(arg, 1, 3600000, &ctx->timeout_ms) < 0) {
+        cli_err("--timeout-ms: expected milliseconds from 1 to 3600000, got '%s'", arg);
+        return -1;
+      }
+      break;
+  }
+  return 0;
+}
+
 /* Parses the options of `greenlight produce`. Returns -1 on a usage error,
  * 1 if help was asked for, else 0. */
 static int produce_parse_args(produce_ctx_t *ctx, int argc, char **argv) {
@@ -503,29 +522,7 @@ static int produce_parse_args(produce_ctx_t *ctx, int argc, char **argv) {
       {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
       {NULL, 0, NULL, 0},
   };
-  optind = 1;
-  opterr = 0;
-  int opt;
-  while ((opt = getopt_long(argc, argv, ":" CLI_COMMON_SHORTOPTS "f:", longopts, NULL)) != -1) {
-    int handled = cli_common_opt(&ctx->common, opt, optarg);
-    if (handled < 0) return -1;
-    if (handled) continue;
-    switch (opt) {
-      case 'f':
-      case OPT_FILE: ctx->file = optarg; break;
-      case OPT_STRICT: ctx->strict = true; break;
-      case OPT_TRANSACTIONAL: ctx->transactional = true; break;
-      case OPT_NO_VALIDATE: ctx->validate = false; break;
-      case OPT_TIMEOUT:
-        if (cli_parse_int(optarg, 1, 3600000, &ctx->timeout_ms) < 0) {
-          cli_err("--timeout-ms: expected milliseconds from 1 to 3600000, got '%s'", optarg);
-          return -1;
-        }
-        break;
-      case ':': cli_err("option '%s' needs a value", argv[optind - 1]); return -1;
-      default: cli_err("unknown option '%s'", argv[optind - 1]); return -1;
-    }
-  }
+  if (cli_parse_opts(&ctx->common, argc, argv, "f:", longopts, produce_opt, ctx) < 0) return -1;
   if (ctx->common.help) return 1;
   if (optind < argc) {
     cli_err("unexpected argument '%s' (use --file to name the input)", argv[optind]);

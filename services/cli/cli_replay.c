@@ -125,7 +125,8 @@ static int replay_parse_type(replay_ctx_t *ctx, const char *arg) {
 }
 
 /* The options that take a value and are replay's own. Returns 0 or -1. */
-static int replay_parse_opt(replay_ctx_t *ctx, int opt, const char *arg) {
+static int replay_parse_opt(void *arg_ctx, int opt, const char *arg) {
+  replay_ctx_t *ctx = arg_ctx;
   long long n;
   switch (opt) {
     case OPT_TO_TOPIC: ctx->dest_arg = arg; return 0;
@@ -214,24 +215,7 @@ static int replay_parse_args(replay_ctx_t *ctx, int argc, char **argv) {
       {"transactional", no_argument, NULL, OPT_TRANSACTIONAL},
       {NULL, 0, NULL, 0},
   };
-  optind = 1;
-  opterr = 0;
-  int opt;
-  while ((opt = getopt_long(argc, argv, ":" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-    int handled = cli_common_opt(&ctx->common, opt, optarg);
-    if (handled < 0) return -1;
-    if (handled) continue;
-    if (opt == ':') {
-      cli_err("option '%s' needs a value", argv[optind - 1]);
-      return -1;
-    }
-    if (opt >= OPT_TO_TOPIC && opt <= OPT_TRANSACTIONAL) {
-      if (replay_parse_opt(ctx, opt, optarg) < 0) return -1;
-      continue;
-    }
-    cli_err("unknown option '%s'", argv[optind - 1]);
-    return -1;
-  }
+  if (cli_parse_opts(&ctx->common, argc, argv, "", longopts, replay_parse_opt, ctx) < 0) return -1;
   if (ctx->common.help) return 1;
   return replay_check_args(ctx, argc - optind, argv + optind);
 }

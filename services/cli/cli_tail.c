@@ -132,6 +132,55 @@ static int tail_parse_start(tail_ctx_t *ctx, int opt, const char *arg) {
   return 0;
 }
 
+/* One option of tail's own. Returns 0 or -1 (reported). */
+static int tail_opt(void *arg_ctx, int opt, const char *arg) {
+  tail_ctx_t *ctx = arg_ctx;
+  switch (opt) {
+    case OPT_FROM_BEGINNING:
+    case OPT_OFFSET:
+    case OPT_FROM:
+      if (tail_parse_start(ctx, opt, arg) < 0) return -1;
+      break;
+    case OPT_PARTITION: {
+      long long p;
+      if (cli_parse_int(arg, 0, INT32_MAX, &p) < 0) {
+        cli_err("--partition: expected a partition number (0 or more), got '%s'", arg);
+        return -1;
+      }
+      ctx->partition = (int32_t)p;
+      break;
+    }
+    case OPT_EXIT_AT_END: ctx->exit_at_end = true; break;
+    case OPT_COUNT:
+      if (cli_parse_int(arg, 1, INT64_MAX, &ctx->count) < 0) {
+        cli_err("--count: expected a positive number, got '%s'", arg);
+        return -1;
+      }
+      break;
+    case OPT_TIMEOUT:
+      if (cli_parse_int(arg, 1, INT32_MAX, &ctx->timeout_ms) < 0) {
+        cli_err("--timeout-ms: expected a positive number of ms, got '%s'", arg);
+        return -1;
+      }
+      break;
+    case OPT_TYPE: {
+      /* "OrderStatus" is taken as "greenlight.v1.OrderStatus". */
+      const char *pkg = strchr(arg, '.') ? "" : TAIL_TYPE_PACKAGE;
+      snprintf(ctx->type_name, sizeof ctx->type_name, "%s%s", pkg, arg);
+      if (!gl_json_descriptor(ctx->type_name)) {
+        cli_err("--type: unknown message type '%s' (e.g. greenlight.v1.OrderStatus)", arg);
+        return -1;
+      }
+      break;
+    }
+    case OPT_DEFAULTS: ctx->json_flags |= GL_JSON_EMIT_DEFAULTS; break;
+    case OPT_RAW: ctx->raw = true; break;
+    case OPT_KEY: ctx->key = arg; break;
+    case OPT_LAST: ctx->last = ctx->exit_at_end = true; break;
+  }
+  return 0;
+}
+
 /* Parses the options of `greenlight tail`. Returns -1 on a usage error, 1
  * if help was asked for, else 0. */
 static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
@@ -151,60 +200,7 @@ static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
       {"partition", required_argument, NULL, OPT_PARTITION},
       {NULL, 0, NULL, 0},
   };
-  optind = 1;
-  opterr = 0;
-  int opt;
-  while ((opt = getopt_long(argc, argv, ":" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-    int handled = cli_common_opt(&ctx->common, opt, optarg);
-    if (handled < 0) return -1;
-    if (handled) continue;
-    switch (opt) {
-      case OPT_FROM_BEGINNING:
-      case OPT_OFFSET:
-      case OPT_FROM:
-        if (tail_parse_start(ctx, opt, optarg) < 0) return -1;
-        break;
-      case OPT_PARTITION: {
-        long long p;
-        if (cli_parse_int(optarg, 0, INT32_MAX, &p) < 0) {
-          cli_err("--partition: expected a partition number (0 or more), got '%s'", optarg);
-          return -1;
-        }
-        ctx->partition = (int32_t)p;
-        break;
-      }
-      case OPT_EXIT_AT_END: ctx->exit_at_end = true; break;
-      case OPT_COUNT:
-        if (cli_parse_int(optarg, 1, INT64_MAX, &ctx->count) < 0) {
-          cli_err("--count: expected a positive number, got '%s'", optarg);
-          return -1;
-        }
-        break;
-      case OPT_TIMEOUT:
-        if (cli_parse_int(optarg, 1, INT32_MAX, &ctx->timeout_ms) < 0) {
-          cli_err("--timeout-ms: expected a positive number of ms, got '%s'", optarg);
-          return -1;
-        }
-        break;
-      case OPT_TYPE: {
-        /* "OrderStatus" is taken as "greenlight.v1.OrderStatus". */
-        const char *pkg = strchr(optarg, '.') ? "" : TAIL_TYPE_PACKAGE;
-        snprintf(ctx->type_name, sizeof ctx->type_name, "%s%s", pkg, optarg);
-        if (!gl_json_descriptor(ctx->type_name)) {
-          cli_err("--type: unknown message type '%s' (e.g. greenlight.v1.OrderStatus)",
-                  optarg);
-          return -1;
-        }
-        break;
-      }
-      case OPT_DEFAULTS: ctx->json_flags |= GL_JSON_EMIT_DEFAULTS; break;
-      case OPT_RAW: ctx->raw = true; break;
-      case OPT_KEY: ctx->key = optarg; break;
-      case OPT_LAST: ctx->last = ctx->exit_at_end = true; break;
-      case ':': cli_err("option '%s' needs a value", argv[optind - 1]); return -1;
-      default: cli_err("unknown option '%s'", argv[optind - 1]); return -1;
-    }
-  }
+  if (cli_parse_opts(&ctx->common, argc, argv, "", longopts, tail_opt, ctx) < 0) return -1;
   if (ctx->common.help) return 1;
   if (ctx->key && ctx->partition >= 0) {
     cli_err("--key and --partition: give one (a key is read from its own partition)");
