@@ -5,7 +5,6 @@
  *   greenlight show      an order's (or a batch's) last published status
  *   greenlight dlq       the dead-letter topic: summary, list, redrive
  *   greenlight replay    a slice of a topic -> another topic (or itself)
- *   greenlight topics    create or check the topics of a deployment
  *   greenlight help      usage
  *
  * This file holds main(), the usage text and the signal handling; each
