@@ -168,5 +168,6 @@ int cli_tail_main(int argc, char **argv);
 int cli_show_main(int argc, char **argv);
 int cli_dlq_main(int argc, char **argv);
 int cli_replay_main(int argc, char **argv);
+int cli_topics_main(int argc, char **argv);
 
 #endif

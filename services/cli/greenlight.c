@@ -25,6 +25,7 @@ static const char cli_usage_text[] =
     "  show      print an order's (or a batch's) last published status\n"
     "  replay    copy a slice of a topic into another topic (or the same one)\n"
     "  dlq       summarize, list or re-drive the dead-letter topic\n"
+    "  topics    create the topics of a deployment, or check them\n"
     "  help      show this text\n"
     "\n"
     "greenlight produce [-b BOOTSTRAP] [-X prop=value ...] [--prefix P]\n"
@@ -140,6 +141,15 @@ static const char cli_usage_text[] =
     "      --from 2026-01-05T08:00:00Z --until 2026-01-05T09:00:00Z --rate 500\n"
     "    greenlight replay greenlight.orders --to-topic orders.copy --key O-1 --dry-run\n"
     "\n"
+    "greenlight topics create [--partitions N] [--replication-factor R] [--dry-run]\n"
+    "                         [EXTRA ...]\n"
+    "greenlight topics check\n"
+    "  create: every topic of a deployment, as deploy/local/kafka.sh makes them,\n"
+    "  plus EXTRA topics given as NAME[:compact][:PARTITIONS]; existing topics\n"
+    "  are left alone but checked. check: every topic exists, each daemon's\n"
+    "  inputs are co-partitioned, changelogs and owners topics are compacted\n"
+    "  (exit 1 on a problem). See 'greenlight topics --help'.\n"
+    "\n"
     "Common options:\n"
     "  -b, --bootstrap BOOTSTRAP  brokers (default: $GREENLIGHT_BOOTSTRAP or " CLI_DEFAULT_BOOTSTRAP
     ")\n"
@@ -183,6 +193,7 @@ int main(int argc, char **argv) {
       {"show", cli_show_main},
       {"dlq", cli_dlq_main},
       {"replay", cli_replay_main},
+      {"topics", cli_topics_main},
   };
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
     if (strcmp(cmd, commands[i].name) != 0) continue;

@@ -236,6 +236,36 @@ def test_dlq_usage():
     check(code == 1, f"dlq summary with no broker: exit {code} (want 1), {err}")
 
 
+def test_topics_usage():
+    """`greenlight topics`: usage errors exit 2 before connecting; --help exits 0."""
+    cases = [
+        (["topics"], "greenlight: topics: which subcommand?"),
+        (["topics", "drop"], "greenlight: topics: unknown subcommand 'drop'"),
+        (["topics", "create", "--partitions", "0"], "greenlight: topics: --partitions: expected 1 to"),
+        (["topics", "create", "--partitions", "many"], "greenlight: topics: --partitions: expected"),
+        (["topics", "create", "--replication-factor", "0"],
+         "greenlight: topics: --replication-factor: expected"),
+        (["topics", "create", "audit:compactt"], "greenlight: topics: bad topic spec 'audit:compactt'"),
+        (["topics", "create", "a/b:3"], "greenlight: topics: bad topic spec 'a/b:3'"),
+        (["topics", "create", ":compact"], "greenlight: topics: bad topic spec ':compact'"),
+        (["topics", "create", "audit:0"], "greenlight: topics: topic spec 'audit:0': PARTITIONS"),
+        (["topics", "create", "greenlight.orders:8"], "is a topic of the deployment already"),
+        (["topics", "check", "extra"], "greenlight: topics: unexpected argument 'extra'"),
+        (["topics", "check", "--dry-run"], "--dry-run belong to create"),
+        (["topics", "create", "--bogus"], "greenlight: topics: unknown option '--bogus'"),
+    ]
+    for args, want in cases:
+        code, err, _ = run([*args, "-b", UNREACHABLE])
+        check(code == 2 and want in err, f"{args}: exit {code} (want 2), {want!r} not in: {err}")
+    out = []
+    code, err, _ = run(["topics", "--help"], out=out)
+    check(code == 0 and "Examples" in out[0] and "Exit codes" in out[0] and "check" in out[0],
+          f"topics --help: exit {code}, {out[0][:300]!r} {err}")
+    code, err, _ = run(["topics", "check", "-b", UNREACHABLE, "--timeout-ms", "1000"])
+    check(code == 1 and "cannot read the metadata" in err,
+          f"topics check with no broker: exit {code} (want 1), {err}")
+
+
 def test_runtime_failures_exit_1():
     # Timed out (2 before the exit-code rule, now 1), and every line says show.
     code, err, _ = run(["show", "O-1", "-b", UNREACHABLE, "--timeout-ms", "1000"])
@@ -260,6 +290,7 @@ def main():
     test_usage_errors()
     test_runtime_failures_exit_1()
     test_dlq_usage()
+    test_topics_usage()
     print(f"cli: {len(FAILURES)} failures")
     return 1 if FAILURES else 0
 
