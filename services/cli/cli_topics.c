@@ -181,7 +181,8 @@ static int topics_build_specs(topics_ctx_t *ctx, int n_extra, char **extra) {
   return 0;
 }
 
-static int topics_own_opt(topics_ctx_t *ctx, int opt, const char *arg) {
+static int topics_own_opt(void *arg_ctx, int opt, const char *arg) {
+  topics_ctx_t *ctx = arg_ctx;
   switch (opt) {
     case OPT_PARTITIONS:
       ctx->create_opts = true;
@@ -239,23 +240,7 @@ static int topics_parse_args(topics_ctx_t *ctx, int argc, char **argv) {
       {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
       {NULL, 0, NULL, 0},
   };
-  optind = 1;
-  opterr = 0;
-  int opt;
-  while ((opt = getopt_long(argc, argv, ":" CLI_COMMON_SHORTOPTS, longopts, NULL)) != -1) {
-    int handled = cli_common_opt(&ctx->common, opt, optarg);
-    if (handled < 0) return -1;
-    if (handled) continue;
-    if (opt == ':') {
-      cli_err("option '%s' needs a value", argv[optind - 1]);
-      return -1;
-    }
-    if (opt == '?') {
-      cli_err("unknown option '%s'", argv[optind - 1]);
-      return -1;
-    }
-    if (topics_own_opt(ctx, opt, optarg) < 0) return -1;
-  }
+  if (cli_parse_opts(&ctx->common, argc, argv, "", longopts, topics_own_opt, ctx) < 0) return -1;
   if (ctx->common.help) return 1;
   return topics_parse_rest(ctx, argc, argv);
 }
