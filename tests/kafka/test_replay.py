@@ -103,10 +103,13 @@ def test_rate(prefix, bulk):
 
 def test_interrupt_and_resume(prefix, bulk):
     p = subprocess.Popen([CLI, "replay", "-b", BOOTSTRAP, "--prefix", prefix, BULK,
-                          "--to-topic", "replay.resume", "--rate", "400"],
+                          "--to-topic", "replay.resume", "--rate", "200"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     register_process(p)
-    time.sleep(2)
+    # Interrupted once it is under way: some records copied, not all (2,000
+    # at 200/s take 10 s; a tail to see the first ones takes about one).
+    wait_until(lambda: len(tail(prefix, "replay.resume", raw=True)) > 0, 30,
+               "the interrupted replay to copy its first records", interval=0.1)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=90)
     err = err.decode()
