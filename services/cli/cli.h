@@ -76,6 +76,20 @@ int cli_common_opt(cli_common_t *c, int opt, const char *arg);
  * CLI_EXIT_USAGE). */
 rd_kafka_conf_t *cli_kafka_conf(const cli_common_t *c, const char *const *defaults);
 
+/* The configuration of every CLI producer: Java-compatible partitioning
+ * (murmur2_random), idempotent, acks=all, message.timeout.ms timeout_ms
+ * (0: librdkafka's), with transactional a transactional.id of its own
+ * (greenlight-cli-<name>-<pid>-<time>), and dr with opaque as the delivery
+ * report. NULL (reported) on a bad -X property. */
+typedef void cli_dr_fn(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
+rd_kafka_conf_t *cli_producer_conf(const cli_common_t *c, const char *name, long long timeout_ms,
+                                   bool transactional, cli_dr_fn *dr, void *opaque);
+/* A producer from conf, which it takes (also on failure). NULL (reported)
+ * when librdkafka refuses the settings. */
+rd_kafka_t *cli_producer_open(rd_kafka_conf_t *conf);
+/* init_transactions, then begin_transaction. Returns 0, or -1 reported. */
+int cli_txn_start(rd_kafka_t *rk, int timeout_ms);
+
 /* Writes prefix + name into out. Returns -1 (reported) if it does not fit. */
 int cli_topic_name(const cli_common_t *c, const char *name, char *out, size_t outlen);
 

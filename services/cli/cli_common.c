@@ -11,7 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "greenlight/gl_codec.h"
 #include "greenlight/gl_kafka.h"
 
 #include "greenlight/gl_codec.h"
@@ -465,6 +464,49 @@ rd_kafka_t *cli_consumer_new(const cli_common_t *c, const char *name) {
   }
   rd_kafka_poll_set_consumer(rk);
   return rk;
+}
+
+rd_kafka_conf_t *cli_producer_conf(const cli_common_t *c, const char *name, long long timeout_ms,
+                                   bool transactional, cli_dr_fn *dr, void *opaque) {
+  char txid[96], timeout[32];
+  snprintf(txid, sizeof txid, "greenlight-cli-%s-%ld-%lld", name, (long)getpid(),
+           (long long)time(NULL));
+  snprintf(timeout, sizeof timeout, "%lld", timeout_ms);
+  const char *defaults[16] = {
+      "client.id", "greenlight-cli",
+      /* Java-compatible partitioning: upstream Java producers and greenlight
+       * must put a key on the same partition (co-partitioned topics). */
+      "partitioner", "murmur2_random",
+      "enable.idempotence", "true",
+      "acks", "all",
+  };
+  int n = 8;
+  if (timeout_ms > 0) defaults[n++] = "message.timeout.ms", defaults[n++] = timeout;
+  if (transactional) defaults[n++] = "transactional.id", defaults[n++] = txid;
+  defaults[n] = NULL;
+  rd_kafka_conf_t *conf = cli_kafka_conf(c, defaults);
+  if (!conf) return NULL;
+  rd_kafka_conf_set_opaque(conf, opaque);
+  rd_kafka_conf_set_dr_msg_cb(conf, dr);
+  return conf;
+}
+
+rd_kafka_t *cli_producer_open(rd_kafka_conf_t *conf) {
+  char errstr[512];
+  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+  if (rk) return rk;
+  cli_err("cannot create the producer: %s", errstr);
+  rd_kafka_conf_destroy(conf);
+  return NULL;
+}
+
+int cli_txn_start(rd_kafka_t *rk, int timeout_ms) {
+  rd_kafka_error_t *e = rd_kafka_init_transactions(rk, timeout_ms);
+  if (!e) e = rd_kafka_begin_transaction(rk);
+  if (!e) return 0;
+  cli_err("cannot start a transaction: %s", rd_kafka_error_string(e));
+  rd_kafka_error_destroy(e);
+  return -1;
 }
 
 bool cli_consume_error_ends(const char *topic, const rd_kafka_message_t *m) {

@@ -423,30 +423,10 @@ static void dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 /* The transactional producer, its transaction begun; NULL (reported) if
  * it cannot be made or started. */
 static rd_kafka_t *dlq_producer(dlq_ctx_t *ctx, long *failed) {
-  char txid[64], timeout[32];
-  snprintf(txid, sizeof txid, "greenlight-cli-dlq-%ld-%lld", (long)getpid(),
-           (long long)time(NULL));
-  snprintf(timeout, sizeof timeout, "%lld", ctx->timeout_ms);
-  const char *const defaults[] = {
-      "client.id", "greenlight-cli", "partitioner", "murmur2_random", "enable.idempotence", "true",
-      "acks", "all", "message.timeout.ms", timeout, "transactional.id", txid, NULL,
-  };
-  rd_kafka_conf_t *conf = cli_kafka_conf(&ctx->common, defaults);
-  if (!conf) return NULL;
-  rd_kafka_conf_set_opaque(conf, failed);
-  rd_kafka_conf_set_dr_msg_cb(conf, dlq_dr_cb);
-  char errstr[512];
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (!rk) {
-    cli_err("cannot create the producer: %s", errstr);
-    rd_kafka_conf_destroy(conf);
-    return NULL;
-  }
-  rd_kafka_error_t *e = rd_kafka_init_transactions(rk, ctx->timeout_ms);
-  if (!e) e = rd_kafka_begin_transaction(rk);
-  if (!e) return rk;
-  cli_err("cannot start a transaction: %s", rd_kafka_error_string(e));
-  rd_kafka_error_destroy(e);
+  rd_kafka_conf_t *conf =
+      cli_producer_conf(&ctx->common, "dlq", ctx->timeout_ms, true, dlq_dr_cb, failed);
+  rd_kafka_t *rk = conf ? cli_producer_open(conf) : NULL;
+  if (!rk || cli_txn_start(rk, (int)ctx->timeout_ms) == 0) return rk;
   rd_kafka_destroy(rk);
   return NULL;
 }

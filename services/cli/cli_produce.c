@@ -102,19 +102,10 @@ static bool produce_fatal(const produce_ctx_t *ctx) {
  * is a bad combination of settings (GL_ECONFIG); a transaction that cannot
  * start is the broker's (GL_EBROKER). Reports either. */
 static int produce_open(produce_ctx_t *ctx) {
-  char errstr[512];
-  ctx->rk = rd_kafka_new(RD_KAFKA_PRODUCER, ctx->conf, errstr, sizeof errstr);
-  if (!ctx->rk) {
-    cli_err("cannot create the producer: %s", errstr);
-    return GL_ECONFIG;
-  }
-  ctx->conf = NULL; /* rd_kafka_new() took it. */
-  if (!ctx->transactional) return GL_OK;
-  rd_kafka_error_t *e = rd_kafka_init_transactions(ctx->rk, ctx->timeout_ms);
-  if (!e) e = rd_kafka_begin_transaction(ctx->rk);
-  if (!e) return GL_OK;
-  cli_err("cannot start a transaction: %s", rd_kafka_error_string(e));
-  rd_kafka_error_destroy(e);
+  ctx->rk = cli_producer_open(ctx->conf);
+  ctx->conf = NULL; /* Taken, also on failure. */
+  if (!ctx->rk) return GL_ECONFIG;
+  if (!ctx->transactional || cli_txn_start(ctx->rk, (int)ctx->timeout_ms) == 0) return GL_OK;
   return GL_EBROKER;
 }
 
@@ -536,27 +527,9 @@ static int produce_parse_args(produce_ctx_t *ctx, int argc, char **argv) {
  * a bad setting. The producer itself is made at the first record
  * (produce_client). Returns GL_OK or GL_ECONFIG (reported). */
 static int produce_prepare(produce_ctx_t *ctx) {
-  char timeout[32];
-  snprintf(timeout, sizeof timeout, "%lld", ctx->timeout_ms);
-  char txid[64];
-  snprintf(txid, sizeof txid, "greenlight-cli-%ld-%lld", (long)getpid(), (long long)time(NULL));
-  const char *const defaults[] = {
-      "client.id", "greenlight-cli",
-      /* Java-compatible partitioning: upstream Java producers and greenlight
-       * must put a key on the same partition (co-partitioned topics). */
-      "partitioner", "murmur2_random",
-      "enable.idempotence", "true",
-      "acks", "all",
-      "message.timeout.ms", timeout,
-      /* Without --transactional the list ends here. */
-      ctx->transactional ? "transactional.id" : NULL, txid,
-      NULL,
-  };
-  ctx->conf = cli_kafka_conf(&ctx->common, defaults);
-  if (!ctx->conf) return GL_ECONFIG;
-  rd_kafka_conf_set_opaque(ctx->conf, ctx);
-  rd_kafka_conf_set_dr_msg_cb(ctx->conf, produce_dr_cb);
-  return GL_OK;
+  ctx->conf = cli_producer_conf(&ctx->common, "produce", ctx->timeout_ms, ctx->transactional,
+                                produce_dr_cb, ctx);
+  return ctx->conf ? GL_OK : GL_ECONFIG;
 }
 
 /* Sends every line of in; stops at the first bad one with --strict, at a

@@ -225,28 +225,11 @@ static int replay_parse_args(replay_ctx_t *ctx, int argc, char **argv) {
  * partitioner, idempotent, with --transactional one transaction id).
  * Connects nothing yet: a failure is a bad setting, -1 reported. */
 static int replay_open(replay_ctx_t *ctx) {
-  char txid[64];
-  snprintf(txid, sizeof txid, "greenlight-cli-replay-%ld-%lld", (long)getpid(),
-           (long long)time(NULL));
-  const char *const producer_defaults[] = {
-      "client.id", "greenlight-cli", "partitioner", "murmur2_random",
-      "enable.idempotence", "true", "acks", "all",
-      ctx->transactional ? "transactional.id" : NULL, txid, NULL,
-  };
   if (!(ctx->consumer = cli_consumer_new(&ctx->common, "replay"))) return -1;
   if (ctx->dry_run) return 0;
-  rd_kafka_conf_t *conf = cli_kafka_conf(&ctx->common, producer_defaults);
-  if (!conf) return -1;
-  char errstr[512];
-  rd_kafka_conf_set_opaque(conf, ctx);
-  rd_kafka_conf_set_dr_msg_cb(conf, replay_dr_cb);
-  ctx->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
-  if (!ctx->producer) {
-    cli_err("cannot create the producer: %s", errstr);
-    rd_kafka_conf_destroy(conf);
-    return -1;
-  }
-  return 0;
+  rd_kafka_conf_t *conf =
+      cli_producer_conf(&ctx->common, "replay", 0, ctx->transactional, replay_dr_cb, ctx);
+  return conf && (ctx->producer = cli_producer_open(conf)) ? 0 : -1;
 }
 
 /* The partition count of topic, or -1 (reported). */
@@ -352,12 +335,7 @@ static int replay_assign(replay_ctx_t *ctx) {
 /* Starts the one transaction of --transactional. Returns 0 or -1. */
 static int replay_begin(replay_ctx_t *ctx) {
   if (!ctx->transactional || !ctx->producer) return 0;
-  rd_kafka_error_t *e = rd_kafka_init_transactions(ctx->producer, 30000);
-  if (!e) e = rd_kafka_begin_transaction(ctx->producer);
-  if (!e) return 0;
-  cli_err("cannot start a transaction: %s", rd_kafka_error_string(e));
-  rd_kafka_error_destroy(e);
-  return -1;
+  return cli_txn_start(ctx->producer, 30000);
 }
 
 static replay_part_t *replay_part(replay_ctx_t *ctx, int32_t id) {
