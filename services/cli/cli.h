@@ -56,6 +56,8 @@ typedef struct cli_common {
   const char **props;    /* -X prop=value, in the order given. */
   size_t n_props;
   bool help;             /* -h or --help was given. */
+  bool bootstrap_given;  /* -b was given (not the environment's or the default). */
+  bool prefix_given;     /* --prefix was given. */
 } cli_common_t;
 
 /* Fills the defaults from the environment. */
@@ -173,6 +175,87 @@ bool cli_consume_error_ends(const char *topic, const rd_kafka_message_t *m);
 /* cli_parse_time() for option opt ("--from"), reporting a bad value. */
 int cli_parse_time_opt(const char *opt, const char *arg, int64_t *ms);
 
+/* Admin requests (cli_admin.c). rk is any client handle; each call waits
+ * at most until deadline (cli_now_ms() time) and reports its errors. */
+typedef struct cli_new_topic {
+  const char *name;    /* With the prefix. */
+  int32_t partitions;
+  int replication;     /* 0: the broker's default. */
+  bool compact;        /* cleanup.policy=compact, else delete. */
+} cli_new_topic_t;
+/* A producer handle for Admin requests. NULL (reported) on a bad setting. */
+rd_kafka_t *cli_admin_new(const cli_common_t *c);
+/* The partition count of topic from a metadata request for all topics
+ * (never one that could auto-create it); *n = 0 if it does not exist.
+ * Returns 0 or -1 (reported). */
+int cli_admin_partitions(rd_kafka_t *rk, const char *topic, int64_t deadline, int32_t *n);
+/* Creates the topics (an existing one is an error) and waits until the
+ * metadata shows each with its partitions. Returns 0 or -1. */
+int cli_admin_create_topics(rd_kafka_t *rk, const cli_new_topic_t *t, size_t n, int64_t deadline);
+/* Deletes topics (a missing one is no error). Returns 0 or -1. */
+int cli_admin_delete_topics(rd_kafka_t *rk, const char *const *names, size_t n, int64_t deadline);
+/* Deletes consumer groups (a missing one is no error), waiting until the
+ * deadline for one that still has members (a stopped static member leaves
+ * when its session times out). Returns 0 or -1. */
+int cli_admin_delete_groups(rd_kafka_t *rk, const char *const *groups, size_t n, int64_t deadline);
+
+/* Called for each record of a scan: 0 goes on, 1 stops, -1 fails. */
+typedef int (*cli_scan_fn)(void *ctx, const rd_kafka_message_t *m);
+/* Reads partitions 0..n_partitions-1 of topic with consumer (by
+ * assignment; cli_consumer_new) from start[p] (NULL: the beginning) up to
+ * end[p] (NULL or < 0: the end found, the first partition EOF), handing
+ * each record to fn. Returns 0, or -1 reported (error, timeout, SIGINT). */
+int cli_scan_topic(rd_kafka_t *consumer, const char *topic, int32_t n_partitions,
+                   const int64_t *start, const int64_t *end, int64_t deadline, cli_scan_fn fn,
+                   void *ctx);
+
+/* The daemons that rebuild and reset act on (cli_daemon.c). */
+typedef struct cli_daemon_kind {
+  const char *name;            /* "orderd" */
+  const char *binary;          /* "greenlight-orderd" */
+  const char *store;           /* Changelog <prefix><app.id>.<store>.changelog. */
+  const char *const *outputs;  /* Its outputs' names, in output.topics order. */
+  const char *compared;        /* The output a rebuild compares. */
+  bool has_policy;             /* Takes policy.file. */
+} cli_daemon_kind_t;
+
+/* One daemon's executable and effective settings. */
+typedef struct cli_daemon {
+  const cli_daemon_kind_t *kind;
+  char bin[4096];              /* The executable (--daemon-bin, or found). */
+  const char *config;          /* --config FILE for every run; NULL = none. */
+  char **pass;                 /* Settings given to every run (owned). */
+  size_t n_pass;
+  char **keys, **values;       /* Its --check-config output. */
+  size_t n_settings;
+  const char *app_id, *prefix, *dlq; /* Borrowed from values. */
+  char **inputs, **outputs;    /* Without the prefix; outputs in kind->outputs order. */
+  size_t n_inputs, n_outputs;
+  char *group;                 /* <prefix><app.id>: its consumer group. */
+  char *changelog;             /* With the prefix. */
+  char **own_props;            /* Connection settings lent to the CLI's clients. */
+  size_t n_own_props;
+} cli_daemon_t;
+
+const cli_daemon_kind_t *cli_daemon_kind(const char *name);
+/* Finds daemon `name`'s executable (d->bin preset: that one) and reads its
+ * effective settings with d->config, c's explicit -b, --prefix and -X, and
+ * args passed through. Then points c at the daemon's cluster: its
+ * bootstrap servers and TLS/SASL settings (c's -X still win) and its
+ * topic prefix. d must outlive c's use. Returns 0 or -1 (reported). */
+int cli_daemon_open(cli_daemon_t *d, cli_common_t *c, const char *name, char **args,
+                    size_t n_args);
+void cli_daemon_close(cli_daemon_t *d);
+/* The effective value of a setting; NULL if the daemon has no such key. */
+const char *cli_daemon_setting(const cli_daemon_t *d, const char *key);
+/* Runs the daemon with its settings plus extra (NULL-terminated; later
+ * settings win), its output into log_path, in a process group of its own.
+ * On SIGINT/SIGTERM to the CLI it is sent SIGTERM (it drains) and this
+ * returns -1 once it exited; else 0 with *exit_code its exit status (128 +
+ * signal if killed). */
+int cli_daemon_run(const cli_daemon_t *d, const char *const *extra, const char *log_path,
+                   int *exit_code);
+
 /* Prints the usage text of the whole CLI. */
 void cli_usage(FILE *out);
 
@@ -183,5 +266,6 @@ int cli_show_main(int argc, char **argv);
 int cli_dlq_main(int argc, char **argv);
 int cli_replay_main(int argc, char **argv);
 int cli_topics_main(int argc, char **argv);
+int cli_rebuild_main(int argc, char **argv);
 
 #endif

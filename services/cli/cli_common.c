@@ -77,6 +77,7 @@ int cli_common_opt(cli_common_t *c, int opt, const char *arg) {
         return -1;
       }
       c->bootstrap = arg;
+      c->bootstrap_given = true;
       return 1;
     case 'X': {
       const char *eq = strchr(arg, '=');
@@ -90,7 +91,10 @@ int cli_common_opt(cli_common_t *c, int opt, const char *arg) {
       c->props[c->n_props++] = arg;
       return 1;
     }
-    case CLI_OPT_PREFIX: c->prefix = arg; return 1;
+    case CLI_OPT_PREFIX:
+      c->prefix = arg;
+      c->prefix_given = true;
+      return 1;
     case 'h': c->help = true; return 1;
     default: return 0;
   }

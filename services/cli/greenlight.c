@@ -5,6 +5,8 @@
  *   greenlight show      an order's (or a batch's) last published status
  *   greenlight dlq       the dead-letter topic: summary, list, redrive
  *   greenlight replay    a slice of a topic -> another topic (or itself)
+ *   greenlight topics    create or check a deployment's topics
+ *   greenlight rebuild   a daemon over its inputs into a shadow, diffed with live
  *   greenlight help      usage
  *
  * This file holds main(), the usage text and the signal handling; each
@@ -26,6 +28,7 @@ static const char cli_usage_text[] =
     "  replay    copy a slice of a topic into another topic (or the same one)\n"
     "  dlq       summarize, list or re-drive the dead-letter topic\n"
     "  topics    create the topics of a deployment, or check them\n"
+    "  rebuild   run a daemon over its inputs into a shadow and diff it with live\n"
     "  help      show this text\n"
     "\n"
     "greenlight produce [-b BOOTSTRAP] [-X prop=value ...] [--prefix P]\n"
@@ -150,6 +153,13 @@ static const char cli_usage_text[] =
     "  inputs are co-partitioned, changelogs and owners topics are compacted\n"
     "  (exit 1 on a problem). See 'greenlight topics --help'.\n"
     "\n"
+    "greenlight rebuild orderd|batchd [--config FILE] [--policy FILE] [--keep]\n"
+    "                   [--json] [-- DAEMON-SETTING ...]\n"
+    "  runs the daemon's own executable over its inputs into a shadow app id\n"
+    "  and shadow topics, compares the shadow's status topic with the live one\n"
+    "  record by record per key, and prints each key's first difference\n"
+    "  (exit 0 equal, 1 different, 4 could not run). See 'greenlight rebuild --help'.\n"
+    "\n"
     "Common options:\n"
     "  -b, --bootstrap BOOTSTRAP  brokers (default: $GREENLIGHT_BOOTSTRAP or " CLI_DEFAULT_BOOTSTRAP
     ")\n"
@@ -165,7 +175,8 @@ static const char cli_usage_text[] =
     "  2  bad usage, known before any connection: an unknown command or option,\n"
     "     a bad value or -X property, an input file that cannot be opened, or\n"
     "     (produce) an input line refused before it is sent\n"
-    "  3  show, tail --last: no record for the ID or key\n";
+    "  3  show, tail --last: no record for the ID or key\n"
+    "  rebuild: 0 equal, 1 different, 2 bad usage, 4 could not run\n";
 
 void cli_usage(FILE *out) { fputs(cli_usage_text, out); }
 
@@ -194,6 +205,7 @@ int main(int argc, char **argv) {
       {"dlq", cli_dlq_main},
       {"replay", cli_replay_main},
       {"topics", cli_topics_main},
+      {"rebuild", cli_rebuild_main},
   };
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
     if (strcmp(cmd, commands[i].name) != 0) continue;
