@@ -8,6 +8,13 @@
 # The jars come from Maven Central (see pom.xml beside this file) and are cached outside the
 # repository. Every error is one line on stderr that starts with "kafka.sh:".
 #
+# "start" and "topics" create the deployment's topics with the project's CLI, `greenlight
+# topics create` (services/cli/cli_topics.c holds the one list of them): "topics" creates
+# them under the prefix, plus any extra NAME[:compact][:PARTITIONS] given. A topic that
+# exists with another partition count or cleanup policy makes them fail. The CLI is
+# $GREENLIGHT_CLI, else the newest one built in this source tree (build, build-asan or
+# build-rel), else `greenlight` on PATH.
+#
 # Environment (defaults in brackets):
 #   GREENLIGHT_CACHE                  jar cache root [$HOME/.cache/greenlight]
 #   GREENLIGHT_BROKER_DIR              data dir with config, logs, pid [${TMPDIR:-/tmp}/greenlight-kafka]
@@ -20,12 +27,14 @@
 #   GREENLIGHT_BROKER_HEAP_OPTS        broker heap options [-Xms256m -Xmx1g]
 #   GREENLIGHT_PARTITIONS             partitions of every topic created here without ":N" [4]
 #   GREENLIGHT_TOPIC_PREFIX           prefix prepended to every topic name, extra ones too []
+#   GREENLIGHT_CLI                    the greenlight CLI that creates the topics [see above]
 set -euo pipefail
 
 readonly KAFKA_VERSION=3.9.2
 # The plugin is named in full so that Maven needs no plugin-prefix lookup to run it.
 readonly DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.6.1
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
 CACHE_DIR=$(realpath -m "${GREENLIGHT_CACHE:-${HOME:-/tmp}/.cache/greenlight}/kafka-$KAFKA_VERSION")
 readonly LIBS="$CACHE_DIR/libs"
 DATA_DIR=$(realpath -m "${GREENLIGHT_BROKER_DIR:-${TMPDIR:-/tmp}/greenlight-kafka}")
@@ -38,19 +47,6 @@ readonly BOOTSTRAP="127.0.0.1:$PORT"
 readonly TIMEOUT="${GREENLIGHT_BROKER_TIMEOUT:-60}"
 readonly PARTITIONS="${GREENLIGHT_PARTITIONS:-4}"
 readonly PREFIX="${GREENLIGHT_TOPIC_PREFIX:-}"
-
-# These are the topics that the greenlight daemons read and write. A ":compact" suffix asks
-# for cleanup.policy=compact, a ":N" suffix for N partitions. All but the owners topics get
-# the same partition count, so that the topics that are joined by key stay co-partitioned;
-# an app's owners topic (<app.id>.owners: which instance owns which partition, for the HTTP
-# queries) has one partition, so that its offsets order every instance's claims.
-readonly DEFAULT_TOPICS=(
-  greenlight.orders greenlight.approvals greenlight.batches greenlight.shipments
-  greenlight.clock greenlight.order-status greenlight.batch-status greenlight.dlq
-  greenlight-orderd.orders.changelog:compact greenlight-batchd.batches.changelog:compact
-  greenlight-batchd.repartition
-  greenlight-orderd.owners:compact:1 greenlight-batchd.owners:compact:1
-)
 
 die() {
   echo "kafka.sh: $*" >&2
@@ -86,16 +82,15 @@ write_log4j() {
     'log4j.appender.console.layout.ConversionPattern=[%d] %p %m (%c)%n' "${@:4}" >"$1"
 }
 
-# Runs a Kafka command-line class (or the KafkaTopics helper) in a small, quick-starting JVM
-# that logs only errors, to stderr.
+# Runs a Kafka command-line class in a small, quick-starting JVM that logs only errors, to
+# stderr.
 tool() {
   java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
     -Dlog4j.configuration="file:$CACHE_DIR/tools-log4j.properties" \
-    -cp "$CACHE_DIR/helper:$LIBS/*" "$@"
+    -cp "$LIBS/*" "$@"
 }
 
-# Downloads the jars unless the libs dir holds a marker for the current pom.xml, then
-# compiles the KafkaTopics helper if javac is available and the helper is stale.
+# Downloads the jars unless the libs dir holds a marker for the current pom.xml.
 cmd_fetch() {
   mkdir -p "$CACHE_DIR"
   local stamp
@@ -119,17 +114,6 @@ cmd_fetch() {
     mv "$LIBS.tmp" "$LIBS"
   fi
   write_log4j "$CACHE_DIR/tools-log4j.properties" ERROR System.err
-  local sum
-  sum=$(sha256sum "$HERE/KafkaTopics.java" | cut -c1-16)
-  if command -v javac >/dev/null && [[ "$(cat "$CACHE_DIR/helper/.source" 2>/dev/null)" != "$sum" ]]; then
-    rm -rf "$CACHE_DIR/helper"
-    if javac -nowarn -d "$CACHE_DIR/helper" -cp "$LIBS/*" "$HERE/KafkaTopics.java" >"$CACHE_DIR/javac.log" 2>&1; then
-      echo "$sum" >"$CACHE_DIR/helper/.source"
-    else
-      echo "kafka.sh: warning: cannot compile KafkaTopics.java, using TopicCommand (log: $CACHE_DIR/javac.log)" >&2
-      rm -rf "$CACHE_DIR/helper"
-    fi
-  fi
 }
 
 # Succeeds when the pid file names a live broker that runs on this data dir. Reading the
@@ -222,36 +206,46 @@ wait_port() {
   done
 }
 
-# Creates the given topics (all default ones when none are given) if they are missing, after
-# waiting for the broker to answer. The prefix is prepended to every name.
-ensure_topics() {
-  local specs=() spec
-  (($#)) || set -- "${DEFAULT_TOPICS[@]}"
-  for spec in "$@"; do specs+=("$PREFIX$spec"); done
-  if [[ -f "$CACHE_DIR/helper/KafkaTopics.class" ]]; then
-    tool KafkaTopics "$BOOTSTRAP" "$PARTITIONS" "$TIMEOUT" "${specs[@]}"
+# Sets CLI to the greenlight CLI that creates the topics: $GREENLIGHT_CLI, else the newest
+# one built in this source tree, else the one on PATH. Dies, saying how to build one, if
+# there is none.
+find_cli() {
+  if [[ -n "${GREENLIGHT_CLI:-}" ]]; then
+    [[ -x "$GREENLIGHT_CLI" ]] || die "GREENLIGHT_CLI=$GREENLIGHT_CLI is not an executable"
+    CLI=$GREENLIGHT_CLI
     return
   fi
-  # Without the helper: one TopicCommand JVM to list, and one per missing topic.
-  local existing deadline=$((SECONDS + TIMEOUT)) name policy count
-  until existing=$(tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --list 2>/dev/null); do
-    ((SECONDS < deadline)) || die "the broker at $BOOTSTRAP did not answer within ${TIMEOUT}s"
-    sleep 1
+  local dir path
+  CLI=
+  for dir in build build-asan build-rel; do
+    path="$SRC/$dir/services/cli/greenlight"
+    [[ -x "$path" && (-z "$CLI" || "$path" -nt "$CLI") ]] && CLI=$path
   done
-  for spec in "${specs[@]}"; do
-    name=$spec policy=delete count=$PARTITIONS
-    [[ "$name" =~ ^(.*):([0-9]+)$ ]] && name=${BASH_REMATCH[1]} count=${BASH_REMATCH[2]}
-    [[ "$name" == *:compact ]] && name=${name%:compact} policy=compact
-    if ! grep -qxF "$name" <<<"$existing"; then
-      tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --create --if-not-exists \
-        --topic "$name" --partitions "$count" --replication-factor 1 --config "cleanup.policy=$policy" \
-        >/dev/null || die "cannot create topic $name on $BOOTSTRAP"
-    fi
-    echo "    $name partitions=$count cleanup.policy=$policy"
-  done
+  [[ -n "$CLI" ]] || CLI=$(command -v greenlight) \
+    || die "no greenlight CLI to create the topics with: build one (deploy/local/setup.sh builds $SRC/build) or set GREENLIGHT_CLI"
+}
+
+# Creates the deployment's topics, plus the extra ones given, under the prefix if they are
+# missing, and prints one line per topic. The CLI waits up to $TIMEOUT for a broker that is
+# still starting. An existing topic with another partition count or cleanup policy than
+# wanted fails, as the CLI's own errors do: they make the one "kafka.sh:" line.
+ensure_topics() {
+  local out rc=0 errors
+  out=$("$CLI" topics create -b "$BOOTSTRAP" --prefix "$PREFIX" --partitions "$PARTITIONS" \
+    --timeout-ms "$((TIMEOUT * 1000))" "$@" 2>&1) || rc=$?
+  # The listing, without the error lines and the JSON summary line (that one is for programs).
+  grep -v -e '^greenlight: ' -e '^{' <<<"$out" || true
+  ((rc == 0)) && return
+  # The CLI's own errors say more than librdkafka's lines ("greenlight: topics: kafka ...").
+  errors=$(sed -n -e '/^greenlight: topics: kafka /d' -e 's/^greenlight: topics: //p' <<<"$out")
+  [[ -n "$errors" ]] || errors=$(sed -n 's/^problem: //p' <<<"$out")
+  [[ -n "$errors" ]] || errors=$(sed -n 's/^greenlight: //p' <<<"$out")
+  [[ -n "$errors" ]] || errors=$(tail -n 1 <<<"$out")
+  die "greenlight topics create on $BOOTSTRAP failed (exit $rc): ${errors//$'\n'/; }"
 }
 
 cmd_start() {
+  find_cli
   ensure_java
   cmd_fetch
   mkdir -p "$DATA_DIR"
@@ -293,8 +287,7 @@ cmd_stop() {
 }
 
 cmd_topics() {
-  ensure_java
-  cmd_fetch
+  find_cli
   port_open "$PORT" || die "no broker is listening on $BOOTSTRAP (run kafka.sh start)"
   ensure_topics "$@"
 }
@@ -326,7 +319,7 @@ main() {
     stop) lock; cmd_stop ;;
     restart) lock; cmd_stop; cmd_start ;;
     clean) lock; cmd_clean ;;
-    topics) lock; cmd_topics "$@" ;;
+    topics) cmd_topics "$@" ;;
     status) cmd_status ;;
     bootstrap) echo "$BOOTSTRAP" ;;
     *) die "usage: kafka.sh fetch|start|stop|restart|status|clean|bootstrap|topics [NAME[:compact][:PARTITIONS] ...]" ;;

@@ -14,11 +14,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 build=${GREENLIGHT_BUILD:-$GL_SRC/build}
 gl_install_missing
 gl_build "$build" OFF >/dev/null
+cli="$build/services/cli/greenlight"
+# kafka.sh creates the topics with the CLI just built.
+export GREENLIGHT_CLI=$cli
 "$here/kafka.sh" start >/dev/null
 bootstrap=$("$here/kafka.sh" bootstrap)
 prefix="seed-$(date +%s)."
 GREENLIGHT_TOPIC_PREFIX=$prefix "$here/kafka.sh" topics >/dev/null
-cli="$build/services/cli/greenlight"
 log="$build/seed-orderd.log"
 blog="$build/seed-batchd.log"
 

@@ -8,7 +8,7 @@ GL_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 GL_PACKAGES=(build-essential cmake ninja-build pkg-config python3 python3-yaml python3-pip
   librdkafka-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev libjansson-dev libcmocka-dev
   libjemalloc-dev
-  protobuf-compiler kcat curl openjdk-17-jre-headless openjdk-17-jdk-headless maven)
+  protobuf-compiler kcat curl openjdk-17-jre-headless maven)
 
 gl_install_missing() {
   local missing=()

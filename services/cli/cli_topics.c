@@ -1,9 +1,9 @@
 /* greenlight topics: creates the topics of a deployment, or checks them.
  *
- * `create` makes what deploy/local/kafka.sh's ensure_topics makes (the same
- * names, partition counts and cleanup policies, the same NAME[:compact][:N]
- * syntax for extra topics) through the Admin API, and leaves existing topics
- * alone but verifies them. `check` verifies a deployment: every topic there,
+ * `create` makes the topics of topics_defaults below (and extra topics in
+ * the same NAME[:compact][:N] syntax) through the Admin API, and leaves
+ * existing topics alone but verifies them; deploy/local/kafka.sh's start and
+ * topics run it. `check` verifies a deployment: every topic there,
  * the topics a daemon joins by key co-partitioned, changelogs and owners
  * topics compacted.
  *
@@ -34,8 +34,13 @@ enum {
   OPT_TIMEOUT,
 };
 
-/* deploy/local/kafka.sh's DEFAULT_TOPICS in its syntax. The two lists must
- * stay equal until kafka.sh creates its topics through this command. */
+/* The topics that the greenlight daemons read and write, the one list of
+ * them. A ":compact" suffix asks for cleanup.policy=compact, a ":N" suffix
+ * for N partitions. All but the owners topics get the same partition count,
+ * so that the topics that are joined by key stay co-partitioned; an app's
+ * owners topic (<app.id>.owners: which instance owns which partition, for
+ * the HTTP queries) has one partition, so that its offsets order every
+ * instance's claims. */
 static const char *const topics_defaults[] = {
     "greenlight.orders",
     "greenlight.approvals",
@@ -127,8 +132,8 @@ static const char topics_usage_text[] =
     "created, or Kafka unreachable; 2 bad usage (an unknown subcommand or\n"
     "option, a bad --partitions or EXTRA spec).\n";
 
-/* Parses one NAME[:compact][:PARTITIONS] the way kafka.sh does: a trailing
- * ":digits" is the partition count, then a trailing ":compact". */
+/* Parses one NAME[:compact][:PARTITIONS]: a trailing ":digits" is the
+ * partition count, then a trailing ":compact". */
 static int topics_parse_spec(const topics_ctx_t *ctx, const char *spec, topic_spec_t *out) {
   char base[256];
   size_t len = strlen(spec);

@@ -15,6 +15,9 @@ port=${GREENLIGHT_BROKER_PORT:-19092}
 # and its own data dir.
 marker="$PWD/greenlight-test-broker.started"
 export GREENLIGHT_BROKER_DIR="$PWD/test-broker"
+# kafka.sh creates the topics with this build's CLI, not another build dir's
+# (ctest runs this in <build>/tests/kafka and names the build dir).
+export GREENLIGHT_CLI="${GL_BUILD_DIR:-$PWD}/services/cli/greenlight"
 case "${1:-}" in
   start)
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

@@ -112,12 +112,16 @@ def lifecycle_events(tag, i, oid, units, t, source, shipments=True):
     return events
 
 
+def kafka_sh_env(**extra):
+    """The environment for kafka.sh: it creates topics with the CLI under
+    test (CLI, which tests/chaos points at its --build)."""
+    return dict(os.environ, GREENLIGHT_CLI=CLI, **extra)
+
+
 def make_topics(prefix, extra=()):
-    env = dict(os.environ, GREENLIGHT_TOPIC_PREFIX=prefix)
-    subprocess.run([KAFKA_SH, "topics"], env=env, check=True, stdout=subprocess.DEVNULL)
-    if extra:
-        subprocess.run([KAFKA_SH, "topics", *extra], env=env, check=True,
-                       stdout=subprocess.DEVNULL)
+    """kafka.sh topics under prefix: the default topics, plus any extra ones."""
+    subprocess.run([KAFKA_SH, "topics", *extra], env=kafka_sh_env(GREENLIGHT_TOPIC_PREFIX=prefix),
+                   check=True, stdout=subprocess.DEVNULL)
 
 
 def produce(prefix, lines, transactional=False):
@@ -412,13 +416,13 @@ class PrivateBroker:
         self.paused = False
 
     def env(self, **extra):
-        env = dict(os.environ, GREENLIGHT_BROKER_DIR=self.data_dir,
-                   GREENLIGHT_BROKER_PORT=str(self.port),
-                   GREENLIGHT_BROKER_CONTROLLER_PORT=str(self.controller_port),
-                   GREENLIGHT_BROKER_SASL_PORT=str(self.sasl_port),
-                   GREENLIGHT_BROKER_HEAP_OPTS=self.heap,
-                   GREENLIGHT_BROKER_TIMEOUT=str(self.start_timeout),
-                   GREENLIGHT_PARTITIONS=str(PARTITIONS))
+        env = kafka_sh_env(GREENLIGHT_BROKER_DIR=self.data_dir,
+                           GREENLIGHT_BROKER_PORT=str(self.port),
+                           GREENLIGHT_BROKER_CONTROLLER_PORT=str(self.controller_port),
+                           GREENLIGHT_BROKER_SASL_PORT=str(self.sasl_port),
+                           GREENLIGHT_BROKER_HEAP_OPTS=self.heap,
+                           GREENLIGHT_BROKER_TIMEOUT=str(self.start_timeout),
+                           GREENLIGHT_PARTITIONS=str(PARTITIONS))
         env.pop("GREENLIGHT_TOPIC_PREFIX", None)
         env.update(extra)
         return env
@@ -473,10 +477,9 @@ class PrivateBroker:
         self.paused = False
 
     def make_topics(self, prefix, extra=()):
-        """kafka.sh topics under prefix: the default topics, then any extra ones."""
-        for names in [()] + ([tuple(extra)] if extra else []):
-            code, out = self.kafka_sh("topics", *names, GREENLIGHT_TOPIC_PREFIX=prefix)
-            check(code == 0, f"kafka.sh topics on {self.bootstrap} failed ({code}): {out[-2000:]}")
+        """kafka.sh topics under prefix: the default topics, plus any extra ones."""
+        code, out = self.kafka_sh("topics", *extra, GREENLIGHT_TOPIC_PREFIX=prefix)
+        check(code == 0, f"kafka.sh topics on {self.bootstrap} failed ({code}): {out[-2000:]}")
 
     def log_tail(self, n=20):
         try:

@@ -3,12 +3,14 @@ kafka.sh's ensure_topics creates, with its partition counts and cleanup
 policies (read back through `topics check`'s metadata and DescribeConfigs),
 and `check` then exits 0; (b) a second `create` changes nothing and exits
 0; (c) `create --dry-run` on a fresh prefix creates nothing; (d) a
-deployment whose greenlight.approvals has another partition count (made by
-kafka.sh) fails `check` with exit 1, naming the co-partitioning problem,
-and `create` over it reports the wrong count (exit 1)."""
+deployment whose greenlight.approvals has another partition count: kafka.sh
+topics (which runs `create`) over it prints the listing, creates the rest
+and fails with one "kafka.sh:" line naming the wrong count, `check` fails
+with exit 1, naming the co-partitioning problem, and `create` over it
+reports the wrong count (exit 1)."""
 from harness import *
 
-# deploy/local/kafka.sh's DEFAULT_TOPICS: name -> (partitions, compacted).
+# cli_topics.c's topics_defaults: name -> (partitions, compacted).
 WANT = {
     "greenlight.orders": (PARTITIONS, False),
     "greenlight.approvals": (PARTITIONS, False),
@@ -62,18 +64,28 @@ def main():
     check(code == 1 and len(s["problems"]) == len(WANT) and not s["topics"],
           f"the dry run created topics: exit {code}, {s}")
 
-    r = new_prefix("topics-bad")
-    env = dict(os.environ, GREENLIGHT_TOPIC_PREFIX=r)
-    subprocess.run([KAFKA_SH, "topics", "greenlight.approvals:2"], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    make_topics(r)
+    # `create` always makes a whole deployment: the extra topic x.greenlight.approvals
+    # of the deployment under base is, by name, the approvals topic of the one under r.
+    base = new_prefix("topics-bad")
+    r = base + "x."
+    make_topics(base, extra=["x.greenlight.approvals:2"])
+    k = subprocess.run([KAFKA_SH, "topics"], env=kafka_sh_env(GREENLIGHT_TOPIC_PREFIX=r),
+                       capture_output=True, timeout=120)
+    out, err = k.stdout.decode(), k.stderr.decode()
+    want = f"{r}greenlight.approvals has 2 partitions, {PARTITIONS} wanted"
+    check(k.returncode == 1 and err.startswith("kafka.sh: ") and err.count("\n") == 1
+          and err.rstrip().endswith(want),
+          f"kafka.sh topics over a mismatch: exit {k.returncode}, stderr {err!r}")
+    check(sum(l.startswith(f"    {r}") for l in out.splitlines()) == len(WANT)
+          and not any(l.startswith("{") for l in out.splitlines()),
+          f"kafka.sh topics prints no listing of the {len(WANT)} topics: {out!r}")
     code, lines, s, err = topics(r, "check")
     problems = [l for l in lines if l.startswith("problem:")]
     check(code == 1 and len(problems) == 1 and "not co-partitioned (orderd" in problems[0]
           and f"{r}greenlight.approvals=2" in problems[0], f"mismatched check: exit {code}, {lines}")
     code, lines, s, err = topics(r, "create")
     check(code == 1 and s["created"] == 0
-          and s["problems"] == [f"{r}greenlight.approvals has 2 partitions, {PARTITIONS} wanted"],
+          and s["problems"] == [want],
           f"create over a mismatch: exit {code}, {s}, {err}")
 
 
