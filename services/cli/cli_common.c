@@ -453,6 +453,9 @@ rd_kafka_t *cli_consumer_new(const cli_common_t *c, const char *name) {
       "enable.auto.offset.store", "false",
       "isolation.level", "read_committed",
       "enable.partition.eof", "true",
+      /* A reader stops at the end it finds: the broker need not hold an
+       * empty fetch for librdkafka's 500 ms before it can say so. */
+      "fetch.wait.max.ms", "100",
       /* The topic is never created by a reader. */
       "allow.auto.create.topics", "false",
       NULL,

@@ -283,13 +283,14 @@ static int produce_raw_headers(const json_t *hj, rd_kafka_headers_t **out, char 
 /* A raw line: {"topic","key"|"key_hex","value_hex","headers","partition","timestamp_ms"};
  * "key_hex" gives a key that JSON text cannot carry (a NUL byte, invalid UTF-8).
  * A line of `greenlight tail --raw` is one too: its "offset" (where it was
- * read) is ignored, and its topic, which carries the prefix already, is
+ * read) and "type" (its message-type header, which is in "headers" too)
+ * are ignored, and its topic, which carries the prefix already, is
  * not prefixed again. */
 static int produce_raw(produce_ctx_t *ctx, const json_t *obj, long lineno, char *err,
                        size_t errlen) {
   static const char *const allowed[] = {"topic",     "key",          "key_hex", "value_hex",
                                         "headers",   "partition",    "timestamp_ms",
-                                        "offset"};
+                                        "offset",    "type"};
   const char *name;
   const json_t *v;
   json_object_foreach((json_t *)obj, name, v) {
@@ -298,7 +299,7 @@ static int produce_raw(produce_ctx_t *ctx, const json_t *obj, long lineno, char 
     if (!ok) {
       snprintf(err, errlen,
                "unknown key '%s' in a raw record (expected topic, key, key_hex, value_hex, "
-               "headers, partition, timestamp_ms, offset)",
+               "headers, partition, timestamp_ms; offset and type are ignored)",
                name);
       return GL_ECONFIG;
     }
