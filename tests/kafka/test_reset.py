@@ -8,7 +8,10 @@ stopped, `--dry-run` prints the plan (each input partition to its first
 record stamped at or after T) and changes nothing; without --yes the reset
 exits 2; with --yes --wait it waits out the stopped member's session and
 applies: the group sits at T's offsets and the changelog is empty. A second
-identical reset changes nothing more. A second app id ("fresh", never run,
+identical reset changes nothing more; a --to-offset plan moves the partition
+it names and puts the others at T, an offset past the end is refused (exit
+2); batchd's plan names its one input (the repartition topic) and its own
+changelog. A second app id ("fresh", never run,
 its changelog missing) is reset to T the same way, which creates its
 changelog. Both then run bounded (stop.at=end) over the same records.
 
@@ -44,27 +47,50 @@ def events():
     return out
 
 
-def reset(prefix, *args, settings=(), timeout=120):
+def reset(prefix, *args, settings=(), daemon="orderd", timeout=120):
     """(exit code, stdout, stderr) of `greenlight reset orderd ...`, with the
     daemon's settings as they are given to it (so the CLI knows its session)."""
-    r = subprocess.run([CLI, "reset", "orderd", "-b", BOOTSTRAP, "--prefix", prefix, *args, "--",
+    r = subprocess.run([CLI, "reset", daemon, "-b", BOOTSTRAP, "--prefix", prefix, *args, "--",
                         f"--kafka.session.timeout.ms={SESSION_MS}", *settings],
                        capture_output=True, timeout=timeout)
     return r.returncode, r.stdout.decode(), r.stderr.decode()
 
 
-def plan(prefix, *args):
+def plan(prefix, *args, daemon="orderd", inputs=INPUT_TOPICS):
     """The --dry-run --json plan: (partitions by (topic, partition), changelog, group)."""
-    code, out, err = reset(prefix, "--dry-run", "--json", *args)
-    check(code == 0, f"reset --dry-run: exit {code}: {err}")
+    code, out, err = reset(prefix, "--dry-run", "--json", *args, daemon=daemon)
+    check(code == 0, f"reset {daemon} --dry-run: exit {code}: {err}")
     lines = [json.loads(l) for l in out.splitlines() if l.strip()]
     check(lines and lines[-1] == {"result": "dry_run"}, f"dry run's last line: {lines[-1:]}")
     parts = {(l["topic"], l["partition"]): l for l in lines if "partition" in l}
     cl = [l["changelog"] for l in lines if "changelog" in l]
     group = [l["group"] for l in lines if "group" in l]
-    check(len(parts) == len(INPUT_TOPICS) * PARTITIONS and len(cl) == 1 and len(group) == 1,
-          f"the plan has {len(parts)} partitions, {len(cl)} changelog and {len(group)} group lines")
+    check(set(parts) == {(prefix + t, p) for t in inputs for p in range(PARTITIONS)} and
+          len(cl) == 1 and len(group) == 1,
+          f"the plan has partitions {sorted(parts)}, {len(cl)} changelog and {len(group)} group "
+          f"lines")
     return parts, cl[0], group[0]
+
+
+def check_given_offsets(prefix, want):
+    """--to-offset moves the partition it names, the others go to T's offsets;
+    an offset outside the partition is refused (exit 2)."""
+    key = next(k for k in sorted(want) if k[0] == prefix + "greenlight.orders" and want[k] > 0)
+    spec = f"greenlight.orders:{key[1]}:{want[key] - 1}"
+    parts, _, _ = plan(prefix, "--to-time", str(T), "--to-offset", spec)
+    got = {k: p["new"] for k, p in parts.items()}
+    check(got == {**want, key: want[key] - 1} and parts[key]["how"] == "given",
+          f"--to-offset {spec}: {parts[key]}, others {got}")
+    spec = f"{prefix}greenlight.orders:{key[1]}:{parts[key]['end'] + 1}"
+    code, _, err = reset(prefix, "--dry-run", "--to-offset", spec)
+    check(code == 2 and "is outside" in err, f"--to-offset past the end: exit {code}: {err}")
+
+
+def check_batchd_plan(prefix):
+    """batchd's plan: its one input, the repartition topic, and its own changelog."""
+    _, cl, group = plan(prefix, daemon="batchd", inputs=["greenlight-batchd.repartition"])
+    check(cl["topic"] == prefix + "greenlight-batchd.batches.changelog" and cl["exists"] and
+          group["id"] == prefix + "greenlight-batchd", f"batchd's plan: {cl} {group}")
 
 
 def at_end(p):
@@ -216,6 +242,9 @@ def main():
     parts, cl, _ = plan(prefix, "--to-time", str(T))
     check({k: p["committed"] for k, p in parts.items()} == want and cl["records"] == 0,
           "the second reset moved something")
+
+    check_given_offsets(prefix, want)
+    check_batchd_plan(prefix)
 
     # The fresh app id: its group never ran, its changelog does not exist.
     code, out, err = reset(prefix, "--to-time", str(T), "--yes", "--json", settings=FRESH_SETTINGS)
