@@ -599,6 +599,12 @@ static int reset_apply(reset_ctx_t *ctx) {
               "the same reset again");
     return -1;
   }
+  /* Before the changelog goes: librdkafka 2.0.2 may never finish
+   * destroying a client that knows a deleted topic's partitions (see
+   * rebuild); this one looked its offsets up. */
+  rd_kafka_consumer_close(ctx->consumer);
+  rd_kafka_destroy(ctx->consumer);
+  ctx->consumer = NULL;
   bool deleted = false;
   if (cli_admin_recreate_topic(ctx->admin, &ctx->changelog, (const char *const *)ctx->cl_configs,
                                ctx->n_cl_configs, reset_deadline(ctx), &deleted) < 0) {
