@@ -199,6 +199,47 @@ int cli_admin_delete_topics(rd_kafka_t *rk, const char *const *names, size_t n, 
  * when its session times out). Returns 0 or -1. */
 int cli_admin_delete_groups(rd_kafka_t *rk, const char *const *groups, size_t n, int64_t deadline);
 
+/* A topic's settings as t (name = topic; partitions 0 if it does not
+ * exist; replication of partition 0; compact unless a cleanup.policy of
+ * its own lacks it: for a changelog, made again compacted) and the
+ * configs set on the topic itself as malloc'd "name=value" strings
+ * (sensitive ones left out). Returns 0 or -1 (reported). */
+int cli_admin_topic_settings(rd_kafka_t *rk, const char *topic, int64_t deadline,
+                             cli_new_topic_t *t, char ***configs, size_t *n_configs);
+/* Deletes topic t->name (a missing one is no error) and creates it again
+ * as t with configs ("name=value"; its cleanup.policy wins over
+ * t->compact), retrying while the broker still reports it as existing.
+ * *deleted says whether the deletion went through. Returns 0 or -1. */
+int cli_admin_recreate_topic(rd_kafka_t *rk, const cli_new_topic_t *t, const char *const *configs,
+                             size_t n_configs, int64_t deadline, bool *deleted);
+
+/* A consumer group as DescribeConsumerGroups reports it (a group that
+ * does not exist: "Dead", no members). Strings owned; instance_id NULL
+ * for a dynamic member. */
+typedef struct cli_group_member {
+  char *member_id, *instance_id, *client_id, *host;
+} cli_group_member_t;
+typedef struct cli_group {
+  char state[32];
+  cli_group_member_t *members;
+  size_t n_members;
+} cli_group_t;
+/* One DescribeConsumerGroups request (to the group coordinator: once per
+ * command or on an operator's bounded wait, never on a timer in steady
+ * state; see FACTS.md). Returns 0 or -1 (reported). */
+int cli_admin_describe_group(rd_kafka_t *rk, const char *group, int64_t deadline, cli_group_t *g);
+void cli_group_free(cli_group_t *g);
+/* Sets each partition's offset in l to what group committed (-1: none).
+ * Returns 0 or -1 (reported). */
+int cli_admin_group_committed(rd_kafka_t *rk, const char *group, rd_kafka_topic_partition_list_t *l,
+                              int64_t deadline);
+/* Commits l's offsets for group (AlterConsumerGroupOffsets: generation
+ * -1, which the broker refuses while the group has members). Returns the
+ * number of partitions refused (reported; their err set in l), or -1 if
+ * the request failed. */
+int cli_admin_group_commit(rd_kafka_t *rk, const char *group, rd_kafka_topic_partition_list_t *l,
+                           int64_t deadline);
+
 /* Called for each record of a scan: 0 goes on, 1 stops, -1 fails. */
 typedef int (*cli_scan_fn)(void *ctx, const rd_kafka_message_t *m);
 /* Reads partitions 0..n_partitions-1 of topic with consumer (by
@@ -267,5 +308,6 @@ int cli_dlq_main(int argc, char **argv);
 int cli_replay_main(int argc, char **argv);
 int cli_topics_main(int argc, char **argv);
 int cli_rebuild_main(int argc, char **argv);
+int cli_reset_main(int argc, char **argv);
 
 #endif

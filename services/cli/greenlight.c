@@ -7,6 +7,7 @@
  *   greenlight replay    a slice of a topic -> another topic (or itself)
  *   greenlight topics    create or check a deployment's topics
  *   greenlight rebuild   a daemon over its inputs into a shadow, diffed with live
+ *   greenlight reset     a daemon's group to a time or offsets, its state cleared
  *   greenlight help      usage
  *
  * This file holds main(), the usage text and the signal handling; each
@@ -29,6 +30,8 @@ static const char cli_usage_text[] =
     "  dlq       summarize, list or re-drive the dead-letter topic\n"
     "  topics    create the topics of a deployment, or check them\n"
     "  rebuild   run a daemon over its inputs into a shadow and diff it with live\n"
+    "  reset     move a daemon's group to the earliest offsets, a time or given\n"
+    "            offsets and clear its state\n"
     "  help      show this text\n"
     "\n"
     "greenlight produce [-b BOOTSTRAP] [-X prop=value ...] [--prefix P]\n"
@@ -160,6 +163,14 @@ static const char cli_usage_text[] =
     "  record by record per key, and prints each key's first difference\n"
     "  (exit 0 equal, 1 different, 4 could not run). See 'greenlight rebuild --help'.\n"
     "\n"
+    "greenlight reset orderd|batchd [--to-earliest | --to-time TIME]\n"
+    "                 [--to-offset TOPIC:PARTITION:OFFSET ...] [--dry-run | --yes]\n"
+    "                 [--wait SECONDS] [--config FILE] [-- DAEMON-SETTING ...]\n"
+    "  moves the daemon's consumer group on every input partition to its earliest\n"
+    "  offset, a time or the offset given and empties its changelog, as Kafka\n"
+    "  Streams' reset tool does; refuses while the group has members (--wait\n"
+    "  for a stopped daemon's session to time out). See 'greenlight reset --help'.\n"
+    "\n"
     "Common options:\n"
     "  -b, --bootstrap BOOTSTRAP  brokers (default: $GREENLIGHT_BOOTSTRAP or " CLI_DEFAULT_BOOTSTRAP
     ")\n"
@@ -176,7 +187,8 @@ static const char cli_usage_text[] =
     "     a bad value or -X property, an input file that cannot be opened, or\n"
     "     (produce) an input line refused before it is sent\n"
     "  3  show, tail --last: no record for the ID or key\n"
-    "  rebuild: 0 equal, 1 different, 2 bad usage, 4 could not run\n";
+    "  rebuild: 0 equal, 1 different, 2 bad usage, 4 could not run\n"
+    "  reset: 0 done, 1 refused (live members) or failed, 2 bad usage or no --yes\n";
 
 void cli_usage(FILE *out) { fputs(cli_usage_text, out); }
 
@@ -206,6 +218,7 @@ int main(int argc, char **argv) {
       {"replay", cli_replay_main},
       {"topics", cli_topics_main},
       {"rebuild", cli_rebuild_main},
+      {"reset", cli_reset_main},
   };
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
     if (strcmp(cmd, commands[i].name) != 0) continue;

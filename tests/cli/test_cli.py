@@ -266,6 +266,37 @@ def test_topics_usage():
           f"topics check with no broker: exit {code} (want 1), {err}")
 
 
+def test_reset_usage():
+    """`greenlight reset`: usage errors exit 2 (before connecting, or once the
+    daemon's --check-config knows its inputs); --help exits 0; no broker: 1."""
+    cases = [
+        (["reset"], "greenlight: reset: which daemon?"),
+        (["reset", "clockd"], "greenlight: reset: unknown daemon 'clockd'"),
+        (["reset", "orderd", "--to-earliest", "--to-time", "1"], "give one of them"),
+        (["reset", "orderd", "--dry-run", "--yes"], "give one of them"),
+        (["reset", "orderd", "--to-time", "yesterday"], "greenlight: reset: --to-time: expected"),
+        (["reset", "orderd", "--to-offset", "greenlight.orders:1"], "expected TOPIC:PARTITION:OFFSET"),
+        (["reset", "orderd", "--to-offset", "greenlight.orders:a:1"], "expected TOPIC:PARTITION"),
+        (["reset", "orderd", "--to-offset", "greenlight.orders:0:-1"], "expected TOPIC:PARTITION"),
+        (["reset", "orderd", "--wait", "-1"], "greenlight: reset: --wait '-1': expected"),
+        (["reset", "orderd", "--to-offset", "greenlight.order-status:0:1"],
+         "greenlight.order-status is not an input of orderd"),
+        (["reset", "orderd", "--to-offset", "greenlight.orders:0:1", "--to-offset",
+          "greenlight.orders:0:2"], "greenlight.orders [0] is already given"),
+        (["reset", "batchd", "--to-offset", "greenlight.orders:0:1"], "not an input of batchd"),
+        (["reset", "orderd", "--", "--no.such.setting=1"], "refused its settings"),
+    ]
+    for args, want in cases:
+        code, err, _ = run([*args, "-b", UNREACHABLE])
+        check(code == 2 and want in err, f"{args}: exit {code} (want 2), {want!r} not in: {err}")
+    out = []
+    code, err, _ = run(["reset", "--help"], out=out)
+    check(code == 0 and "Examples" in out[0] and "Exit codes" in out[0] and "--wait" in out[0],
+          f"reset --help: exit {code}, {out[0][:300]!r} {err}")
+    code, err, _ = run(["reset", "orderd", "--dry-run", "-b", UNREACHABLE, "--timeout", "1"])
+    check(code == 1, f"reset --dry-run with no broker: exit {code} (want 1), {err}")
+
+
 def test_runtime_failures_exit_1():
     # Timed out (2 before the exit-code rule, now 1), and every line says show.
     code, err, _ = run(["show", "O-1", "-b", UNREACHABLE, "--timeout-ms", "1000"])
@@ -291,6 +322,7 @@ def main():
     test_runtime_failures_exit_1()
     test_dlq_usage()
     test_topics_usage()
+    test_reset_usage()
     print(f"cli: {len(FAILURES)} failures")
     return 1 if FAILURES else 0
 
