@@ -157,7 +157,8 @@ int cli_topic_partitions(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int wait_ms, int
 
 /* Sets each partition's offset to its first record stamped at or after ms
  * (offsets-for-times), or RD_KAFKA_OFFSET_END when it has none. Returns 0,
- * or -1 reported as "WHAT: cannot look up ...". */
+ * or -1 reported as "WHAT: cannot look up ..." (also when one partition's
+ * look-up failed). */
 int cli_offsets_for_time(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts, int64_t ms,
                          int wait_ms, const char *what);
 

@@ -450,12 +450,19 @@ void cli_group_free(cli_group_t *g) {
  * l's offsets). Returns the number of partitions that failed (reported),
  * -1 if the request did. */
 static int cli_group_offsets(rd_kafka_t *rk, const char *group, rd_kafka_topic_partition_list_t *l,
-                             int64_t deadline, bool alter) {
+                             int64_t deadline, bool alter, bool *unstable) {
   rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
   rd_kafka_AdminOptions_t *o = cli_admin_options(
       rk, alter ? RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS
                 : RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, deadline);
   const char *what = alter ? "commit the group's offsets" : "read the group's committed offsets";
+  if (!alter) {
+    /* The offsets of a transaction whose markers are still being written
+     * (a daemon that just committed and exited) are reported as
+     * UNSTABLE_OFFSET_COMMIT, not as the older committed offset. */
+    rd_kafka_error_t *e = rd_kafka_AdminOptions_set_require_stable_offsets(o, 1);
+    if (e) rd_kafka_error_destroy(e);
+  }
   rd_kafka_event_t *ev;
   if (alter) {
     rd_kafka_AlterConsumerGroupOffsets_t *a = rd_kafka_AlterConsumerGroupOffsets_new(group, l);
@@ -488,7 +495,11 @@ static int cli_group_offsets(rd_kafka_t *rk, const char *group, rd_kafka_topic_p
       const rd_kafka_topic_partition_t *r = &res->elems[k];
       rd_kafka_topic_partition_t *mine =
           rd_kafka_topic_partition_list_find(l, r->topic, r->partition);
-      if (r->err) {
+      if (r->err == RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT && !alter &&
+          cli_left_ms(deadline) > 0) {
+        failed = failed >= 0 ? failed + 1 : failed;
+        *unstable = true;
+      } else if (r->err) {
         if (++failed <= 3)
           cli_err("cannot %s: %s [%d] (group %s): %s", what, r->topic, (int)r->partition, group,
                   rd_kafka_err2str(r->err));
@@ -498,7 +509,7 @@ static int cli_group_offsets(rd_kafka_t *rk, const char *group, rd_kafka_topic_p
       if (mine) mine->err = r->err;
     }
   }
-  if (failed > 3) cli_err("cannot %s: %d partitions failed in all", what, failed);
+  if (failed > 3 && !*unstable) cli_err("cannot %s: %d partitions failed in all", what, failed);
   if (ev) rd_kafka_event_destroy(ev);
   rd_kafka_AdminOptions_destroy(o);
   rd_kafka_queue_destroy(q);
@@ -507,11 +518,19 @@ static int cli_group_offsets(rd_kafka_t *rk, const char *group, rd_kafka_topic_p
 
 int cli_admin_group_committed(rd_kafka_t *rk, const char *group, rd_kafka_topic_partition_list_t *l,
                               int64_t deadline) {
-  for (int i = 0; i < l->cnt; i++) l->elems[i].offset = -1;
-  return cli_group_offsets(rk, group, l, deadline, false) == 0 ? 0 : -1;
+  for (;;) {
+    bool unstable = false;
+    for (int i = 0; i < l->cnt; i++) l->elems[i].offset = -1;
+    int failed = cli_group_offsets(rk, group, l, deadline, false, &unstable);
+    if (failed == 0) return 0;
+    if (!unstable) return -1;
+    /* Asked again until the markers are written, while there is time. */
+    nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+  }
 }
 
 int cli_admin_group_commit(rd_kafka_t *rk, const char *group, rd_kafka_topic_partition_list_t *l,
                            int64_t deadline) {
-  return cli_group_offsets(rk, group, l, deadline, true);
+  bool unstable = false;
+  return cli_group_offsets(rk, group, l, deadline, true, &unstable);
 }

@@ -434,9 +434,17 @@ int cli_offsets_for_time(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts,
             parts->cnt ? parts->elems[0].topic : "?", rd_kafka_err2str(e));
     return -1;
   }
+  /* A partition's own error is no answer: taking it as "nothing at or
+   * after ms" would silently skip the partition. */
+  for (int i = 0; i < parts->cnt; i++) {
+    const rd_kafka_topic_partition_t *p = &parts->elems[i];
+    if (!p->err) continue;
+    cli_err("%s: cannot look up the offsets of %s [%d]: %s", what, p->topic, (int)p->partition,
+            rd_kafka_err2str(p->err));
+    return -1;
+  }
   for (int i = 0; i < parts->cnt; i++)
-    if (parts->elems[i].err || parts->elems[i].offset < 0)
-      parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+    if (parts->elems[i].offset < 0) parts->elems[i].offset = RD_KAFKA_OFFSET_END;
   return 0;
 }
 

@@ -338,28 +338,6 @@ static int rebuild_run(rebuild_ctx_t *ctx) {
   return 0;
 }
 
-/* A consumer in `group` that joins nothing: for its committed offsets. */
-static int rebuild_committed(rebuild_ctx_t *ctx, const char *group,
-                             rd_kafka_topic_partition_list_t *l) {
-  const char *const defaults[] = {"client.id", "greenlight-cli", "group.id", group,
-                                  "enable.auto.commit", "false", NULL};
-  rd_kafka_conf_t *conf = cli_kafka_conf(&ctx->common, defaults);
-  if (!conf) return -1;
-  char errstr[512];
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-  if (!rk) {
-    rd_kafka_conf_destroy(conf);
-    cli_err("cannot create a consumer: %s", errstr);
-    return -1;
-  }
-  int64_t left = ctx->deadline - cli_now_ms();
-  rd_kafka_resp_err_t e = rd_kafka_committed(rk, l, left > 30000 ? 30000 : left > 0 ? (int)left : 1);
-  rd_kafka_destroy(rk);
-  if (!e) return 0;
-  cli_err("cannot read the committed offsets of group %s: %s", group, rd_kafka_err2str(e));
-  return -1;
-}
-
 /* The offsets both groups committed on every input partition. */
 static int rebuild_read_ends(rebuild_ctx_t *ctx) {
   cli_daemon_t *d = &ctx->d;
@@ -373,14 +351,14 @@ static int rebuild_read_ends(rebuild_ctx_t *ctx) {
   ctx->n_ends = (size_t)l->cnt;
   ctx->ends = calloc(ctx->n_ends + 1, sizeof *ctx->ends);
   if (!ctx->ends) abort();
-  int rc = rebuild_committed(ctx, ctx->shadow_group, l);
+  int rc = cli_admin_group_committed(ctx->admin, ctx->shadow_group, l, ctx->deadline);
   for (int i = 0; rc == 0 && i < l->cnt; i++) {
     ctx->ends[i].topic = xasprintf("%s", l->elems[i].topic);
     ctx->ends[i].partition = l->elems[i].partition;
     ctx->ends[i].shadow = l->elems[i].offset;
     l->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
   }
-  if (rc == 0) rc = rebuild_committed(ctx, d->group, l);
+  if (rc == 0) rc = cli_admin_group_committed(ctx->admin, d->group, l, ctx->deadline);
   for (int i = 0; rc == 0 && i < l->cnt; i++) ctx->ends[i].live = l->elems[i].offset;
   rd_kafka_topic_partition_list_destroy(l);
   return rc;
