@@ -42,7 +42,7 @@ def main():
                                         "units_approved": 500,
                                         "authority": "US_EXPORT_LICENSE"}}),
         ev(2, T0 + 8 * DAY, {"tick": {"clock_id": "test"}}),  # Past the 7-day park TTL.
-    ])
+    ], transactional=True)  # All at once: the tick must not be applied before the approval.
     d.wait_committed(count_inputs(prefix))
     wait_until(lambda: records_in(prefix, "greenlight.dlq") >= 2, 60, "two DLQ records")
 
