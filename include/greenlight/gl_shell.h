@@ -117,6 +117,9 @@ struct gl_shell {
   const char *prog;        /* argv[0]'s base name. */
   bool stopping;           /* A stop was asked for (signal or fatal). */
   int exit_code;           /* What gl_shell_run() returns; owners may raise it to 1. */
+  int fatal_exit_code;     /* The exit code of a fatal error: 0 = 1 (a supervisor's retry);
+                            * GL_EXIT_CONFIG when it is a setting or the deployment that is
+                            * wrong, which no restart mends. Loop thread, before the error. */
 
   /* Private. */
   uv_thread_t loop_thread;

@@ -146,55 +146,6 @@ void gl_connect_status(gl_engine_t *e, char *buf, size_t len) {
   uv_mutex_unlock(&e->connect_lock);
 }
 
-/* Partition count of topic in md, or -1 if the broker does not know it. */
-static int gl_md_partitions(const rd_kafka_metadata_t *md, const char *topic) {
-  for (int i = 0; i < md->topic_cnt; i++)
-    if (strcmp(md->topics[i].topic, topic) == 0)
-      return md->topics[i].err ? -1 : md->topics[i].partition_cnt;
-  return -1;
-}
-
-/* Every topic the daemon reads or writes exists, and the inputs (and the
- * changelog) share one partition count. Returns 0, or -1 with why set. */
-static int gl_connect_check_topics(gl_engine_t *e) {
-  const rd_kafka_metadata_t *md = NULL;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(e->consumer, 1, NULL, &md, 5000);
-  if (err) {
-    gl_connect_set_why(e, "broker unreachable (metadata: %s)", rd_kafka_err2str(err));
-    return -1;
-  }
-  char missing[768] = "";
-  size_t n = 0;
-  int parts = gl_md_partitions(md, e->inputs[0]);
-  const char *other = NULL;
-  int nnames = e->ninputs + e->noutputs + 3;
-  for (int i = 0; i < nnames; i++) {
-    const char *t = i < e->ninputs                ? e->inputs[i]
-                    : i < e->ninputs + e->noutputs ? e->outputs[i - e->ninputs].topic
-                    : i == nnames - 3              ? e->dlq
-                    : i == nnames - 2              ? e->changelog
-                                                   : gl_owners_topic(e);
-    if (!t) continue;
-    int p = gl_md_partitions(md, t);
-    if (p < 0 && n < sizeof(missing))
-      n += (size_t)snprintf(missing + n, sizeof(missing) - n, "%s%s", n ? ", " : "", t);
-    bool copartitioned = i < e->ninputs || t == e->changelog;
-    if (p >= 0 && copartitioned && p != parts) other = t;
-  }
-  rd_kafka_metadata_destroy(md);
-  if (n) {
-    gl_connect_set_why(e, "topics missing: %s (create them, e.g. kafka.sh topics)", missing);
-    return -1;
-  }
-  if (other) {
-    gl_connect_set_why(e, "%s does not have the %d partitions of %s: topics not co-partitioned",
-                       other, parts, e->inputs[0]);
-    return -1;
-  }
-  e->connect_partitions = parts;
-  return 0;
-}
-
 /* Has the restorer learn the changelog's leaders now, so that the first
  * restore starts fetching at once. Best effort: without it a restore only
  * starts later. */
@@ -227,7 +178,14 @@ static void gl_connect_work(uv_work_t *req) {
       }
     }
     char why[512];
-    if (txn_ready && gl_connect_check_topics(e) == 0) {
+    int topics = txn_ready ? gl_topics_check(e, why, sizeof why) : 1;
+    if (topics < 0) {
+      gl_connect_set_why(e, "%s", why);
+      e->connect_result = -2;
+      return;
+    }
+    if (txn_ready && topics > 0) gl_connect_set_why(e, "%s", why);
+    if (txn_ready && topics == 0) {
       gl_connect_restorer_metadata(e);
       if (gl_bound_capture(e, e->connect_partitions, why, sizeof why) == 0) {
         e->connect_result = 0;
@@ -254,7 +212,9 @@ static void gl_connect_after(uv_work_t *req, int status) {
   if (e->closed) return;
   if (e->connect_result != 0 || e->stopping) {
     if (e->connect_result < 0) {
-      e->result = GL_EBROKER;
+      /* -2: a topic is there but wrong, which no wait mends (exit 2). */
+      e->result = e->connect_result == -2 ? GL_ECONFIG : GL_EBROKER;
+      if (e->result == GL_ECONFIG) e->sh->fatal_exit_code = GL_EXIT_CONFIG;
       gl_engine_fatal(e, "could not start: %s", why);
     }
     else gl_engine_close(e);

@@ -163,7 +163,7 @@ struct gl_engine {
   uv_work_t connect_work;
   uv_mutex_t connect_lock;
   char connect_why[512];
-  int connect_result;       /* 0 connected, -1 failed, 1 stopped (set by the work). */
+  int connect_result;       /* 0 connected, -1 failed, -2 a topic refused, 1 stopped (set by the work). */
   int connect_partitions;   /* The inputs' partition count (set by the work). */
   atomic_bool connect_stop; /* A signal came while connecting. */
   bool connected;
@@ -393,6 +393,12 @@ void gl_engine_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                             rd_kafka_topic_partition_list_t *parts, void *opaque);
 /* Destroys every partition group (after a revocation, or at the end). */
 void gl_rebalance_drop_tasks(gl_engine_t *e);
+
+/* gl_topics.c: the start-up check of the daemon's topics (pool thread).
+ * Returns 0 (e->connect_partitions set), 1 with why set (not yet: a topic
+ * missing, an internal topic just created, the broker not answering), or
+ * -1 with why set (a topic is there but wrong: refused for good). */
+int gl_topics_check(gl_engine_t *e, char *why, size_t len);
 
 /* gl_connect.c */
 /* Creates the consumer, the restorer and the producer; no connection yet.

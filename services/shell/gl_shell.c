@@ -56,9 +56,13 @@ static void gl_shell_stop(gl_shell_t *sh) {
 static void gl_shell_fatal_act(gl_shell_t *sh) {
   if (!atomic_load(&sh->fatal_pending) || sh->fatal_done) return;
   sh->fatal_done = true;
-  gl_error(&sh->log, "fatal", "%s; exiting so that a supervisor restarts the daemon",
-           sh->fatal_msg);
-  sh->exit_code = 1;
+  sh->exit_code = sh->fatal_exit_code ? sh->fatal_exit_code : 1;
+  if (sh->exit_code == 1)
+    gl_error(&sh->log, "fatal", "%s; exiting so that a supervisor restarts the daemon",
+             sh->fatal_msg);
+  else
+    gl_error(&sh->log, "fatal", "%s; exiting with status %d: a restart alone will not mend it",
+             sh->fatal_msg, sh->exit_code);
   if (sh->handles_open)
     gl_shell_stop(sh);
   else

@@ -9,8 +9,9 @@ publish their assignments to, and the "location" it gives serves the same
 order. Then the owners follow the group (issue 6: no Admin request in
 steady state): instance 2 stops, instance 1 takes every partition and
 serves every order; instance 2 comes back on another port and instance 1
-names its new URL. A missing owners topic is waited for, named by /readyz,
-then the start exits 1."""
+names its new URL. A missing input topic is waited for, named by /readyz,
+then the start exits 1 (a missing owners topic is created: see
+test_startup_topics)."""
 import urllib.request
 
 from harness import *
@@ -115,19 +116,21 @@ def check_claims(prefix, ds):
 
 
 def check_missing_topic(prefix):
-    """Another app id has no owners topic (nor changelog): the start waits,
-    /readyz names the topic, and after startup.timeout.ms it exits 1."""
-    d = orderd(prefix, name="owners-missing", extra=["--app.id", "no-such-app",
-                                                    "--startup.timeout.ms", "5000"])
+    """A missing input is waited for (an internal topic, such as the owners
+    topic, would be created: test_startup_topics): /readyz names it, and
+    after startup.timeout.ms the daemon exits 1 for a supervisor."""
+    d = orderd(prefix, name="input-missing", extra=["--app.id", "no-input-app",
+                                                   "--input.topics", "greenlight.orders,no-such-input",
+                                                   "--startup.timeout.ms", "5000"])
     d.start()
     d.expect_exit = True
-    want = f"{prefix}no-such-app.owners"
-    wait_until(lambda: want in d.get("/readyz")[1], 30, "/readyz to name the missing owners topic")
+    want = f"{prefix}no-such-input"
+    wait_until(lambda: want in d.get("/readyz")[1], 30, "/readyz to name the missing input")
     try:
         rc = d.proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
-        fail("orderd without an owners topic did not exit within 60 s")
-    check(rc == 1 and want in d.log_text(), f"missing owners topic: exit {rc}, log {d.log_text()[-1500:]}")
+        fail("orderd without an input topic did not exit within 60 s")
+    check(rc == 1 and want in d.log_text(), f"missing input: exit {rc}, log {d.log_text()[-1500:]}")
 
 
 run(main)
