@@ -165,6 +165,11 @@ typedef void *(*gl_decode_fn)(void *opaque, const void *key, size_t klen, const 
 typedef struct gl_processor {
   const char *name;            /* Service name in logs, metrics and DLQ headers. */
   const char *const *outputs;  /* Output names, NULL-terminated; output.topics maps them to topics. */
+  /* Those of the outputs that only this pipeline uses (a repartition topic
+   * another greenlight daemon reads), NULL-terminated or NULL: created at
+   * start when missing, with the inputs' partition count, as the
+   * changelog is (but not compacted). */
+  const char *const *internal_outputs;
   const gl_store_ops_t *store; /* NULL for a stateless processor. */
   void *opaque;
   /* Without a decode hook records pass raw and their event time is the

@@ -24,6 +24,8 @@ typedef struct orderd {
 } orderd_t;
 
 static const char *const orderd_outputs[] = {"status", "repartition", NULL};
+/* greenlight-batchd.repartition: written here, read by batchd only. */
+static const char *const orderd_internal_outputs[] = {"repartition", NULL};
 static const char *const orderd_status_headers[] = {
     GL_HDR_CONTENT_TYPE, GL_CONTENT_TYPE, GL_HDR_MESSAGE_TYPE, "greenlight.v1.OrderStatus", NULL};
 
@@ -284,6 +286,7 @@ int main(int argc, char **argv) {
   memset(&d, 0, sizeof(d));
   gl_processor_t proc = {.name = "orderd",
                          .outputs = orderd_outputs,
+                         .internal_outputs = orderd_internal_outputs,
                          .decode = gl_envelope_decode_hook,
                          .decoded_free = gl_envelope_free_hook,
                          .open = orderd_open,

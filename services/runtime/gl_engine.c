@@ -91,7 +91,11 @@ static int gl_outputs_parse(const gl_processor_t *proc, const gl_engine_conf_t *
   char **topics = gl_split_topics("", c->output_topics, &given);
   gl_output_t *o = calloc((size_t)want + 1, sizeof(*o));
   if (!o) abort();
-  for (int i = 0; i < want; i++) o[i].name = proc->outputs[i];
+  for (int i = 0; i < want; i++) {
+    o[i].name = proc->outputs[i];
+    for (int k = 0; proc->internal_outputs && proc->internal_outputs[k]; k++)
+      o[i].internal |= strcmp(proc->internal_outputs[k], o[i].name) == 0;
+  }
   int rc = GL_OK;
   for (int i = 0; i < given && rc == GL_OK; i++) {
     char *eq = strchr(topics[i], '=');

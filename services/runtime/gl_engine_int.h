@@ -79,6 +79,7 @@ typedef enum gl_commit_result { GL_COMMIT_OK, GL_COMMIT_ABORTED, GL_COMMIT_FATAL
 struct gl_output {
   const char *name; /* The processor's. */
   char *topic;      /* Prefix included; owned. */
+  bool internal;    /* One of the processor's internal_outputs. */
 };
 
 struct gl_ctx {

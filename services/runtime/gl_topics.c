@@ -5,9 +5,10 @@
  *   - the inputs share one partition count (co-partitioned: range
  *     assignment then keeps partition N of each on one instance);
  *   - the internal topics, which only this app uses, exist and are right:
- *     the changelog (as many partitions as the inputs, compacted) and the
- *     owners topic (compacted); a missing one is created so, with the
- *     broker's default replication factor;
+ *     the changelog (as many partitions as the inputs, compacted), the
+ *     owners topic (compacted) and the processor's internal outputs (a
+ *     repartition topic: as many partitions as the inputs); a missing one
+ *     is created so, with the broker's default replication factor;
  * and a topic that exists but is wrong (not co-partitioned, a changelog
  * with another partition count, an internal topic that is not compacted)
  * stops the start at once with the topic, what it has and what is needed:
@@ -67,18 +68,26 @@ static rd_kafka_AdminOptions_t *gl_admin_options(rd_kafka_t *rk, rd_kafka_admin_
   return o;
 }
 
-/* Creates the missing internal topics: names[i] with parts[i] partitions,
- * compacted. Returns 0 (created, or created meanwhile by another
- * instance) or 1 with why set (to be tried again). */
-static int gl_topics_create(gl_engine_t *e, const char *const *names, const int *parts, int n,
-                            char *why, size_t len) {
+/* An internal topic: its name, the partitions it needs and whether it is
+ * compacted. */
+typedef struct gl_internal {
+  const char *name;
+  int partitions;
+  bool compact;
+} gl_internal_t;
+
+#define GL_INTERNAL_MAX 8
+
+/* Creates the missing internal topics. Returns 0 (created, or created
+ * meanwhile by another instance) or 1 with why set (to be tried again). */
+static int gl_topics_create(gl_engine_t *e, const gl_internal_t *t, int n, char *why, size_t len) {
   rd_kafka_t *rk = e->consumer;
-  rd_kafka_NewTopic_t *nts[2];
+  rd_kafka_NewTopic_t *nts[GL_INTERNAL_MAX];
   char errstr[256];
   for (int i = 0; i < n; i++) {
-    nts[i] = rd_kafka_NewTopic_new(names[i], parts[i], -1, errstr, sizeof errstr);
+    nts[i] = rd_kafka_NewTopic_new(t[i].name, t[i].partitions, -1, errstr, sizeof errstr);
     if (!nts[i]) abort(); /* The count came from the broker's metadata. */
-    rd_kafka_NewTopic_set_config(nts[i], "cleanup.policy", "compact");
+    rd_kafka_NewTopic_set_config(nts[i], "cleanup.policy", t[i].compact ? "compact" : "delete");
   }
   rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
   rd_kafka_AdminOptions_t *o = gl_admin_options(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
@@ -92,8 +101,11 @@ static int gl_topics_create(gl_engine_t *e, const char *const *names, const int 
     for (size_t i = 0; i < nr; i++) {
       rd_kafka_resp_err_t err = rd_kafka_topic_result_error(tr[i]);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        gl_info(e->log, "topic_created", "%s: created with %d partitions, cleanup.policy=compact",
-                rd_kafka_topic_result_name(tr[i]), parts[i]);
+        const char *name = rd_kafka_topic_result_name(tr[i]);
+        const gl_internal_t *w = t;
+        while (w < t + n - 1 && strcmp(w->name, name) != 0) w++;
+        gl_info(e->log, "topic_created", "%s: created with %d partitions, cleanup.policy=%s", name,
+                w->partitions, w->compact ? "compact" : "delete");
       } else if (err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
         const char *s = rd_kafka_topic_result_error_string(tr[i]);
         gl_why(why, len, "cannot create the internal topic %s: %s",
@@ -114,7 +126,7 @@ static int gl_topics_create(gl_engine_t *e, const char *const *names, const int 
 static int gl_topics_check_compacted(gl_engine_t *e, const char *const *names, int n, char *why,
                                      size_t len) {
   rd_kafka_t *rk = e->consumer;
-  rd_kafka_ConfigResource_t *crs[2];
+  rd_kafka_ConfigResource_t *crs[GL_INTERNAL_MAX];
   for (int i = 0; i < n; i++) crs[i] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, names[i]);
   rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
   rd_kafka_AdminOptions_t *o = gl_admin_options(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
@@ -167,10 +179,19 @@ int gl_topics_check(gl_engine_t *e, char *why, size_t len) {
   size_t n = 0;
   int parts = gl_md_partitions(md, e->inputs[0]);
   int rc = 0;
+  gl_internal_t internal[GL_INTERNAL_MAX], create[GL_INTERNAL_MAX];
+  int ninternal = 0, ncreate = 0;
+  if (e->changelog) internal[ninternal++] = (gl_internal_t){e->changelog, parts, true};
+  if (gl_owners_topic(e)) internal[ninternal++] = (gl_internal_t){gl_owners_topic(e), 1, true};
+  for (int i = 0; i < e->noutputs && ninternal < GL_INTERNAL_MAX; i++)
+    if (e->outputs[i].internal)
+      internal[ninternal++] = (gl_internal_t){e->outputs[i].topic, parts, false};
   for (int i = 0; i < e->ninputs + e->noutputs + 1; i++) {
     const char *t = i < e->ninputs                 ? e->inputs[i]
                     : i < e->ninputs + e->noutputs ? e->outputs[i - e->ninputs].topic
                                                    : e->dlq;
+    if (i >= e->ninputs && i < e->ninputs + e->noutputs && e->outputs[i - e->ninputs].internal)
+      continue; /* Created below if missing. */
     int p = gl_md_partitions(md, t);
     if (p < 0 && n < sizeof(missing))
       n += (size_t)snprintf(missing + n, sizeof(missing) - n, "%s%s", n ? ", " : "", t);
@@ -182,22 +203,15 @@ int gl_topics_check(gl_engine_t *e, char *why, size_t len) {
       rc = -1;
     }
   }
-  const char *internal[2];
-  int want[2], ninternal = 0, ncreate = 0;
-  const char *create[2];
-  int create_parts[2];
-  if (e->changelog) internal[ninternal] = e->changelog, want[ninternal++] = parts;
-  if (gl_owners_topic(e)) internal[ninternal] = gl_owners_topic(e), want[ninternal++] = 1;
   for (int i = 0; i < ninternal && rc == 0 && n == 0; i++) {
-    int p = gl_md_partitions(md, internal[i]);
+    int p = gl_md_partitions(md, internal[i].name);
     if (p < 0) {
-      create[ncreate] = internal[i];
-      create_parts[ncreate++] = want[i];
-    } else if (i == 0 && e->changelog && p != want[i]) {
+      create[ncreate++] = internal[i];
+    } else if (internal[i].name == e->changelog && p != parts) {
       gl_why(why, len,
              "changelog %s has %d partitions, the inputs %d: the changelog must have the inputs' "
              "partition count (partition N holds the state of input partition N)",
-             internal[i], p, want[i]);
+             internal[i].name, p, parts);
       rc = -1;
     }
   }
@@ -209,12 +223,16 @@ int gl_topics_check(gl_engine_t *e, char *why, size_t len) {
   }
   if (ncreate) {
     /* Checked again, with their settings, on the next attempt. */
-    if (gl_topics_create(e, create, create_parts, ncreate, why, len) == 0)
-      gl_why(why, len, "created %s%s%s; waiting for the metadata to show it", create[0],
-             ncreate > 1 ? " and " : "", ncreate > 1 ? create[1] : "");
+    if (gl_topics_create(e, create, ncreate, why, len) == 0)
+      gl_why(why, len, "created %d internal topic%s (%s%s); waiting for the metadata to show them",
+             ncreate, ncreate > 1 ? "s" : "", create[0].name, ncreate > 1 ? ", ..." : "");
     return 1;
   }
-  if (ninternal && (rc = gl_topics_check_compacted(e, internal, ninternal, why, len)) != 0)
+  const char *compacted[GL_INTERNAL_MAX];
+  int ncompacted = 0;
+  for (int i = 0; i < ninternal; i++)
+    if (internal[i].compact) compacted[ncompacted++] = internal[i].name;
+  if (ncompacted && (rc = gl_topics_check_compacted(e, compacted, ncompacted, why, len)) != 0)
     return rc;
   e->connect_partitions = parts;
   return 0;

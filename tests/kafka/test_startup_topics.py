@@ -2,9 +2,11 @@
 Streams checks its internal topics:
 
 - orderd and batchd under app ids whose changelog and owners topic do not
-  exist create them (the changelog with the inputs' partition count, both
-  compacted), become ready and process; `greenlight topics create --dry-run`
-  then finds both exactly as wanted;
+  exist, and orderd writing a repartition topic that does not exist,
+  create them (the changelog and the repartition topic with the inputs'
+  partition count; changelog and owners compacted, the repartition topic
+  not), become ready and process; `greenlight topics create --dry-run`
+  then finds each exactly as wanted;
 - each refusal stops the daemon at once with exit 2 (well before its
   startup.timeout.ms) and a message naming the topic, what it has and
   what is needed:
@@ -46,17 +48,24 @@ def main():
     extra = ["--startup.timeout.ms", str(STARTUP_MS)]
 
     # Missing internal topics are created, and right.
-    od = orderd(prefix, name="orderd-fresh", extra=["--app.id", "fresh-orderd", *extra]).start()
-    bd = batchd(prefix, name="batchd-fresh", extra=["--app.id", "fresh-batchd", *extra]).start()
+    od = orderd(prefix, name="orderd-fresh",
+                extra=["--app.id", "fresh-orderd", "--output.topics",
+                       "status=greenlight.order-status,repartition=fresh.repartition",
+                       *extra]).start()
+    bd = batchd(prefix, name="batchd-fresh",
+                extra=["--app.id", "fresh-batchd", "--input.topics", "fresh.repartition",
+                       *extra]).start()
     od.wait_ready(120)
     bd.wait_ready(120)
     produce(prefix, lifecycle_events("ST", 1, "O-ST-1", 1000, 1767571200000, "test"),
             transactional=True)
     od.wait_committed(count_inputs(prefix))
+    bd.wait_committed(len(tail(prefix, "fresh.repartition")))
+    check(len(tail(prefix, "fresh.repartition")) > 0, "nothing in the created repartition topic")
     code, s, err = topics_json(prefix, "--dry-run", "fresh-orderd.orders.changelog:compact",
                                "fresh-orderd.owners:compact:1",
                                "fresh-batchd.batches.changelog:compact",
-                               "fresh-batchd.owners:compact:1")
+                               "fresh-batchd.owners:compact:1", "fresh.repartition")
     check(code == 0 and s.get("would_create") == 0 and not s.get("problems"),
           f"the created internal topics are not as wanted: exit {code}, {s}, {err[-800:]}")
     for name in ("orderd-fresh", "batchd-fresh"):
