@@ -112,13 +112,22 @@ int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen) {
 
   /* Only failed deliveries are reported: a failure aborts the transaction
    * anyway, and a report per record costs the loop thread dearly. */
-  const char *prod_def[] = {"linger.ms", "5", "queue.buffering.max.messages", "1000000",
-                            "delivery.report.only.error", "true", NULL};
+  /* transaction.timeout.ms 10 s, as Kafka Streams sets it under exactly
+   * once: an instance killed with a transaction open holds back every
+   * read_committed reader of the partitions it wrote (the last stable
+   * offset) until the broker aborts that transaction, and nothing else ends
+   * it when the instance does not come back (librdkafka's default: 60 s). */
+  const char *prod_def_eos[] = {"linger.ms", "5", "queue.buffering.max.messages", "1000000",
+                                "delivery.report.only.error", "true",
+                                "transaction.timeout.ms", "10000", NULL};
+  const char *prod_def_alo[] = {"linger.ms", "5", "queue.buffering.max.messages", "1000000",
+                                "delivery.report.only.error", "true", NULL};
   const char *prod_forced_eos[] = {"transactional.id", member, "enable.idempotence", "true",
                                    "acks", "all", "partitioner", "murmur2_random", NULL};
   const char *prod_forced_alo[] = {"enable.idempotence", "true", "acks", "all", "partitioner",
                                    "murmur2_random", NULL};
-  if (!(kc = gl_kafka_conf(e, prod_def, e->eos ? prod_forced_eos : prod_forced_alo, errstr, errlen)))
+  if (!(kc = gl_kafka_conf(e, e->eos ? prod_def_eos : prod_def_alo,
+                           e->eos ? prod_forced_eos : prod_forced_alo, errstr, errlen)))
     return -1;
   rd_kafka_conf_set_dr_msg_cb(kc, gl_dr_cb);
   if (!(e->producer = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errlen))) return -1;
