@@ -44,6 +44,7 @@ typedef struct gl_http_response {
   const char *content_type; /* Default "text/plain; charset=utf-8". Not owned; static. */
   char *body;               /* malloc'd by the handler; freed by the server. */
   size_t body_len;
+  char location[1024];      /* A Location header when not empty (gl_http_reply_json sets it). */
 } gl_http_response_t;
 
 /* Called for each request with the path (query string included). Fill resp;
@@ -77,13 +78,21 @@ int gl_http_listen(gl_http_t **out, uv_loop_t *loop, const char *host, int port,
  * A failure that says nothing about the host (no descriptor left, ...)
  * returns GL_OK: the start reports it. Any thread. */
 int gl_http_check_host(const char *host, char *errstr, size_t errlen);
+/* The key a path segment names, as a handler of /things/{id} reads it:
+ * raw up to a '?' or '#' (a query string is ignored), %XX escapes decoded.
+ * Returns 0 with out set, or -1 for an empty key, a bad escape, %00, or a
+ * key of cap bytes or more. Pure; any thread. */
+int gl_http_path_key(const char *raw, char *out, size_t cap);
+
 /* The bound port (the one picked for port 0), or -1 for a NULL server. */
 int gl_http_port(const gl_http_t *h);
 
 struct json_t;
 /* Fills resp with body as compact JSON and status, taking the reference to
  * body; a NULL body (or one that does not encode) gives 500 and
- * {"error":"encoding failed"}. For handlers, on the loop thread. */
+ * {"error":"encoding failed"}. A body with a string "location" (where the
+ * answer is: a 421 naming the owner) also gives a Location header. For
+ * handlers, on the loop thread. */
 void gl_http_reply_json(gl_http_response_t *resp, int status, struct json_t *body);
 /* cb may be NULL; it runs on the loop thread once every handle has closed
  * and h is freed. After gl_http_close() the server accepts nothing more. A

@@ -185,29 +185,6 @@ static void batchd_process(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque) 
     batchd_publish(ctx, d, b, was_over);
 }
 
-/* Decodes %XX escapes of a path segment into out; returns -1 if it is
- * malformed, holds a NUL or does not fit. */
-static int batchd_unescape(const char *in, size_t n, char *out, size_t cap) {
-  size_t o = 0;
-  for (size_t i = 0; i < n; i++) {
-    int c = (unsigned char)in[i];
-    if (c == '%') {
-      char hex[3] = {0};
-      if (i + 2 >= n) return -1;
-      hex[0] = in[i + 1];
-      hex[1] = in[i + 2];
-      char *end = NULL;
-      long v = strtol(hex, &end, 16);
-      if (end != hex + 2 || v == 0) return -1;
-      c = (int)v;
-      i += 2;
-    }
-    if (o + 1 >= cap) return -1;
-    out[o++] = (char)c;
-  }
-  out[o] = '\0';
-  return 0;
-}
 
 /* Fills r with a JSON error body. */
 static void batchd_http_error(gl_engine_t *e, const char *path, gl_http_response_t *r, int status,
@@ -228,10 +205,8 @@ static void batchd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
   (void)opaque;
   const char *prefix = "/batches/";
   if (strncmp(path, prefix, strlen(prefix)) != 0) return;
-  const char *raw = path + strlen(prefix);
-  size_t n = strcspn(raw, "?#");
   char id[GL_ID_MAX + 1];
-  if (n == 0 || batchd_unescape(raw, n, id, sizeof id) != 0 || id[0] == '\0') {
+  if (gl_http_path_key(path + strlen(prefix), id, sizeof id) != 0) {
     batchd_http_error(e, path, r, 404,
                       "no such batch: expected GET /batches/{batch_id} (1..128 bytes) or "
                       "GET /batches/~waiting",

@@ -241,7 +241,14 @@ static void orderd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
   (void)opaque;
   const char *prefix = "/orders/";
   if (strncmp(path, prefix, strlen(prefix)) != 0) return;
-  const char *id = path + strlen(prefix);
+  /* A query string is ignored and %-escapes decoded, as clients send them. */
+  char id[GL_ID_MAX + 1];
+  if (gl_http_path_key(path + strlen(prefix), id, sizeof id) != 0) {
+    gl_http_reply_json(r, 404, json_pack("{s:s}", "error",
+                                         "no such order: expected GET /orders/{order_id} "
+                                         "(1..128 bytes, %-escapes decoded)"));
+    return;
+  }
   int32_t p = gl_engine_key_partition(e, id, strlen(id));
   gl_ownership_t own = gl_engine_ownership(e, p);
   /* Committed state only: what the open transaction changed is not

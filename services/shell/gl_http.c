@@ -20,6 +20,7 @@
 #include "greenlight/gl_http.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -67,7 +68,7 @@ struct gl_http_conn {
   char *body;             /* The handler's body for the write in flight. */
   size_t len;             /* Bytes buffered in buf. */
   size_t scanned;         /* Prefix of buf known not to hold "\r\n\r\n". */
-  char head[512];         /* Status line and headers of the response. */
+  char head[1536];        /* Status line and headers of the response. */
   char buf[GL_HTTP_MAX_HEADER];
 };
 
@@ -265,6 +266,7 @@ typedef struct gl_http_reply {
   bool keep_alive;
   bool http10;      /* HTTP/1.0 keep-alive must be announced. */
   bool allow;       /* Send "Allow: GET, HEAD". */
+  const char *location; /* A Location header; NULL or "" = none. */
 } gl_http_reply_t;
 
 static void gl_http_conn_send(gl_http_conn_t *c, const gl_http_reply_t *r) {
@@ -275,11 +277,13 @@ static void gl_http_conn_send(gl_http_conn_t *c, const gl_http_reply_t *r) {
     connection = "Connection: close\r\n";
   else if (r->http10)
     connection = "Connection: keep-alive\r\n";
+  const char *loc = r->location && *r->location && !strpbrk(r->location, "\r\n") ? r->location : "";
   int n = snprintf(c->head, sizeof c->head,
-                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
+                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s%s%s\r\n",
                    r->status, gl_http_reason(r->status), type, r->len,
-                   r->allow ? "Allow: GET, HEAD\r\n" : "", connection);
-  if (n < 0 || (size_t)n >= sizeof c->head) { /* Only a huge content type gets here. */
+                   r->allow ? "Allow: GET, HEAD\r\n" : "", *loc ? "Location: " : "", loc,
+                   *loc ? "\r\n" : "", connection);
+  if (n < 0 || (size_t)n >= sizeof c->head) { /* A huge content type or location gets here. */
     n = snprintf(c->head, sizeof c->head,
                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
                  r->status, gl_http_reason(r->status), gl_http_default_type, r->len,
@@ -425,6 +429,7 @@ static void gl_http_conn_handle(gl_http_conn_t *c, size_t header_len) {
   r.keep_alive = keep_alive;
   r.http10 = req.minor == 0;
 
+  gl_http_response_t resp = {0}; /* Lives until the reply is sent (its location). */
   bool is_get = strcmp(req.method, "GET") == 0;
   bool is_head = strcmp(req.method, "HEAD") == 0;
   if (!is_get && !is_head) {
@@ -433,7 +438,6 @@ static void gl_http_conn_handle(gl_http_conn_t *c, size_t header_len) {
     r.data = gl_http_default_body(405);
     r.len = strlen(r.data);
   } else {
-    gl_http_response_t resp = {0};
     h->handler(h->opaque, req.method, req.path, &resp);
     if (c->closing) { /* The handler closed the server. */
       free(resp.body);
@@ -441,6 +445,7 @@ static void gl_http_conn_handle(gl_http_conn_t *c, size_t header_len) {
     }
     r.status = resp.status;
     r.content_type = resp.content_type;
+    r.location = resp.location;
     r.owned = resp.body;
     r.data = resp.body;
     r.len = resp.body ? resp.body_len : 0;
@@ -669,10 +674,33 @@ int gl_http_port(const gl_http_t *h) { return h ? h->port : -1; }
 
 void gl_http_reply_json(gl_http_response_t *r, int status, json_t *body) {
   r->content_type = "application/json";
+  const char *loc = json_string_value(json_object_get(body, "location"));
+  if (loc && strlen(loc) < sizeof r->location) snprintf(r->location, sizeof r->location, "%s", loc);
   r->body = body ? json_dumps(body, JSON_COMPACT) : NULL;
   json_decref(body);
   r->status = r->body ? status : 500;
+  if (!r->body) r->location[0] = '\0';
   if (!r->body) r->body = strdup("{\"error\":\"encoding failed\"}");
   if (!r->body) abort();
   r->body_len = strlen(r->body);
+}
+
+int gl_http_path_key(const char *raw, char *out, size_t cap) {
+  size_t n = strcspn(raw, "?#"), o = 0;
+  for (size_t i = 0; i < n; i++) {
+    int c = (unsigned char)raw[i];
+    if (c == '%') {
+      if (i + 2 >= n) return -1; /* Cut short. */
+      if (!isxdigit((unsigned char)raw[i + 1]) || !isxdigit((unsigned char)raw[i + 2])) return -1;
+      char hex[3] = {raw[i + 1], raw[i + 2], 0};
+      c = (int)strtol(hex, NULL, 16);
+      if (c == 0) return -1;
+      i += 2;
+    }
+    if (o + 1 >= cap) return -1;
+    out[o++] = (char)c;
+  }
+  if (o == 0) return -1;
+  out[o] = '\0';
+  return 0;
 }

@@ -72,6 +72,15 @@ def balanced(ds):
     return all(h["partitions"] == PARTITIONS // 2 and h["restoring"] == 0 for h in hs)
 
 
+def get_header(d, path, name):
+    """One header of d's answer to GET path (an error status included)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{d.http_port()}{path}", timeout=5) as r:
+            return r.headers.get(name)
+    except urllib.error.HTTPError as e:
+        return e.headers.get(name)
+
+
 def check_redirects(ds, last, prefix):
     """Every order: one 200 with the last status, one 421 naming the owner."""
     served = {0: 0, 1: 0}
@@ -93,6 +102,13 @@ def check_redirects(ds, last, prefix):
         check(j["owner"] == {"instance": f"{prefix}greenlight-orderd-{owner + 1}",
                              "url": ds[owner].url},
               f"{oid}: 421 names {j['owner']}, expected instance {owner + 1} at {ds[owner].url}")
+        # The 421 carries the location as a header too, and a query string
+        # or an escaped id names the same order.
+        loc = get_header(ds[other], f"/orders/{oid}", "Location")
+        check(loc == j["location"], f"{oid}: Location header {loc!r}, body says {j['location']!r}")
+        code, body = ds[owner].get(f"/orders/{oid.replace('-', '%2D')}?pretty=1")
+        check(code == 200 and strip_defaults(json.loads(body)) == want,
+              f"{oid}: GET with an escape and a query string answered {code}")
         code, body = get_url(j["location"])
         check(code == 200 and strip_defaults(json.loads(body)) == want,
               f"{oid}: the location {j['location']} answered {code}")

@@ -645,11 +645,33 @@ static void test_reply_json(void **state) {
   assert_string_equal(r.body, "{\"error\":\"elsewhere\",\"partition\":3}");
   assert_int_equal(r.body_len, strlen(r.body));
   free(r.body);
+  assert_string_equal(r.location, "");
+  gl_http_response_t moved = {0};
+  gl_http_reply_json(&moved, 421, json_pack("{s:s}", "location", "http://h:1/orders/O-1"));
+  assert_string_equal(moved.location, "http://h:1/orders/O-1");
+  free(moved.body);
   gl_http_response_t bad = {0};
   gl_http_reply_json(&bad, 200, NULL);
   assert_int_equal(bad.status, 500);
   assert_string_equal(bad.body, "{\"error\":\"encoding failed\"}");
+  assert_string_equal(bad.location, "");
   free(bad.body);
+}
+
+/* A path segment's key: the query string ignored, %-escapes decoded; an
+ * empty key, a bad or cut escape, %00 and a key too long refused. */
+static void test_path_key(void **state) {
+  (void)state;
+  char out[8];
+  assert_int_equal(gl_http_path_key("O-1?x=1", out, sizeof out), 0);
+  assert_string_equal(out, "O-1");
+  assert_int_equal(gl_http_path_key("O%2D1#frag", out, sizeof out), 0);
+  assert_string_equal(out, "O-1");
+  assert_int_equal(gl_http_path_key("%7e", out, sizeof out), 0);
+  assert_string_equal(out, "~");
+  assert_int_equal(gl_http_path_key("1234567", out, sizeof out), 0);
+  const char *bad[] = {"", "?x=1", "%00", "%G1", "%4", "a%", "%-1", "12345678", NULL};
+  for (int i = 0; bad[i]; i++) assert_int_equal(gl_http_path_key(bad[i], out, sizeof out), -1);
 }
 
 int main(void) {
@@ -671,6 +693,7 @@ int main(void) {
       cmocka_unit_test(test_listen_error_codes),
       cmocka_unit_test(test_check_host),
       cmocka_unit_test(test_reply_json),
+      cmocka_unit_test(test_path_key),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
