@@ -2,7 +2,7 @@
 # Fetches, caches, starts and stops a real single-node Apache Kafka broker (KRaft mode,
 # combined broker and controller) on the loopback interface, for local runs and CI.
 #
-# Usage: kafka.sh fetch|start|stop|restart|status|clean|bootstrap
+# Usage: kafka.sh fetch|start|stop|restart|status|clean|bootstrap|version
 #        kafka.sh topics [NAME[:compact][:PARTITIONS] ...]
 #
 # The jars come from Maven Central (see pom.xml beside this file) and are cached outside the
@@ -160,9 +160,16 @@ cmd_fetch() {
         "$CACHE_DIR/fetch.log" | head -n 1 | awk '{print $NF}' || true)
       die "cannot fetch ${artifact:-org.apache.kafka:kafka_2.13:$KAFKA_VERSION} from Maven Central (log: $CACHE_DIR/fetch.log)"
     fi
-    echo "$stamp" >"$LIBS.tmp/.complete"
-    rm -rf "$LIBS"
-    mv "$LIBS.tmp" "$LIBS"
+    if [[ -d "$LIBS" ]] && diff -q <(ls "$LIBS.tmp") <(ls "$LIBS") >/dev/null; then
+      # The same jars (a pom.xml change that does not touch this version): keep the dir that
+      # running brokers read their classes from, and mark it current.
+      rm -rf "$LIBS.tmp"
+      echo "$stamp" >"$LIBS/.complete"
+    else
+      echo "$stamp" >"$LIBS.tmp/.complete"
+      rm -rf "$LIBS"
+      mv "$LIBS.tmp" "$LIBS"
+    fi
   fi
   write_log_config "$(log_config "$CACHE_DIR/tools-")" ERROR err
 }
@@ -395,7 +402,8 @@ main() {
     topics) cmd_topics "$@" ;;
     status) cmd_status ;;
     bootstrap) echo "$BOOTSTRAP" ;;
-    *) die "usage: kafka.sh fetch|start|stop|restart|status|clean|bootstrap|topics [NAME[:compact][:PARTITIONS] ...]" ;;
+    version) echo "$KAFKA_VERSION" ;;
+    *) die "usage: kafka.sh fetch|start|stop|restart|status|clean|bootstrap|version|topics [NAME[:compact][:PARTITIONS] ...]" ;;
   esac
 }
 
