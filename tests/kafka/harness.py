@@ -19,7 +19,10 @@ import urllib.request
 
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("GL_BUILD_DIR", os.path.join(SRC, "build"))
-BOOTSTRAP = os.environ.get("GREENLIGHT_BOOTSTRAP", "127.0.0.1:19092")
+# The test broker (the ctest fixture's, or a developer's): kafka.sh's port unless moved, as
+# deploy/local/test.sh moves it for a second Kafka version.
+BOOTSTRAP = os.environ.get("GREENLIGHT_BOOTSTRAP",
+                           "127.0.0.1:" + os.environ.get("GREENLIGHT_BROKER_PORT", "19092"))
 KAFKA_SH = os.path.join(SRC, "deploy", "local", "kafka.sh")
 CLI = os.path.join(BUILD, "services", "cli", "greenlight")
 ORDERD = os.path.join(BUILD, "services", "orderd", "greenlight-orderd")
@@ -346,11 +349,14 @@ def run(main):
 #
 # For tests that stop, start or pause a broker (tests/chaos): they must never
 # touch the shared broker (127.0.0.1:19092, controller 19093, SASL 19094,
-# data dir ${TMPDIR:-/tmp}/greenlight-kafka), so they run one of their own
+# data dir ${TMPDIR:-/tmp}/greenlight-kafka; or the ports GREENLIGHT_BROKER_PORT,
+# _CONTROLLER_PORT and _SASL_PORT move the test broker to), so they run one of their own
 # through deploy/local/kafka.sh on other ports and another data dir, and pass
 # its bootstrap explicitly (the BOOTSTRAP above is the shared broker's).
 
-SHARED_BROKER_PORTS = (19092, 19093, 19094)
+SHARED_BROKER_PORTS = tuple(sorted({19092, 19093, 19094} | {
+    int(os.environ[v]) for v in ("GREENLIGHT_BROKER_PORT", "GREENLIGHT_BROKER_CONTROLLER_PORT",
+                                 "GREENLIGHT_BROKER_SASL_PORT") if os.environ.get(v, "").isdigit()}))
 
 
 def register_process(proc):
