@@ -34,6 +34,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cd "$build"
 
+# The CLI's default bootstrap (for any call without -b) is the tests' broker too.
+export GREENLIGHT_BOOTSTRAP=${GREENLIGHT_BOOTSTRAP:-127.0.0.1:${GREENLIGHT_BROKER_PORT:-19092}}
 rc=0 passed=0 failed=0 lines=()
 for i in "${!versions[@]}"; do
   export GREENLIGHT_BROKER_VERSION=${versions[$i]}

@@ -409,7 +409,7 @@ class PrivateBroker:
     shared broker's ports and data dir."""
 
     def __init__(self, data_dir, port, controller_port, sasl_port,
-                 heap="-Xms128m -Xmx512m", start_timeout=120):
+                 heap="-Xms128m -Xmx512m", start_timeout=120, version=None):
         ports = (int(port), int(controller_port), int(sasl_port))
         check(not set(ports) & set(SHARED_BROKER_PORTS) and len(set(ports)) == 3,
               f"a private broker needs three distinct ports other than {SHARED_BROKER_PORTS}, got {ports}")
@@ -418,6 +418,8 @@ class PrivateBroker:
         check(self.data_dir != shared_dir, f"{data_dir} is the shared broker's data dir")
         self.port, self.controller_port, self.sasl_port = ports
         self.heap, self.start_timeout = heap, start_timeout
+        # The Kafka release (kafka.sh's GREENLIGHT_BROKER_VERSION); None: the caller's environment's.
+        self.version = version
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.paused = False
 
@@ -430,6 +432,8 @@ class PrivateBroker:
                            GREENLIGHT_BROKER_TIMEOUT=str(self.start_timeout),
                            GREENLIGHT_PARTITIONS=str(PARTITIONS))
         env.pop("GREENLIGHT_TOPIC_PREFIX", None)
+        if self.version:
+            env["GREENLIGHT_BROKER_VERSION"] = self.version
         env.update(extra)
         return env
 
