@@ -188,7 +188,9 @@ port_open() {
 }
 
 # Writes the broker's configuration; it is rewritten on every start, so that a changed port
-# takes effect on an existing data dir.
+# takes effect on an existing data dir. The same keys serve 3.x and 4.x: 4.4.0 runs this static
+# quorum (controller.quorum.voters) and warns about no key; a dynamic quorum
+# (controller.quorum.bootstrap.servers, format --standalone) would give one node nothing.
 write_config() {
   cat >"$DATA_DIR/server.properties" <<EOF
 # Written by deploy/local/kafka.sh on every start: edits here are lost.
@@ -397,7 +399,7 @@ main() {
     fetch) lock; ensure_java; cmd_fetch ;;
     start) lock; cmd_start ;;
     stop) lock; cmd_stop ;;
-    restart) lock; cmd_stop; cmd_start ;;
+    restart) lock; check_data_version; cmd_stop; cmd_start ;;
     clean) lock; cmd_clean ;;
     topics) cmd_topics "$@" ;;
     status) cmd_status ;;
