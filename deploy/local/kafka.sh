@@ -2,11 +2,20 @@
 # Fetches, caches, starts and stops a real single-node Apache Kafka broker (KRaft mode,
 # combined broker and controller) on the loopback interface, for local runs and CI.
 #
-# Usage: kafka.sh fetch|start|stop|restart|status|clean|bootstrap
+# Usage: kafka.sh fetch|start|stop|restart|status|clean|bootstrap|version
 #        kafka.sh topics [NAME[:compact][:PARTITIONS] ...]
 #
 # The jars come from Maven Central (see pom.xml beside this file) and are cached outside the
-# repository. Every error is one line on stderr that starts with "kafka.sh:".
+# repository, one directory per Kafka version. Every error is one line on stderr that starts
+# with "kafka.sh:".
+#
+# Kafka versions: 3.9.2 (the default) and 4.4.0 are the tested ones (deploy/local/test.sh runs
+# the real-broker tests against both); any 3.x.y or 4.x.y release may be named. 3.x logs
+# through reload4j (a log4j 1 configuration), 4.x through Log4j 2 (a log4j2 configuration);
+# kafka.sh writes whichever the version needs. A data dir remembers the version that
+# formatted it (kafka.version), and a start with another version is refused: a broker's
+# metadata log may not be read by an older release, and an upgrade in place is not what a
+# test or a local run wants by accident.
 #
 # "start" and "topics" create the deployment's topics with the project's CLI, `greenlight
 # topics create` (services/cli/cli_topics.c holds the one list of them): "topics" creates
@@ -16,6 +25,7 @@
 # build-rel), else `greenlight` on PATH.
 #
 # Environment (defaults in brackets):
+#   GREENLIGHT_BROKER_VERSION         Apache Kafka release to fetch and run [3.9.2]
 #   GREENLIGHT_CACHE                  jar cache root [$HOME/.cache/greenlight]
 #   GREENLIGHT_BROKER_DIR              data dir with config, logs, pid [${TMPDIR:-/tmp}/greenlight-kafka]
 #   GREENLIGHT_BROKER_PORT             broker port on 127.0.0.1 [19092]
@@ -30,7 +40,19 @@
 #   GREENLIGHT_CLI                    the greenlight CLI that creates the topics [see above]
 set -euo pipefail
 
-readonly KAFKA_VERSION=3.9.2
+die() {
+  echo "kafka.sh: $*" >&2
+  exit 1
+}
+
+# Not GREENLIGHT_KAFKA_VERSION: the daemons read every GREENLIGHT_KAFKA_* variable as a
+# librdkafka property.
+readonly DEFAULT_KAFKA_VERSION=3.9.2
+readonly KAFKA_VERSION=${GREENLIGHT_BROKER_VERSION:-$DEFAULT_KAFKA_VERSION}
+[[ "$KAFKA_VERSION" =~ ^([34])\.[0-9]+\.[0-9]+$ ]] \
+  || die "GREENLIGHT_BROKER_VERSION=$KAFKA_VERSION: want an Apache Kafka release 3.x.y or 4.x.y (tested: 3.9.2, 4.4.0)"
+# 3 or 4: picks the pom.xml profile and the logging configuration (log4j 1 or Log4j 2).
+readonly KAFKA_MAJOR=${BASH_REMATCH[1]}
 # The plugin is named in full so that Maven needs no plugin-prefix lookup to run it.
 readonly DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.6.1
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -47,11 +69,8 @@ readonly BOOTSTRAP="127.0.0.1:$PORT"
 readonly TIMEOUT="${GREENLIGHT_BROKER_TIMEOUT:-60}"
 readonly PARTITIONS="${GREENLIGHT_PARTITIONS:-4}"
 readonly PREFIX="${GREENLIGHT_TOPIC_PREFIX:-}"
-
-die() {
-  echo "kafka.sh: $*" >&2
-  exit 1
-}
+# The Kafka version that formatted the data dir, written after a successful format.
+readonly VERSION_FILE="$DATA_DIR/kafka.version"
 
 # Takes the machine-wide lock of this script, so that two concurrent invocations do not
 # fetch into or start from the same directories at once. The broker must not inherit fd 9.
@@ -74,33 +93,65 @@ ensure_java() {
     || die "java not found and apt-get could not install openjdk-17-jre-headless (log: $CACHE_DIR/apt.log)"
 }
 
-# Writes a log4j 1 configuration to FILE that logs LEVEL and above to TARGET (System.out or
-# System.err), followed by any extra lines given.
-write_log4j() {
-  printf '%s\n' "log4j.rootLogger=$2, console" 'log4j.appender.console=org.apache.log4j.ConsoleAppender' \
-    "log4j.appender.console.Target=$3" 'log4j.appender.console.layout=org.apache.log4j.PatternLayout' \
-    'log4j.appender.console.layout.ConversionPattern=[%d] %p %m (%c)%n' "${@:4}" >"$1"
+# The logging configuration file of this Kafka version, PREFIX followed by log4j.properties
+# (reload4j, for 3.x) or log4j2.properties (Log4j 2, for 4.x).
+log_config() {
+  if ((KAFKA_MAJOR == 3)); then echo "${1}log4j.properties"; else echo "${1}log4j2.properties"; fi
+}
+
+# The JVM option that points this Kafka version's logging at FILE.
+log_option() {
+  if ((KAFKA_MAJOR == 3)); then echo "-Dlog4j.configuration=file:$1"; else echo "-Dlog4j2.configurationFile=$1"; fi
+}
+
+# Writes FILE (see log_config): log LEVEL and above to TARGET (out or err), with the pattern
+# Kafka's own configurations use; each further argument LOGGER=LEVEL sets one logger's level.
+write_log_config() {
+  local file=$1 level=$2 target=$3 spec n=0
+  shift 3
+  if ((KAFKA_MAJOR == 3)); then
+    {
+      printf '%s\n' "log4j.rootLogger=$level, console" 'log4j.appender.console=org.apache.log4j.ConsoleAppender' \
+        "log4j.appender.console.Target=System.$target" 'log4j.appender.console.layout=org.apache.log4j.PatternLayout' \
+        'log4j.appender.console.layout.ConversionPattern=[%d] %p %m (%c)%n'
+      for spec in "$@"; do echo "log4j.logger.${spec%%=*}=${spec#*=}"; done
+    } >"$file"
+  else
+    {
+      # "status": Log4j's own messages about its configuration, errors only.
+      printf '%s\n' 'status = error' 'appender.console.type = Console' 'appender.console.name = console' \
+        "appender.console.target = SYSTEM_${target^^}" 'appender.console.layout.type = PatternLayout' \
+        'appender.console.layout.pattern = [%d] %p %m (%c)%n' "rootLogger.level = $level" \
+        'rootLogger.appenderRef.console.ref = console'
+      for spec in "$@"; do
+        n=$((n + 1))
+        printf '%s\n' "logger.l$n.name = ${spec%%=*}" "logger.l$n.level = ${spec#*=}"
+      done
+    } >"$file"
+  fi
 }
 
 # Runs a Kafka command-line class in a small, quick-starting JVM that logs only errors, to
 # stderr.
 tool() {
   java -Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 \
-    -Dlog4j.configuration="file:$CACHE_DIR/tools-log4j.properties" \
+    "$(log_option "$(log_config "$CACHE_DIR/tools-")")" \
     -cp "$LIBS/*" "$@"
 }
 
-# Downloads the jars unless the libs dir holds a marker for the current pom.xml.
+# Downloads the jars of this Kafka version unless its libs dir holds a marker for the current
+# pom.xml.
 cmd_fetch() {
   mkdir -p "$CACHE_DIR"
   local stamp
-  stamp=$(sha256sum "$HERE/pom.xml" | cut -c1-16)
+  stamp=$({ cat "$HERE/pom.xml"; echo "$KAFKA_VERSION"; } | sha256sum | cut -c1-16)
   if [[ "$(cat "$LIBS/.complete" 2>/dev/null)" != "$stamp" ]]; then
     command -v mvn >/dev/null || apt_install maven \
       || die "mvn not found and apt-get could not install maven (log: $CACHE_DIR/apt.log)"
     echo "kafka.sh: fetching Kafka $KAFKA_VERSION jars from Maven Central into $LIBS" >&2
     rm -rf "$LIBS.tmp"
     if ! mvn -q -B -f "$HERE/pom.xml" -Dmaven.repo.local="$CACHE_DIR/m2" \
+        -Dkafka.version="$KAFKA_VERSION" -P "kafka$KAFKA_MAJOR" \
         "$DEPENDENCY_PLUGIN:copy-dependencies" -DincludeScope=runtime -DoutputDirectory="$LIBS.tmp" \
         >"$CACHE_DIR/fetch.log" 2>&1; then
       # Name the first artifact that Maven reports it could not get, if it names one.
@@ -109,11 +160,18 @@ cmd_fetch() {
         "$CACHE_DIR/fetch.log" | head -n 1 | awk '{print $NF}' || true)
       die "cannot fetch ${artifact:-org.apache.kafka:kafka_2.13:$KAFKA_VERSION} from Maven Central (log: $CACHE_DIR/fetch.log)"
     fi
-    echo "$stamp" >"$LIBS.tmp/.complete"
-    rm -rf "$LIBS"
-    mv "$LIBS.tmp" "$LIBS"
+    if [[ -d "$LIBS" ]] && diff -q <(ls "$LIBS.tmp") <(ls "$LIBS") >/dev/null; then
+      # The same jars (a pom.xml change that does not touch this version): keep the dir that
+      # running brokers read their classes from, and mark it current.
+      rm -rf "$LIBS.tmp"
+      echo "$stamp" >"$LIBS/.complete"
+    else
+      echo "$stamp" >"$LIBS.tmp/.complete"
+      rm -rf "$LIBS"
+      mv "$LIBS.tmp" "$LIBS"
+    fi
   fi
-  write_log4j "$CACHE_DIR/tools-log4j.properties" ERROR System.err
+  write_log_config "$(log_config "$CACHE_DIR/tools-")" ERROR err
 }
 
 # Succeeds when the pid file names a live broker that runs on this data dir. Reading the
@@ -130,7 +188,9 @@ port_open() {
 }
 
 # Writes the broker's configuration; it is rewritten on every start, so that a changed port
-# takes effect on an existing data dir.
+# takes effect on an existing data dir. The same keys serve 3.x and 4.x: 4.4.0 runs this static
+# quorum (controller.quorum.voters) and warns about no key; a dynamic quorum
+# (controller.quorum.bootstrap.servers, format --standalone) would give one node nothing.
 write_config() {
   cat >"$DATA_DIR/server.properties" <<EOF
 # Written by deploy/local/kafka.sh on every start: edits here are lost.
@@ -163,7 +223,27 @@ num.io.threads=4
 log.retention.ms=-1
 EOF
   # The broker logs warnings only, plus the line that says it has started, to kafka.out.
-  write_log4j "$DATA_DIR/log4j.properties" WARN System.out 'log4j.logger.kafka.server.KafkaRaftServer=INFO'
+  write_log_config "$(log_config "$DATA_DIR/")" WARN out kafka.server.KafkaRaftServer=INFO
+}
+
+# The Kafka version that formatted the data dir, if it was formatted. A dir formatted before
+# kafka.sh recorded versions was formatted by 3.9.2, the only version it ran then.
+data_version() {
+  if [[ -s "$VERSION_FILE" ]]; then
+    cat "$VERSION_FILE"
+  elif [[ -f "$DATA_DIR/kraft-logs/meta.properties" ]]; then
+    echo 3.9.2
+  fi
+}
+
+# Refuses a data dir that another Kafka version formatted (or runs on), saying what to do.
+check_data_version() {
+  local have
+  have=$(data_version)
+  [[ -z "$have" || "$have" == "$KAFKA_VERSION" ]] && return 0
+  die "$DATA_DIR was formatted by Kafka $have, not $KAFKA_VERSION: run $have there" \
+    "(GREENLIGHT_BROKER_VERSION=$have), pick another data dir (GREENLIGHT_BROKER_DIR)," \
+    "or delete it and its topics with 'kafka.sh clean'"
 }
 
 # Formats the KRaft log dir once per data dir, with a cluster id that is generated once.
@@ -177,6 +257,7 @@ format_once() {
   out=$(tool kafka.tools.StorageTool format -t "$(cat "$DATA_DIR/cluster.id")" \
     -c "$DATA_DIR/server.properties" 2>&1) \
     || die "formatting $DATA_DIR/kraft-logs failed: $(tail -n 1 <<<"$out")"
+  echo "$KAFKA_VERSION" >"$VERSION_FILE"
 }
 
 # Starts the broker in its own session, so that a Ctrl-C aimed at the caller spares it.
@@ -186,7 +267,7 @@ launch() {
   # Every partition keeps several files open; take all the descriptors we may.
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   (exec setsid java "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
-    -Dlog4j.configuration="file:$DATA_DIR/log4j.properties" -Dkafka.logs.dir="$DATA_DIR" \
+    "$(log_option "$(log_config "$DATA_DIR/")")" -Dkafka.logs.dir="$DATA_DIR" \
     -cp "$LIBS/*" kafka.Kafka "$DATA_DIR/server.properties" \
     </dev/null >"$DATA_DIR/kafka.out" 2>&1 9>&-) &
   echo $! >"$PID_FILE"
@@ -245,6 +326,7 @@ ensure_topics() {
 }
 
 cmd_start() {
+  check_data_version
   find_cli
   ensure_java
   cmd_fetch
@@ -294,7 +376,7 @@ cmd_topics() {
 
 cmd_status() {
   if is_running && port_open "$PORT"; then
-    echo "kafka.sh: running (pid $(cat "$PID_FILE")) at $BOOTSTRAP, data dir $DATA_DIR"
+    echo "kafka.sh: Kafka $(data_version) running (pid $(cat "$PID_FILE")) at $BOOTSTRAP, data dir $DATA_DIR"
   else
     echo "kafka.sh: not running at $BOOTSTRAP (data dir $DATA_DIR)"
     return 1
@@ -317,12 +399,13 @@ main() {
     fetch) lock; ensure_java; cmd_fetch ;;
     start) lock; cmd_start ;;
     stop) lock; cmd_stop ;;
-    restart) lock; cmd_stop; cmd_start ;;
+    restart) lock; check_data_version; cmd_stop; cmd_start ;;
     clean) lock; cmd_clean ;;
     topics) cmd_topics "$@" ;;
     status) cmd_status ;;
     bootstrap) echo "$BOOTSTRAP" ;;
-    *) die "usage: kafka.sh fetch|start|stop|restart|status|clean|bootstrap|topics [NAME[:compact][:PARTITIONS] ...]" ;;
+    version) echo "$KAFKA_VERSION" ;;
+    *) die "usage: kafka.sh fetch|start|stop|restart|status|clean|bootstrap|version|topics [NAME[:compact][:PARTITIONS] ...]" ;;
   esac
 }
 

@@ -46,6 +46,7 @@ import random
 import re
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -698,14 +699,15 @@ def chaos(opts):
         if not os.access(b, os.X_OK):
             raise SystemExit(f"chaos: {b} is missing: build first (--build names the build dir)")
     broker = PrivateBroker(os.path.join(run_dir, "broker"), opts.broker_port, opts.controller_port,
-                           opts.sasl_port, heap=opts.broker_heap)
+                           opts.sasl_port, heap=opts.broker_heap, version=opts.broker_version)
     prefix = f"chaos{opts.seed}."
-    summary = dict(seed=opts.seed, run_dir=run_dir, bootstrap=broker.bootstrap, ok=False)
+    summary = dict(seed=opts.seed, run_dir=run_dir, bootstrap=broker.bootstrap,
+                   broker_version=opts.broker_version, ok=False)
     counts = dict(kill=0, stop=0, pause=0, cold=0)
     sup = producer = None
     run.say(f"chaos: {opts.orders} orders at {opts.rate:g}/s, {opts.kills} kills, {opts.broker_stops} broker "
             f"stops, {opts.broker_pauses} broker pauses, {opts.cold_starts} cold starts, seed {opts.seed}; "
-            f"private broker {broker.bootstrap} "
+            f"private broker {broker.bootstrap} (Kafka {opts.broker_version}) "
             f"(controller {opts.controller_port}, SASL {opts.sasl_port}); run dir {run_dir}")
     try:
         if broker.pid() is not None:  # A leftover of an earlier run on this data dir.
@@ -924,6 +926,9 @@ def parse_args(argv=None):
     p.add_argument("--sasl-port", type=int, default=19194)
     p.add_argument("--free-ports", action="store_true", help="pick three free ports instead")
     p.add_argument("--broker-heap", default="-Xms128m -Xmx512m")
+    p.add_argument("--broker-version", default=os.environ.get("GREENLIGHT_BROKER_VERSION"),
+                   help="Kafka release of the private broker, e.g. 3.9.2 or 4.4.0 (default: "
+                        "$GREENLIGHT_BROKER_VERSION, else kafka.sh's default)")
     p.add_argument("--producers", type=int, default=3,
                    help="upstream producer threads (one greenlight produce each at a time)")
     p.add_argument("--chunk-min", type=int, default=2, help="fewest orders per upstream transaction")
@@ -960,6 +965,12 @@ def parse_args(argv=None):
                 "min <= max")
     if opts.free_ports:
         opts.broker_port, opts.controller_port, opts.sasl_port = harness.free_ports(3)
+    # kafka.sh checks the version and knows the default.
+    v = subprocess.run([harness.KAFKA_SH, "version"], capture_output=True, text=True,
+                       env=dict(os.environ, GREENLIGHT_BROKER_VERSION=opts.broker_version or ""))
+    if v.returncode != 0:
+        p.error(v.stderr.strip())
+    opts.broker_version = v.stdout.strip()
     opts.build = os.path.realpath(opts.build)
     return opts
 

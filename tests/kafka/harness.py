@@ -19,7 +19,10 @@ import urllib.request
 
 SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("GL_BUILD_DIR", os.path.join(SRC, "build"))
-BOOTSTRAP = os.environ.get("GREENLIGHT_BOOTSTRAP", "127.0.0.1:19092")
+# The test broker (the ctest fixture's, or a developer's): kafka.sh's port unless moved, as
+# deploy/local/test.sh moves it for a second Kafka version.
+BOOTSTRAP = os.environ.get("GREENLIGHT_BOOTSTRAP",
+                           "127.0.0.1:" + os.environ.get("GREENLIGHT_BROKER_PORT", "19092"))
 KAFKA_SH = os.path.join(SRC, "deploy", "local", "kafka.sh")
 CLI = os.path.join(BUILD, "services", "cli", "greenlight")
 ORDERD = os.path.join(BUILD, "services", "orderd", "greenlight-orderd")
@@ -346,11 +349,14 @@ def run(main):
 #
 # For tests that stop, start or pause a broker (tests/chaos): they must never
 # touch the shared broker (127.0.0.1:19092, controller 19093, SASL 19094,
-# data dir ${TMPDIR:-/tmp}/greenlight-kafka), so they run one of their own
+# data dir ${TMPDIR:-/tmp}/greenlight-kafka; or the ports GREENLIGHT_BROKER_PORT,
+# _CONTROLLER_PORT and _SASL_PORT move the test broker to), so they run one of their own
 # through deploy/local/kafka.sh on other ports and another data dir, and pass
 # its bootstrap explicitly (the BOOTSTRAP above is the shared broker's).
 
-SHARED_BROKER_PORTS = (19092, 19093, 19094)
+SHARED_BROKER_PORTS = tuple(sorted({19092, 19093, 19094} | {
+    int(os.environ[v]) for v in ("GREENLIGHT_BROKER_PORT", "GREENLIGHT_BROKER_CONTROLLER_PORT",
+                                 "GREENLIGHT_BROKER_SASL_PORT") if os.environ.get(v, "").isdigit()}))
 
 
 def register_process(proc):
@@ -403,7 +409,7 @@ class PrivateBroker:
     shared broker's ports and data dir."""
 
     def __init__(self, data_dir, port, controller_port, sasl_port,
-                 heap="-Xms128m -Xmx512m", start_timeout=120):
+                 heap="-Xms128m -Xmx512m", start_timeout=120, version=None):
         ports = (int(port), int(controller_port), int(sasl_port))
         check(not set(ports) & set(SHARED_BROKER_PORTS) and len(set(ports)) == 3,
               f"a private broker needs three distinct ports other than {SHARED_BROKER_PORTS}, got {ports}")
@@ -412,6 +418,8 @@ class PrivateBroker:
         check(self.data_dir != shared_dir, f"{data_dir} is the shared broker's data dir")
         self.port, self.controller_port, self.sasl_port = ports
         self.heap, self.start_timeout = heap, start_timeout
+        # The Kafka release (kafka.sh's GREENLIGHT_BROKER_VERSION); None: the caller's environment's.
+        self.version = version
         self.bootstrap = f"127.0.0.1:{self.port}"
         self.paused = False
 
@@ -424,6 +432,8 @@ class PrivateBroker:
                            GREENLIGHT_BROKER_TIMEOUT=str(self.start_timeout),
                            GREENLIGHT_PARTITIONS=str(PARTITIONS))
         env.pop("GREENLIGHT_TOPIC_PREFIX", None)
+        if self.version:
+            env["GREENLIGHT_BROKER_VERSION"] = self.version
         env.update(extra)
         return env
 
