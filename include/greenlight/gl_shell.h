@@ -248,6 +248,9 @@ rd_kafka_conf_t *gl_kafka_conf_build(const char *bootstrap, const char *const *d
  * gl_signals_stop_requested() true (the program finishes what is in
  * flight); SIGHUP and SIGPIPE are ignored. Call once, on the main thread;
  * the flag may be read on any thread. */
+/* Unblocks SIGINT and SIGTERM in the calling thread, whose mask may have
+ * been inherited blocked; before any thread is created. */
+void gl_signals_unblock(void);
 void gl_signals_catch(void);
 bool gl_signals_stop_requested(void);
 

@@ -258,6 +258,7 @@ int gl_shell_configure(gl_shell_t *sh, int argc, char **argv, const char *const 
     snprintf(errstr, errlen, "signals: the shell is closed");
     return GL_ESTATE;
   }
+  gl_signals_unblock();
   uv_signal_start(&sh->sigterm, gl_shell_signal_cb, SIGTERM);
   uv_signal_start(&sh->sigint, gl_shell_signal_cb, SIGINT);
   uv_signal_start(&sh->sighup, gl_shell_signal_cb, SIGHUP);

@@ -17,6 +17,17 @@ static void gl_signals_on_stop(int sig) {
   gl_signals_stop = 1;
 }
 
+void gl_signals_unblock(void) {
+  /* A signal mask is inherited: a parent that spawned us from a thread
+   * with SIGINT blocked (a test harness, a supervisor's helper) would leave
+   * it pending for good, and a stop would never be asked for. */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
 void gl_signals_catch(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -24,6 +35,7 @@ void gl_signals_catch(void) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  gl_signals_unblock();
   signal(SIGHUP, SIG_IGN);
   signal(SIGPIPE, SIG_IGN);
 }
