@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "greenlight/gl_version.h"
 
 bool cli_stop_requested(void) { return gl_signals_stop_requested(); }
 
@@ -32,6 +33,7 @@ static const char cli_usage_text[] =
     "  rebuild   run a daemon over its inputs into a shadow and diff it with live\n"
     "  reset     move a daemon's group to the earliest offsets, a time or given\n"
     "            offsets and clear its state\n"
+    "  version   the versions of greenlight and its libraries (also --version)\n"
     "  help      show this text\n"
     "\n"
     "greenlight produce [-b BOOTSTRAP] [-X prop=value ...] [--prefix P]\n"
@@ -203,6 +205,10 @@ int main(int argc, char **argv) {
     return CLI_EXIT_USAGE;
   }
   const char *cmd = argv[1];
+  if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+    gl_version_print(stdout, "greenlight");
+    return CLI_EXIT_OK;
+  }
   if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
     cli_usage(stdout);
     return CLI_EXIT_OK;

@@ -1,5 +1,6 @@
 /* gl_config: declarative configuration. See include/greenlight/gl_config.h. */
 #include "greenlight/gl_config.h"
+#include "greenlight/gl_version.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -427,6 +428,10 @@ static int gl_conf_scan_args(gl_conf_t *c, int argc, char **argv, char **envp, c
       gl_conf_usage(c, stdout);
       return 1;
     }
+    if (!strcmp(argv[i], "--version")) {
+      gl_version_print(stdout, c->program);
+      return 1;
+    }
     if (!strcmp(argv[i], "--check-config")) c->check = true;
     if (!strcmp(argv[i], "--config") || !strncmp(argv[i], "--config=", 9)) {
       if (argv[i][8] == '=')
@@ -514,7 +519,8 @@ void gl_conf_usage(const gl_conf_t *c, FILE *out) {
           "Each KEY may also come from the config file (KEY = VALUE lines) or the\n"
           "environment (GREENLIGHT_KEY, dots as underscores). librdkafka properties\n"
           "pass through with the prefix kafka. (e.g. -X kafka.security.protocol=ssl).\n"
-          "--check-config validates the settings, prints them and exits.\n\n",
+          "--check-config validates the settings, prints them and exits; --version\n"
+          "prints the versions of greenlight and its libraries.\n\n",
           c->program ? c->program : "greenlight");
   /* Defaults are shown as they stand before the file, the environment and
    * the flags: the daemon's own overrides of the engine's defaults included. */

@@ -297,6 +297,28 @@ def test_reset_usage():
     check(code == 1, f"reset --dry-run with no broker: exit {code} (want 1), {err}")
 
 
+def test_version():
+    """greenlight --version / version and every executable's --version: exit
+    0, "<name> <version> (git <describe>)", then each library's version."""
+    bins = os.path.dirname(os.path.dirname(os.path.abspath(CLI)))
+    exes = [[CLI, "--version"], [CLI, "version"]] + [
+        [os.path.join(bins, d, f"greenlight-{d}"), "--version"]
+        for d in ("orderd", "batchd", "clockd", "pipe")]
+    for cmd in exes:
+        r = subprocess.run(cmd, capture_output=True, timeout=30)
+        lines = r.stdout.decode().splitlines()
+        name = os.path.basename(cmd[0])
+        check(r.returncode == 0 and len(lines) == 5, f"{cmd}: exit {r.returncode}, {lines}")
+        if len(lines) != 5:
+            continue
+        first = lines[0].split(" ")
+        check(first[0] == name and first[1].count(".") == 2 and lines[0].endswith(")")
+              and "(git " in lines[0], f"{cmd}: first line {lines[0]!r}")
+        for line, lib in zip(lines[1:], ("librdkafka", "protobuf-c", "libuv", "jansson")):
+            word, _, ver = line.partition(" ")
+            check(word == lib and ver[:1].isdigit() and "." in ver, f"{cmd}: {line!r} for {lib}")
+
+
 def test_runtime_failures_exit_1():
     # Timed out (2 before the exit-code rule, now 1), and every line says show.
     code, err, _ = run(["show", "O-1", "-b", UNREACHABLE, "--timeout-ms", "1000"])
@@ -323,6 +345,7 @@ def main():
     test_dlq_usage()
     test_topics_usage()
     test_reset_usage()
+    test_version()
     print(f"cli: {len(FAILURES)} failures")
     return 1 if FAILURES else 0
 
