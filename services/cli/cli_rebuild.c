@@ -437,11 +437,10 @@ static void rebuild_note_live(const rebuild_ctx_t *ctx, bool has_cause) {
             ctx->d.group, ahead);
 }
 
-static long rebuild_dead_letters;
+/* cli_scan_fn counting records into *(long *)arg. */
 static int rebuild_count(void *arg, const rd_kafka_message_t *m) {
-  (void)arg;
   (void)m;
-  rebuild_dead_letters++;
+  (*(long *)arg)++;
   return 0;
 }
 
@@ -463,9 +462,11 @@ static int rebuild_compare(rebuild_ctx_t *ctx, cli_diff_summary_t *sum) {
     rc = cli_diff_report(dl, ds, ctx->consumer, live, shadow, n, ctx->deadline, ctx->json,
                          (long)ctx->limit, sum);
   const char *dlq = ctx->shadow_topics[1 + d->n_outputs];
+  long dead_letters = 0;
   int32_t nd = rc == 0 ? rebuild_partitions(ctx, dlq, "DLQ") : -1;
   if (nd > 0)
-    rc = cli_scan_topic(ctx->consumer, dlq, nd, NULL, NULL, ctx->deadline, rebuild_count, NULL);
+    rc = cli_scan_topic(ctx->consumer, dlq, nd, NULL, NULL, ctx->deadline, rebuild_count,
+                        &dead_letters);
   if (rc == 0) {
     bool equal = sum->different + sum->only_live + sum->only_shadow == 0;
     if (ctx->json) {
@@ -478,7 +479,7 @@ static int rebuild_compare(rebuild_ctx_t *ctx, cli_diff_summary_t *sum) {
                             (json_int_t)sum->live_records, "live_records_left_out",
                             (json_int_t)sum->live_excluded, "shadow_records",
                             (json_int_t)sum->shadow_records, "shadow_dead_letters",
-                            (json_int_t)rebuild_dead_letters, "input_records",
+                            (json_int_t)dead_letters, "input_records",
                             (json_int_t)ctx->input_records, "same", equal, "compare_ms",
                             (json_int_t)(cli_now_ms() - t0), "shadow_run_ms",
                             (json_int_t)ctx->shadow_ms);
@@ -492,7 +493,7 @@ static int rebuild_compare(rebuild_ctx_t *ctx, cli_diff_summary_t *sum) {
       if (sum->live_excluded)
         printf(" (%ld more left out: caused by input past the shadow's end)", sum->live_excluded);
       printf("\n  shadow %s: %ld records, %ld dead letters\n", shadow, sum->shadow_records,
-             rebuild_dead_letters);
+             dead_letters);
       printf("  shadow run %.1f s, comparison %.1f s\n", (double)ctx->shadow_ms / 1000.0,
              (double)(cli_now_ms() - t0) / 1000.0);
     }
