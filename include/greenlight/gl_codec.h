@@ -87,6 +87,9 @@ typedef Greenlight__V1__Envelope gl_envelope_t;
  * is the caller's, freed with gl_envelope_free(). Any thread. */
 gl_envelope_t *gl_envelope_decode(const void *buf, size_t len, const void *key, size_t key_len,
                                   const char **reason, char *detail, size_t detail_len);
+/* Every reason code above, NULL-terminated (a daemon declares them as
+ * its DLQ metric's label values at start). */
+extern const char *const gl_envelope_reasons[];
 /* Frees an envelope of gl_envelope_decode(), and only those: it lives in
  * one arena with everything it points to, freed at once (an envelope built
  * otherwise, e.g. by gl_json_to_message(), is freed with

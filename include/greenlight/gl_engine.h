@@ -253,6 +253,18 @@ int64_t gl_ctx_stream_time(const gl_ctx_t *ctx);
 gl_store_t *gl_ctx_store(const gl_ctx_t *ctx);
 gl_metrics_t *gl_ctx_metrics(const gl_ctx_t *ctx);
 const gl_log_t *gl_ctx_log(const gl_ctx_t *ctx);
+/* The metrics registry the engine counts in (its shell's): a processor's
+ * open hook registers its own series there, so that they exist from the
+ * start. Loop thread. */
+gl_metrics_t *gl_engine_metrics(gl_engine_t *e);
+/* Declares DLQ reason codes (NULL-terminated) the processor's records may
+ * get, its decode hook's included: each gets its series of
+ * greenlight_dlq_records_total{reason} at 0 now, so a rate over it works
+ * before the first record of that kind (a reason not declared is counted
+ * too, from its first record). The runtime declares its own (invalid,
+ * time_out_of_bounds, output_too_large, output_rejected). Loop thread; the
+ * strings are copied. */
+void gl_engine_dlq_reasons(gl_engine_t *e, const char *const *reasons);
 /* The output named name (one of the processor's outputs), resolved to its
  * topic when the engine was created; NULL if the processor declared no
  * such output. Loop thread; the handle lives as long as the engine. */

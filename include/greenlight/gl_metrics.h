@@ -56,6 +56,14 @@ double gl_series_value(const gl_series_t *s);   /* Counter/gauge value, histogra
  * response body); returns its length (excluding the NUL). Loop thread. */
 size_t gl_metrics_render(gl_metrics_t *m, char **out);
 
+/* Creates (first call) and sets the process_* series Prometheus client
+ * libraries export, from /proc/self and getrusage(): process_cpu_seconds_total,
+ * process_resident_memory_bytes, process_virtual_memory_bytes,
+ * process_open_fds, process_max_fds, process_start_time_seconds. A value
+ * that cannot be read stays as it was. Loop thread, like render (the shell
+ * calls it before each render of /metrics); gl_metrics_process.c. */
+void gl_metrics_process(gl_metrics_t *m);
+
 /* Notes on the calls above (additions to the original contract):
  *
  * - The labels text is copied into the exposition verbatim, so label values

@@ -30,10 +30,38 @@ typedef struct batchd {
   gl_output_t *status;
 } batchd_t;
 
+/* Why a repartition record is refused: each is a DLQ reason and a label of
+ * greenlight_batchd_refused_total. */
+static const char *const batchd_refusal_reasons[] = {"invalid", "decode_error", "unknown_enum",
+                                                     NULL};
+static const char *const batchd_refused_name = "greenlight_batchd_refused_total";
+static const char *const batchd_refused_help =
+    "Repartition records sent to the dead-letter topic, by reason.";
+static const char *const batchd_published_name = "greenlight_batch_status_published_total";
+static const char *const batchd_published_help =
+    "BatchStatus records published (one per change of a batch view).";
+static const char *const batchd_ignored_name = "greenlight_batch_statuses_ignored_total";
+static const char *const batchd_ignored_help =
+    "Order statuses that changed no batch (not newer than the member, or the departure of an "
+    "order that was not a member).";
+
+static gl_series_t *batchd_gauge(gl_metrics_t *m);
+static gl_series_t *batchd_counter(gl_metrics_t *m, const char *name, const char *help,
+                                   const char *reason);
+
+/* Takes the output, and creates every series of a known label set at 0, so
+ * that rates and alerts over them work from the start. */
 static int batchd_open(void *opaque, gl_engine_t *e, char *errstr, size_t errlen) {
   (void)errstr;
   (void)errlen;
   ((batchd_t *)opaque)->status = gl_engine_output(e, "status");
+  gl_metrics_t *m = gl_engine_metrics(e);
+  gl_engine_dlq_reasons(e, batchd_refusal_reasons);
+  for (const char *const *r = batchd_refusal_reasons; *r; r++)
+    batchd_counter(m, batchd_refused_name, batchd_refused_help, *r);
+  batchd_counter(m, batchd_published_name, batchd_published_help, NULL);
+  batchd_counter(m, batchd_ignored_name, batchd_ignored_help, NULL);
+  batchd_gauge(m);
   return GL_OK;
 }
 
@@ -108,11 +136,16 @@ static void batchd_restored(gl_ctx_t *ctx, void *opaque) {
   batchd_over_cap_add(ctx, rc.n - t->over_cap);
 }
 
-/* Counts a record refused or ignored, by reason. */
-static void batchd_count(gl_ctx_t *ctx, const char *name, const char *help, const char *reason) {
+/* A counter of records refused (by reason), published or ignored. */
+static gl_series_t *batchd_counter(gl_metrics_t *m, const char *name, const char *help,
+                                   const char *reason) {
   char labels[64] = "";
   if (reason) gl_metrics_labels(labels, sizeof labels, "reason", reason, NULL);
-  gl_series_add(gl_metrics_counter(gl_ctx_metrics(ctx), name, help, reason ? labels : NULL), 1);
+  return gl_metrics_counter(m, name, help, reason ? labels : NULL);
+}
+
+static void batchd_count(gl_ctx_t *ctx, const char *name, const char *help, const char *reason) {
+  gl_series_add(batchd_counter(gl_ctx_metrics(ctx), name, help, reason), 1);
 }
 
 /* Publishes b's view (just changed) and follows its over-cap flag. */
@@ -125,8 +158,7 @@ static void batchd_publish(gl_ctx_t *ctx, batchd_t *d, const batch_t *b, bool wa
    * status it follows. */
   gl_ctx_emit(ctx, d->status, v->updated_at_ms, key, strlen(key), buf, len, batchd_status_headers);
   free(buf);
-  batchd_count(ctx, "greenlight_batch_status_published_total",
-               "BatchStatus records published (one per change of a batch view).", NULL);
+  batchd_count(ctx, batchd_published_name, batchd_published_help, NULL);
   if (v->over_cap) batchd_log_over_cap(gl_ctx_log(ctx), v, key, "");
   if (v->over_cap && !was_over) batchd_over_cap_add(ctx, 1);
   if (!v->over_cap && was_over) {
@@ -139,8 +171,6 @@ static void batchd_publish(gl_ctx_t *ctx, batchd_t *d, const batch_t *b, bool wa
 
 static void batchd_process(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque) {
   batchd_t *d = opaque;
-  static const char *const dlq_name = "greenlight_batchd_refused_total";
-  static const char *const dlq_help = "Repartition records sent to the dead-letter topic, by reason.";
   char detail[512];
   char key[GL_ID_MAX + 1];
   if (!rec->key || rec->key_len == 0 || rec->key_len > GL_ID_MAX ||
@@ -149,7 +179,7 @@ static void batchd_process(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque) 
              "repartition record without a usable batch key (%zu bytes; expected 1..%d, no NUL)",
              rec->key ? rec->key_len : 0, GL_ID_MAX);
     gl_ctx_dlq(ctx, "invalid", detail);
-    batchd_count(ctx, dlq_name, dlq_help, "invalid");
+    batchd_count(ctx, batchd_refused_name, batchd_refused_help, "invalid");
     return;
   }
   memcpy(key, rec->key, rec->key_len);
@@ -168,7 +198,7 @@ static void batchd_process(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque) 
   }
   if (reason) {
     gl_ctx_dlq(ctx, reason, detail);
-    batchd_count(ctx, dlq_name, dlq_help, reason);
+    batchd_count(ctx, batchd_refused_name, batchd_refused_help, reason);
     if (st) greenlight__v1__order_status__free_unpacked(st, NULL);
     return;
   }
@@ -177,10 +207,7 @@ static void batchd_process(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque) 
   batch_result_t r = batch_store_apply(gl_ctx_store(ctx), key, st, &b, &was_over);
   greenlight__v1__order_status__free_unpacked(st, NULL);
   if (r == BATCH_IGNORED)
-    batchd_count(ctx, "greenlight_batch_statuses_ignored_total",
-                 "Order statuses that changed no batch (not newer than the member, or the "
-                 "departure of an order that was not a member).",
-                 NULL);
+    batchd_count(ctx, batchd_ignored_name, batchd_ignored_help, NULL);
   else if (r == BATCH_PUBLISH)
     batchd_publish(ctx, d, b, was_over);
 }

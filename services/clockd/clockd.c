@@ -220,7 +220,7 @@ static void clockd_tick_cb(uv_timer_t *h) {
   d->last_tick_ms = now;
   for (int32_t p = 0; p < d->partitions; p++) clockd_produce(d, p, now);
   d->rounds++;
-  gl_series_set(d->m_last_tick, (double)now);
+  gl_series_set(d->m_last_tick, (double)now / 1000.0);
   gl_debug(&d->sh.log, "tick", "round %" PRId64 " at %" PRId64 " to %" PRId32 " partitions",
            d->rounds, now, d->partitions);
   clockd_serve(d);
@@ -315,8 +315,9 @@ static void clockd_init(clockd_t *d) {
                                      "Tick records that could not be produced or delivered.", NULL);
   d->m_partitions = gl_metrics_gauge(m, "greenlight_clock_partitions",
                                      "Partitions of the clock topic being ticked.", NULL);
-  d->m_last_tick = gl_metrics_gauge(m, "greenlight_clock_last_tick_ms",
-                                    "occurred_at_ms of the last round of ticks.", NULL);
+  /* Seconds, as Prometheus names time (promtool refuses "_ms"). */
+  d->m_last_tick = gl_metrics_gauge(m, "greenlight_clock_last_tick_timestamp_seconds",
+                                    "Event time of the last round of ticks (Unix seconds).", NULL);
   d->m_ready = gl_metrics_gauge(m, "greenlight_ready", "1 when /readyz answers 200.", NULL);
   gl_shell_route(&d->sh, "/healthz", clockd_http_cb, d);
   gl_shell_route(&d->sh, "/readyz", clockd_http_cb, d);

@@ -376,6 +376,10 @@ static const char *gl_envelope_check(const gl_envelope_t *env, const void *key, 
   return NULL;
 }
 
+const char *const gl_envelope_reasons[] = {"decode_error",    "too_large",    "invalid_utf8",
+                                           "invalid",         "unknown_payload", "unknown_enum",
+                                           "key_mismatch",    NULL};
+
 gl_envelope_t *gl_envelope_decode(const void *buf, size_t len, const void *key, size_t key_len,
                                   const char **reason, char *detail, size_t detail_len) {
   *reason = "decode_error";

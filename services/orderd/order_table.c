@@ -152,6 +152,18 @@ order_go(order_ctx_t *c, int state, const char *code, const char *fmt, ...) {
   return ORDER_APPLIED;
 }
 
+const char *const order_refusal_reasons[] = {
+    "invalid",     "duplicate_order", "batch_move_refused", "duplicate_grant",   "over_clearance",
+    "order_closed", "dedup_capacity", "park_full",          "expired_unmatched", NULL};
+
+bool order_refusal_reason_known(const char *reason) {
+  for (const char *const *r = order_refusal_reasons; *r; r++)
+    if (strcmp(*r, reason) == 0) return true;
+  for (const char *const *r = gl_envelope_reasons; *r; r++)
+    if (strcmp(*r, reason) == 0) return true;
+  return false;
+}
+
 /* Refuses the event: it goes to the DLQ with reason and detail. */
 __attribute__((format(printf, 3, 4))) static order_verdict_t
 order_no(order_ctx_t *c, const char *reason, const char *fmt, ...) {

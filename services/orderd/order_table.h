@@ -106,6 +106,14 @@ void order_apply(const order_policy_t *pol, order_t *o, const order_event_t *ev,
 void order_advance(const order_policy_t *pol, order_t *o, int64_t now_ms,
                    const order_event_t *cause, order_out_t *out);
 
+/* Every reason a refusal of order_apply() or order_advance() may carry
+ * (the envelope's reasons, gl_envelope_reasons, come on top for a parked
+ * event that no longer decodes), NULL-terminated: the glue declares them
+ * as DLQ metric labels at start. The model checker (test_order_model)
+ * fails on a refusal whose reason is missing here. */
+extern const char *const order_refusal_reasons[];
+bool order_refusal_reason_known(const char *reason);
+
 /* The earliest event time at which order_advance() would act on o;
  * INT64_MAX if never. Lets the glue keep a deadline index. */
 int64_t order_next_deadline(const order_policy_t *pol, const order_t *o);

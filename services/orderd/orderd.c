@@ -18,7 +18,7 @@ typedef struct orderd_conf {
 typedef struct orderd {
   orderd_conf_t conf;
   order_policy_t policy;
-  gl_series_t *m_transitions[16]; /* By OrderState, created on first use. */
+  gl_series_t *m_transitions[16]; /* By OrderState, created by the open hook. */
   gl_series_t *m_duplicates;
   gl_output_t *status, *repartition;
 } orderd_t;
@@ -29,12 +29,25 @@ static const char *const orderd_internal_outputs[] = {"repartition", NULL};
 static const char *const orderd_status_headers[] = {
     GL_HDR_CONTENT_TYPE, GL_CONTENT_TYPE, GL_HDR_MESSAGE_TYPE, "greenlight.v1.OrderStatus", NULL};
 
+static gl_series_t *orderd_transitions_series(gl_metrics_t *m, orderd_t *d, int state);
+
+/* Takes the outputs, and creates every series of a known label set at 0
+ * (DLQ by reason, transitions by state, duplicates), so that rates and
+ * alerts over them work from the start. */
 static int orderd_open(void *opaque, gl_engine_t *e, char *errstr, size_t errlen) {
   (void)errstr;
   (void)errlen;
   orderd_t *d = opaque;
   d->status = gl_engine_output(e, "status");
   d->repartition = gl_engine_output(e, "repartition");
+  gl_metrics_t *m = gl_engine_metrics(e);
+  gl_engine_dlq_reasons(e, gl_envelope_reasons);
+  gl_engine_dlq_reasons(e, order_refusal_reasons);
+  const ProtobufCEnumDescriptor *states = &greenlight__v1__order_state__descriptor;
+  for (unsigned i = 0; i < states->n_values; i++)
+    if (states->values[i].value != 0) orderd_transitions_series(m, d, states->values[i].value);
+  d->m_duplicates = gl_metrics_counter(m, "greenlight_duplicate_events_total",
+                                       "Input events ignored as a repeated event_id.", NULL);
   return GL_OK;
 }
 
@@ -127,14 +140,14 @@ static void orderd_repartition(gl_ctx_t *ctx, orderd_t *d, const char *key,
 }
 
 /* The transitions counter of a state. */
-static gl_series_t *orderd_transitions(gl_ctx_t *ctx, orderd_t *d, int state) {
+static gl_series_t *orderd_transitions_series(gl_metrics_t *m, orderd_t *d, int state) {
   int i = state >= 0 && state < 16 ? state : 0;
   if (!d->m_transitions[i]) {
     const ProtobufCEnumValue *ev =
         protobuf_c_enum_descriptor_get_value(&greenlight__v1__order_state__descriptor, state);
     char labels[96];
     snprintf(labels, sizeof(labels), "state=\"%s\"", ev ? ev->name : "unknown");
-    d->m_transitions[i] = gl_metrics_counter(gl_ctx_metrics(ctx), "greenlight_order_transitions_total",
+    d->m_transitions[i] = gl_metrics_counter(m, "greenlight_order_transitions_total",
                                              "Order status records published, by resulting state.",
                                              labels);
   }
@@ -155,7 +168,7 @@ static void orderd_emit(gl_ctx_t *ctx, orderd_t *d, const order_t *o, const char
     if (st->batch_key[0]) orderd_repartition(ctx, d, st->batch_key, st);
     if (prev[0] && strcmp(prev, st->batch_key) != 0) orderd_repartition(ctx, d, prev, st);
     prev = st->batch_key;
-    gl_series_add(orderd_transitions(ctx, d, st->state), 1);
+    gl_series_add(orderd_transitions_series(gl_ctx_metrics(ctx), d, st->state), 1);
   }
   for (size_t i = 0; i < out->nrefusal; i++) {
     order_refusal_t *r = &out->refusal[i];
@@ -165,12 +178,7 @@ static void orderd_emit(gl_ctx_t *ctx, orderd_t *d, const order_t *o, const char
       gl_ctx_dlq_raw(ctx, r->reason, r->detail, id, strlen(id), r->raw, r->raw_len, r->topic,
                      r->partition, r->offset);
   }
-  if (out->duplicates) {
-    if (!d->m_duplicates)
-      d->m_duplicates = gl_metrics_counter(gl_ctx_metrics(ctx), "greenlight_duplicate_events_total",
-                                           "Input events ignored as a repeated event_id.", NULL);
-    gl_series_add(d->m_duplicates, out->duplicates);
-  }
+  if (out->duplicates) gl_series_add(d->m_duplicates, out->duplicates);
 }
 
 /* Runs fn (order_apply or order_advance) on the order under id and keeps

@@ -17,6 +17,7 @@ static int pipe_open(void *opaque, gl_engine_t *e, char *errstr, size_t errlen) 
   (void)errstr;
   (void)errlen;
   *(gl_output_t **)opaque = gl_engine_output(e, "out");
+  gl_engine_dlq_reasons(e, gl_envelope_reasons); /* Its decode hook's. */
   return GL_OK;
 }
 

@@ -15,6 +15,24 @@ gl_store_t *gl_ctx_store(const gl_ctx_t *ctx) { return ctx->task->store; }
 gl_metrics_t *gl_ctx_metrics(const gl_ctx_t *ctx) { return ctx->e->metrics; }
 const gl_log_t *gl_ctx_log(const gl_ctx_t *ctx) { return ctx->e->log; }
 
+gl_metrics_t *gl_engine_metrics(gl_engine_t *e) { return e->metrics; }
+
+/* The DLQ counter of a reason. */
+static gl_series_t *gl_dlq_series(gl_engine_t *e, const char *reason) {
+  char labels[128];
+  gl_metrics_labels(labels, sizeof labels, "reason", reason, NULL);
+  return gl_metrics_counter(e->metrics, "greenlight_dlq_records_total",
+                            "Records sent to the dead-letter topic, by reason.", labels);
+}
+
+void gl_engine_dlq_reasons(gl_engine_t *e, const char *const *reasons) {
+  for (; reasons && *reasons; reasons++) gl_dlq_series(e, *reasons);
+}
+
+/* The reasons the runtime itself gives (gl_process.c, gl_poison.c). */
+const char *const gl_runtime_dlq_reasons[] = {"invalid", "time_out_of_bounds", "output_too_large",
+                                              "output_rejected", NULL};
+
 gl_output_t *gl_engine_output(gl_engine_t *e, const char *name) {
   for (int i = 0; i < e->noutputs; i++)
     if (strcmp(e->outputs[i].name, name) == 0) return &e->outputs[i];
@@ -88,11 +106,7 @@ int gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const 
     rd_kafka_header_add(h, "dlq.value.truncated", -1, num, -1);
     vlen = room;
   }
-  char labels[128];
-  snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
-  gl_series_add(gl_metrics_counter(e->metrics, "greenlight_dlq_records_total",
-                                   "Records sent to the dead-letter topic, by reason.", labels),
-                1);
+  gl_series_add(gl_dlq_series(e, reason), 1);
   gl_warn(e->log, "dlq", "%s [%d] @%" PRId64 " -> %s: %s: %s", topic, partition, offset, e->dlq,
           reason, detail ? detail : "");
   return gl_txn_produce(e, e->dlq, RD_KAFKA_PARTITION_UA,

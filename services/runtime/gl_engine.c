@@ -231,8 +231,6 @@ static void gl_engine_metrics_init(gl_engine_t *e) {
   e->m_open_records = gl_metrics_gauge(m, "greenlight_uncommitted_records",
                                        "Input records processed in the transaction not yet committed.",
                                        NULL);
-  e->m_lag = gl_metrics_gauge(m, "greenlight_consumer_lag_records",
-                              "Input records not yet committed (high watermark minus the last committed offset).", NULL);
   e->m_consecutive_aborts = gl_metrics_gauge(m, "greenlight_consecutive_aborts",
                                              "Transactions aborted in a row since the last commit.", NULL);
   e->m_ready = gl_metrics_gauge(m, "greenlight_ready", "1 when /readyz answers 200.", NULL);
@@ -249,6 +247,7 @@ static void gl_engine_metrics_init(gl_engine_t *e) {
                                          "1 for the transaction cycle's current state (idle, open, committing, aborting, fatal).",
                                          labels);
   }
+  gl_engine_dlq_reasons(e, gl_runtime_dlq_reasons);
   gl_series_set(e->m_state[GL_ENGINE_STARTING], 1);
   gl_series_set(e->m_txn_state[GL_TXN_IDLE], 1);
 }

@@ -194,7 +194,7 @@ struct gl_engine {
 
   /* Metrics the engine updates on the hot path. */
   gl_series_t *m_records, *m_overlap_records, *m_commits, *m_aborts, *m_commit_latency, *m_restore_records,
-      *m_tasks_restoring, *m_idle_waits, *m_txn_records, *m_lag, *m_open_records,
+      *m_tasks_restoring, *m_idle_waits, *m_txn_records, *m_open_records,
       *m_consecutive_aborts, *m_ready;
   gl_series_t *m_state[GL_ENGINE_STATE_COUNT], *m_txn_state[GL_TXN_STATE_COUNT];
   atomic_uint_fast64_t delivery_failures;
@@ -234,6 +234,9 @@ static inline bool gl_txn_busy(const gl_engine_t *e) {
 static inline bool gl_txn_is_open(const gl_engine_t *e) {
   return e->txn_state == GL_TXN_OPEN || gl_txn_busy(e);
 }
+
+/* gl_ctx.c: the DLQ reasons the runtime gives (gl_engine_dlq_reasons). */
+extern const char *const gl_runtime_dlq_reasons[];
 
 /* gl_owners.c */
 /* Sets this instance's URL from http.advertised.url, or from http.host and

@@ -11,10 +11,9 @@
 #include <jansson.h>
 
 #include "gl_shell_int.h"
+#include "greenlight/gl_version.h"
 
 extern char **environ;
-
-#define GL_SHELL_VERSION "0.1.0"
 
 #define GL_SHELL_OFF(f) offsetof(gl_shell_conf_t, f)
 const gl_conf_prop_t gl_shell_conf_props[] = {
@@ -143,6 +142,7 @@ static void gl_shell_http_cb(void *opaque, const char *method, const char *path,
   if (strcmp(path, "/metrics") == 0) {
     r->status = 200;
     r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    gl_metrics_process(sh->metrics);
     r->body_len = gl_metrics_render(sh->metrics, &r->body);
     return;
   }
@@ -191,13 +191,16 @@ static int gl_shell_handles_init(gl_shell_t *sh) {
   return GL_OK;
 }
 
-static int gl_shell_build_info(gl_shell_t *sh) {
-  char labels[256];
-  gl_metrics_labels(labels, sizeof(labels), "version", GL_SHELL_VERSION, "librdkafka",
-                    rd_kafka_version_str(), NULL);
+/* greenlight_build_info, and the process_* series from the start. */
+static int gl_shell_build_info(gl_shell_t *sh, const char *service) {
+  char labels[512];
+  gl_metrics_labels(labels, sizeof(labels), "service", service, "version", gl_version_string(),
+                    "git", gl_version_git(), "librdkafka", rd_kafka_version_str(), "libuv",
+                    uv_version_string(), NULL);
   gl_series_t *s = gl_metrics_gauge(sh->metrics, "greenlight_build_info",
                                     "Always 1: the versions this program was built with.", labels);
   gl_series_set(s, 1);
+  gl_metrics_process(sh->metrics);
   return s ? GL_OK : GL_ENOMEM;
 }
 
@@ -212,7 +215,7 @@ int gl_shell_init(gl_shell_t *sh, const char *service, const char *argv0) {
   gl_conf_init(&sh->conf, sh->prog);
   if (gl_conf_add_table(&sh->conf, gl_shell_conf_props, &sh->settings, errstr, sizeof errstr) < 0)
     return GL_ENOMEM; /* Only the defaults' copies can fail here. */
-  if (!(sh->metrics = gl_metrics_new()) || gl_shell_build_info(sh) < 0) return GL_ENOMEM;
+  if (!(sh->metrics = gl_metrics_new()) || gl_shell_build_info(sh, service) < 0) return GL_ENOMEM;
   if (uv_mutex_init(&sh->wake_lock) < 0) return GL_EIO;
   if (uv_loop_init(&sh->loop) < 0) {
     uv_mutex_destroy(&sh->wake_lock);

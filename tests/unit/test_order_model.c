@@ -394,7 +394,8 @@ static bool run_refusals(run_t *r, const order_out_t *out, buf_t *step) {
   bool parked_left = false;
   for (size_t j = 0; j < out->nrefusal; j++) {
     const order_refusal_t *f = &out->refusal[j];
-    CHECK(r, f->reason && *f->reason && f->detail[0]); /* Every refusal has a reason. */
+    CHECK(r, f->reason && *f->reason && f->detail[0]); /* Every refusal has a reason, */
+    CHECK(r, order_refusal_reason_known(f->reason));    /* declared as a DLQ label. */
     int a = run_arrival(r, f->offset);
     CHECK(r, a >= 0);
     int k = r->seq[a];

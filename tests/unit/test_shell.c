@@ -24,6 +24,7 @@
 
 #include "greenlight/gl_error.h"
 #include "greenlight/gl_shell.h"
+#include "greenlight/gl_version.h"
 
 #define WATCHDOG_MS 10000
 
@@ -340,10 +341,22 @@ static void test_router(void **state) {
   assert_string_equal(c.ans[1].body, "short for /a/x");
   assert_int_equal(c.ans[2].status, 200);
   assert_non_null(strstr(c.ans[2].head, "text/plain; version=0.0.4; charset=utf-8"));
-  char want[256];
-  snprintf(want, sizeof want, "greenlight_build_info{version=\"0.1.0\",librdkafka=\"%s\"} 1\n",
-           rd_kafka_version_str());
+  char want[512];
+  snprintf(want, sizeof want,
+           "greenlight_build_info{service=\"test\",version=\"%s\",git=\"%s\",librdkafka=\"%s\","
+           "libuv=\"%s\"} 1\n",
+           gl_version_string(), gl_version_git(), rd_kafka_version_str(), uv_version_string());
   assert_non_null(strstr(c.ans[2].body, want));
+  /* The process_* series, read when /metrics is asked for: some CPU was
+   * spent, memory is resident, fds are open (the listening socket at least). */
+  const char *names[] = {"\nprocess_cpu_seconds_total ", "\nprocess_resident_memory_bytes ",
+                         "\nprocess_open_fds ", "\nprocess_max_fds ",
+                         "\nprocess_start_time_seconds ", "\nprocess_virtual_memory_bytes "};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    const char *at = strstr(c.ans[2].body, names[i]);
+    assert_non_null(at);
+    if (!(strtod(at + strlen(names[i]), NULL) > 0)) fail_msg("%s is not above 0: %.60s", names[i], at);
+  }
   assert_int_equal(c.ans[3].status, 404);
   assert_int_equal(c.ans[4].status, 200);
   assert_string_equal(c.ans[4].body, "long for /a/b");
