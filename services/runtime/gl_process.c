@@ -118,9 +118,24 @@ static void gl_dispatch(gl_engine_t *e, rd_kafka_message_t *m) {
  * starts a commit when one is due. Called on io events and by the cron. */
 static void gl_process_after_commit(gl_engine_t *e);
 
+/* How long the loop's callbacks of one iteration may spend processing
+ * records before the loop serves the admin port and its other handles: a
+ * backlog of thousands of buffered records would otherwise hold it for
+ * seconds, and the admin port must answer within 100 ms at any time. The
+ * budget is shared by every pump of the iteration (the cron's, the queue
+ * events', a commit's end), counted from when the loop's poll returned
+ * (uv_now); the rest is processed by the next pump, asked for at once
+ * (gl_pump_yield). */
+#define GL_PUMP_SLICE_MS 10
+
+static bool gl_pump_slice_spent(gl_engine_t *e) {
+  return gl_now_ms() >= uv_now(e->loop) + GL_PUMP_SLICE_MS;
+}
+
 /* Processes what the merge allows of the buffered records, until a commit
- * is due (or, while one runs, the overlap is full). */
-static void gl_pump_process(gl_engine_t *e) {
+ * is due (or, while one runs, the overlap is full), or the loop's slice is
+ * spent: then returns true (records may be left). */
+static bool gl_pump_process(gl_engine_t *e) {
   uint64_t now = gl_now_ms();
   bool progress = true;
   while (progress && !e->closed && !e->stopping && !gl_txn_due(e, now)) {
@@ -129,6 +144,7 @@ static void gl_pump_process(gl_engine_t *e) {
       gl_task_t *t = e->tasks[p];
       int rank;
       for (int k = 0; t && k < 64 && !gl_txn_capped(e); k++) {
+        if (gl_pump_slice_spent(e)) return true;
         rd_kafka_message_t *r = gl_task_next(e, t, now, &rank);
         if (!r) break;
         gl_bound_check(e, t, &t->inputs[rank]); /* Was it the last before the bound? */
@@ -137,6 +153,14 @@ static void gl_pump_process(gl_engine_t *e) {
       }
     }
   }
+  return false;
+}
+
+/* The slice ran out: another pump runs as soon as the loop has served
+ * what is pending (the async is handled in the loop's next poll phase,
+ * with the sockets). */
+static void gl_pump_yield(gl_engine_t *e) {
+  if (!e->closed) uv_async_send(&e->settle_wake);
 }
 
 void gl_engine_pump(gl_engine_t *e) {
@@ -145,7 +169,7 @@ void gl_engine_pump(gl_engine_t *e) {
   if (gl_txn_busy(e)) {
     /* The consumer is not polled while a commit runs (a rebalance cannot
      * come in the middle); what is buffered is processed meanwhile. */
-    if (gl_overlap_active(e)) gl_pump_process(e);
+    if (gl_overlap_active(e) && gl_pump_process(e)) gl_pump_yield(e);
     return;
   }
   rd_kafka_message_t *m;
@@ -157,11 +181,21 @@ void gl_engine_pump(gl_engine_t *e) {
   bool took = gl_settle_drained(&e->settle);
   e->settle_wanted = false;
   if (!e->closed) rd_kafka_poll(e->producer, 0);
-  gl_pump_process(e);
+  bool more = gl_pump_process(e);
   if (!e->closed && gl_txn_due(e, gl_now_ms())) {
-    gl_txn_commit_async(e, gl_process_after_commit);
-    if (gl_overlap_active(e)) gl_pump_process(e); /* Go on with what is buffered. */
+    /* The commit's preparation (the changelog writes) costs in proportion
+     * to the transaction, as the end of the last commit did (its held
+     * outputs produced again): when the slice is spent, it starts in the
+     * next iteration, after the loop served what is pending. */
+    if (gl_pump_slice_spent(e)) {
+      more = true;
+    } else {
+      gl_txn_commit_async(e, gl_process_after_commit);
+      /* Go on with what is buffered. */
+      more = gl_overlap_active(e) && gl_pump_process(e);
+    }
   }
+  if (more) gl_pump_yield(e);
   /* Records of this drain wait to settle: the next pump most often finds
    * their brokers between responses, so run it at once rather than at the
    * next fetch or cron (once per drain that took records: no spinning). */
