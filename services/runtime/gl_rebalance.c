@@ -67,14 +67,18 @@ static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_er
   }
   /* Revoked or lost: finish or abandon the open transaction, then drop the
    * tasks; their state lives on in the changelog for the next owner. */
+  bool lost = rd_kafka_assignment_lost(rk), clean = !lost && e->result == GL_OK;
   if (e->txn_state == GL_TXN_OPEN && e->result == GL_OK) {
-    if (rd_kafka_assignment_lost(rk)) {
+    if (lost) {
       gl_warn(e->log, "lost", "partitions lost; aborting the open transaction");
       gl_txn_abort_sync(e);
     } else {
-      gl_txn_commit_sync(e); /* A fatal result ends the engine (gl_txn_finish). */
+      /* A fatal result ends the engine (gl_txn_finish). */
+      clean = gl_txn_commit_sync(e) == GL_COMMIT_OK;
     }
   }
+  /* Committed state stays as warm copies, in case it comes back here. */
+  gl_standby_revoked(e, clean && e->result == GL_OK);
   gl_rebalance_drop_tasks(e);
   e->assigned_now = false;
   gl_owners_publish(e);
