@@ -402,6 +402,20 @@ def free_ports(n, lo=20000, hi=32000, rnd=None):
     return ports
 
 
+def broker_pid(node_dir):
+    """The pid of the broker kafka.sh runs on node_dir (a data dir, or a
+    cluster's node dir), else None: the same test as kafka.sh's, the pid's
+    command line names its server.properties."""
+    try:
+        with open(os.path.join(node_dir, "kafka.pid")) as f:
+            pid = int(f.read().strip())
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except (OSError, ValueError):
+        return None
+    return pid if f"kafka.Kafka {node_dir}/server.properties" in cmd else None
+
+
 class PrivateBroker:
     """A single-node broker of the caller's own, run by deploy/local/kafka.sh
     with GREENLIGHT_BROKER_DIR/PORT/CONTROLLER_PORT/SASL_PORT, so that start,
@@ -447,16 +461,8 @@ class PrivateBroker:
         return r.returncode, r.stdout.decode(errors="replace")
 
     def pid(self):
-        """The broker's pid if it runs on this data dir, else None (the same
-        test as kafka.sh's: the pid's command line names our server.properties)."""
-        try:
-            with open(os.path.join(self.data_dir, "kafka.pid")) as f:
-                pid = int(f.read().strip())
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, ValueError):
-            return None
-        return pid if f"kafka.Kafka {self.data_dir}/server.properties" in cmd else None
+        """The broker's pid if it runs on this data dir, else None."""
+        return broker_pid(self.data_dir)
 
     def start(self):
         """kafka.sh start: returns when the port accepts connections and the
