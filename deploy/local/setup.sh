@@ -11,7 +11,7 @@ GL_PACKAGES=(build-essential cmake ninja-build pkg-config python3 python3-yaml p
   librdkafka-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev libjansson-dev libcmocka-dev
   libjemalloc-dev
   protobuf-compiler kcat curl openjdk-17-jre-headless maven
-  iproute2)
+  iproute2 man-db groff-base)
 
 gl_install_missing() {
   local missing=()

@@ -166,6 +166,7 @@ typedef void *(*gl_decode_fn)(void *opaque, const void *key, size_t klen, const 
  * loop thread; NULL hooks are skipped. */
 typedef struct gl_processor {
   const char *name;            /* Service name in logs, metrics and DLQ headers. */
+  const char *summary;         /* What the daemon does, one line: --help and its man page. */
   const char *const *outputs;  /* Output names, NULL-terminated; output.topics maps them to topics. */
   /* Those of the outputs that only this pipeline uses (a repartition topic
    * another greenlight daemon reads), NULL-terminated or NULL: created at

@@ -247,6 +247,7 @@ static void batchd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
 int main(int argc, char **argv) {
   batchd_t d = {0};
   gl_processor_t proc = {.name = "batchd",
+                         .summary = "the batch daemon: keeps each batch's view of its orders and publishes it",
                          .outputs = batchd_outputs,
                          .store = &batch_store_ops,
                          .opaque = &d,

@@ -354,6 +354,7 @@ int main(int argc, char **argv) {
   memset(&d, 0, sizeof(d));
   char errstr[1024] = "";
   int rc = gl_shell_init(&d.sh, "clockd", argv[0]);
+  d.sh.conf.summary = "the clock daemon: appends a Tick to every partition of the clock topic";
   if (rc < 0) {
     fprintf(stderr, "%s: %s\n", d.sh.prog, gl_strerror(rc));
     gl_shell_destroy(&d.sh);

@@ -426,6 +426,7 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
   d->extra_conf = extra_conf;
   d->on_config = on_config;
   int rc = gl_shell_init(&d->sh, proc->name, argv[0]);
+  d->sh.conf.summary = proc->summary;
   if (rc == GL_OK)
     rc = gl_conf_add_table(&d->sh.conf, gl_engine_conf_props, &d->conf, errstr, sizeof errstr);
   if (rc == GL_OK && extra_props)

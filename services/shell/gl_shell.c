@@ -253,6 +253,9 @@ int gl_shell_configure(gl_shell_t *sh, int argc, char **argv, const char *const 
     rc = gl_conf_set(&sh->conf, d[0], d[1], errstr, errlen);
   if (rc == 0) rc = gl_conf_load(&sh->conf, argc, argv, environ, errstr, errlen);
   if (rc != 0) return rc < 0 ? GL_ECONFIG : 1; /* 1: --help answered. */
+  for (const char *const *u = gl_conf_unknown_env(&sh->conf); u && *u; u++)
+    if (!sh->conf.check) /* --check-config prints them itself. */
+      gl_warn(&sh->log, "unknown_env", "environment %s names no setting (see --help); ignored", *u);
   if ((rc = gl_shell_judge(sh, errstr, errlen)) != GL_OK) return rc;
   if (!sh->handles_open) {
     snprintf(errstr, errlen, "signals: the shell is closed");

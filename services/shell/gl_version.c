@@ -28,3 +28,5 @@ void gl_version_print(FILE *out, const char *prog) {
           prog ? prog : "greenlight", GL_VERSION, GL_GIT_DESCRIBE, rd_kafka_version_str(),
           protobuf_c_version(), uv_version_string(), JANSSON_VERSION);
 }
+
+const char *gl_version_string(void) { return GL_VERSION; }
