@@ -194,7 +194,7 @@ bool gl_shell_on_loop(const gl_shell_t *sh);
 #define GL_SHELL_ASSERT_LOOP(sh, what)                                                   \
   do {                                                                                   \
     if (!gl_shell_on_loop(sh)) {                                                         \
-      fprintf(stderr, "greenlight: bug: %s called off the loop thread\n", (what));        \
+      gl_log_bug("%s called off the loop thread", (what));                              \
       abort();                                                                           \
     }                                                                                    \
   } while (0)
