@@ -355,7 +355,7 @@ int main(int argc, char **argv) {
   char errstr[1024] = "";
   int rc = gl_shell_init(&d.sh, "clockd", argv[0]);
   if (rc < 0) {
-    fprintf(stderr, "%s: %s\n", d.sh.prog, gl_strerror(rc));
+    gl_error(&d.sh.log, "start", "%s", gl_strerror(rc));
     gl_shell_destroy(&d.sh);
     return gl_exit_code(rc);
   }
@@ -364,10 +364,8 @@ int main(int argc, char **argv) {
   int code = rc < 0 ? gl_exit_code(rc) : 0;
   if (rc == 0 && (code = clockd_open(&d, errstr, sizeof(errstr))) != 0) rc = -1;
   if (rc == 0 && clockd_start(&d, errstr, sizeof(errstr)) < 0) rc = -1, code = 1;
-  if (rc < 0) {
-    gl_error(&d.sh.log, "start", "%s", errstr);
-    fprintf(stderr, "%s: %s\n", d.sh.prog, errstr);
-  }
+  /* One JSON line, nothing else; "config" for a bad setting, as the engine's daemons say. */
+  if (rc < 0) gl_error(&d.sh.log, code == GL_EXIT_CONFIG ? "config" : "start", "%s", errstr);
   if (rc != 0) clockd_close_all(&d); /* Nothing was produced: nothing to flush. */
   int run_code = gl_shell_run(&d.sh);
   if (rc == 0) code = clockd_result(&d, run_code);

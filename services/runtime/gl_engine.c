@@ -424,10 +424,7 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
   int code;
   bool ran = false;
   if (rc != GL_OK) {
-    if (rc < 0) {
-      gl_error(&d->sh.log, "config", "%s", errstr);
-      fprintf(stderr, "%s: %s\n", d->sh.prog, errstr);
-    }
+    if (rc < 0) gl_error(&d->sh.log, "config", "%s", errstr); /* One JSON line, nothing else. */
     code = rc > 0 ? GL_EXIT_OK : gl_exit_code(rc);
   } else {
     gl_shell_on_stop(&d->sh, gl_daemon_stop, d);

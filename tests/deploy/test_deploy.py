@@ -12,8 +12,13 @@ settings without connecting anywhere. It checks that:
   where its command reads the config;
 - a config or policy path that is not a regular file, a file with a NUL
   byte and an http.host the daemon could not bind stop it with exit 2 and
-  the key, the value and what was expected, at once (a FIFO never blocks).
+  the key, the value and what was expected, at once (a FIFO never blocks),
+  said in exactly one JSON log line on stderr (event "config");
+- the units are Type=notify with a watchdog, and systemd-analyze verify
+  accepts them when it is installed;
+- the pods carry the Prometheus scrape annotations of their metrics port.
 """
+import json
 import os
 import re
 import shlex
@@ -97,11 +102,26 @@ def test_configs():
                 fail(f"{path}: {k} = {v!r}, but the daemon has {got.get(k)!r}")
 
 
+def config_error(p, what):
+    """The message of the one line a refused start writes on stderr: exactly
+    one line, a JSON object at level error with event "config"."""
+    lines = p.stderr.splitlines()
+    if len(lines) != 1:
+        fail(f"{what}: {len(lines)} lines on stderr, expected one JSON line: {p.stderr!r}")
+    try:
+        line = json.loads(lines[0])
+    except ValueError as e:
+        fail(f"{what}: stderr is not a JSON line ({e}): {lines[0]!r}")
+    if line.get("level") != "error" or line.get("event") != "config":
+        fail(f"{what}: expected level error, event config: {lines[0]}")
+    return line.get("msg", "")
+
+
 def bad_value_status(argv):
     cmd = [binary(argv[0])] + [local(a) for a in argv[1:]] + ["--http.port", "eighty"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=30,
                        env={"PATH": os.environ.get("PATH", "")})
-    if "http.port = 'eighty'" not in p.stderr:
+    if "http.port = 'eighty'" not in config_error(p, f"{argv[0]} --http.port eighty"):
         fail(f"{argv[0]}: a bad setting did not name the key: {p.stderr.strip()}")
     return p.returncode
 
@@ -111,7 +131,7 @@ def test_bad_policy():
     cmd = [binary("greenlight-orderd"), "--policy.file", "/nonexistent.policy", "--check-config"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=30,
                        env={"PATH": os.environ.get("PATH", "")})
-    if p.returncode != 2 or "policy.file = '/nonexistent.policy'" not in p.stderr:
+    if p.returncode != 2 or "policy.file = '/nonexistent.policy'" not in config_error(p, "policy"):
         fail(f"a missing policy file: exit {p.returncode}, {p.stderr.strip()}")
 
 
@@ -123,7 +143,7 @@ def expect_bad_setting(args, want, what):
                            env={"PATH": os.environ.get("PATH", "")})
     except subprocess.TimeoutExpired:
         fail(f"{what}: {' '.join(cmd)} did not exit within 10 s")
-    if p.returncode != 2 or want not in p.stderr:
+    if p.returncode != 2 or want not in config_error(p, what):
         fail(f"{what}: exit {p.returncode} (want 2), stderr lacks {want!r}: {p.stderr.strip()}")
 
 
@@ -147,6 +167,9 @@ def test_bad_files_and_host():
         expect_bad_setting(["--policy.file", fifo, "-b", "127.0.0.1:1"],
                            f"config: policy.file = '{fifo}': expected a regular file (it is a FIFO)",
                            "a FIFO as policy.file")
+    # Bytes that are not UTF-8 in a value are escaped in the log line, which stays UTF-8.
+    expect_bad_setting(["--http.port", b"8\xff", "--check-config"],
+                       "config: http.port = '8\\xff'", "a value that is not UTF-8")
     # Outputs are named: a count or a name that does not fit the daemon's
     # outputs (status, repartition) is a bad setting, judged by --check-config too.
     want = "config: output.topics = '%s': expected 2 topics, one per output (status, repartition)"
