@@ -118,7 +118,9 @@ static void clockd_failure(clockd_t *d, int32_t partition, const char *what) {
   snprintf(d->last_failure, sizeof(d->last_failure), "partition %" PRId32 ": %s", partition, what);
   /* The first failure of a streak is logged; the streak's end says how long it was. */
   if (d->fail_streak++ == 0)
-    gl_warn(&d->sh.log, "tick_failed", "tick for %s [%" PRId32 "]: %s", d->topic, partition, what);
+    gl_log_kv(&d->sh.log, GL_LOG_WARN, "tick_failed",
+              GL_LOG_FIELDS(GL_LOG_STR("topic", d->topic), GL_LOG_INT("partition", partition)),
+              "tick for %s [%" PRId32 "]: %s", d->topic, partition, what);
 }
 
 /* Served by rd_kafka_poll() and rd_kafka_flush(): the loop thread. */
@@ -344,8 +346,11 @@ static int clockd_result(clockd_t *d, int code) {
              d->produced);
     code = 1;
   }
-  gl_info(&d->sh.log, "exit", "%" PRId64 " rounds, %" PRId64 " ticks delivered, %" PRId64
-          " failed; exiting with status %d", d->rounds, d->delivered, d->failed, code);
+  gl_log_kv(&d->sh.log, GL_LOG_INFO, "exit",
+            GL_LOG_FIELDS(GL_LOG_INT("rounds", d->rounds), GL_LOG_INT("delivered", d->delivered),
+                          GL_LOG_INT("failed", d->failed), GL_LOG_INT("exit_code", code)),
+            "%" PRId64 " rounds, %" PRId64 " ticks delivered, %" PRId64
+            " failed; exiting with status %d", d->rounds, d->delivered, d->failed, code);
   return code;
 }
 

@@ -440,7 +440,9 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
    * acts on as it goes: it counts. */
   gl_shell_destroy(&d->sh);
   if (code == GL_EXIT_OK && d->sh.exit_code != 0) code = d->sh.exit_code;
-  if (ran) gl_info(&log, "exit", "exiting with status %d", code);
+  if (ran)
+    gl_log_kv(&log, GL_LOG_INFO, "exit", GL_LOG_FIELDS(GL_LOG_INT("exit_code", code)),
+              "exiting with status %d", code);
   free(d);
   return code;
 }

@@ -60,8 +60,9 @@ static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_er
         gl_task_restore_start(e, e->tasks[p]);
         n++;
       }
-    gl_info(e->log, "assigned", "assigned %d input partitions; %d partition groups to restore",
-            parts->cnt, n);
+    gl_log_kv(e->log, GL_LOG_INFO, "assigned",
+              GL_LOG_FIELDS(GL_LOG_INT("partitions", parts->cnt), GL_LOG_INT("restoring", n)),
+              "assigned %d input partitions; %d partition groups to restore", parts->cnt, n);
     gl_owners_publish(e);
     return;
   }
@@ -69,7 +70,8 @@ static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_er
    * tasks; their state lives on in the changelog for the next owner. */
   if (e->txn_state == GL_TXN_OPEN && e->result == GL_OK) {
     if (rd_kafka_assignment_lost(rk)) {
-      gl_warn(e->log, "lost", "partitions lost; aborting the open transaction");
+      gl_log_kv(e->log, GL_LOG_WARN, "lost", GL_LOG_FIELDS(GL_LOG_INT("partitions", parts->cnt)),
+                "partitions lost; aborting the open transaction");
       gl_txn_abort_sync(e);
     } else {
       gl_txn_commit_sync(e); /* A fatal result ends the engine (gl_txn_finish). */
@@ -79,5 +81,6 @@ static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_er
   e->assigned_now = false;
   gl_owners_publish(e);
   rd_kafka_assign(rk, NULL);
-  gl_info(e->log, "revoked", "revoked %d input partitions", parts->cnt);
+  gl_log_kv(e->log, GL_LOG_INFO, "revoked", GL_LOG_FIELDS(GL_LOG_INT("partitions", parts->cnt)),
+            "revoked %d input partitions", parts->cnt);
 }
