@@ -302,6 +302,13 @@ void clockd_begin_ticking(clockd_t *d, int32_t partitions) {
           d->conf.tick_count > 0 ? " (bounded by tick.count)" : "");
 }
 
+/* For systemd (gl_shell.h): started once connected, ready as /readyz says. */
+static const char *clockd_status(void *opaque, bool *started, char *buf, size_t len) {
+  clockd_t *d = opaque;
+  *started = d->connected;
+  return clockd_not_ready(d, buf, len);
+}
+
 /* The daemon's handles on the shell's loop, its series in the shell's
  * registry, its routes and its stop callback. */
 static void clockd_init(clockd_t *d) {
@@ -323,6 +330,7 @@ static void clockd_init(clockd_t *d) {
   gl_shell_route(&d->sh, "/healthz", clockd_http_cb, d);
   gl_shell_route(&d->sh, "/readyz", clockd_http_cb, d);
   gl_shell_on_stop(&d->sh, clockd_on_stop, d);
+  gl_shell_on_status(&d->sh, clockd_status, d);
 }
 
 /* After the loop: the producer goes before the shell that holds its

@@ -202,6 +202,13 @@ static void gl_route_health(void *opaque, const char *path, gl_http_response_t *
   gl_health_http(opaque, path, r);
 }
 
+/* For systemd (gl_shell.h): started once connected, ready as /readyz says. */
+static const char *gl_engine_status(void *opaque, bool *started, char *buf, size_t len) {
+  gl_engine_t *e = opaque;
+  *started = e->connected;
+  return gl_health_not_ready(e, buf, len);
+}
+
 static void gl_route_processor(void *opaque, const char *path, gl_http_response_t *r) {
   gl_engine_t *e = opaque;
   e->proc->http(e, path, r, e->proc->opaque);
@@ -319,6 +326,7 @@ int gl_engine_new(gl_engine_t **out, gl_shell_t *sh, const gl_engine_conf_t *con
   }
   gl_shell_route(sh, "/healthz", gl_route_health, e);
   gl_shell_route(sh, "/readyz", gl_route_health, e);
+  gl_shell_on_status(sh, gl_engine_status, e);
   if (proc->http) gl_shell_route(sh, "/", gl_route_processor, e);
   *out = e;
   return GL_OK;

@@ -36,6 +36,7 @@ bool gl_shell_on_loop(const gl_shell_t *sh) {
 /* Calls the stop callback, never re-entrantly: a fatal error that comes
  * while it runs (a flush inside it may serve one) calls it again after. */
 static void gl_shell_stop(gl_shell_t *sh) {
+  if (!sh->stopping) gl_shell__notify_stopping(sh);
   sh->stopping = true;
   if (sh->in_stop) {
     sh->stop_again = true;
@@ -231,6 +232,11 @@ void gl_shell_on_check(gl_shell_t *sh, gl_shell_check_fn fn, void *opaque) {
   sh->on_check_opaque = opaque;
 }
 
+void gl_shell_on_status(gl_shell_t *sh, gl_shell_status_fn fn, void *opaque) {
+  sh->on_status = fn;
+  sh->on_status_opaque = opaque;
+}
+
 /* Everything after the sources are loaded. Returns GL_OK, GL_ECONFIG or 1
  * (--check-config answered). */
 static int gl_shell_judge(gl_shell_t *sh, char *errstr, size_t errlen) {
@@ -296,11 +302,13 @@ void gl_shell_close(gl_shell_t *sh) {
   sh->wake_open = false;
   uv_mutex_unlock(&sh->wake_lock);
   gl_shell_close_handle((uv_handle_t *)&sh->wake);
+  gl_shell__notify_close(sh);
   if (sh->http) gl_http_close(sh->http, NULL, NULL);
   sh->http = NULL;
 }
 
 int gl_shell_run(gl_shell_t *sh) {
+  gl_shell__notify_start(sh);
   uv_run(&sh->loop, UV_RUN_DEFAULT);
   /* A fatal error handed over while the shell closed never reached the wake. */
   gl_shell_fatal_act(sh);

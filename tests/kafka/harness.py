@@ -161,9 +161,10 @@ def show(prefix, key, *extra, timeout=60):
 class Daemon:
     """A daemon process with its log in LOGDIR; killed at exit no matter what."""
 
-    def __init__(self, binary, name, args):
+    def __init__(self, binary, name, args, env=None):
         os.makedirs(LOGDIR, exist_ok=True)
         self.binary, self.name, self.args = binary, name, args
+        self.env = env  # Added to the test's environment, e.g. NOTIFY_SOCKET.
         self.log_path = os.path.join(LOGDIR, f"{name}.log")
         self.proc = None
         self.port = None
@@ -180,7 +181,8 @@ class Daemon:
         log = open(self.log_path, "a")
         log.write(f"--- start {self.starts} ---\n")
         log.flush()
-        self.proc = subprocess.Popen([self.binary, *self.args], stdout=log, stderr=log)
+        self.proc = subprocess.Popen([self.binary, *self.args], stdout=log, stderr=log,
+                                     env={**os.environ, **self.env} if self.env else None)
         _procs.append(self.proc)
         log.close()
         self.port = None
@@ -261,11 +263,11 @@ class Daemon:
         return self.proc is not None and self.proc.poll() is None
 
 
-def orderd(prefix, name="orderd", extra=()):
+def orderd(prefix, name="orderd", extra=(), env=None):
     args = ["-b", BOOTSTRAP, "--topic.prefix", prefix, "--policy.file", POLICY,
             "--http.port", "0", "--commit.interval.ms", "50",
             "--kafka.session.timeout.ms", "6000", *extra]
-    return Daemon(ORDERD, name, args)
+    return Daemon(ORDERD, name, args, env)
 
 
 def count_inputs(prefix):
