@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -218,6 +219,32 @@ def test_systemd():
             fail(f"{u}: a bad setting exits {status}, RestartPreventExitStatus is {want}")
         if keys.get("KillSignal") != ["SIGTERM"] or keys.get("Restart") != ["on-failure"]:
             fail(f"{u}: expected KillSignal=SIGTERM and Restart=on-failure")
+        # The daemons speak sd_notify (gl_notify.c): READY, STATUS, WATCHDOG.
+        if keys.get("Type") != ["notify"] or keys.get("NotifyAccess") != ["main"]:
+            fail(f"{u}: expected Type=notify and NotifyAccess=main, got {keys.get('Type')}")
+        watchdog = keys.get("WatchdogSec", ["0"])[0]
+        if not watchdog.isdigit() or int(watchdog) < 2:
+            fail(f"{u}: expected WatchdogSec of at least 2 s (pings every second), got {watchdog!r}")
+        verify_unit(path, u, argv[0])
+
+
+def verify_unit(path, unit, exe):
+    """systemd-analyze verify, when installed, on the unit with its binary
+    mapped into this build (and a template given an instance). It exits 0
+    even for a line it ignores, so any line naming the unit fails."""
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        print(f"test_deploy.py: no systemd-analyze; {unit} checked by the keys above only")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        name = unit.replace("@.", "@7.")
+        with open(path) as f, open(os.path.join(tmp, name), "w") as out:
+            out.write(f.read().replace(exe, os.path.abspath(binary(exe))))
+        p = subprocess.run([analyze, "verify", os.path.join(tmp, name)], capture_output=True,
+                           text=True, timeout=60)
+        said = [l for l in (p.stdout + p.stderr).splitlines() if name in l]
+        if p.returncode != 0 or said:
+            fail(f"{unit}: systemd-analyze verify (exit {p.returncode}): {said or p.stderr}")
 
 
 def env_of(container, pod_name):
@@ -274,6 +301,11 @@ def test_kubernetes():
         if mounts.get("config") != conf_dir or \
                 vols["config"]["configMap"]["name"] != "greenlight-config":
             fail(f"{name}: the config map is not mounted at {conf_dir}")
+        want = {"prometheus.io/scrape": "true", "prometheus.io/port": str(ports["http"]),
+                "prometheus.io/path": "/metrics"}
+        notes = tpl["metadata"].get("annotations", {})
+        if {k: notes.get(k) for k in want} != want:
+            fail(f"{name}: pod annotations {notes}, expected {want}")
         svc = services.get(name)
         if svc and svc["spec"]["ports"][0]["port"] != ports["http"]:
             fail(f"{name}: Service port differs from the container's")
