@@ -6,10 +6,11 @@ set -euo pipefail
 
 GL_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # iproute2 gives ss, with which the Kafka test fixture tells the version of a broker that
-# already listens on its port.
+# already listens on its port. libsystemd-dev gives sd_notify: the daemons tell systemd
+# READY, STATUS and WATCHDOG (Type=notify units).
 GL_PACKAGES=(build-essential cmake ninja-build pkg-config python3 python3-yaml python3-pip
   librdkafka-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev libjansson-dev libcmocka-dev
-  libjemalloc-dev
+  libjemalloc-dev libsystemd-dev
   protobuf-compiler kcat curl openjdk-17-jre-headless maven
   iproute2 man-db groff-base)
 

@@ -215,6 +215,13 @@ static void gl_route_health(void *opaque, const char *path, gl_http_response_t *
   gl_health_http(opaque, path, r);
 }
 
+/* For systemd (gl_shell.h): started once connected, ready as /readyz says. */
+static const char *gl_engine_status(void *opaque, bool *started, char *buf, size_t len) {
+  gl_engine_t *e = opaque;
+  *started = e->connected;
+  return gl_health_not_ready(e, buf, len);
+}
+
 static void gl_route_processor(void *opaque, const char *path, gl_http_response_t *r) {
   gl_engine_t *e = opaque;
   e->proc->http(e, path, r, e->proc->opaque);
@@ -334,6 +341,7 @@ int gl_engine_new(gl_engine_t **out, gl_shell_t *sh, const gl_engine_conf_t *con
   }
   gl_shell_route(sh, "/healthz", gl_route_health, e);
   gl_shell_route(sh, "/readyz", gl_route_health, e);
+  gl_shell_on_status(sh, gl_engine_status, e);
   if (proc->http) gl_shell_route(sh, "/", gl_route_processor, e);
   *out = e;
   return GL_OK;
@@ -440,10 +448,7 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
   int code;
   bool ran = false;
   if (rc != GL_OK) {
-    if (rc < 0) {
-      gl_error(&d->sh.log, "config", "%s", errstr);
-      fprintf(stderr, "%s: %s\n", d->sh.prog, errstr);
-    }
+    if (rc < 0) gl_error(&d->sh.log, "config", "%s", errstr); /* One JSON line, nothing else. */
     code = rc > 0 ? GL_EXIT_OK : gl_exit_code(rc);
   } else {
     gl_shell_on_stop(&d->sh, gl_daemon_stop, d);
@@ -459,7 +464,9 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
    * acts on as it goes: it counts. */
   gl_shell_destroy(&d->sh);
   if (code == GL_EXIT_OK && d->sh.exit_code != 0) code = d->sh.exit_code;
-  if (ran) gl_info(&log, "exit", "exiting with status %d", code);
+  if (ran)
+    gl_log_kv(&log, GL_LOG_INFO, "exit", GL_LOG_FIELDS(GL_LOG_INT("exit_code", code)),
+              "exiting with status %d", code);
   free(d);
   return code;
 }

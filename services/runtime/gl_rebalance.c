@@ -60,8 +60,9 @@ static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_er
         gl_task_restore_start(e, e->tasks[p]);
         n++;
       }
-    gl_info(e->log, "assigned", "assigned %d input partitions; %d partition groups to restore",
-            parts->cnt, n);
+    gl_log_kv(e->log, GL_LOG_INFO, "assigned",
+              GL_LOG_FIELDS(GL_LOG_INT("partitions", parts->cnt), GL_LOG_INT("restoring", n)),
+              "assigned %d input partitions; %d partition groups to restore", parts->cnt, n);
     gl_owners_publish(e);
     return;
   }
@@ -70,7 +71,8 @@ static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_er
   bool lost = rd_kafka_assignment_lost(rk), clean = !lost && e->result == GL_OK;
   if (e->txn_state == GL_TXN_OPEN && e->result == GL_OK) {
     if (lost) {
-      gl_warn(e->log, "lost", "partitions lost; aborting the open transaction");
+      gl_log_kv(e->log, GL_LOG_WARN, "lost", GL_LOG_FIELDS(GL_LOG_INT("partitions", parts->cnt)),
+                "partitions lost; aborting the open transaction");
       gl_txn_abort_sync(e);
     } else {
       /* A fatal result ends the engine (gl_txn_finish). */
@@ -83,5 +85,6 @@ static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_er
   e->assigned_now = false;
   gl_owners_publish(e);
   rd_kafka_assign(rk, NULL);
-  gl_info(e->log, "revoked", "revoked %d input partitions", parts->cnt);
+  gl_log_kv(e->log, GL_LOG_INFO, "revoked", GL_LOG_FIELDS(GL_LOG_INT("partitions", parts->cnt)),
+            "revoked %d input partitions", parts->cnt);
 }

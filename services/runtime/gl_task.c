@@ -224,11 +224,12 @@ void gl_task_restore_start(gl_engine_t *e, gl_task_t *t) {
   if (e->closed) return; /* The restorer refused: the engine failed. */
   if (!t->restore_assigned) gl_series_add(e->m_tasks_restoring, 1);
   t->restore_assigned = true;
-  if (taken)
-    gl_info(e->log, "restore_start", "restoring partition %d from %s, from offset %lld (a warm copy)",
-            t->partition, e->changelog, (long long)t->restore_pos);
-  else
-    gl_info(e->log, "restore_start", "restoring partition %d from %s", t->partition, e->changelog);
+  char from[64] = "";
+  if (taken) snprintf(from, sizeof from, ", from offset %lld (a warm copy)", (long long)t->restore_pos);
+  gl_log_kv(e->log, GL_LOG_INFO, "restore_start",
+            GL_LOG_FIELDS(GL_LOG_STR("topic", e->changelog), GL_LOG_INT("partition", t->partition),
+                          GL_LOG_INT("from_offset", t->restore_pos)),
+            "restoring partition %d from %s%s", t->partition, e->changelog, from);
 }
 
 static void gl_task_restore_done(gl_engine_t *e, gl_task_t *t) {
@@ -241,10 +242,16 @@ static void gl_task_restore_done(gl_engine_t *e, gl_task_t *t) {
     gl_ctx_t ctx = {.e = e, .task = t};
     e->proc->restored(&ctx, e->proc->opaque);
   }
-  gl_info(e->log, "restore_done",
-          "partition %d restored: %lld changelog records, %zu keys, stream time %lld, %llu ms",
-          t->partition, (long long)t->restore_records, t->store ? gl_store_count(t->store) : 0,
-          (long long)t->stream_time, (unsigned long long)(gl_now_ms() - t->restore_started_ms));
+  size_t keys = t->store ? gl_store_count(t->store) : 0;
+  int64_t ms = gl_now_ms() - t->restore_started_ms;
+  gl_log_kv(e->log, GL_LOG_INFO, "restore_done",
+            GL_LOG_FIELDS(GL_LOG_STR("topic", e->changelog), GL_LOG_INT("partition", t->partition),
+                          GL_LOG_INT("records", t->restore_records), GL_LOG_INT("keys", keys),
+                          GL_LOG_INT("stream_time_ms", t->stream_time),
+                          GL_LOG_INT("duration_ms", ms)),
+            "partition %d restored: %lld changelog records, %zu keys, stream time %lld, %lld ms",
+            t->partition, (long long)t->restore_records, keys, (long long)t->stream_time,
+            (long long)ms);
   /* The engine's state follows at once (running once no group restores):
    * /readyz, which counts restoring groups, and /healthz agree. */
   gl_engine_settle(e);
@@ -266,7 +273,9 @@ static int gl_task_restore_msg(gl_engine_t *e, rd_kafka_message_t *m) {
     return 0;
   }
   if (m->err) {
-    gl_warn(e->log, "restore_error", "partition %d: %s", p, rd_kafka_message_errstr(m));
+    gl_log_kv(e->log, GL_LOG_WARN, "restore_error",
+              GL_LOG_FIELDS(GL_LOG_STR("topic", e->changelog), GL_LOG_INT("partition", p)),
+              "partition %d: %s", p, rd_kafka_message_errstr(m));
     return 0;
   }
   t->restore_records++;
