@@ -207,11 +207,14 @@ bool gl_standby_take(gl_engine_t *e, int32_t p, gl_store_t **store, int64_t *str
   *store = w->store;
   *stream_time = w->stream_time;
   *position = w->position;
-  gl_info(e->log, "standby_taken",
-          "partition %d: taking over the warm copy at changelog offset %" PRId64
-          " (%zu keys, %" PRId64 " records applied since it was kept; %s)",
-          p, w->position, gl_store_count(w->store), w->records,
-          w->named ? "a standby" : "kept from a revocation");
+  gl_log_kv(e->log, GL_LOG_INFO, "standby_taken",
+            GL_LOG_FIELDS(GL_LOG_STR("topic", e->changelog), GL_LOG_INT("partition", p),
+                          GL_LOG_INT("offset", w->position), GL_LOG_INT("keys", gl_store_count(w->store)),
+                          GL_LOG_INT("records", w->records), GL_LOG_INT("standby", w->named)),
+            "partition %d: taking over the warm copy at changelog offset %" PRId64
+            " (%zu keys, %" PRId64 " records applied since it was kept; %s)",
+            p, w->position, gl_store_count(w->store), w->records,
+            w->named ? "a standby" : "kept from a revocation");
   w->store = NULL; /* The task's now; the restorer keeps the partition. */
   gl_standby_free(e, p, false);
   return true;
@@ -240,9 +243,10 @@ static void gl_standby_ends(gl_engine_t *e, int64_t *ends, int n) {
     rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
         e->restorer, e->changelog, p, &lo, &hi, GL_STANDBY_END_TIMEOUT_MS);
     if (err) {
-      gl_warn(e->log, "standby_end_unknown",
-              "%s [%d]: its end is not known (%s): the copy will replay from its restore's end",
-              e->changelog, p, rd_kafka_err2str(err));
+      gl_log_kv(e->log, GL_LOG_WARN, "standby_end_unknown",
+                GL_LOG_FIELDS(GL_LOG_STR("topic", e->changelog), GL_LOG_INT("partition", p)),
+                "%s [%d]: its end is not known (%s): the copy will replay from its restore's end",
+                e->changelog, p, rd_kafka_err2str(err));
       continue;
     }
     ends[p] = hi;
@@ -275,7 +279,8 @@ void gl_standby_revoked(gl_engine_t *e, bool clean) {
   }
   free(ends);
   if (kept)
-    gl_info(e->log, "standby_kept", "kept the state of %d revoked partition groups as warm copies",
+    gl_log_kv(e->log, GL_LOG_INFO, "standby_kept", GL_LOG_FIELDS(GL_LOG_INT("partitions", kept)),
+              "kept the state of %d revoked partition groups as warm copies",
             kept);
 }
 
@@ -297,7 +302,10 @@ void gl_standby_poll(gl_engine_t *e) {
     gl_warm_t *w = p < e->nwarm ? e->warm[p] : NULL;
     if (!w) {
       if (!named) continue;
-      gl_info(e->log, "standby_start", "partition %d: a standby of %s's state, from %s's beginning",
+      gl_log_kv(e->log, GL_LOG_INFO, "standby_start",
+                GL_LOG_FIELDS(GL_LOG_STR("topic", e->changelog), GL_LOG_INT("partition", p),
+                              GL_LOG_STR("owner", owner[p])),
+                "partition %d: a standby of %s's state, from %s's beginning",
               p, owner[p], e->changelog);
       gl_standby_keep(e, p, gl_store_new(e->proc->store, e->proc->opaque), 0,
                       RD_KAFKA_OFFSET_BEGINNING, false, true);
@@ -319,7 +327,9 @@ void gl_standby_poll(gl_engine_t *e) {
       w->unnamed_since_ms = now;
     }
     if (now - w->unnamed_since_ms >= (uint64_t)e->conf.state_cleanup_delay_ms) {
-      gl_info(e->log, "standby_drop",
+      gl_log_kv(e->log, GL_LOG_INFO, "standby_drop",
+                GL_LOG_FIELDS(GL_LOG_STR("topic", e->changelog), GL_LOG_INT("partition", p),
+                              GL_LOG_INT("keys", gl_store_count(w->store))),
               "partition %d: dropped the warm copy (%zu keys): neither owned nor a standby here for %" PRId64
               " ms (state.cleanup.delay.ms)",
               p, gl_store_count(w->store), e->conf.state_cleanup_delay_ms);
