@@ -1,7 +1,7 @@
 """Failover time with and without a standby replica (issue 10, point 2).
 
   deploy/local/kafka.sh start
-  python3 tests/bench/failover.py [--orders 1000000] [--json FILE]
+  python3 tests/bench/failover.py [--orders 1000000] [--replicas 0,1] [--json FILE]
 
 N orders (OrderPlaced only: N keys of state, one changelog record each)
 are produced once. Then one round per num.standby.replicas value (0, then
@@ -141,6 +141,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--orders", type=int, default=1_000_000)
     ap.add_argument("--json", default=os.path.join(bench.BUILD, "failover.json"))
+    ap.add_argument("--replicas", default="0,1", help="the num.standby.replicas of each round")
     ap.add_argument("--keep-topics", action="store_true")
     a = ap.parse_args()
     results = dict(orders=a.orders, rounds=[])
@@ -149,7 +150,7 @@ def main():
         make_topics(prefix, extra=[t for app in ("fo0", "fo1") for t in orderd_topics(app)])
         secs = produce_stream(prefix, placed("F", 0, a.orders))
         print(f"produced {a.orders} orders in {secs:.1f} s", flush=True)
-        for replicas in (0, 1):
+        for replicas in (int(r) for r in a.replicas.split(",")):
             results["rounds"].append(one_round(prefix, a.orders, replicas, f"P{replicas}"))
     finally:
         _kill_all()
