@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fetches, caches, starts and stops a real single-node Apache Kafka broker (KRaft mode,
-# combined broker and controller) on the loopback interface, for local runs and CI.
+# Fetches, caches, starts and stops a real Apache Kafka broker on the loopback interface, for
+# local runs and CI: one KRaft node (combined broker and controller), or with
+# GREENLIGHT_BROKERS=3 a cluster of three such nodes (a three-voter controller quorum).
 #
 # Usage: kafka.sh fetch|start|stop|restart|status|clean|bootstrap|version
 #        kafka.sh topics [NAME[:compact][:PARTITIONS] ...]
@@ -17,6 +18,16 @@
 # metadata log may not be read by an older release, and an upgrade in place is not what a
 # test or a local run wants by accident.
 #
+# A three-node cluster replicates everything three times and acknowledges a write once two
+# replicas have it: the topics created here, the ones the daemons create (the broker's
+# default.replication.factor), __consumer_offsets and __transaction_state, all with
+# min.insync.replicas 2, so that it rides through the loss of any one node. Node k (1, 2, 3)
+# has node 1's ports (GREENLIGHT_BROKER_*PORT) plus 3(k-1), e.g. 19092-19094, 19095-19097 and
+# 19098-19100, and the data dir GREENLIGHT_BROKER_DIR/node<k>; "start" starts the nodes that
+# are not running (one killed in a test comes back), "stop" stops all three, "bootstrap"
+# prints all three addresses. A data dir remembers its layout: a single node's dir refuses a
+# cluster start and the other way round.
+#
 # "start" and "topics" create the deployment's topics with the project's CLI, `greenlight
 # topics create` (services/cli/cli_topics.c holds the one list of them): "topics" creates
 # them under the prefix, plus any extra NAME[:compact][:PARTITIONS] given. A topic that
@@ -26,15 +37,16 @@
 #
 # Environment (defaults in brackets):
 #   GREENLIGHT_BROKER_VERSION         Apache Kafka release to fetch and run [3.9.2]
+#   GREENLIGHT_BROKERS                1 (one node) or 3 (a three-node cluster, see above) [1]
 #   GREENLIGHT_CACHE                  jar cache root [$HOME/.cache/greenlight]
 #   GREENLIGHT_BROKER_DIR              data dir with config, logs, pid [${TMPDIR:-/tmp}/greenlight-kafka]
-#   GREENLIGHT_BROKER_PORT             broker port on 127.0.0.1 [19092]
-#   GREENLIGHT_BROKER_CONTROLLER_PORT  controller port on 127.0.0.1 [19093]
+#   GREENLIGHT_BROKER_PORT             broker port on 127.0.0.1 (node 1's) [19092]
+#   GREENLIGHT_BROKER_CONTROLLER_PORT  controller port on 127.0.0.1 (node 1's) [19093]
 #   GREENLIGHT_BROKER_SASL_PORT        SASL_PLAINTEXT (PLAIN) port on 127.0.0.1, for testing the
-#                                     clients' authentication settings [19094]
+#                                     clients' authentication settings (node 1's) [19094]
 #   GREENLIGHT_BROKER_SASL_PASSWORD    password of the SASL user "greenlight" [greenlight-local]
 #   GREENLIGHT_BROKER_TIMEOUT          seconds to wait for the broker to become ready [60]
-#   GREENLIGHT_BROKER_HEAP_OPTS        broker heap options [-Xms256m -Xmx1g]
+#   GREENLIGHT_BROKER_HEAP_OPTS        heap options of each node [-Xms256m -Xmx1g]
 #   GREENLIGHT_PARTITIONS             partitions of every topic created here without ":N" [4]
 #   GREENLIGHT_TOPIC_PREFIX           prefix prepended to every topic name, extra ones too []
 #   GREENLIGHT_CLI                    the greenlight CLI that creates the topics [see above]
@@ -60,12 +72,30 @@ SRC=$(cd "$HERE/../.." && pwd)
 CACHE_DIR=$(realpath -m "${GREENLIGHT_CACHE:-${HOME:-/tmp}/.cache/greenlight}/kafka-$KAFKA_VERSION")
 readonly LIBS="$CACHE_DIR/libs"
 DATA_DIR=$(realpath -m "${GREENLIGHT_BROKER_DIR:-${TMPDIR:-/tmp}/greenlight-kafka}")
-readonly PID_FILE="$DATA_DIR/kafka.pid"
-readonly PORT="${GREENLIGHT_BROKER_PORT:-19092}"
-readonly CONTROLLER_PORT="${GREENLIGHT_BROKER_CONTROLLER_PORT:-19093}"
-readonly SASL_PORT="${GREENLIGHT_BROKER_SASL_PORT:-19094}"
+readonly BROKERS="${GREENLIGHT_BROKERS:-1}"
+[[ "$BROKERS" == 1 || "$BROKERS" == 3 ]] \
+  || die "GREENLIGHT_BROKERS=$BROKERS: want 1 (one node) or 3 (a three-node cluster)"
 readonly SASL_PASSWORD="${GREENLIGHT_BROKER_SASL_PASSWORD:-greenlight-local}"
-readonly BOOTSTRAP="127.0.0.1:$PORT"
+for var in GREENLIGHT_BROKER_PORT GREENLIGHT_BROKER_CONTROLLER_PORT GREENLIGHT_BROKER_SASL_PORT; do
+  [[ "${!var:-1}" =~ ^[0-9]{1,5}$ ]] || die "$var=${!var}: want a TCP port number"
+done
+readonly PORT1="${GREENLIGHT_BROKER_PORT:-19092}"
+readonly CONTROLLER_PORT1="${GREENLIGHT_BROKER_CONTROLLER_PORT:-19093}"
+readonly SASL_PORT1="${GREENLIGHT_BROKER_SASL_PORT:-19094}"
+# Node k's ports (k = 1..BROKERS, the arrays' index k): node 1's plus 3(k-1), all distinct.
+PORTS=() CONTROLLER_PORTS=() SASL_PORTS=() BOOTSTRAP=
+for ((k = 1; k <= BROKERS; k++)); do
+  PORTS[k]=$((PORT1 + 3 * (k - 1)))
+  CONTROLLER_PORTS[k]=$((CONTROLLER_PORT1 + 3 * (k - 1)))
+  SASL_PORTS[k]=$((SASL_PORT1 + 3 * (k - 1)))
+  BOOTSTRAP+="${BOOTSTRAP:+,}127.0.0.1:${PORTS[k]}"
+done
+readonly PORTS CONTROLLER_PORTS SASL_PORTS BOOTSTRAP
+(($(printf '%s\n' "${PORTS[@]}" "${CONTROLLER_PORTS[@]}" "${SASL_PORTS[@]}" | sort -u | wc -l) == 3 * BROKERS)) \
+  || die "the nodes' ports overlap: broker ${PORTS[*]}, controller ${CONTROLLER_PORTS[*]}," \
+    "SASL ${SASL_PORTS[*]} (node k has GREENLIGHT_BROKER_PORT, _CONTROLLER_PORT and _SASL_PORT plus 3(k-1))"
+# Replicas of every topic, and how many must have a write before it is acknowledged.
+if ((BROKERS == 1)); then readonly REPLICATION=1 MIN_ISR=1; else readonly REPLICATION=3 MIN_ISR=2; fi
 readonly TIMEOUT="${GREENLIGHT_BROKER_TIMEOUT:-60}"
 readonly PARTITIONS="${GREENLIGHT_PARTITIONS:-4}"
 readonly PREFIX="${GREENLIGHT_TOPIC_PREFIX:-}"
@@ -174,12 +204,23 @@ cmd_fetch() {
   write_log_config "$(log_config "$CACHE_DIR/tools-")" ERROR err
 }
 
-# Succeeds when the pid file names a live broker that runs on this data dir. Reading the
+# The directory of node k: the data dir itself for one node, DATA_DIR/node<k> in a cluster.
+node_dir() {
+  if ((BROKERS == 1)); then echo "$DATA_DIR"; else echo "$DATA_DIR/node$1"; fi
+}
+
+# " k" in a cluster, nothing for one node: "the broker$(node_name k)" in messages.
+node_name() {
+  ((BROKERS == 1)) || echo " $1"
+}
+
+# Succeeds when node k's pid file names a live broker that runs on its dir. Reading the
 # command line also rules out zombies and pids that were reused by other programs.
 is_running() {
-  local pid
-  pid=$(cat "$PID_FILE" 2>/dev/null) && [[ "$pid" =~ ^[0-9]+$ ]] \
-    && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF "kafka.Kafka $DATA_DIR/server.properties"
+  local dir pid
+  dir=$(node_dir "$1")
+  pid=$(cat "$dir/kafka.pid" 2>/dev/null) && [[ "$pid" =~ ^[0-9]+$ ]] \
+    && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -qF "kafka.Kafka $dir/server.properties"
 }
 
 # Succeeds when something accepts TCP connections on 127.0.0.1 at the given port.
@@ -187,18 +228,22 @@ port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
-# Writes the broker's configuration; it is rewritten on every start, so that a changed port
+# Writes node k's configuration; it is rewritten on every start, so that a changed port
 # takes effect on an existing data dir. The same keys serve 3.x and 4.x: 4.4.0 runs this static
-# quorum (controller.quorum.voters) and warns about no key; a dynamic quorum
-# (controller.quorum.bootstrap.servers, format --standalone) would give one node nothing.
+# quorum (controller.quorum.voters, every node a voter) and warns about no key; a dynamic
+# quorum (controller.quorum.bootstrap.servers, format --standalone) would give one node nothing.
 write_config() {
-  cat >"$DATA_DIR/server.properties" <<EOF
+  local k=$1 dir i voters=
+  dir=$(node_dir "$k")
+  for ((i = 1; i <= BROKERS; i++)); do voters+="${voters:+,}$i@127.0.0.1:${CONTROLLER_PORTS[i]}"; done
+  local plain="127.0.0.1:${PORTS[k]}" sasl="127.0.0.1:${SASL_PORTS[k]}"
+  cat >"$dir/server.properties" <<EOF
 # Written by deploy/local/kafka.sh on every start: edits here are lost.
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://$BOOTSTRAP,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
-advertised.listeners=PLAINTEXT://$BOOTSTRAP,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
+node.id=$k
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://$plain,CONTROLLER://127.0.0.1:${CONTROLLER_PORTS[k]},SASL_PLAINTEXT://$sasl
+advertised.listeners=PLAINTEXT://$plain,SASL_PLAINTEXT://$sasl
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
@@ -206,14 +251,15 @@ listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLA
 # the clients' security settings pass through (no authorizer: any authenticated user may act).
 sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_greenlight="$SASL_PASSWORD";
-log.dirs=$DATA_DIR/kraft-logs
+log.dirs=$dir/kraft-logs
 num.partitions=4
-default.replication.factor=1
-min.insync.replicas=1
+# Also the replication of the topics the daemons create (changelogs, owners, repartition).
+default.replication.factor=$REPLICATION
+min.insync.replicas=$MIN_ISR
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+offsets.topic.replication.factor=$REPLICATION
+transaction.state.log.replication.factor=$REPLICATION
+transaction.state.log.min.isr=$MIN_ISR
 group.initial.rebalance.delay.ms=0
 group.min.session.timeout.ms=1000
 transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
@@ -223,7 +269,7 @@ num.io.threads=4
 log.retention.ms=-1
 EOF
   # The broker logs warnings only, plus the line that says it has started, to kafka.out.
-  write_log_config "$(log_config "$DATA_DIR/")" WARN out kafka.server.KafkaRaftServer=INFO
+  write_log_config "$(log_config "$dir/")" WARN out kafka.server.KafkaRaftServer=INFO
 }
 
 # The Kafka version that formatted the data dir, if it was formatted. A dir formatted before
@@ -246,43 +292,62 @@ check_data_version() {
     "or delete it and its topics with 'kafka.sh clean'"
 }
 
-# Formats the KRaft log dir once per data dir, with a cluster id that is generated once.
+# Refuses a data dir laid out for the other GREENLIGHT_BROKERS (a node's kraft-logs at its
+# top, or a cluster's node dirs), saying what to do; stop and clean too, since they would
+# miss the brokers that run there.
+check_layout() {
+  local have=
+  if ((BROKERS == 1)) && [[ -d "$DATA_DIR/node1" ]]; then
+    have=3
+  elif ((BROKERS > 1)) && [[ -d "$DATA_DIR/kraft-logs" ]]; then
+    have=1
+  fi
+  [[ -z "$have" ]] || die "$DATA_DIR holds $( ((have == 1)) && echo "one node" || echo "a $have-node cluster"):" \
+    "set GREENLIGHT_BROKERS=$have, or pick another data dir (GREENLIGHT_BROKER_DIR)"
+}
+
+# Formats node k's KRaft log dir once, with the data dir's cluster id (generated once).
 format_once() {
-  [[ -f "$DATA_DIR/kraft-logs/meta.properties" ]] && return 0
+  local dir
+  dir=$(node_dir "$1")
+  [[ -f "$dir/kraft-logs/meta.properties" ]] && return 0
   if [[ ! -s "$DATA_DIR/cluster.id" ]]; then
     tool kafka.tools.StorageTool random-uuid | tail -n 1 >"$DATA_DIR/cluster.id" \
       || die "cannot generate a cluster id with kafka.tools.StorageTool"
   fi
   local out
   out=$(tool kafka.tools.StorageTool format -t "$(cat "$DATA_DIR/cluster.id")" \
-    -c "$DATA_DIR/server.properties" 2>&1) \
-    || die "formatting $DATA_DIR/kraft-logs failed: $(tail -n 1 <<<"$out")"
+    -c "$dir/server.properties" 2>&1) \
+    || die "formatting $dir/kraft-logs failed: $(tail -n 1 <<<"$out")"
   echo "$KAFKA_VERSION" >"$VERSION_FILE"
 }
 
-# Starts the broker in its own session, so that a Ctrl-C aimed at the caller spares it.
+# Starts node k in its own session, so that a Ctrl-C aimed at the caller spares it.
 launch() {
-  local heap
+  local dir heap
+  dir=$(node_dir "$1")
   read -ra heap <<<"${GREENLIGHT_BROKER_HEAP_OPTS:--Xms256m -Xmx1g}"
   # Every partition keeps several files open; take all the descriptors we may.
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   (exec setsid java "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true \
-    "$(log_option "$(log_config "$DATA_DIR/")")" -Dkafka.logs.dir="$DATA_DIR" \
-    -cp "$LIBS/*" kafka.Kafka "$DATA_DIR/server.properties" \
-    </dev/null >"$DATA_DIR/kafka.out" 2>&1 9>&-) &
-  echo $! >"$PID_FILE"
+    "$(log_option "$(log_config "$dir/")")" -Dkafka.logs.dir="$dir" \
+    -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" \
+    </dev/null >"$dir/kafka.out" 2>&1 9>&-) &
+  echo $! >"$dir/kafka.pid"
 }
 
-# Waits until the broker's port accepts connections, failing early if the broker exits.
+# Waits until node k's port accepts connections, failing early if the broker exits.
 wait_port() {
-  local deadline=$((SECONDS + TIMEOUT))
-  until port_open "$PORT"; do
-    if ! is_running; then
-      tail -n 30 "$DATA_DIR/kafka.out" >&2 || true
-      rm -f "$PID_FILE"
-      die "the broker exited during startup (log: $DATA_DIR/kafka.out)"
+  local k=$1 dir deadline=$((SECONDS + TIMEOUT))
+  dir=$(node_dir "$k")
+  until port_open "${PORTS[k]}"; do
+    if ! is_running "$k"; then
+      tail -n 30 "$dir/kafka.out" >&2 || true
+      rm -f "$dir/kafka.pid"
+      die "the broker$(node_name "$k") exited during startup (log: $dir/kafka.out)"
     fi
-    ((SECONDS < deadline)) || die "the broker did not open $BOOTSTRAP within ${TIMEOUT}s (log: $DATA_DIR/kafka.out)"
+    ((SECONDS < deadline)) \
+      || die "the broker$(node_name "$k") did not open 127.0.0.1:${PORTS[k]} within ${TIMEOUT}s (log: $dir/kafka.out)"
     sleep 0.2
   done
 }
@@ -313,6 +378,7 @@ find_cli() {
 ensure_topics() {
   local out rc=0 errors
   out=$("$CLI" topics create -b "$BOOTSTRAP" --prefix "$PREFIX" --partitions "$PARTITIONS" \
+    --replication-factor "$REPLICATION" \
     --timeout-ms "$((TIMEOUT * 1000))" "$@" 2>&1) || rc=$?
   # The listing, without the error lines and the JSON summary line (that one is for programs).
   grep -v -e '^greenlight: ' -e '^{' <<<"$out" || true
@@ -326,59 +392,87 @@ ensure_topics() {
 }
 
 cmd_start() {
+  check_layout
   check_data_version
   find_cli
   ensure_java
   cmd_fetch
-  mkdir -p "$DATA_DIR"
-  if is_running; then
-    echo "kafka.sh: broker already running (pid $(cat "$PID_FILE"))"
-  else
-    local port
-    for port in "$PORT" "$CONTROLLER_PORT" "$SASL_PORT"; do
+  local k port
+  for ((k = 1; k <= BROKERS; k++)); do
+    mkdir -p "$(node_dir "$k")"
+    if is_running "$k"; then
+      echo "kafka.sh: broker$(node_name "$k") already running (pid $(node_pid "$k"))"
+      continue
+    fi
+    for port in "${PORTS[k]}" "${CONTROLLER_PORTS[k]}" "${SASL_PORTS[k]}"; do
       ! port_open "$port" || die "port $port is taken by another process"
     done
-    write_config
-    format_once
-    launch
-  fi
-  wait_port
-  echo "kafka.sh: Kafka $KAFKA_VERSION is ready"
+    write_config "$k"
+    format_once "$k"
+    launch "$k"
+  done
+  for ((k = 1; k <= BROKERS; k++)); do wait_port "$k"; done
+  echo "kafka.sh: Kafka $KAFKA_VERSION is ready$( ((BROKERS == 1)) || echo ", $BROKERS nodes")"
   echo "  bootstrap: $BOOTSTRAP"
-  echo "  data dir:  $DATA_DIR (pid $(cat "$PID_FILE"))"
+  for ((k = 1; k <= BROKERS; k++)); do echo "  data dir:  $(node_dir "$k") (pid $(node_pid "$k"))"; done
   echo "  topics:"
   ensure_topics
 }
 
-# Stops the broker: SIGTERM, up to 30 s for a clean shutdown, then SIGKILL. Succeeds when
-# no broker is running, so that it is safe to call from a trap.
+# The pid in node k's pid file.
+node_pid() {
+  cat "$(node_dir "$1")/kafka.pid" 2>/dev/null
+}
+
+# Stops every node: SIGTERM to all at once, up to 30 s for a clean shutdown, then SIGKILL.
+# Succeeds when no broker is running, so that it is safe to call from a trap.
 cmd_stop() {
-  if is_running; then
-    local pid deadline=$((SECONDS + 30))
-    pid=$(cat "$PID_FILE")
-    kill -TERM "$pid" 2>/dev/null || true
-    while is_running && ((SECONDS < deadline)); do sleep 0.2; done
-    if is_running; then
-      echo "kafka.sh: the broker did not stop within 30s, killing it" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-      sleep 0.5
+  local k pids=() deadline=$((SECONDS + 30))
+  for ((k = 1; k <= BROKERS; k++)); do
+    if is_running "$k"; then
+      pids[k]=$(node_pid "$k")
+      kill -TERM "${pids[k]}" 2>/dev/null || true
     fi
-    echo "kafka.sh: stopped the broker (pid $pid)"
+  done
+  while any_running && ((SECONDS < deadline)); do sleep 0.2; done
+  if any_running; then
+    for k in "${!pids[@]}"; do
+      is_running "$k" || continue
+      echo "kafka.sh: the broker$(node_name "$k") did not stop within 30s, killing it" >&2
+      kill -KILL "${pids[k]}" 2>/dev/null || true
+    done
+    sleep 0.5
   fi
-  rm -f "$PID_FILE"
+  for k in "${!pids[@]}"; do echo "kafka.sh: stopped the broker$(node_name "$k") (pid ${pids[k]})"; done
+  for ((k = 1; k <= BROKERS; k++)); do rm -f "$(node_dir "$k")/kafka.pid"; done
+}
+
+# Succeeds when a node runs.
+any_running() {
+  local k
+  for ((k = 1; k <= BROKERS; k++)); do is_running "$k" && return 0; done
+  return 1
 }
 
 cmd_topics() {
   find_cli
-  port_open "$PORT" || die "no broker is listening on $BOOTSTRAP (run kafka.sh start)"
+  local k
+  for ((k = 1; k <= BROKERS; k++)); do port_open "${PORTS[k]}" && break; done
+  ((k <= BROKERS)) || die "no broker is listening on $BOOTSTRAP (run kafka.sh start)"
   ensure_topics "$@"
 }
 
+# Succeeds when every node runs and listens; one line either way, naming the pids or the
+# nodes that do not run.
 cmd_status() {
-  if is_running && port_open "$PORT"; then
-    echo "kafka.sh: Kafka $(data_version) running (pid $(cat "$PID_FILE")) at $BOOTSTRAP, data dir $DATA_DIR"
+  local k up=() down=()
+  for ((k = 1; k <= BROKERS; k++)); do
+    if is_running "$k" && port_open "${PORTS[k]}"; then up+=("$(node_pid "$k")"); else down+=("$k"); fi
+  done
+  if ((${#down[@]} == 0)); then
+    echo "kafka.sh: Kafka $(data_version) running (pid ${up[*]}) at $BOOTSTRAP, data dir $DATA_DIR"
   else
-    echo "kafka.sh: not running at $BOOTSTRAP (data dir $DATA_DIR)"
+    echo "kafka.sh: not running at $BOOTSTRAP (data dir $DATA_DIR$( ((BROKERS == 1)) || echo "; nodes down: ${down[*]}"))"
     return 1
   fi
 }
@@ -398,9 +492,9 @@ main() {
   case "$cmd" in
     fetch) lock; ensure_java; cmd_fetch ;;
     start) lock; cmd_start ;;
-    stop) lock; cmd_stop ;;
-    restart) lock; check_data_version; cmd_stop; cmd_start ;;
-    clean) lock; cmd_clean ;;
+    stop) lock; check_layout; cmd_stop ;;
+    restart) lock; check_layout; check_data_version; cmd_stop; cmd_start ;;
+    clean) lock; check_layout; cmd_clean ;;
     topics) cmd_topics "$@" ;;
     status) cmd_status ;;
     bootstrap) echo "$BOOTSTRAP" ;;

@@ -6,13 +6,14 @@ set -euo pipefail
 
 GL_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # iproute2 gives ss, with which the Kafka test fixture tells the version of a broker that
-# already listens on its port. prometheus gives promtool, with which the tests check every
-# daemon's /metrics and the alert rules (deploy/prometheus).
+# already listens on its port. libsystemd-dev gives sd_notify: the daemons tell systemd
+# READY, STATUS and WATCHDOG (Type=notify units). prometheus gives promtool, with which the
+# tests check every daemon's /metrics and the alert rules (deploy/prometheus).
 GL_PACKAGES=(build-essential cmake ninja-build pkg-config python3 python3-yaml python3-pip
   librdkafka-dev libprotobuf-c-dev protobuf-c-compiler libuv1-dev libjansson-dev libcmocka-dev
-  libjemalloc-dev
+  libjemalloc-dev libsystemd-dev
   protobuf-compiler kcat curl openjdk-17-jre-headless maven
-  iproute2 prometheus)
+  iproute2 man-db groff-base prometheus)
 
 gl_install_missing() {
   local missing=()

@@ -9,8 +9,13 @@
  * Keys that start with "kafka." are passed through to librdkafka with the
  * prefix removed (TLS, SASL, bootstrap servers, ...); their environment
  * form is GREENLIGHT_KAFKA_<PROPERTY>, e.g. GREENLIGHT_KAFKA_BOOTSTRAP_SERVERS.
- * `-b HOST:PORT` is short for kafka.bootstrap.servers. Unknown keys are
- * rejected, and every error names the key, the value and what was expected.
+ * `-b HOST:PORT` is short for kafka.bootstrap.servers, and so is the
+ * variable GREENLIGHT_BOOTSTRAP (GREENLIGHT_KAFKA_BOOTSTRAP_SERVERS wins).
+ * Unknown keys are rejected, and every error names the key, the value and
+ * what was expected. A GREENLIGHT_* variable that names no setting and is
+ * none of the variables greenlight's tools read (gl_conf_tool_env()) is
+ * not an error, since one environment often serves several programs, but
+ * it is kept for the program to report (gl_conf_unknown_env()).
  *
  * The config file must be a regular file of at most GL_CONF_FILE_MAX bytes
  * without NUL bytes; each key may appear in it once. Lines are `key = value`
@@ -77,8 +82,17 @@ typedef struct gl_conf {
   char **kafka; /* name, value, name, value, ..., NULL (prefix removed). */
   size_t nkafka;
   const char *program;
+  /* One line on what the program does, for --help and the man page
+   * (borrowed; NULL: none). Set by the program before gl_conf_load(). */
+  const char *summary;
   bool check; /* --check-config: validate, print the settings and exit. */
+  char **unknown_env; /* GREENLIGHT_* names no setting has, NULL-terminated (owned). */
+  size_t n_unknown_env;
 } gl_conf_t;
+
+/* The broker a program connects to when kafka.bootstrap.servers is not
+ * set: the local development broker (deploy/local/kafka.sh). */
+#define GL_CONF_DEFAULT_BOOTSTRAP "127.0.0.1:19092"
 
 void gl_conf_init(gl_conf_t *c, const char *program);
 /* Registers a table and applies its defaults. Returns GL_OK, or GL_ECONFIG
@@ -91,20 +105,40 @@ int gl_conf_add_table(gl_conf_t *c, const gl_conf_prop_t *props, void *base, cha
 int gl_conf_set(gl_conf_t *c, const char *key, const char *value, char *errstr, size_t errlen);
 /* Loads a config file; errors name it as --config. GL_OK or GL_ECONFIG. */
 int gl_conf_load_file(gl_conf_t *c, const char *path, char *errstr, size_t errlen);
-/* Applies the GREENLIGHT_* variables of envp. GL_OK or GL_ECONFIG. */
+/* Applies the GREENLIGHT_* variables of envp (GREENLIGHT_BOOTSTRAP before
+ * GREENLIGHT_KAFKA_BOOTSTRAP_SERVERS, whatever their order) and records the
+ * unknown ones. GL_OK or GL_ECONFIG. */
 int gl_conf_load_env(gl_conf_t *c, char **envp, char *errstr, size_t errlen);
+/* The GREENLIGHT_* variable names the last gl_conf_load_env() found no
+ * setting for, NULL-terminated, in the environment's order (NULL if none);
+ * owned by c. A daemon logs each as a warning; --check-config prints them
+ * on standard error. */
+const char *const *gl_conf_unknown_env(const gl_conf_t *c);
+/* True if name (without "=value") is a variable that greenlight reads but
+ * that is no setting: GREENLIGHT_CONFIG, GREENLIGHT_BOOTSTRAP, the CLI's
+ * GREENLIGHT_PARTITIONS and the local scripts' (GREENLIGHT_CLI,
+ * GREENLIGHT_BROKER_*, GREENLIGHT_TEST_*, ...). Pure; any thread. */
+bool gl_conf_tool_env(const char *name);
 
 /* Applies all sources in order. Returns GL_OK, GL_ECONFIG (errstr set), or
- * 1 if --help was asked for (the usage has been printed to stdout; the
- * program exits 0). --check-config sets c->check: the caller validates
+ * 1 if --help, --help-man or --version was asked for (the answer has been
+ * printed to stdout; the program exits 0). --check-config sets c->check: the caller validates
  * what else it can without connecting, prints the settings and exits. */
 int gl_conf_load(gl_conf_t *c, int argc, char **argv, char **envp, char *errstr, size_t errlen);
 
+/* --help (gl_config_help.c): the sources of the settings, every key of the
+ * tables with its type, range and default, the environment variables and
+ * the exit codes. */
 void gl_conf_usage(const gl_conf_t *c, FILE *out);
+/* --help-man: the same as a man page (groff, section 1), which the build
+ * turns into greenlight-<daemon>.1. */
+void gl_conf_man(const gl_conf_t *c, FILE *out);
 /* For --check-config: tries the librdkafka pass-through on a client
  * configuration (no connection) and prints the effective settings as a
- * config file would set them (KEY = VALUE lines, pass-through included;
- * values of librdkafka properties that hold secrets print as "(secret)").
+ * config file would set them (KEY = VALUE lines, pass-through included,
+ * kafka.bootstrap.servers always, its default if it is not set; values of
+ * librdkafka properties that hold secrets print as "(secret)"), then the
+ * unknown GREENLIGHT_* variables as warnings on standard error.
  * Returns 1 (the caller exits 0) or GL_ECONFIG with errstr set. */
 int gl_conf_check(const gl_conf_t *c, FILE *out, char *errstr, size_t errlen);
 

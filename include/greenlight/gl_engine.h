@@ -71,6 +71,8 @@ typedef struct gl_engine_conf {
   int64_t fault_abort_every; /* Testing: abort every Nth transaction on purpose. */
   int64_t record_max_bytes;  /* Largest output record produced (key, value, headers). */
   int64_t time_max_forward_ms; /* How far one record may move event time (SPEC §3.1). */
+  int64_t num_standby_replicas;   /* Warm copies kept of each partition's state elsewhere. */
+  int64_t state_cleanup_delay_ms; /* How long a copy nobody names is kept. */
   int64_t startup_timeout_ms;  /* How long a start waits for the broker and the topics. */
   int64_t merge_settle_ms;     /* The longest a record waits before an input counts as caught up against it. */
   int64_t merge_settle_min_ms; /* The least it waits (0 = none). */
@@ -164,6 +166,7 @@ typedef void *(*gl_decode_fn)(void *opaque, const void *key, size_t klen, const 
  * loop thread; NULL hooks are skipped. */
 typedef struct gl_processor {
   const char *name;            /* Service name in logs, metrics and DLQ headers. */
+  const char *summary;         /* What the daemon does, one line: --help and its man page. */
   const char *const *outputs;  /* Output names, NULL-terminated; output.topics maps them to topics. */
   /* Those of the outputs that only this pipeline uses (a repartition topic
    * another greenlight daemon reads), NULL-terminated or NULL: created at

@@ -28,6 +28,13 @@
  * restart to change them") and otherwise ignored: never fatal. SIGPIPE is
  * ignored (a peer closing a socket must not kill the process).
  *
+ * systemd (sd_notify, when NOTIFY_SOCKET is set; gl_notify.c): from
+ * gl_shell_run() on, a timer on the loop sends READY=1 once the owner's
+ * status callback says its start is over, STATUS=<"ready" or why not>
+ * whenever that changes, and WATCHDOG=1 every half WATCHDOG_USEC (so a
+ * loop that hangs stops them and systemd restarts the daemon); a stop
+ * sends STOPPING=1. Without NOTIFY_SOCKET nothing of this runs.
+ *
  * Admin HTTP: /metrics renders sh.metrics; every other path goes to the
  * route with the longest matching prefix (404 otherwise). Routes are
  * called on the loop thread and must not block: the port answers at once,
@@ -93,6 +100,12 @@ typedef void (*gl_shell_stop_fn)(gl_shell_t *sh, void *opaque);
  * them too). Returns GL_OK, or GL_ECONFIG with errstr naming the key, the
  * value and what was expected. */
 typedef int (*gl_shell_check_fn)(gl_shell_t *sh, void *opaque, char *errstr, size_t errlen);
+/* Says where the daemon stands, for systemd: returns NULL when it is ready,
+ * else why not (its /readyz reason, in buf or static), and sets *started
+ * once its start is over (connected: READY=1, which ends `systemctl
+ * start`; an instance that then restores, or has no partition, is started
+ * but not ready, and says so in STATUS=). Loop thread. */
+typedef const char *(*gl_shell_status_fn)(void *opaque, bool *started, char *buf, size_t len);
 
 typedef struct gl_shell_route {
   char *prefix;
@@ -134,6 +147,12 @@ struct gl_shell {
   void *on_stop_opaque;
   gl_shell_check_fn on_check;
   void *on_check_opaque;
+  gl_shell_status_fn on_status;
+  void *on_status_opaque;
+  uv_timer_t notify_timer; /* gl_notify.c: runs while notify_on. */
+  bool notify_on, notify_ready, notify_failed;
+  uint64_t notify_watchdog_ms; /* Half of WATCHDOG_USEC; 0: no watchdog. */
+  char notify_status[256];     /* The last STATUS= sent. */
   bool in_stop, stop_again; /* The stop callback runs; a fatal error came meanwhile. */
   gl_shell_client_t *clients;
   atomic_bool fatal_claimed, fatal_pending; /* fatal_msg written between the two. */
@@ -172,6 +191,9 @@ void gl_shell_route(gl_shell_t *sh, const char *prefix, gl_shell_route_fn fn, vo
 void gl_shell_on_stop(gl_shell_t *sh, gl_shell_stop_fn fn, void *opaque);
 /* Before gl_shell_configure(). */
 void gl_shell_on_check(gl_shell_t *sh, gl_shell_check_fn fn, void *opaque);
+/* Before gl_shell_run(). Without one, the daemon counts as started and
+ * ready as soon as the loop runs. */
+void gl_shell_on_status(gl_shell_t *sh, gl_shell_status_fn fn, void *opaque);
 
 /* Any thread. The first call wins: logs "fatal" with the message (on the
  * loop), sets exit_code 1 and calls the stop callback; later calls are
@@ -194,7 +216,7 @@ bool gl_shell_on_loop(const gl_shell_t *sh);
 #define GL_SHELL_ASSERT_LOOP(sh, what)                                                   \
   do {                                                                                   \
     if (!gl_shell_on_loop(sh)) {                                                         \
-      fprintf(stderr, "greenlight: bug: %s called off the loop thread\n", (what));        \
+      gl_log_bug("%s called off the loop thread", (what));                              \
       abort();                                                                           \
     }                                                                                    \
   } while (0)

@@ -103,7 +103,9 @@ static void batchd_over_cap_add(gl_ctx_t *ctx, int64_t delta) {
 
 static void batchd_log_over_cap(const gl_log_t *log, const batch_view_t *v, const char *key,
                                 const char *when) {
-  gl_warn(log, "batch_over_cap",
+  gl_log_kv(log, GL_LOG_WARN, "batch_over_cap",
+            GL_LOG_FIELDS(GL_LOG_STR("batch_id", key), GL_LOG_INT("units_approved", v->units_approved),
+                          GL_LOG_INT("unit_cap", v->unit_cap), GL_LOG_INT("version", v->version)),
           "batch %s (seq %d) is over its cap%s: %lld units approved > cap %lld "
           "(%lld approved + %lld cleared orders, version %lld)",
           key, (int)v->batch_seq, when, (long long)v->units_approved, (long long)v->unit_cap,
@@ -274,6 +276,7 @@ static void batchd_http(gl_engine_t *e, const char *path, gl_http_response_t *r,
 int main(int argc, char **argv) {
   batchd_t d = {0};
   gl_processor_t proc = {.name = "batchd",
+                         .summary = "the batch daemon: keeps each batch's view of its orders and publishes it",
                          .outputs = batchd_outputs,
                          .store = &batch_store_ops,
                          .opaque = &d,

@@ -18,19 +18,62 @@
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
+#include "greenlight/gl_config.h"
 #include "greenlight/gl_error.h"
 #include "greenlight/gl_shell.h"
 
-/* Default broker when neither -b nor GREENLIGHT_BOOTSTRAP is given. */
-#define CLI_DEFAULT_BOOTSTRAP "127.0.0.1:19092"
+/* Default broker when neither -b nor the environment names one: the
+ * daemons' default too. */
+#define CLI_DEFAULT_BOOTSTRAP GL_CONF_DEFAULT_BOOTSTRAP
 
-/* Exit codes of every subcommand: greenlight's rule (gl_error.h) plus one
- * answer of the commands that look a key up. The table in the usage text
- * (greenlight.c) is the one an operator reads. */
-#define CLI_EXIT_OK GL_EXIT_OK            /* Done. */
-#define CLI_EXIT_FAIL GL_EXIT_FAILURE     /* Kafka unreachable, timed out, delivery failed. */
-#define CLI_EXIT_USAGE GL_EXIT_CONFIG     /* Bad option, value or input, before sending. */
-#define CLI_EXIT_NOT_FOUND 3              /* `show`, `tail --last`: no record for the key. */
+/* Exit codes of every subcommand: greenlight's rule (gl_error.h) plus the
+ * answers of the commands that look something up. What each means for each
+ * command is the one table cli_exit_rows (cli_help.c), which every
+ * command's --help, `greenlight help` and the man page print. */
+enum {
+  CLI_EXIT_OK = GL_EXIT_OK,           /* Done. */
+  CLI_EXIT_FAIL = GL_EXIT_FAILURE,    /* Kafka unreachable, timed out, delivery failed. */
+  CLI_EXIT_USAGE = GL_EXIT_CONFIG,    /* Bad option, value or input, before sending. */
+  CLI_EXIT_NOT_FOUND = 3,             /* `show`, `tail --last`: no record for the key. */
+  CLI_EXIT_NOT_RUN = 4,               /* `rebuild`: the comparison could not run. */
+};
+/* `rebuild`: the shadow differs from live (its failures are CLI_EXIT_NOT_RUN). */
+#define CLI_EXIT_DIFFERENT CLI_EXIT_FAIL
+
+/* One subcommand: what `greenlight help`, its --help, the man page and the
+ * bash completion say of it, and its entry point. Each cli_<name>.c
+ * defines its own (cli_cmd_<name>); greenlight.c lists them. */
+typedef struct cli_command {
+  const char *name;
+  const char *summary;           /* One line for the command list. */
+  const char *synopsis;          /* "greenlight tail TOPIC [...]" lines. */
+  const char *help;              /* What it does and its options, as --help prints them. */
+  const char *examples;          /* Command lines, one per line. */
+  const struct option *options;  /* Its getopt table, shared options included. */
+  const char *shortopts;         /* Its own short options beyond the shared ones ("f:"), or NULL. */
+  /* Its first operands (subcommands, daemons), NULL-terminated; or NULL. */
+  const char *const *words;
+  int (*main)(int argc, char **argv);
+} cli_command_t;
+
+extern const cli_command_t cli_cmd_produce, cli_cmd_tail, cli_cmd_show, cli_cmd_dlq,
+    cli_cmd_replay, cli_cmd_topics, cli_cmd_rebuild, cli_cmd_reset;
+/* Every command, in the order `greenlight help` lists them; NULL-terminated. */
+extern const cli_command_t *const cli_commands[];
+
+/* Prints cmd's help: synopsis, text, examples and its exit codes. */
+void cli_help(const cli_command_t *cmd, FILE *out);
+/* Prints the help of the command being run (cli_set_command), e.g. when a
+ * command's own option loop sees -h. */
+void cli_help_current(FILE *out);
+/* The whole CLI: the commands, the shared options, the environment and the
+ * whole exit-code table. */
+void cli_usage(FILE *out);
+/* `greenlight --help-man`: all of the above as one man page (groff). */
+void cli_man(FILE *out);
+/* `greenlight completion bash`: a bash completion script generated from the
+ * commands' option tables. */
+void cli_completion_bash(FILE *out);
 
 /* Long-option codes of the options shared by every Kafka subcommand; the
  * subcommands number their own options from CLI_OPT_FIRST_OWN. */
@@ -40,29 +83,52 @@ enum {
   CLI_OPT_FIRST_OWN = 0x120,
 };
 
-/* The shared options: "-b BOOTSTRAP", "-X prop=value" (repeatable),
- * "--prefix P", "-h/--help". To be listed in each subcommand's option table. */
+/* The shared options: "-b BOOTSTRAP" (--kafka.bootstrap.servers, the
+ * daemons' key), "-X prop=value" (repeatable; kafka.prop=value as the
+ * daemons take it, or a bare librdkafka property as kcat does), "--prefix P"
+ * (--topic.prefix, the daemons' key), "-h/--help". To be listed in each
+ * subcommand's option table. */
 #define CLI_COMMON_SHORTOPTS "b:X:h"
-#define CLI_COMMON_LONGOPTS                                       \
-  {"bootstrap", required_argument, NULL, 'b'},                    \
-      {"prefix", required_argument, NULL, CLI_OPT_PREFIX},        \
+#define CLI_COMMON_LONGOPTS                                             \
+  {"bootstrap", required_argument, NULL, 'b'},                          \
+      {"kafka.bootstrap.servers", required_argument, NULL, 'b'},        \
+      {"prefix", required_argument, NULL, CLI_OPT_PREFIX},              \
+      {"topic.prefix", required_argument, NULL, CLI_OPT_PREFIX},        \
       {"help", no_argument, NULL, 'h'}
 
-/* Options common to the Kafka subcommands. Strings point into argv or the
- * environment and are not owned. */
+/* Options common to the Kafka subcommands, read as the daemons read theirs:
+ * the same gl_config code takes the environment (GREENLIGHT_TOPIC_PREFIX,
+ * GREENLIGHT_KAFKA_*, GREENLIGHT_BOOTSTRAP) and checks every librdkafka
+ * property (-X and GREENLIGHT_KAFKA_*) when it is given. Strings point
+ * into argv or into conf, which owns its copies. */
 typedef struct cli_common {
-  const char *bootstrap; /* -b, else $GREENLIGHT_BOOTSTRAP, else the default. */
+  const char *bootstrap; /* -b, else the environment's, else the default. */
   const char *prefix;    /* --prefix, else $GREENLIGHT_TOPIC_PREFIX, else "". */
-  const char **props;    /* -X prop=value, in the order given. */
+  const char **props;    /* -X prop=value, in the order given, without "kafka.". */
   size_t n_props;
   bool help;             /* -h or --help was given. */
   bool bootstrap_given;  /* -b was given (not the environment's or the default). */
   bool prefix_given;     /* --prefix was given. */
+  gl_conf_t conf;        /* The pass-through (environment, then -X) and topic.prefix. */
+  struct {
+    char *topic_prefix;  /* Owned by conf. */
+  } settings;
+  int env_rc;            /* A bad GREENLIGHT_* value: reported by cli_parse_opts. */
+  char env_err[512];
 } cli_common_t;
 
-/* Fills the defaults from the environment. */
+/* Fills the defaults and reads the environment. */
 void cli_common_init(cli_common_t *c);
 void cli_common_free(cli_common_t *c);
+/* Sets the librdkafka property name (without "kafka.") unless -X gave
+ * it: a daemon's connection settings under the operator's. Returns 0, or
+ * -1 (reported) if librdkafka refuses it. */
+int cli_common_default_prop(cli_common_t *c, const char *name, const char *value);
+/* `greenlight config` (also --check-config): parses the shared options
+ * and prints the settings the CLI's clients would use, as KEY = VALUE
+ * lines (secrets hidden), then the GREENLIGHT_* variables the CLI does not
+ * read on standard error. */
+int cli_config_main(int argc, char **argv);
 
 /* Handles one getopt result if it is a shared option. Returns 1 if it was
  * handled, 0 if it is not a shared option, -1 on a bad value (reported). */
@@ -99,6 +165,8 @@ int cli_topic_name(const cli_common_t *c, const char *name, char *out, size_t ou
  * from then on. Called once by main() before any thread starts; cmd must
  * outlive the process's work (argv does). */
 void cli_set_command(const char *cmd);
+/* The command being run, or NULL before main() named one. */
+const char *cli_command_name(void);
 
 /* Prints "greenlight: <command>: <message>" and a newline to stderr in one
  * write, so lines from librdkafka's threads do not interleave. Any thread. */
@@ -275,8 +343,6 @@ typedef struct cli_daemon {
   size_t n_inputs, n_outputs;
   char *group;                 /* <prefix><app.id>: its consumer group. */
   char *changelog;             /* With the prefix. */
-  char **own_props;            /* Connection settings lent to the CLI's clients. */
-  size_t n_own_props;
 } cli_daemon_t;
 
 const cli_daemon_kind_t *cli_daemon_kind(const char *name);
@@ -297,9 +363,6 @@ const char *cli_daemon_setting(const cli_daemon_t *d, const char *key);
  * signal if killed). */
 int cli_daemon_run(const cli_daemon_t *d, const char *const *extra, const char *log_path,
                    int *exit_code);
-
-/* Prints the usage text of the whole CLI. */
-void cli_usage(FILE *out);
 
 /* The subcommands. argv[0] is the subcommand's name. */
 int cli_produce_main(int argc, char **argv);

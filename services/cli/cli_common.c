@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -21,6 +22,8 @@
 static const char *cli_command;
 
 void cli_set_command(const char *cmd) { cli_command = cmd; }
+
+const char *cli_command_name(void) { return cli_command; }
 
 void cli_err(const char *fmt, ...) {
   char line[2048];
@@ -55,18 +58,56 @@ static void cli_kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void
   }
 }
 
+/* The CLI's own key; the rest of what it shares with the daemons is the
+ * kafka.* pass-through. */
+static const gl_conf_prop_t cli_common_props[] = {
+    {"topic.prefix", GL_CONF_STR, "", 0, 0, NULL, offsetof(cli_common_t, settings.topic_prefix),
+     "Prepended to every topic name."},
+    {NULL, 0, NULL, 0, 0, NULL, 0, NULL},
+};
+
+extern char **environ;
+
 void cli_common_init(cli_common_t *c) {
   memset(c, 0, sizeof *c);
-  const char *env = getenv("GREENLIGHT_BOOTSTRAP");
+  gl_conf_init(&c->conf, "greenlight");
+  if (gl_conf_add_table(&c->conf, cli_common_props, c, c->env_err, sizeof c->env_err) < 0) abort();
+  c->env_rc = gl_conf_load_env(&c->conf, environ, c->env_err, sizeof c->env_err);
+  const char *env = gl_conf_kafka_get(&c->conf, "bootstrap.servers");
   c->bootstrap = env && *env ? env : CLI_DEFAULT_BOOTSTRAP;
-  env = getenv("GREENLIGHT_TOPIC_PREFIX");
-  c->prefix = env ? env : "";
+  c->prefix = c->settings.topic_prefix ? c->settings.topic_prefix : "";
 }
 
 void cli_common_free(cli_common_t *c) {
   free(c->props);
   c->props = NULL;
   c->n_props = 0;
+  gl_conf_destroy(&c->conf);
+}
+
+/* Sets kafka.<name> = value in c->conf; reports a refusal. */
+static int cli_common_kafka_set(cli_common_t *c, const char *name, size_t name_len,
+                                const char *value) {
+  char key[256], err[768];
+  if (snprintf(key, sizeof key, "kafka.%.*s", (int)name_len, name) >= (int)sizeof key) {
+    cli_err("-X %.40s...: expected a property name of at most %zu bytes", name, sizeof key - 7);
+    return -1;
+  }
+  if (gl_conf_set(&c->conf, key, value, err, sizeof err) == 0) return 0;
+  cli_err("%s", strncmp(err, "config: ", 8) == 0 ? err + 8 : err);
+  return -1;
+}
+
+static bool cli_common_given(const cli_common_t *c, const char *name) {
+  size_t n = strlen(name);
+  for (size_t i = 0; i < c->n_props; i++)
+    if (strncmp(c->props[i], name, n) == 0 && c->props[i][n] == '=') return true;
+  return false;
+}
+
+int cli_common_default_prop(cli_common_t *c, const char *name, const char *value) {
+  if (cli_common_given(c, name)) return 0;
+  return cli_common_kafka_set(c, name, strlen(name), value);
 }
 
 int cli_common_opt(cli_common_t *c, int opt, const char *arg) {
@@ -76,47 +117,52 @@ int cli_common_opt(cli_common_t *c, int opt, const char *arg) {
         cli_err("-b: the bootstrap server list is empty");
         return -1;
       }
+      if (cli_common_kafka_set(c, "bootstrap.servers", strlen("bootstrap.servers"), arg) < 0)
+        return -1;
       c->bootstrap = arg;
       c->bootstrap_given = true;
       return 1;
     case 'X': {
-      const char *eq = strchr(arg, '=');
-      if (!eq || eq == arg) {
+      /* kafka.prop=value as the daemons take it, or prop=value as kcat. */
+      const char *prop = strncmp(arg, "kafka.", 6) == 0 ? arg + 6 : arg;
+      const char *eq = strchr(prop, '=');
+      if (!eq || eq == prop) {
         cli_err("-X %s: expected kafka.property=value", arg);
         return -1;
+      }
+      if (cli_common_kafka_set(c, prop, (size_t)(eq - prop), eq + 1) < 0) return -1;
+      if (strncmp(prop, "bootstrap.servers=", 18) == 0) {
+        c->bootstrap = eq + 1;
+        c->bootstrap_given = true;
       }
       const char **grown = realloc(c->props, (c->n_props + 1) * sizeof *grown);
       if (!grown) abort();
       c->props = grown;
-      c->props[c->n_props++] = arg;
+      c->props[c->n_props++] = prop;
       return 1;
     }
-    case CLI_OPT_PREFIX:
-      c->prefix = arg;
+    case CLI_OPT_PREFIX: {
+      char err[768];
+      if (gl_conf_set(&c->conf, "topic.prefix", arg, err, sizeof err) < 0) {
+        cli_err("--prefix: %s", strncmp(err, "config: ", 8) == 0 ? err + 8 : err);
+        return -1;
+      }
+      c->prefix = c->settings.topic_prefix;
       c->prefix_given = true;
       return 1;
+    }
     case 'h': c->help = true; return 1;
     default: return 0;
   }
 }
 
-/* The shell's builder (the daemons' order of layers), with -X as the
- * operator's pass-through and the CLI's own callbacks. */
+/* The shell's builder (the daemons' order of layers), with the environment
+ * and -X as the operator's pass-through and the CLI's own callbacks. */
 rd_kafka_conf_t *cli_kafka_conf(const cli_common_t *c, const char *const *defaults) {
   char errstr[768];
-  /* -X name=value as name, value pairs. */
-  char **pass = calloc(2 * c->n_props + 1, sizeof(*pass));
-  if (!pass) abort();
-  for (size_t i = 0; i < c->n_props; i++) {
-    const char *eq = strchr(c->props[i], '=');
-    pass[2 * i] = strndup(c->props[i], (size_t)(eq - c->props[i]));
-    pass[2 * i + 1] = strdup(eq + 1);
-    if (!pass[2 * i] || !pass[2 * i + 1]) abort();
-  }
-  rd_kafka_conf_t *conf = gl_kafka_conf_build(c->bootstrap, defaults, (const char *const *)pass,
-                                              "-X ", NULL, errstr, sizeof errstr);
-  for (size_t i = 0; i < 2 * c->n_props; i++) free(pass[i]);
-  free(pass);
+  rd_kafka_conf_t *conf = gl_kafka_conf_build(c->bootstrap, defaults,
+                                              gl_conf_kafka_pairs(&c->conf), "kafka.", NULL,
+                                              errstr, sizeof errstr);
   if (!conf) {
     cli_err("%s", errstr);
     return NULL;
@@ -138,7 +184,12 @@ int cli_topic_name(const cli_common_t *c, const char *name, char *out, size_t ou
 int cli_parse_opts(cli_common_t *c, int argc, char **argv, const char *extra_short,
                    const struct option *longopts, cli_opt_fn fn, void *ctx) {
   char shortopts[64];
-  snprintf(shortopts, sizeof shortopts, ":%s%s", CLI_COMMON_SHORTOPTS, extra_short);
+  snprintf(shortopts, sizeof shortopts, ":%s%s", CLI_COMMON_SHORTOPTS,
+           extra_short ? extra_short : "");
+  if (c->env_rc < 0) { /* A bad GREENLIGHT_* value: a bad setting, as for a daemon. */
+    cli_err("%s", strncmp(c->env_err, "config: ", 8) == 0 ? c->env_err + 8 : c->env_err);
+    return -1;
+  }
   optind = 1;
   opterr = 0;
   int opt;

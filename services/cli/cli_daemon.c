@@ -218,26 +218,17 @@ static bool cli_connection_prop(const char *key) {
          strncmp(key, "kafka.sasl.", 11) == 0;
 }
 
-static void cli_daemon_adopt_connection(cli_daemon_t *d, cli_common_t *c) {
+/* The daemon's connection under the operator's -X. A secret the daemon
+ * prints as "(secret)" is not taken: the CLI reads it where the daemon
+ * does, from the environment (GREENLIGHT_KAFKA_*), or from -X. */
+static int cli_daemon_adopt_connection(cli_daemon_t *d, cli_common_t *c) {
   for (size_t i = 0; i < d->n_settings; i++) {
-    if (!cli_connection_prop(d->keys[i])) continue;
-    d->own_props = realloc(d->own_props, (d->n_own_props + 1) * sizeof *d->own_props);
-    if (!d->own_props) abort();
-    if (asprintf(&d->own_props[d->n_own_props++], "%s=%s", d->keys[i] + 6, d->values[i]) < 0)
-      abort();
+    if (!cli_connection_prop(d->keys[i]) || strcmp(d->values[i], "(secret)") == 0) continue;
+    if (cli_common_default_prop(c, d->keys[i] + 6, d->values[i]) < 0) return -1;
   }
-  /* c->props (c's array, d's strings and argv's) lists the daemon's
-   * connection first, then the -X, which win. */
-  const char **props = calloc(d->n_own_props + c->n_props + 1, sizeof *props);
-  if (!props) abort();
-  size_t k = 0;
-  for (size_t i = 0; i < d->n_own_props; i++) props[k++] = d->own_props[i];
-  for (size_t i = 0; i < c->n_props; i++) props[k++] = c->props[i];
-  free(c->props);
-  c->props = props;
-  c->n_props = k;
   const char *b = cli_daemon_setting(d, "kafka.bootstrap.servers");
-  if (b && *b) c->bootstrap = b;
+  if (b && *b && !c->bootstrap_given) c->bootstrap = b;
+  return 0;
 }
 
 int cli_daemon_open(cli_daemon_t *d, cli_common_t *c, const char *name, char **args,
@@ -270,8 +261,7 @@ int cli_daemon_open(cli_daemon_t *d, cli_common_t *c, const char *name, char **a
       asprintf(&d->changelog, "%s%s.%s.changelog", prefix, app, d->kind->store) < 0)
     abort();
   c->prefix = prefix;
-  cli_daemon_adopt_connection(d, c);
-  return 0;
+  return cli_daemon_adopt_connection(d, c);
 }
 
 void cli_daemon_close(cli_daemon_t *d) {
@@ -279,8 +269,6 @@ void cli_daemon_close(cli_daemon_t *d) {
   for (size_t i = 0; i < d->n_settings; i++) free(d->keys[i]), free(d->values[i]);
   for (size_t i = 0; i < d->n_inputs; i++) free(d->inputs[i]);
   for (size_t i = 0; i < d->n_outputs; i++) free(d->outputs[i]);
-  for (size_t i = 0; i < d->n_own_props; i++) free(d->own_props[i]);
-  free(d->own_props);
   free(d->pass);
   free(d->keys);
   free(d->values);

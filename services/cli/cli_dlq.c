@@ -111,24 +111,25 @@ static int dlq_own_opt(void *arg_ctx, int opt, const char *arg) {
   }
 }
 
+static const struct option dlq_options[] = {
+    CLI_COMMON_LONGOPTS,
+    {"topic", required_argument, NULL, OPT_TOPIC},
+    {"reason", required_argument, NULL, OPT_REASON},
+    {"source-topic", required_argument, NULL, OPT_SOURCE_TOPIC},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"from", required_argument, NULL, OPT_FROM},
+    {"to", required_argument, NULL, OPT_TO},
+    {"count", required_argument, NULL, OPT_COUNT},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"yes", no_argument, NULL, OPT_YES},
+    {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+    {NULL, 0, NULL, 0},
+};
+
 /* Parses `greenlight dlq SUBCOMMAND [options]`. Returns -1 on a usage
  * error (reported), 1 if help was asked for, else 0. */
 static int dlq_parse_args(dlq_ctx_t *ctx, int argc, char **argv) {
-  static const struct option longopts[] = {
-      CLI_COMMON_LONGOPTS,
-      {"topic", required_argument, NULL, OPT_TOPIC},
-      {"reason", required_argument, NULL, OPT_REASON},
-      {"source-topic", required_argument, NULL, OPT_SOURCE_TOPIC},
-      {"key", required_argument, NULL, OPT_KEY},
-      {"from", required_argument, NULL, OPT_FROM},
-      {"to", required_argument, NULL, OPT_TO},
-      {"count", required_argument, NULL, OPT_COUNT},
-      {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-      {"yes", no_argument, NULL, OPT_YES},
-      {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
-      {NULL, 0, NULL, 0},
-  };
-  if (cli_parse_opts(&ctx->common, argc, argv, "", longopts, dlq_own_opt, ctx) < 0) return -1;
+  if (cli_parse_opts(&ctx->common, argc, argv, "", dlq_options, dlq_own_opt, ctx) < 0) return -1;
   if (ctx->common.help) return 1;
   if (optind >= argc) {
     cli_err("which subcommand? usage: greenlight dlq summary|list|redrive [options]");
@@ -521,48 +522,6 @@ static int dlq_redrive(dlq_ctx_t *ctx) {
 
 /* ---- main --------------------------------------------------------------- */
 
-static const char dlq_usage_text[] =
-    "greenlight dlq summary|list|redrive [-b BOOTSTRAP] [-X prop=value ...] [--prefix P]\n"
-    "               [--topic T] [--reason R] [--source-topic T] [--key K]\n"
-    "               [--from TIME] [--to TIME] [--count N] [--timeout-ms T]\n"
-    "               [--dry-run] [--yes]\n"
-    "  Reads the dead-letter topic (greenlight.dlq, or --topic; with the prefix)\n"
-    "  read_committed from its beginning to its end, keeps the records that\n"
-    "  match every filter given, and\n"
-    "  summary   prints one JSON object: total, by_reason (dlq.reason),\n"
-    "            by_source_topic (dlq.topic), first_timestamp_ms,\n"
-    "            last_timestamp_ms and per_hour (UTC hour of the record timestamp)\n"
-    "  list      prints them as JSON lines, as `greenlight tail --raw` does\n"
-    "  redrive   sends each one again to its source topic (dlq.topic, prefix\n"
-    "            included), partitioned by its key (murmur2, as upstream), with\n"
-    "            its original key, value bytes, timestamp and headers except\n"
-    "            dlq.*, plus redriven-from: \"<dlq topic>:<partition>:<offset>\";\n"
-    "            all in one transaction: all are sent or none. Refused, and not\n"
-    "            sent: a record without dlq.topic, one whose value or key was cut\n"
-    "            to fit the DLQ (dlq.value.truncated, dlq.key.truncated), and one\n"
-    "            whose bytes themselves were refused (dlq.reason decode_error,\n"
-    "            unknown_payload, key_mismatch, invalid, unknown_enum or\n"
-    "            too_large): the same bytes would be refused again. The daemons\n"
-    "            drop an event id they already applied, so a second re-drive of\n"
-    "            an applied record changes nothing.\n"
-    "  --reason R        dlq.reason is R (e.g. expired_unmatched)\n"
-    "  --source-topic T  dlq.topic is T (the full name, prefix included)\n"
-    "  --key K           the record key is K\n"
-    "  --from/--to TIME  record timestamp at or after / at or before TIME: epoch\n"
-    "                    ms or RFC 3339 (2026-01-05T08:00:00Z)\n"
-    "  --count N         only the first N matching records\n"
-    "  --timeout-ms T    give up (exit 1) after T ms (default 30000)\n"
-    "  --dry-run         (redrive) print what would be sent as JSON lines, send nothing\n"
-    "  --yes             (redrive) required to send\n"
-    "  Examples:\n"
-    "    greenlight dlq summary --from 2026-01-05T00:00:00Z\n"
-    "    greenlight dlq list --reason expired_unmatched --count 10\n"
-    "    greenlight dlq redrive --reason expired_unmatched --dry-run\n"
-    "    greenlight dlq redrive --reason expired_unmatched --yes\n"
-    "  Exit codes: 0 done (redrive: every selected record sent, or a dry run);\n"
-    "  1 a failure: Kafka, the time-out, the transaction, or (redrive) a record\n"
-    "  refused (the others were sent, as stderr says); 2 bad usage (an unknown\n"
-    "  subcommand or option, a bad TIME, redrive without --yes or --dry-run).\n";
 
 static void dlq_free(dlq_ctx_t *ctx) {
   for (size_t i = 0; i < ctx->n_held; i++) rd_kafka_message_destroy(ctx->held[i]);
@@ -591,7 +550,7 @@ int cli_dlq_main(int argc, char **argv) {
   ctx.timeout_ms = DLQ_TIMEOUT_MS;
   int rc = dlq_parse_args(&ctx, argc, argv);
   if (rc != 0) {
-    if (rc > 0) fputs(dlq_usage_text, stdout);
+    if (rc > 0) cli_help(&cli_cmd_dlq, stdout);
     cli_common_free(&ctx.common);
     return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
   }
@@ -608,3 +567,56 @@ int cli_dlq_main(int argc, char **argv) {
   dlq_free(&ctx);
   return rc;
 }
+
+static const char dlq_synopsis[] =
+    "greenlight dlq summary|list|redrive [-b BOOTSTRAP] [-X prop=value ...] [--prefix P]\n"
+    "               [--topic T] [--reason R] [--source-topic T] [--key K]\n"
+    "               [--from TIME] [--to TIME] [--count N] [--timeout-ms T]\n"
+    "               [--dry-run] [--yes]\n";
+static const char dlq_help[] =
+    "Reads the dead-letter topic (greenlight.dlq, or --topic; with the prefix)\n"
+    "read_committed from its beginning to its end, keeps the records that\n"
+    "match every filter given, and\n"
+    "summary   prints one JSON object: total, by_reason (dlq.reason),\n"
+    "          by_source_topic (dlq.topic), first_timestamp_ms,\n"
+    "          last_timestamp_ms and per_hour (UTC hour of the record timestamp)\n"
+    "list      prints them as JSON lines, as `greenlight tail --raw` does\n"
+    "redrive   sends each one again to its source topic (dlq.topic, prefix\n"
+    "          included), partitioned by its key (murmur2, as upstream), with\n"
+    "          its original key, value bytes, timestamp and headers except\n"
+    "          dlq.*, plus redriven-from: \"<dlq topic>:<partition>:<offset>\";\n"
+    "          all in one transaction: all are sent or none. Refused, and not\n"
+    "          sent: a record without dlq.topic, one whose value or key was cut\n"
+    "          to fit the DLQ (dlq.value.truncated, dlq.key.truncated), and one\n"
+    "          whose bytes themselves were refused (dlq.reason decode_error,\n"
+    "          unknown_payload, key_mismatch, invalid, unknown_enum or\n"
+    "          too_large): the same bytes would be refused again. The daemons\n"
+    "          drop an event id they already applied, so a second re-drive of\n"
+    "          an applied record changes nothing.\n"
+    "--reason R        dlq.reason is R (e.g. expired_unmatched)\n"
+    "--source-topic T  dlq.topic is T (the full name, prefix included)\n"
+    "--key K           the record key is K\n"
+    "--from/--to TIME  record timestamp at or after / at or before TIME: epoch\n"
+    "                  ms or RFC 3339 (2026-01-05T08:00:00Z)\n"
+    "--count N         only the first N matching records\n"
+    "--timeout-ms T    give up (exit 1) after T ms (default 30000)\n"
+    "--dry-run         (redrive) print what would be sent as JSON lines, send nothing\n"
+    "--yes             (redrive) required to send\n";
+static const char dlq_examples[] =
+    "greenlight dlq summary --from 2026-01-05T00:00:00Z\n"
+    "greenlight dlq list --reason expired_unmatched --count 10\n"
+    "greenlight dlq redrive --reason expired_unmatched --dry-run\n"
+    "greenlight dlq redrive --reason expired_unmatched --yes\n";
+static const char *const dlq_words[] = {"summary", "list", "redrive", NULL};
+
+const cli_command_t cli_cmd_dlq = {
+    .name = "dlq",
+    .summary = "summarize, list or re-drive the dead-letter topic",
+    .synopsis = dlq_synopsis,
+    .help = dlq_help,
+    .examples = dlq_examples,
+    .options = dlq_options,
+    .shortopts = NULL,
+    .words = dlq_words,
+    .main = cli_dlq_main,
+};

@@ -502,19 +502,22 @@ static int produce_opt(void *arg_ctx, int opt, const char *arg) {
   return 0;
 }
 
+static const struct option produce_options[] = {
+    CLI_COMMON_LONGOPTS,
+    {"file", required_argument, NULL, OPT_FILE},
+    {"strict", no_argument, NULL, OPT_STRICT},
+    {"transactional", no_argument, NULL, OPT_TRANSACTIONAL},
+    {"no-validate", no_argument, NULL, OPT_NO_VALIDATE},
+    {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+    {NULL, 0, NULL, 0},
+};
+
 /* Parses the options of `greenlight produce`. Returns -1 on a usage error,
  * 1 if help was asked for, else 0. */
 static int produce_parse_args(produce_ctx_t *ctx, int argc, char **argv) {
-  static const struct option longopts[] = {
-      CLI_COMMON_LONGOPTS,
-      {"file", required_argument, NULL, OPT_FILE},
-      {"strict", no_argument, NULL, OPT_STRICT},
-      {"transactional", no_argument, NULL, OPT_TRANSACTIONAL},
-      {"no-validate", no_argument, NULL, OPT_NO_VALIDATE},
-      {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
-      {NULL, 0, NULL, 0},
-  };
-  if (cli_parse_opts(&ctx->common, argc, argv, "f:", longopts, produce_opt, ctx) < 0) return -1;
+  if (cli_parse_opts(&ctx->common, argc, argv, cli_cmd_produce.shortopts, produce_options,
+                     produce_opt, ctx) < 0)
+    return -1;
   if (ctx->common.help) return 1;
   if (optind < argc) {
     cli_err("unexpected argument '%s' (use --file to name the input)", argv[optind]);
@@ -593,7 +596,7 @@ int cli_produce_main(int argc, char **argv) {
   ctx.timeout_ms = 30000;
   int rc = produce_parse_args(&ctx, argc, argv);
   if (rc != 0 || produce_prepare(&ctx) < 0) {
-    if (rc > 0) cli_usage(stdout);
+    if (rc > 0) cli_help(&cli_cmd_produce, stdout);
     produce_free(&ctx);
     return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
   }
@@ -617,3 +620,61 @@ int cli_produce_main(int argc, char **argv) {
   produce_free(&ctx);
   return rc;
 }
+
+static const char produce_synopsis[] =
+    "greenlight produce [-b BOOTSTRAP] [-X prop=value ...] [--prefix P]\n"
+    "                   [--file F|-] [--strict] [--transactional] [--no-validate]\n"
+    "                   [--timeout-ms T]\n";
+static const char produce_help[] =
+    "Reads events as JSON lines and produces them to the input topics. Each\n"
+    "line is one greenlight.v1.Envelope in JSON, e.g.\n"
+    "  {\"event_id\":\"E-1\",\"occurred_at_ms\":1767571200000,\"source\":\"erp.bytedance\",\n"
+    "   \"order_placed\":{\"order_id\":\"O-1\",\"buyer_id\":\"bytedance\",\"units\":200000,\n"
+    "                   \"end_use\":\"COMMERCIAL_CLOUD\"}}\n"
+    "optionally with \"topic\" and \"key\" to override the routing. The topic\n"
+    "follows the payload (order_placed/order_cancelled -> greenlight.orders,\n"
+    "approval_granted/approval_denied -> greenlight.approvals, batch_queued ->\n"
+    "greenlight.batches, shipment_cleared -> greenlight.shipments, tick ->\n"
+    "greenlight.clock, written to every partition); the key is the order_id;\n"
+    "the record timestamp is occurred_at_ms. A line\n"
+    "  {\"topic\":\"T\",\"key\":\"K\",\"value_hex\":\"0a03...\"}\n"
+    "(optional \"headers\":{\"name\":\"value\"}, \"partition\":N, \"timestamp_ms\":T;\n"
+    "\"key_hex\":\"..\" instead of \"key\" for a key JSON text cannot hold)\n"
+    "sends raw bytes as they are; so does a line of `greenlight tail --raw`\n"
+    "(its \"offset\" is ignored; its topic, prefix included, is not prefixed\n"
+    "again). Blank lines are skipped.\n"
+    "\n"
+    "Before it is sent, every envelope is judged by the daemons' own code (the\n"
+    "codec's gl_envelope_validate, which orderd runs on every record): the\n"
+    "checks they make on a record alone (size and string limits, UTF-8, enums,\n"
+    "required fields and ranges, the key = the order_id); the policy and the\n"
+    "order's state are theirs. A bad line is reported as\n"
+    "  greenlight: produce: FILE:LINE: REASON: DETAIL\n"
+    "(FILE is \"stdin\" for standard input; REASON is the dlq.reason the daemon\n"
+    "would give, e.g. invalid, unknown_enum, key_mismatch; an enum name it does\n"
+    "not know lists the allowed ones) and skipped; the exit code is then 2.\n"
+    "Ends with 'produced N records (M failed)' on standard error.\n"
+    "\n"
+    "  --file F, -f F    read F instead of standard input (\"-\" = standard input)\n"
+    "  --strict          stop at the first bad line (nothing after it is sent)\n"
+    "  --transactional   produce everything in one transaction: read_committed\n"
+    "                    readers see all of it at once, or none of it\n"
+    "  --no-validate     send envelopes that fail that validation (tests)\n"
+    "  --timeout-ms T    give up on undelivered records after T ms (default 30000)\n";
+static const char produce_examples[] =
+    "greenlight produce --file orders.jsonl --strict\n"
+    "greenlight produce --transactional -b kafka-1:9092 < day.jsonl\n"
+    "greenlight tail greenlight.orders --offset -10 --exit-at-end --raw > last10.jsonl\n"
+    "greenlight produce --file last10.jsonl\n";
+
+const cli_command_t cli_cmd_produce = {
+    .name = "produce",
+    .summary = "read events as JSON lines and produce them to the input topics",
+    .synopsis = produce_synopsis,
+    .help = produce_help,
+    .examples = produce_examples,
+    .options = produce_options,
+    .shortopts = "f:",
+    .words = NULL,
+    .main = cli_produce_main,
+};

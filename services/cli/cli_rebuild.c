@@ -35,7 +35,6 @@
 #include "greenlight/gl_json.h"
 
 #define REBUILD_TIMEOUT_S 3600
-#define REBUILD_EXIT_TROUBLE 4
 #define REBUILD_MAX_TOPIC 249
 
 enum {
@@ -80,43 +79,6 @@ typedef struct rebuild_ctx {
   char log_path[512];
 } rebuild_ctx_t;
 
-static const char rebuild_usage_text[] =
-    "usage: greenlight rebuild orderd|batchd [--config FILE] [--policy FILE] [--until TIME]\n"
-    "                          [--shadow ID] [--keep] [--json] [--limit N] [--timeout SECONDS]\n"
-    "                          [--daemon-bin PATH] [-b BOOTSTRAP] [--prefix P] [-X prop=value]\n"
-    "                          [-- DAEMON-SETTING ...]\n"
-    "\n"
-    "Runs the daemon's own executable over its inputs, from their beginning to\n"
-    "the end offsets it finds when it starts (or --until), into a shadow app id\n"
-    "and shadow output topics, then compares the shadow's output with the live\n"
-    "one record by record per key (timestamps, values and headers; not offsets)\n"
-    "and prints, for each key that differs, its first difference side by side,\n"
-    "then a summary. The daemon's settings are its own: --config is the live\n"
-    "daemon's config file, settings after -- are passed to it (e.g.\n"
-    "--max.idle.ms=500), and its effective app.id, topic.prefix, topics and\n"
-    "connection are read back with --check-config.\n"
-    "\n"
-    "  --config FILE     the live daemon's config file\n"
-    "  --policy FILE     orderd: rebuild under this policy (what would have happened)\n"
-    "  --until TIME      process only records stamped before TIME (epoch ms or RFC 3339)\n"
-    "  --shadow ID       the shadow's name (default rebuild-<UTC time>-<pid>): app id\n"
-    "                    <app.id>.ID, topics <topic>.ID\n"
-    "  --keep            keep the shadow topics and group (default: delete them)\n"
-    "  --json            one JSON line per key that differs, then {\"summary\":...}\n"
-    "  --limit N         show at most N keys that differ (default 100; 0 = all)\n"
-    "  --timeout SECONDS give up after this long (default 3600)\n"
-    "  --daemon-bin PATH the executable (default: beside greenlight, or on PATH)\n"
-    "\n"
-    "What is compared: orderd's status topic, batchd's status topic. A live\n"
-    "OrderStatus caused by an input record past the shadow's end is left out.\n"
-    "\n"
-    "Exit codes: 0 equal, 1 different, 2 bad option or setting, 4 the rebuild\n"
-    "could not run (broker, daemon exit, timeout, interrupted).\n"
-    "\n"
-    "Examples:\n"
-    "  greenlight rebuild orderd --config /etc/greenlight/orderd.conf\n"
-    "  greenlight rebuild orderd --policy /tmp/bar-research.policy --json\n"
-    "  greenlight rebuild batchd --keep --shadow check1\n";
 
 static int rebuild_opt(void *arg, int opt, const char *val) {
   rebuild_ctx_t *ctx = arg;
@@ -148,24 +110,26 @@ static int rebuild_opt(void *arg, int opt, const char *val) {
   }
 }
 
+static const struct option rebuild_options[] = {
+    CLI_COMMON_LONGOPTS,
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"policy", required_argument, NULL, OPT_POLICY},
+    {"shadow", required_argument, NULL, OPT_SHADOW},
+    {"keep", no_argument, NULL, OPT_KEEP},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"until", required_argument, NULL, OPT_UNTIL},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"daemon-bin", required_argument, NULL, OPT_DAEMON_BIN},
+    {NULL, 0, NULL, 0},
+};
+
 /* Returns 0 to go on, 1 after --help, -1 on a usage error. Sets *rest to
  * the operands after the daemon's name. */
 static int rebuild_parse(rebuild_ctx_t *ctx, int argc, char **argv, char ***rest, size_t *n_rest,
                          const char **name) {
-  static const struct option longopts[] = {
-      CLI_COMMON_LONGOPTS,
-      {"config", required_argument, NULL, OPT_CONFIG},
-      {"policy", required_argument, NULL, OPT_POLICY},
-      {"shadow", required_argument, NULL, OPT_SHADOW},
-      {"keep", no_argument, NULL, OPT_KEEP},
-      {"json", no_argument, NULL, OPT_JSON},
-      {"limit", required_argument, NULL, OPT_LIMIT},
-      {"until", required_argument, NULL, OPT_UNTIL},
-      {"timeout", required_argument, NULL, OPT_TIMEOUT},
-      {"daemon-bin", required_argument, NULL, OPT_DAEMON_BIN},
-      {NULL, 0, NULL, 0},
-  };
-  if (cli_parse_opts(&ctx->common, argc, argv, "", longopts, rebuild_opt, ctx) < 0) return -1;
+  if (cli_parse_opts(&ctx->common, argc, argv, "", rebuild_options, rebuild_opt, ctx) < 0)
+    return -1;
   if (ctx->common.help) return 1;
   if (optind >= argc) {
     cli_err("which daemon? expected orderd or batchd (see --help)");
@@ -564,7 +528,7 @@ int cli_rebuild_main(int argc, char **argv) {
   const char *name = NULL;
   int rc = rebuild_parse(&ctx, argc, argv, &rest, &n_rest, &name);
   if (rc != 0) {
-    if (rc > 0) fputs(rebuild_usage_text, stdout);
+    if (rc > 0) cli_help(&cli_cmd_rebuild, stdout);
     rebuild_free(&ctx);
     return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
   }
@@ -585,7 +549,7 @@ int cli_rebuild_main(int argc, char **argv) {
     rebuild_free(&ctx);
     return CLI_EXIT_USAGE;
   }
-  int exit_code = REBUILD_EXIT_TROUBLE;
+  int exit_code = CLI_EXIT_NOT_RUN;
   cli_diff_summary_t sum;
   memset(&sum, 0, sizeof sum);
   if ((ctx.admin = cli_admin_new(&ctx.common)) &&
@@ -594,9 +558,57 @@ int cli_rebuild_main(int argc, char **argv) {
     if (rc == -2) exit_code = CLI_EXIT_USAGE;
     if (rc == 0 && rebuild_run(&ctx) == 0 && rebuild_read_ends(&ctx) == 0 &&
         rebuild_compare(&ctx, &sum) == 0)
-      exit_code = sum.different + sum.only_live + sum.only_shadow == 0 ? CLI_EXIT_OK : 1;
+      exit_code = sum.different + sum.only_live + sum.only_shadow == 0 ? CLI_EXIT_OK
+                                                                       : CLI_EXIT_DIFFERENT;
   }
   rebuild_cleanup(&ctx);
   rebuild_free(&ctx);
   return exit_code;
 }
+
+static const char rebuild_synopsis[] =
+    "greenlight rebuild orderd|batchd [--config FILE] [--policy FILE] [--until TIME]\n"
+    "                   [--shadow ID] [--keep] [--json] [--limit N] [--timeout SECONDS]\n"
+    "                   [--daemon-bin PATH] [-b BOOTSTRAP] [--prefix P] [-X prop=value]\n"
+    "                   [-- DAEMON-SETTING ...]\n";
+static const char rebuild_help[] =
+    "Runs the daemon's own executable over its inputs, from their beginning to\n"
+    "the end offsets it finds when it starts (or --until), into a shadow app id\n"
+    "and shadow output topics, then compares the shadow's output with the live\n"
+    "one record by record per key (timestamps, values and headers; not offsets)\n"
+    "and prints, for each key that differs, its first difference side by side,\n"
+    "then a summary. The daemon's settings are its own: --config is the live\n"
+    "daemon's config file, settings after -- are passed to it (e.g.\n"
+    "--max.idle.ms=500), and its effective app.id, topic.prefix, topics and\n"
+    "connection are read back with --check-config.\n"
+    "\n"
+    "  --config FILE     the live daemon's config file\n"
+    "  --policy FILE     orderd: rebuild under this policy (what would have happened)\n"
+    "  --until TIME      process only records stamped before TIME (epoch ms or RFC 3339)\n"
+    "  --shadow ID       the shadow's name (default rebuild-<UTC time>-<pid>): app id\n"
+    "                    <app.id>.ID, topics <topic>.ID\n"
+    "  --keep            keep the shadow topics and group (default: delete them)\n"
+    "  --json            one JSON line per key that differs, then {\"summary\":...}\n"
+    "  --limit N         show at most N keys that differ (default 100; 0 = all)\n"
+    "  --timeout SECONDS give up after this long (default 3600)\n"
+    "  --daemon-bin PATH the executable (default: beside greenlight, or on PATH)\n"
+    "\n"
+    "What is compared: orderd's status topic, batchd's status topic. A live\n"
+    "OrderStatus caused by an input record past the shadow's end is left out.\n";
+static const char rebuild_examples[] =
+    "greenlight rebuild orderd --config /etc/greenlight/orderd.conf\n"
+    "greenlight rebuild orderd --policy /tmp/bar-research.policy --json\n"
+    "greenlight rebuild batchd --keep --shadow check1\n";
+static const char *const rebuild_words[] = {"orderd", "batchd", NULL};
+
+const cli_command_t cli_cmd_rebuild = {
+    .name = "rebuild",
+    .summary = "run a daemon over its inputs into a shadow and diff it with live",
+    .synopsis = rebuild_synopsis,
+    .help = rebuild_help,
+    .examples = rebuild_examples,
+    .options = rebuild_options,
+    .shortopts = NULL,
+    .words = rebuild_words,
+    .main = cli_rebuild_main,
+};

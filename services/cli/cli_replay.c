@@ -197,25 +197,27 @@ static int replay_check_args(replay_ctx_t *ctx, int argc, char **argv) {
   return 0;
 }
 
+static const struct option replay_options[] = {
+    CLI_COMMON_LONGOPTS,
+    {"to-topic", required_argument, NULL, OPT_TO_TOPIC},
+    {"from", required_argument, NULL, OPT_FROM},
+    {"until", required_argument, NULL, OPT_UNTIL},
+    {"offset", required_argument, NULL, OPT_OFFSET},
+    {"partition", required_argument, NULL, OPT_PARTITION},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"type", required_argument, NULL, OPT_TYPE},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"end-offset", required_argument, NULL, OPT_END_OFFSET},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"transactional", no_argument, NULL, OPT_TRANSACTIONAL},
+    {NULL, 0, NULL, 0},
+};
+
 /* Parses the options of `greenlight replay`. Returns -1 on a usage error,
  * 1 if help was asked for, else 0. */
 static int replay_parse_args(replay_ctx_t *ctx, int argc, char **argv) {
-  static const struct option longopts[] = {
-      CLI_COMMON_LONGOPTS,
-      {"to-topic", required_argument, NULL, OPT_TO_TOPIC},
-      {"from", required_argument, NULL, OPT_FROM},
-      {"until", required_argument, NULL, OPT_UNTIL},
-      {"offset", required_argument, NULL, OPT_OFFSET},
-      {"partition", required_argument, NULL, OPT_PARTITION},
-      {"key", required_argument, NULL, OPT_KEY},
-      {"type", required_argument, NULL, OPT_TYPE},
-      {"rate", required_argument, NULL, OPT_RATE},
-      {"end-offset", required_argument, NULL, OPT_END_OFFSET},
-      {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-      {"transactional", no_argument, NULL, OPT_TRANSACTIONAL},
-      {NULL, 0, NULL, 0},
-  };
-  if (cli_parse_opts(&ctx->common, argc, argv, "", longopts, replay_parse_opt, ctx) < 0) return -1;
+  if (cli_parse_opts(&ctx->common, argc, argv, "", replay_options, replay_parse_opt, ctx) < 0)
+    return -1;
   if (ctx->common.help) return 1;
   return replay_check_args(ctx, argc - optind, argv + optind);
 }
@@ -625,7 +627,7 @@ int cli_replay_main(int argc, char **argv) {
   cli_common_init(&ctx.common);
   int rc = replay_parse_args(&ctx, argc, argv);
   if (rc != 0) {
-    if (rc > 0) cli_usage(stdout);
+    if (rc > 0) cli_help(&cli_cmd_replay, stdout);
     cli_common_free(&ctx.common);
     return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
   }
@@ -633,3 +635,54 @@ int cli_replay_main(int argc, char **argv) {
   replay_free(&ctx);
   return exit_code;
 }
+
+static const char replay_synopsis[] =
+    "greenlight replay SOURCE --to-topic DEST [-b BOOTSTRAP] [-X prop=value ...]\n"
+    "                  [--prefix P] [--from TIME] [--until TIME] [--offset N|beginning]\n"
+    "                  [--partition P | --key K] [--type NAME] [--rate N] [--dry-run]\n"
+    "                  [--end-offset N] [--transactional]\n";
+static const char replay_help[] =
+    "Copies a fixed slice of SOURCE (read_committed) into DEST, which may be\n"
+    "SOURCE itself: each partition from its start up to its end as it was\n"
+    "when the replay began (records appended later are not copied). Every\n"
+    "record keeps its key, value bytes, headers and timestamp; a keyed one is\n"
+    "placed by Java's partitioner (murmur2), a keyless one in the partition\n"
+    "number it had (DEST must have as many partitions as are read: else exit 2).\n"
+    "\n"
+    "  --to-topic DEST   the destination (prefixed like SOURCE)\n"
+    "  --from TIME       start at each partition's first record stamped at or\n"
+    "                    after TIME: epoch ms or RFC 3339 (2026-01-05T08:00:00Z)\n"
+    "  --until TIME      end of the time range: records stamped at or after TIME\n"
+    "                    are not copied\n"
+    "  --offset N|beginning  start at offset N (default: the earliest)\n"
+    "  --end-offset N    (with --partition or --key) stop before offset N\n"
+    "  --partition P     copy partition P only\n"
+    "  --key K           copy only K's records, read from K's partition\n"
+    "  --type NAME       copy only envelopes whose payload is NAME (order_placed,\n"
+    "                    approval_granted, tick, ...); records that do not decode\n"
+    "                    as valid envelopes are skipped and counted\n"
+    "  --rate N          at most N records per second\n"
+    "  --dry-run         send nothing: print each record that would be sent, as\n"
+    "                    tail --raw does\n"
+    "  --transactional   the whole copy in one transaction: all or nothing\n"
+    "\n"
+    "Progress goes to standard error (a bar on a terminal, else a JSON line\n"
+    "every 5 s), then 'copied N records, skipped M, S seconds'. On SIGINT or\n"
+    "SIGTERM it flushes what was sent (or aborts the transaction), prints each\n"
+    "partition's next offset not copied with the command that copies the rest\n"
+    "of its slice (--offset, --end-offset), and exits 0.\n";
+static const char replay_examples[] =
+    "greenlight replay greenlight.orders --to-topic greenlight.orders --from 2026-01-05T08:00:00Z --rate 500\n"
+    "greenlight replay greenlight.orders --to-topic orders.copy --key O-1 --dry-run\n";
+
+const cli_command_t cli_cmd_replay = {
+    .name = "replay",
+    .summary = "copy a slice of a topic into another topic (or the same one)",
+    .synopsis = replay_synopsis,
+    .help = replay_help,
+    .examples = replay_examples,
+    .options = replay_options,
+    .shortopts = NULL,
+    .words = NULL,
+    .main = cli_replay_main,
+};

@@ -86,69 +86,6 @@ typedef struct reset_ctx {
   cli_group_t group;
 } reset_ctx_t;
 
-static const char reset_usage_text[] =
-    "usage: greenlight reset orderd|batchd [--to-earliest | --to-time TIME]\n"
-    "         [--to-offset TOPIC:PARTITION:OFFSET ...] [--dry-run | --yes]\n"
-    "         [--wait SECONDS] [--json] [--timeout SECONDS] [--config FILE]\n"
-    "         [--daemon-bin PATH] [-b BOOTSTRAP] [--prefix P] [-X prop=value]\n"
-    "         [-- DAEMON-SETTING ...]\n"
-    "\n"
-    "Moves the daemon's consumer group (<prefix><app.id>) on every input\n"
-    "partition to its earliest offset (the default), to its first record\n"
-    "stamped at or after --to-time, or to the offset given, and clears the\n"
-    "daemon's state: its changelog topic is deleted and created again, empty,\n"
-    "with the same partitions, replication and topic configs (created if it is\n"
-    "missing). Started again, the daemon restores nothing and processes its\n"
-    "inputs from there, as a fresh run over the same records would, and\n"
-    "publishes again what it processes. As Kafka Streams' application reset\n"
-    "tool does. The daemon's settings are its own, read with --check-config\n"
-    "as rebuild does: --config is its config file, settings after -- are\n"
-    "passed to it (e.g. --app.id=orderd-blue).\n"
-    "\n"
-    "It refuses (exit 1, nothing changed) while the group has members. The\n"
-    "daemons are static members (group.instance.id): a stopped daemon stays a\n"
-    "member until its session times out (session.timeout.ms, 45 s by\n"
-    "default); --wait waits for that.\n"
-    "\n"
-    "  --to-earliest      each input partition's earliest offset (the default)\n"
-    "  --to-time TIME     each partition's first record stamped at or after TIME\n"
-    "                     (epoch ms or RFC 3339); a partition without one: its end\n"
-    "  --to-offset TOPIC:PARTITION:OFFSET\n"
-    "                     that partition to OFFSET (repeatable; TOPIC an input,\n"
-    "                     with or without the prefix). The partitions not named go\n"
-    "                     where --to-earliest or --to-time puts them: the whole\n"
-    "                     state is cleared, so no partition may keep its offset\n"
-    "  --dry-run          print the plan, change nothing (also while the daemon runs)\n"
-    "  --yes              do it; without --yes or --dry-run: the plan, then exit 2\n"
-    "  --wait SECONDS     with --yes: wait up to SECONDS for the members to leave\n"
-    "  --json             the plan as JSON lines (the group, each partition, the\n"
-    "                     changelog), then {\"result\":...}\n"
-    "  --timeout SECONDS  give up on a step (a request to the broker) after this\n"
-    "                     long (default 30)\n"
-    "  --config FILE      the daemon's config file\n"
-    "  --daemon-bin PATH  the executable (default: beside greenlight, or on PATH)\n"
-    "\n"
-    "Left alone: the outputs and the DLQ (what is processed again is published\n"
-    "again), and greenlight-batchd.repartition when orderd is reset: batchd\n"
-    "drops an order status whose version it already has, so the statuses\n"
-    "orderd publishes again leave the batch views as they were. Resetting\n"
-    "batchd rebuilds its views from the repartition topic, its input, whose\n"
-    "offsets it moves like any input's.\n"
-    "\n"
-    "Order of the work: the members check, the new offsets committed (the\n"
-    "broker refuses them if a member joined meanwhile), the changelog emptied,\n"
-    "the members checked again. A step that fails says what was done; the\n"
-    "same reset again completes it.\n"
-    "\n"
-    "Exit codes: 0 done (or --dry-run), 1 refused (live members) or failed\n"
-    "(what was done is said), 2 bad option, setting or --to-offset, or\n"
-    "neither --yes nor --dry-run.\n"
-    "\n"
-    "Examples:\n"
-    "  greenlight reset orderd --dry-run\n"
-    "  greenlight reset orderd --to-time 2026-01-05T08:00:00Z --yes --wait 60\n"
-    "  greenlight reset batchd --to-offset greenlight-batchd.repartition:2:1500 --yes\n"
-    "  greenlight reset orderd --config /etc/greenlight/orderd.conf --yes\n";
 
 /* ---- Options -------------------------------------------------------------- */
 
@@ -203,25 +140,26 @@ static int reset_opt(void *arg, int opt, const char *val) {
   }
 }
 
+static const struct option reset_options[] = {
+    CLI_COMMON_LONGOPTS,
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"daemon-bin", required_argument, NULL, OPT_DAEMON_BIN},
+    {"to-earliest", no_argument, NULL, OPT_TO_EARLIEST},
+    {"to-time", required_argument, NULL, OPT_TO_TIME},
+    {"to-offset", required_argument, NULL, OPT_TO_OFFSET},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"yes", no_argument, NULL, OPT_YES},
+    {"wait", required_argument, NULL, OPT_WAIT},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {NULL, 0, NULL, 0},
+};
+
 /* Returns 0 to go on, 1 after --help, -1 on a usage error; *name is the
  * daemon, *rest the settings after it. */
 static int reset_parse(reset_ctx_t *ctx, int argc, char **argv, const char **name, char ***rest,
                        size_t *n_rest) {
-  static const struct option longopts[] = {
-      CLI_COMMON_LONGOPTS,
-      {"config", required_argument, NULL, OPT_CONFIG},
-      {"daemon-bin", required_argument, NULL, OPT_DAEMON_BIN},
-      {"to-earliest", no_argument, NULL, OPT_TO_EARLIEST},
-      {"to-time", required_argument, NULL, OPT_TO_TIME},
-      {"to-offset", required_argument, NULL, OPT_TO_OFFSET},
-      {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-      {"yes", no_argument, NULL, OPT_YES},
-      {"wait", required_argument, NULL, OPT_WAIT},
-      {"json", no_argument, NULL, OPT_JSON},
-      {"timeout", required_argument, NULL, OPT_TIMEOUT},
-      {NULL, 0, NULL, 0},
-  };
-  if (cli_parse_opts(&ctx->common, argc, argv, "", longopts, reset_opt, ctx) < 0) return -1;
+  if (cli_parse_opts(&ctx->common, argc, argv, "", reset_options, reset_opt, ctx) < 0) return -1;
   if (ctx->common.help) return 1;
   if (ctx->to_earliest && ctx->to_time) {
     cli_err("--to-earliest and --to-time: give one of them");
@@ -704,7 +642,7 @@ int cli_reset_main(int argc, char **argv) {
   size_t n_rest = 0;
   int rc = reset_parse(&ctx, argc, argv, &name, &rest, &n_rest);
   if (rc != 0) {
-    if (rc > 0) fputs(reset_usage_text, stdout);
+    if (rc > 0) cli_help(&cli_cmd_reset, stdout);
     reset_free(&ctx);
     return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
   }
@@ -716,3 +654,75 @@ int cli_reset_main(int argc, char **argv) {
   reset_free(&ctx);
   return rc;
 }
+
+static const char reset_synopsis[] =
+    "greenlight reset orderd|batchd [--to-earliest | --to-time TIME]\n"
+    "         [--to-offset TOPIC:PARTITION:OFFSET ...] [--dry-run | --yes]\n"
+    "         [--wait SECONDS] [--json] [--timeout SECONDS] [--config FILE]\n"
+    "         [--daemon-bin PATH] [-b BOOTSTRAP] [--prefix P] [-X prop=value]\n"
+    "         [-- DAEMON-SETTING ...]\n";
+static const char reset_help[] =
+    "Moves the daemon's consumer group (<prefix><app.id>) on every input\n"
+    "partition to its earliest offset (the default), to its first record\n"
+    "stamped at or after --to-time, or to the offset given, and clears the\n"
+    "daemon's state: its changelog topic is deleted and created again, empty,\n"
+    "with the same partitions, replication and topic configs (created if it is\n"
+    "missing). Started again, the daemon restores nothing and processes its\n"
+    "inputs from there, as a fresh run over the same records would, and\n"
+    "publishes again what it processes. As Kafka Streams' application reset\n"
+    "tool does. The daemon's settings are its own, read with --check-config\n"
+    "as rebuild does: --config is its config file, settings after -- are\n"
+    "passed to it (e.g. --app.id=orderd-blue).\n"
+    "\n"
+    "It refuses (exit 1, nothing changed) while the group has members. The\n"
+    "daemons are static members (group.instance.id): a stopped daemon stays a\n"
+    "member until its session times out (session.timeout.ms, 45 s by\n"
+    "default); --wait waits for that.\n"
+    "\n"
+    "  --to-earliest      each input partition's earliest offset (the default)\n"
+    "  --to-time TIME     each partition's first record stamped at or after TIME\n"
+    "                     (epoch ms or RFC 3339); a partition without one: its end\n"
+    "  --to-offset TOPIC:PARTITION:OFFSET\n"
+    "                     that partition to OFFSET (repeatable; TOPIC an input,\n"
+    "                     with or without the prefix). The partitions not named go\n"
+    "                     where --to-earliest or --to-time puts them: the whole\n"
+    "                     state is cleared, so no partition may keep its offset\n"
+    "  --dry-run          print the plan, change nothing (also while the daemon runs)\n"
+    "  --yes              do it; without --yes or --dry-run: the plan, then exit 2\n"
+    "  --wait SECONDS     with --yes: wait up to SECONDS for the members to leave\n"
+    "  --json             the plan as JSON lines (the group, each partition, the\n"
+    "                     changelog), then {\"result\":...}\n"
+    "  --timeout SECONDS  give up on a step (a request to the broker) after this\n"
+    "                     long (default 30)\n"
+    "  --config FILE      the daemon's config file\n"
+    "  --daemon-bin PATH  the executable (default: beside greenlight, or on PATH)\n"
+    "\n"
+    "Left alone: the outputs and the DLQ (what is processed again is published\n"
+    "again), and greenlight-batchd.repartition when orderd is reset: batchd\n"
+    "drops an order status whose version it already has, so the statuses\n"
+    "orderd publishes again leave the batch views as they were. Resetting\n"
+    "batchd rebuilds its views from the repartition topic, its input, whose\n"
+    "offsets it moves like any input's.\n"
+    "\n"
+    "Order of the work: the members check, the new offsets committed (the\n"
+    "broker refuses them if a member joined meanwhile), the changelog emptied,\n"
+    "the members checked again. A step that fails says what was done; the\n"
+    "same reset again completes it.\n";
+static const char reset_examples[] =
+    "greenlight reset orderd --dry-run\n"
+    "greenlight reset orderd --to-time 2026-01-05T08:00:00Z --yes --wait 60\n"
+    "greenlight reset batchd --to-offset greenlight-batchd.repartition:2:1500 --yes\n"
+    "greenlight reset orderd --config /etc/greenlight/orderd.conf --yes\n";
+static const char *const reset_words[] = {"orderd", "batchd", NULL};
+
+const cli_command_t cli_cmd_reset = {
+    .name = "reset",
+    .summary = "move a daemon's group back, to a time or offsets; clear its state",
+    .synopsis = reset_synopsis,
+    .help = reset_help,
+    .examples = reset_examples,
+    .options = reset_options,
+    .shortopts = NULL,
+    .words = reset_words,
+    .main = cli_reset_main,
+};

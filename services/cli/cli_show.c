@@ -18,12 +18,26 @@
 #define SHOW_BATCH_TOPIC "greenlight.batch-status"
 #define SHOW_TIMEOUT_MS "30000"
 
-/* True for the shared and tail options that take a value. */
+/* show's options: its own, and those of tail's it passes on. */
+enum { OPT_BATCH = CLI_OPT_FIRST_OWN, OPT_HISTORY, OPT_TIMEOUT, OPT_OFFSET, OPT_FROM, OPT_DEFAULTS,
+       OPT_RAW };
+static const struct option show_options[] = {
+    CLI_COMMON_LONGOPTS,
+    {"batch", no_argument, NULL, OPT_BATCH},
+    {"history", no_argument, NULL, OPT_HISTORY},
+    {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+    {"offset", required_argument, NULL, OPT_OFFSET},
+    {"from", required_argument, NULL, OPT_FROM},
+    {"defaults", no_argument, NULL, OPT_DEFAULTS},
+    {"raw", no_argument, NULL, OPT_RAW},
+    {NULL, 0, NULL, 0},
+};
+
+/* True for the options that take a separate value. */
 static bool show_takes_value(const char *a) {
-  static const char *const opts[] = {"-b", "--bootstrap", "-X", "--prefix", "--timeout-ms",
-                                     "--offset", "--from", NULL};
-  for (const char *const *o = opts; *o; o++)
-    if (strcmp(a, *o) == 0) return true;
+  if (strcmp(a, "-b") == 0 || strcmp(a, "-X") == 0) return true;
+  for (const struct option *o = show_options; a[0] == '-' && a[1] == '-' && o->name; o++)
+    if (o->has_arg == required_argument && strcmp(a + 2, o->name) == 0) return true;
   return false;
 }
 
@@ -80,3 +94,38 @@ int cli_show_main(int argc, char **argv) {
   free(targv);
   return rc;
 }
+
+static const char show_synopsis[] =
+    "greenlight show ID [--batch] [--history] [-b BOOTSTRAP] [-X prop=value ...]\n"
+    "                [--prefix P] [--timeout-ms T] [--defaults] [--raw]\n"
+    "                [--offset N|-N|beginning|end | --from TIME]\n";
+static const char show_help[] =
+    "Prints the last committed status of order ID from greenlight.order-status\n"
+    "(with --batch: of batch ID, or ~waiting, from greenlight.batch-status) as\n"
+    "one JSON line, like tail; reads only ID's partition and needs no daemon.\n"
+    "Exits 3 if there is none.\n"
+    "\n"
+    "  --batch           ID is a batch: read greenlight.batch-status\n"
+    "  --history         every version, oldest first\n"
+    "  --offset N|-N|beginning|end, --from TIME\n"
+    "                    read ID's partition from there on, as tail does: the\n"
+    "                    last status (or --history's versions) since TIME\n"
+    "  --timeout-ms T    give up (exit 1) after T ms (default 30000)\n"
+    "  --defaults        also print fields that hold their zero value\n"
+    "  --raw             print the value as \"value_hex\"\n";
+static const char show_examples[] =
+    "greenlight show O-1\n"
+    "greenlight show O-1 --history\n"
+    "greenlight show CN-B1 --batch --from 2026-01-05T08:00:00Z\n";
+
+const cli_command_t cli_cmd_show = {
+    .name = "show",
+    .summary = "print an order's (or a batch's) last published status",
+    .synopsis = show_synopsis,
+    .help = show_help,
+    .examples = show_examples,
+    .options = show_options,
+    .shortopts = NULL,
+    .words = NULL,
+    .main = cli_show_main,
+};

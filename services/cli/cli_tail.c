@@ -181,26 +181,27 @@ static int tail_opt(void *arg_ctx, int opt, const char *arg) {
   return 0;
 }
 
+static const struct option tail_options[] = {
+    CLI_COMMON_LONGOPTS,
+    {"from-beginning", no_argument, NULL, OPT_FROM_BEGINNING},
+    {"exit-at-end", no_argument, NULL, OPT_EXIT_AT_END},
+    {"count", required_argument, NULL, OPT_COUNT},
+    {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+    {"type", required_argument, NULL, OPT_TYPE},
+    {"defaults", no_argument, NULL, OPT_DEFAULTS},
+    {"raw", no_argument, NULL, OPT_RAW},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"last", no_argument, NULL, OPT_LAST},
+    {"offset", required_argument, NULL, OPT_OFFSET},
+    {"from", required_argument, NULL, OPT_FROM},
+    {"partition", required_argument, NULL, OPT_PARTITION},
+    {NULL, 0, NULL, 0},
+};
+
 /* Parses the options of `greenlight tail`. Returns -1 on a usage error, 1
  * if help was asked for, else 0. */
 static int tail_parse_args(tail_ctx_t *ctx, int argc, char **argv) {
-  static const struct option longopts[] = {
-      CLI_COMMON_LONGOPTS,
-      {"from-beginning", no_argument, NULL, OPT_FROM_BEGINNING},
-      {"exit-at-end", no_argument, NULL, OPT_EXIT_AT_END},
-      {"count", required_argument, NULL, OPT_COUNT},
-      {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
-      {"type", required_argument, NULL, OPT_TYPE},
-      {"defaults", no_argument, NULL, OPT_DEFAULTS},
-      {"raw", no_argument, NULL, OPT_RAW},
-      {"key", required_argument, NULL, OPT_KEY},
-      {"last", no_argument, NULL, OPT_LAST},
-      {"offset", required_argument, NULL, OPT_OFFSET},
-      {"from", required_argument, NULL, OPT_FROM},
-      {"partition", required_argument, NULL, OPT_PARTITION},
-      {NULL, 0, NULL, 0},
-  };
-  if (cli_parse_opts(&ctx->common, argc, argv, "", longopts, tail_opt, ctx) < 0) return -1;
+  if (cli_parse_opts(&ctx->common, argc, argv, "", tail_options, tail_opt, ctx) < 0) return -1;
   if (ctx->common.help) return 1;
   if (ctx->key && ctx->partition >= 0) {
     cli_err("--key and --partition: give one (a key is read from its own partition)");
@@ -367,7 +368,7 @@ int cli_tail_main(int argc, char **argv) {
   cli_common_init(&ctx.common);
   int rc = tail_parse_args(&ctx, argc, argv);
   if (rc != 0) {
-    if (rc > 0) cli_usage(stdout);
+    if (rc > 0) cli_help_current(stdout); /* tail's, or show's. */
     cli_common_free(&ctx.common);
     return rc > 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
   }
@@ -392,3 +393,51 @@ out:
   cli_common_free(&ctx.common);
   return exit_code;
 }
+
+static const char tail_synopsis[] =
+    "greenlight tail TOPIC [-b BOOTSTRAP] [-X prop=value ...] [--prefix P]\n"
+    "                [--offset N|-N|beginning|end | --from TIME | --from-beginning]\n"
+    "                [--partition P | --key K] [--exit-at-end] [--count N] [--last]\n"
+    "                [--timeout-ms T] [--type NAME] [--defaults] [--raw]\n";
+static const char tail_help[] =
+    "Reads every partition of TOPIC (read_committed, no consumer group) and\n"
+    "prints one line per record:\n"
+    "  {\"topic\":..,\"partition\":..,\"offset\":..,\"timestamp_ms\":..,\"key\":..,\n"
+    "   \"headers\":{..},\"type\":\"greenlight.v1.OrderStatus\",\"value\":{..}}\n"
+    "The value is decoded by its message-type header (or --type); a value\n"
+    "that cannot be decoded is printed as \"value_hex\".\n"
+    "\n"
+    "  --offset N|-N|beginning|end\n"
+    "                    where each partition starts: at offset N, N records\n"
+    "                    before its end, its earliest offset, or its end (only\n"
+    "                    new records: the default)\n"
+    "  --from TIME       start at each partition's first record stamped at or\n"
+    "                    after TIME: epoch ms or RFC 3339 (2026-01-05T08:00:00Z)\n"
+    "  --from-beginning  the same as --offset beginning\n"
+    "  --partition P     read partition P only\n"
+    "  --key K           only records with key K, read from the partition Java's\n"
+    "                    partitioner (murmur2) puts K in\n"
+    "  --exit-at-end     stop once every partition is at its end\n"
+    "  --count N         stop after N records\n"
+    "  --last            print only the last record, at the end (exit 3 if none)\n"
+    "  --timeout-ms T    give up (exit 1) if not done after T ms\n"
+    "  --type NAME       decode every value as NAME, e.g. greenlight.v1.OrderStatus\n"
+    "  --defaults        also print fields that hold their zero value\n"
+    "  --raw             print every value as \"value_hex\" (exact bytes, for diffs\n"
+    "                    and for greenlight produce)\n";
+static const char tail_examples[] =
+    "greenlight tail greenlight.order-status --from-beginning --exit-at-end\n"
+    "greenlight tail greenlight.orders --from 2026-01-05T08:00:00Z --count 100\n"
+    "greenlight tail greenlight.order-status --key O-1 --offset beginning --exit-at-end --last\n";
+
+const cli_command_t cli_cmd_tail = {
+    .name = "tail",
+    .summary = "print the records of a topic as JSON lines",
+    .synopsis = tail_synopsis,
+    .help = tail_help,
+    .examples = tail_examples,
+    .options = tail_options,
+    .shortopts = NULL,
+    .words = NULL,
+    .main = cli_tail_main,
+};

@@ -101,36 +101,6 @@ typedef struct topics_ctx {
   json_t *problems;      /* Array of strings. */
 } topics_ctx_t;
 
-static const char topics_usage_text[] =
-    "usage: greenlight topics create [--partitions N] [--replication-factor R]\n"
-    "                                [--dry-run] [EXTRA ...] [common options]\n"
-    "       greenlight topics check [common options]\n"
-    "\n"
-    "create  creates every topic of a deployment, as deploy/local/kafka.sh does:\n"
-    "        the input topics, the status topics, greenlight.dlq and batchd's\n"
-    "        repartition topic with N partitions; the changelogs compacted with N\n"
-    "        partitions; the owners topics compacted with one partition. EXTRA\n"
-    "        topics are NAME[:compact][:PARTITIONS]. Every name gets the prefix.\n"
-    "        A topic that exists is left alone but checked: another partition\n"
-    "        count, or a compacted topic that is not, is reported (exit 1).\n"
-    "  --partitions N          default $GREENLIGHT_PARTITIONS, else 4\n"
-    "  --replication-factor R  default 1\n"
-    "  --dry-run               create nothing: print what would be created\n"
-    "check   verifies a deployment: every topic exists; the topics each daemon\n"
-    "        joins by key have one partition count (orderd: greenlight.orders,\n"
-    "        approvals, batches, shipments, clock and its changelog; batchd: its\n"
-    "        repartition topic and its changelog); the changelogs and owners\n"
-    "        topics are compacted. One line per problem, then a summary.\n"
-    "  --timeout-ms T          give up (exit 1) after T ms (default 30000)\n"
-    "Both print human lines, then one JSON summary line, on standard output.\n"
-    "Examples:\n"
-    "  greenlight topics create --partitions 8\n"
-    "  greenlight topics create --dry-run --prefix staging.\n"
-    "  greenlight topics create audit.events:compact:3\n"
-    "  greenlight topics check -b kafka-1:9092\n"
-    "Exit codes: 0 done, every topic as wanted; 1 a problem found, a topic not\n"
-    "created, or Kafka unreachable; 2 bad usage (an unknown subcommand or\n"
-    "option, a bad --partitions or EXTRA spec).\n";
 
 /* Parses one NAME[:compact][:PARTITIONS]: a trailing ":digits" is the
  * partition count, then a trailing ":compact". */
@@ -234,18 +204,20 @@ static int topics_parse_rest(topics_ctx_t *ctx, int argc, char **argv) {
   return topics_build_specs(ctx, argc - optind - 1, argv + optind + 1);
 }
 
+static const struct option topics_options[] = {
+    CLI_COMMON_LONGOPTS,
+    {"partitions", required_argument, NULL, OPT_PARTITIONS},
+    {"replication-factor", required_argument, NULL, OPT_REPLICATION},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+    {NULL, 0, NULL, 0},
+};
+
 /* Parses `greenlight topics SUBCOMMAND [options] [EXTRA ...]`. Returns -1
  * on a usage error (reported), 1 if help was asked for, else 0. */
 static int topics_parse_args(topics_ctx_t *ctx, int argc, char **argv) {
-  static const struct option longopts[] = {
-      CLI_COMMON_LONGOPTS,
-      {"partitions", required_argument, NULL, OPT_PARTITIONS},
-      {"replication-factor", required_argument, NULL, OPT_REPLICATION},
-      {"dry-run", no_argument, NULL, OPT_DRY_RUN},
-      {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
-      {NULL, 0, NULL, 0},
-  };
-  if (cli_parse_opts(&ctx->common, argc, argv, "", longopts, topics_own_opt, ctx) < 0) return -1;
+  if (cli_parse_opts(&ctx->common, argc, argv, "", topics_options, topics_own_opt, ctx) < 0)
+    return -1;
   if (ctx->common.help) return 1;
   return topics_parse_rest(ctx, argc, argv);
 }
@@ -581,7 +553,7 @@ int cli_topics_main(int argc, char **argv) {
   ctx.replication = 1;
   ctx.timeout_ms = TOPICS_TIMEOUT_MS;
   int rc = topics_env_partitions(&ctx) < 0 ? -1 : topics_parse_args(&ctx, argc, argv);
-  if (rc > 0) fputs(topics_usage_text, stdout);
+  if (rc > 0) cli_help(&cli_cmd_topics, stdout);
   if (rc == 0) {
     ctx.problems = json_array();
     ctx.deadline = cli_now_ms() + ctx.timeout_ms;
@@ -596,3 +568,44 @@ int cli_topics_main(int argc, char **argv) {
   cli_common_free(&ctx.common);
   return rc;
 }
+
+static const char topics_synopsis[] =
+    "greenlight topics create [--partitions N] [--replication-factor R]\n"
+    "                         [--dry-run] [EXTRA ...] [common options]\n"
+    "greenlight topics check [common options]\n";
+static const char topics_help[] =
+    "create  creates every topic of a deployment, as deploy/local/kafka.sh does:\n"
+    "        the input topics, the status topics, greenlight.dlq and batchd's\n"
+    "        repartition topic with N partitions; the changelogs compacted with N\n"
+    "        partitions; the owners topics compacted with one partition. EXTRA\n"
+    "        topics are NAME[:compact][:PARTITIONS]. Every name gets the prefix.\n"
+    "        A topic that exists is left alone but checked: another partition\n"
+    "        count, or a compacted topic that is not, is reported (exit 1).\n"
+    "  --partitions N          default $GREENLIGHT_PARTITIONS, else 4\n"
+    "  --replication-factor R  default 1\n"
+    "  --dry-run               create nothing: print what would be created\n"
+    "check   verifies a deployment: every topic exists; the topics each daemon\n"
+    "        joins by key have one partition count (orderd: greenlight.orders,\n"
+    "        approvals, batches, shipments, clock and its changelog; batchd: its\n"
+    "        repartition topic and its changelog); the changelogs and owners\n"
+    "        topics are compacted. One line per problem, then a summary.\n"
+    "  --timeout-ms T          give up (exit 1) after T ms (default 30000)\n"
+    "Both print human lines, then one JSON summary line, on standard output.\n";
+static const char topics_examples[] =
+    "greenlight topics create --partitions 8\n"
+    "greenlight topics create --dry-run --prefix staging.\n"
+    "greenlight topics create audit.events:compact:3\n"
+    "greenlight topics check -b kafka-1:9092\n";
+static const char *const topics_words[] = {"create", "check", NULL};
+
+const cli_command_t cli_cmd_topics = {
+    .name = "topics",
+    .summary = "create the topics of a deployment, or check them",
+    .synopsis = topics_synopsis,
+    .help = topics_help,
+    .examples = topics_examples,
+    .options = topics_options,
+    .shortopts = NULL,
+    .words = topics_words,
+    .main = cli_topics_main,
+};

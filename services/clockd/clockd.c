@@ -118,7 +118,9 @@ static void clockd_failure(clockd_t *d, int32_t partition, const char *what) {
   snprintf(d->last_failure, sizeof(d->last_failure), "partition %" PRId32 ": %s", partition, what);
   /* The first failure of a streak is logged; the streak's end says how long it was. */
   if (d->fail_streak++ == 0)
-    gl_warn(&d->sh.log, "tick_failed", "tick for %s [%" PRId32 "]: %s", d->topic, partition, what);
+    gl_log_kv(&d->sh.log, GL_LOG_WARN, "tick_failed",
+              GL_LOG_FIELDS(GL_LOG_STR("topic", d->topic), GL_LOG_INT("partition", partition)),
+              "tick for %s [%" PRId32 "]: %s", d->topic, partition, what);
 }
 
 /* Served by rd_kafka_poll() and rd_kafka_flush(): the loop thread. */
@@ -300,6 +302,13 @@ void clockd_begin_ticking(clockd_t *d, int32_t partitions) {
           d->conf.tick_count > 0 ? " (bounded by tick.count)" : "");
 }
 
+/* For systemd (gl_shell.h): started once connected, ready as /readyz says. */
+static const char *clockd_status(void *opaque, bool *started, char *buf, size_t len) {
+  clockd_t *d = opaque;
+  *started = d->connected;
+  return clockd_not_ready(d, buf, len);
+}
+
 /* The daemon's handles on the shell's loop, its series in the shell's
  * registry, its routes and its stop callback. */
 static void clockd_init(clockd_t *d) {
@@ -322,6 +331,7 @@ static void clockd_init(clockd_t *d) {
   gl_shell_route(&d->sh, "/healthz", clockd_http_cb, d);
   gl_shell_route(&d->sh, "/readyz", clockd_http_cb, d);
   gl_shell_on_stop(&d->sh, clockd_on_stop, d);
+  gl_shell_on_status(&d->sh, clockd_status, d);
 }
 
 /* After the loop: the producer goes before the shell that holds its
@@ -345,8 +355,11 @@ static int clockd_result(clockd_t *d, int code) {
              d->produced);
     code = 1;
   }
-  gl_info(&d->sh.log, "exit", "%" PRId64 " rounds, %" PRId64 " ticks delivered, %" PRId64
-          " failed; exiting with status %d", d->rounds, d->delivered, d->failed, code);
+  gl_log_kv(&d->sh.log, GL_LOG_INFO, "exit",
+            GL_LOG_FIELDS(GL_LOG_INT("rounds", d->rounds), GL_LOG_INT("delivered", d->delivered),
+                          GL_LOG_INT("failed", d->failed), GL_LOG_INT("exit_code", code)),
+            "%" PRId64 " rounds, %" PRId64 " ticks delivered, %" PRId64
+            " failed; exiting with status %d", d->rounds, d->delivered, d->failed, code);
   return code;
 }
 
@@ -355,8 +368,9 @@ int main(int argc, char **argv) {
   memset(&d, 0, sizeof(d));
   char errstr[1024] = "";
   int rc = gl_shell_init(&d.sh, "clockd", argv[0]);
+  d.sh.conf.summary = "the clock daemon: appends a Tick to every partition of the clock topic";
   if (rc < 0) {
-    fprintf(stderr, "%s: %s\n", d.sh.prog, gl_strerror(rc));
+    gl_error(&d.sh.log, "start", "%s", gl_strerror(rc));
     gl_shell_destroy(&d.sh);
     return gl_exit_code(rc);
   }
@@ -365,10 +379,8 @@ int main(int argc, char **argv) {
   int code = rc < 0 ? gl_exit_code(rc) : 0;
   if (rc == 0 && (code = clockd_open(&d, errstr, sizeof(errstr))) != 0) rc = -1;
   if (rc == 0 && clockd_start(&d, errstr, sizeof(errstr)) < 0) rc = -1, code = 1;
-  if (rc < 0) {
-    gl_error(&d.sh.log, "start", "%s", errstr);
-    fprintf(stderr, "%s: %s\n", d.sh.prog, errstr);
-  }
+  /* One JSON line, nothing else; "config" for a bad setting, as the engine's daemons say. */
+  if (rc < 0) gl_error(&d.sh.log, code == GL_EXIT_CONFIG ? "config" : "start", "%s", errstr);
   if (rc != 0) clockd_close_all(&d); /* Nothing was produced: nothing to flush. */
   int run_code = gl_shell_run(&d.sh);
   if (rc == 0) code = clockd_result(&d, run_code);

@@ -300,6 +300,7 @@ int main(int argc, char **argv) {
   orderd_t d;
   memset(&d, 0, sizeof(d));
   gl_processor_t proc = {.name = "orderd",
+                         .summary = "the order daemon: applies order events to each order and publishes its status",
                          .outputs = orderd_outputs,
                          .internal_outputs = orderd_internal_outputs,
                          .decode = gl_envelope_decode_hook,

@@ -29,6 +29,7 @@ static void pipe_process(gl_ctx_t *ctx, const gl_record_t *rec, void *opaque) {
 int main(int argc, char **argv) {
   gl_output_t *out = NULL;
   gl_processor_t proc = {.name = "pipe",
+                         .summary = "a transactional pass-through of envelopes: the engine's baseline",
                          .outputs = pipe_outputs,
                          .opaque = &out,
                          .decode = gl_envelope_decode_hook,

@@ -19,8 +19,11 @@ static void gl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) 
   (void)rk;
   if (m->err) gl_poison_dr(e, m);
   if (m->err && atomic_fetch_add(&e->delivery_failures, 1) < 10)
-    gl_warn(e->log, "delivery_failed", "%s [%d]: %s", rd_kafka_topic_name(m->rkt), m->partition,
-            rd_kafka_err2str(m->err));
+    gl_log_kv(e->log, GL_LOG_WARN, "delivery_failed",
+              GL_LOG_FIELDS(GL_LOG_STR("topic", rd_kafka_topic_name(m->rkt)),
+                            GL_LOG_INT("partition", m->partition),
+                            GL_LOG_STR("error", rd_kafka_err2name(m->err))),
+              "%s [%d]: %s", rd_kafka_topic_name(m->rkt), m->partition, rd_kafka_err2str(m->err));
 }
 
 static void gl_qpoll_cb(void *arg) { gl_engine_pump(arg); }
@@ -254,7 +257,12 @@ static void gl_connect_after(uv_work_t *req, int status) {
   gl_engine_settle(e);
   gl_connect_set_why(e, "connected");
   const gl_engine_conf_t *c = &e->conf;
-  gl_info(e->log, "started",
+  gl_log_kv(e->log, GL_LOG_INFO, "started",
+            GL_LOG_FIELDS(GL_LOG_STR("member", e->member), GL_LOG_STR("guarantee", c->guarantee),
+                          GL_LOG_STR("input_topics", c->input_topics),
+                          GL_LOG_STR("output_topics", c->output_topics),
+                          GL_LOG_STR("changelog", e->changelog),
+                          GL_LOG_INT("commit_interval_ms", c->commit_interval_ms)),
           "%s: member %s, %s, inputs %s, outputs %s, changelog %s, commit every %lld ms or %lld records",
           e->proc->name, e->member, c->guarantee, c->input_topics, c->output_topics,
           e->changelog ? e->changelog : "(none)", (long long)c->commit_interval_ms,

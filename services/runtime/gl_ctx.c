@@ -107,8 +107,15 @@ int gl_ctx_dlq_raw(gl_ctx_t *ctx, const char *reason, const char *detail, const 
     vlen = room;
   }
   gl_series_add(gl_dlq_series(e, reason), 1);
-  gl_warn(e->log, "dlq", "%s [%d] @%" PRId64 " -> %s: %s: %s", topic, partition, offset, e->dlq,
-          reason, detail ? detail : "");
+  char shown_key[128]; /* The record's key (orderd's: the order id), cut; NULs end it. */
+  snprintf(shown_key, sizeof shown_key, "%.*s", (int)(klen < 127 ? klen : 127),
+           key ? (const char *)key : "");
+  gl_log_kv(e->log, GL_LOG_WARN, "dlq",
+            GL_LOG_FIELDS(GL_LOG_STR("topic", topic), GL_LOG_INT("partition", partition),
+                          GL_LOG_INT("offset", offset), GL_LOG_STR("key", shown_key),
+                          GL_LOG_STR("dlq_topic", e->dlq), GL_LOG_STR("reason", reason)),
+            "%s [%d] @%" PRId64 " -> %s: %s: %s", topic, partition, offset, e->dlq, reason,
+            detail ? detail : "");
   return gl_txn_produce(e, e->dlq, RD_KAFKA_PARTITION_UA,
                  ctx->msg ? rd_kafka_message_timestamp(ctx->msg, NULL) : 0, key, klen, value, vlen,
                  h);

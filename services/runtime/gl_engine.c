@@ -55,6 +55,10 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
      "never: run until signalled. end: a bounded run: capture each input partition's end offset (high watermark) when connected, process up to it, commit and exit 0."},
     {"stop.at.time.ms", GL_CONF_INT, "0", 0, INT64_MAX, NULL, GL_OFF(stop_at_time_ms),
      "A bounded run by time (epoch ms, 0 = none): records stamped at or after it are not processed; once every input partition has one waiting (or reached stop.at=end's offset), commit and exit 0."},
+    {"num.standby.replicas", GL_CONF_INT, "0", 0, 16, NULL, GL_OFF(num_standby_replicas),
+     "Warm copies of each partition's state kept by other instances of the group, which follow its changelog, so that the instance taking a partition over restores only the changelog's tail (as Kafka Streams). Placed through the owners topic, so it needs the admin port (http.port)."},
+    {"state.cleanup.delay.ms", GL_CONF_INT, "600000", 0, 86400000, NULL, GL_OFF(state_cleanup_delay_ms),
+     "How long the state of a partition group this instance lost in a rebalance (or a standby no longer wanted) is kept as a warm copy, following its changelog, in case the partition comes back: a rebalance revokes every partition, and most return to the same instance. 0 = dropped at once (a standby is still kept while wanted)."},
     {"startup.timeout.ms", GL_CONF_INT, "120000", 1000, 86400000, NULL, GL_OFF(startup_timeout_ms),
      "How long a start waits for the broker and the topics (answering /healthz meanwhile) before it exits 1 for a supervisor to retry."},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
@@ -143,6 +147,14 @@ static int gl_engine_setup(gl_engine_t *e, char *errstr, size_t errlen) {
   if (gl_outputs_parse(e->proc, c, &e->outputs, &e->noutputs, errstr, errlen) < 0)
     return GL_ECONFIG;
   gl_bound_init(e);
+  if (c->num_standby_replicas > 0 && !gl_owners_advertised(e)) {
+    snprintf(errstr, errlen,
+             "config: num.standby.replicas = %" PRId64 ": expected 0 without the admin port "
+             "(http.port): standbys are placed through the owners topic, which instances "
+             "publish with their port",
+             c->num_standby_replicas);
+    return GL_ECONFIG;
+  }
   if (e->proc->open && e->proc->open(e->proc->opaque, e, errstr, errlen) < 0) return GL_ECONFIG;
   if (asprintf(&e->dlq, "%s%s", c->topic_prefix, c->dlq_topic) < 0) abort();
   if (e->proc->store &&
@@ -186,6 +198,7 @@ static void gl_cron_cb(uv_timer_t *h) {
   }
   gl_run_with_period(e, 1000) gl_health_update(e);
   gl_run_with_period(e, 100) gl_owners_poll(e);
+  gl_run_with_period(e, 500) gl_standby_poll(e);
 }
 
 void gl_engine_drain(gl_engine_t *e, const char *why) {
@@ -200,6 +213,13 @@ void gl_engine_drain(gl_engine_t *e, const char *why) {
 
 static void gl_route_health(void *opaque, const char *path, gl_http_response_t *r) {
   gl_health_http(opaque, path, r);
+}
+
+/* For systemd (gl_shell.h): started once connected, ready as /readyz says. */
+static const char *gl_engine_status(void *opaque, bool *started, char *buf, size_t len) {
+  gl_engine_t *e = opaque;
+  *started = e->connected;
+  return gl_health_not_ready(e, buf, len);
 }
 
 static void gl_route_processor(void *opaque, const char *path, gl_http_response_t *r) {
@@ -260,6 +280,7 @@ void gl_engine_destroy(gl_engine_t *e) {
     gl_rebalance_drop_tasks(e);
   }
   if (e->restorer) rd_kafka_consumer_close(e->restorer);
+  gl_standby_destroy(e);
   gl_kafka_qpoll_destroy(&e->cons_io);
   gl_kafka_qpoll_destroy(&e->prod_io);
   gl_kafka_qpoll_destroy(&e->rest_io);
@@ -310,6 +331,7 @@ int gl_engine_new(gl_engine_t **out, gl_shell_t *sh, const gl_engine_conf_t *con
   e->proc = proc;
   uv_mutex_init(&e->connect_lock);
   gl_engine_metrics_init(e);
+  gl_standby_init(e);
   if (gl_owners_advertise(e, gl_shell_http_port(sh) > 0 ? gl_shell_http_port(sh) : 0, errstr,
                           errlen) < 0 ||
       gl_engine_setup(e, errstr, errlen) < 0) {
@@ -318,6 +340,7 @@ int gl_engine_new(gl_engine_t **out, gl_shell_t *sh, const gl_engine_conf_t *con
   }
   gl_shell_route(sh, "/healthz", gl_route_health, e);
   gl_shell_route(sh, "/readyz", gl_route_health, e);
+  gl_shell_on_status(sh, gl_engine_status, e);
   if (proc->http) gl_shell_route(sh, "/", gl_route_processor, e);
   *out = e;
   return GL_OK;
@@ -410,6 +433,7 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
   d->extra_conf = extra_conf;
   d->on_config = on_config;
   int rc = gl_shell_init(&d->sh, proc->name, argv[0]);
+  d->sh.conf.summary = proc->summary;
   if (rc == GL_OK)
     rc = gl_conf_add_table(&d->sh.conf, gl_engine_conf_props, &d->conf, errstr, sizeof errstr);
   if (rc == GL_OK && extra_props)
@@ -423,10 +447,7 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
   int code;
   bool ran = false;
   if (rc != GL_OK) {
-    if (rc < 0) {
-      gl_error(&d->sh.log, "config", "%s", errstr);
-      fprintf(stderr, "%s: %s\n", d->sh.prog, errstr);
-    }
+    if (rc < 0) gl_error(&d->sh.log, "config", "%s", errstr); /* One JSON line, nothing else. */
     code = rc > 0 ? GL_EXIT_OK : gl_exit_code(rc);
   } else {
     gl_shell_on_stop(&d->sh, gl_daemon_stop, d);
@@ -442,7 +463,9 @@ int gl_engine_main(int argc, char **argv, gl_processor_t *proc, const char *cons
    * acts on as it goes: it counts. */
   gl_shell_destroy(&d->sh);
   if (code == GL_EXIT_OK && d->sh.exit_code != 0) code = d->sh.exit_code;
-  if (ran) gl_info(&log, "exit", "exiting with status %d", code);
+  if (ran)
+    gl_log_kv(&log, GL_LOG_INFO, "exit", GL_LOG_FIELDS(GL_LOG_INT("exit_code", code)),
+              "exiting with status %d", code);
   free(d);
   return code;
 }

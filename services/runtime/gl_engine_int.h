@@ -59,9 +59,13 @@ typedef struct gl_task {
   bool in_next;               /* Processed records held for the next one (gl_overlap.c). */
   uint64_t restore_started_ms;
   int64_t restore_records;
+  int64_t restore_pos; /* The next changelog offset its store has not applied. */
   gl_poison_t *poison; /* Records to send to the DLQ when they come again. */
   int npoison;
 } gl_task_t;
+
+/* A warm copy of a partition's state (gl_standby.c). */
+typedef struct gl_warm gl_warm_t;
 
 /* An end offset given for a bounded run (gl_engine_bound_offset). */
 typedef struct gl_bound_offset {
@@ -121,6 +125,8 @@ struct gl_engine {
 
   gl_task_t **tasks; /* Indexed by partition. */
   int ntasks;
+  gl_warm_t **warm;  /* Warm copies by partition (gl_standby.c). */
+  int nwarm;
   int partition_count; /* Of the first input topic, from metadata at start (loop thread). */
 
   bool eos;
@@ -195,7 +201,7 @@ struct gl_engine {
   /* Metrics the engine updates on the hot path. */
   gl_series_t *m_records, *m_overlap_records, *m_commits, *m_aborts, *m_commit_latency, *m_restore_records,
       *m_tasks_restoring, *m_idle_waits, *m_txn_records, *m_open_records,
-      *m_consecutive_aborts, *m_ready;
+      *m_consecutive_aborts, *m_ready, *m_warm, *m_warm_records, *m_warm_lag;
   gl_series_t *m_state[GL_ENGINE_STATE_COUNT], *m_txn_state[GL_TXN_STATE_COUNT];
   atomic_uint_fast64_t delivery_failures;
 };
@@ -242,6 +248,8 @@ extern const char *const gl_runtime_dlq_reasons[];
 /* Sets this instance's URL from http.advertised.url, or from http.host and
  * the bound port. Returns 0, or -1 with errstr set. */
 int gl_owners_advertise(gl_engine_t *e, int port, char *errstr, size_t errlen);
+/* This instance has a URL to advertise: it will publish and follow claims. */
+bool gl_owners_advertised(gl_engine_t *e);
 /* With the clients, before any connection: creates the owners producer
  * and starts following the owners topic (gl_connect.c waits for it to
  * exist). Returns 0, or -1 with errstr set (a bad setting). */
@@ -254,6 +262,36 @@ void gl_owners_publish(gl_engine_t *e);
 /* From the cron: takes in claims, serves the owners producer. */
 void gl_owners_poll(gl_engine_t *e);
 void gl_owners_destroy(gl_engine_t *e);
+/* The instance whose latest claim names partition p (this one's included),
+ * or NULL; valid until the next gl_owners_poll. */
+const char *gl_owners_claimant(gl_engine_t *e, int32_t p);
+
+/* gl_standby.c: warm copies of partitions not owned here, and the reading
+ * of changelog records that restores share with them. */
+/* Registers the metrics (at the engine's creation). */
+void gl_standby_init(gl_engine_t *e);
+/* Applies one changelog record to a store (NULL: a stateless group) and
+ * its stream time. Returns 1 (a record to count). */
+int gl_changelog_apply(gl_store_t *s, int64_t *stream_time, const rd_kafka_message_t *m);
+/* The restorer reads changelog partition p from offset (assign), again
+ * from offset (seek, which also reports its end again), or no more. */
+void gl_changelog_assign(gl_engine_t *e, int32_t p, int64_t offset);
+void gl_changelog_seek(gl_engine_t *e, int32_t p, int64_t offset);
+void gl_changelog_unassign(gl_engine_t *e, int32_t p);
+/* Takes the warm copy of p, if there is one: its store (the caller's
+ * from then on), stream time and position; the restorer still reads p. */
+bool gl_standby_take(gl_engine_t *e, int32_t p, gl_store_t **store, int64_t *stream_time,
+                     int64_t *position);
+/* A restorer record of a partition no group restores: applied to its
+ * copy, if any. Returns 1 if it was a record applied. */
+int gl_standby_msg(gl_engine_t *e, const rd_kafka_message_t *m);
+/* In the revocation, before the groups are dropped: clean (the commit
+ * succeeded, nothing lost) keeps their stores as warm copies, unless the
+ * engine is stopping or keeps no copies. */
+void gl_standby_revoked(gl_engine_t *e, bool clean);
+/* From the cron: starts the standbys the placement names, drops expired copies. */
+void gl_standby_poll(gl_engine_t *e);
+void gl_standby_destroy(gl_engine_t *e);
 
 /* gl_poison.c: record-tied output failures (SPEC §3.1). */
 /* Adds a cause to the open transaction's list and makes it the current one. */

@@ -88,6 +88,10 @@ int gl_owners_advertise(gl_engine_t *e, int port, char *errstr, size_t errlen) {
   return 0;
 }
 
+bool gl_owners_advertised(gl_engine_t *e) {
+  return e->owners && e->owners->url;
+}
+
 /* ---- Publishing this instance's claim --------------------------------- */
 
 /* Runs on the loop thread: the owners clients are polled only there. */
@@ -267,6 +271,11 @@ static const gl_claim_t *gl_owners_resolve(const gl_owners_t *o, int32_t p) {
       if (c->parts[k] == p && (!best || c->offset > best->offset)) best = c;
   }
   return best;
+}
+
+const char *gl_owners_claimant(gl_engine_t *e, int32_t p) {
+  const gl_claim_t *c = e->owners && p >= 0 ? gl_owners_resolve(e->owners, p) : NULL;
+  return c ? c->instance : NULL;
 }
 
 bool gl_engine_owner(gl_engine_t *e, int32_t p, const char **instance, const char **url) {

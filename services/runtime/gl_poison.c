@@ -94,7 +94,9 @@ static void gl_poison_file(gl_engine_t *e, uintptr_t cause, bool local) {
   }
   p->attempts++;
   p->used = false;
-  gl_warn(e->log, "poison",
+  gl_log_kv(e->log, GL_LOG_WARN, "poison",
+            GL_LOG_FIELDS(GL_LOG_STR("topic", e->inputs[c->rank]),
+                          GL_LOG_INT("partition", c->partition), GL_LOG_INT("offset", c->offset)),
           "%s [%d] @%lld: an output of this record was refused (%s); the transaction aborts and "
           "the record goes to %s instead",
           e->inputs[c->rank], c->partition, (long long)c->offset, e->poison_detail,

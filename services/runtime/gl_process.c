@@ -57,8 +57,11 @@ static void gl_process_one(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_mess
   if (poison) {
     if (poison->attempts < 2) gl_ctx_dlq(&ctx, poison->reason, poison->detail);
     else
-      gl_error(e->log, "dropped", "%s [%d] @%" PRId64 ": dropped, its DLQ copy was refused: %s",
-               ctx.topic, m->partition, m->offset, poison->detail);
+      gl_log_kv(e->log, GL_LOG_ERROR, "dropped",
+                GL_LOG_FIELDS(GL_LOG_STR("topic", ctx.topic), GL_LOG_INT("partition", m->partition),
+                              GL_LOG_INT("offset", m->offset)),
+                "%s [%d] @%" PRId64 ": dropped, its DLQ copy was refused: %s", ctx.topic,
+                m->partition, m->offset, poison->detail);
     goto done;
   }
   int64_t event_time = rec.timestamp_ms;
@@ -228,7 +231,7 @@ void gl_engine_finish_stop(gl_engine_t *e) {
     int64_t records = e->txn_records;
     gl_commit_result_t r = gl_txn_commit_sync(e);
     if (r == GL_COMMIT_ABORTED && poisoned) {
-      gl_warn(e->log, "stop",
+      gl_log_kv(e->log, GL_LOG_WARN, "stop", GL_LOG_FIELDS(GL_LOG_INT("records", records)),
               "final transaction aborted (%s): its %lld records are processed again at the next "
               "start", e->commit_err, (long long)records);
     } else if (r != GL_COMMIT_OK) {

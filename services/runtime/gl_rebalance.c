@@ -60,24 +60,31 @@ static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_er
         gl_task_restore_start(e, e->tasks[p]);
         n++;
       }
-    gl_info(e->log, "assigned", "assigned %d input partitions; %d partition groups to restore",
-            parts->cnt, n);
+    gl_log_kv(e->log, GL_LOG_INFO, "assigned",
+              GL_LOG_FIELDS(GL_LOG_INT("partitions", parts->cnt), GL_LOG_INT("restoring", n)),
+              "assigned %d input partitions; %d partition groups to restore", parts->cnt, n);
     gl_owners_publish(e);
     return;
   }
   /* Revoked or lost: finish or abandon the open transaction, then drop the
    * tasks; their state lives on in the changelog for the next owner. */
+  bool lost = rd_kafka_assignment_lost(rk), clean = !lost && e->result == GL_OK;
   if (e->txn_state == GL_TXN_OPEN && e->result == GL_OK) {
-    if (rd_kafka_assignment_lost(rk)) {
-      gl_warn(e->log, "lost", "partitions lost; aborting the open transaction");
+    if (lost) {
+      gl_log_kv(e->log, GL_LOG_WARN, "lost", GL_LOG_FIELDS(GL_LOG_INT("partitions", parts->cnt)),
+                "partitions lost; aborting the open transaction");
       gl_txn_abort_sync(e);
     } else {
-      gl_txn_commit_sync(e); /* A fatal result ends the engine (gl_txn_finish). */
+      /* A fatal result ends the engine (gl_txn_finish). */
+      clean = gl_txn_commit_sync(e) == GL_COMMIT_OK;
     }
   }
+  /* Committed state stays as warm copies, in case it comes back here. */
+  gl_standby_revoked(e, clean && e->result == GL_OK);
   gl_rebalance_drop_tasks(e);
   e->assigned_now = false;
   gl_owners_publish(e);
   rd_kafka_assign(rk, NULL);
-  gl_info(e->log, "revoked", "revoked %d input partitions", parts->cnt);
+  gl_log_kv(e->log, GL_LOG_INFO, "revoked", GL_LOG_FIELDS(GL_LOG_INT("partitions", parts->cnt)),
+            "revoked %d input partitions", parts->cnt);
 }

@@ -20,6 +20,7 @@
  * asked for. A hot entry's flushed number follows its flushed encoding
  * into the entry at commit. */
 #include "greenlight/gl_store.h"
+#include "greenlight/gl_log.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -83,7 +84,7 @@ static uint32_t gl_store_hash(const void *key, size_t klen) {
 
 static uint32_t gl_store_len32(size_t n) {
   if (n > UINT32_MAX) {
-    fprintf(stderr, "greenlight: bug: a store key or value of %zu bytes\n", n);
+    gl_log_bug("a store key or value of %zu bytes", n);
     abort();
   }
   return (uint32_t)n;
@@ -319,7 +320,7 @@ void gl_store_put(gl_store_t *s, const void *key, size_t klen, void *obj) {
   if (klen > 0 && ((const char *)key)[0] == '\0') {
     /* The runtime's own changelog keys (the event time) start with NUL: a
      * processor's key there would be read back as one of them. A bug. */
-    fprintf(stderr, "greenlight: bug: a store key may not start with a NUL byte\n");
+    gl_log_bug("a store key may not start with a NUL byte");
     abort();
   }
   gl_entry_t *e = gl_store_find(s, key, klen);
@@ -446,7 +447,7 @@ void gl_store_foreach(gl_store_t *s, gl_store_each_cb cb, void *arg) {
 
 void gl_store_foreach_index(gl_store_t *s, gl_store_index_cb cb, void *arg) {
   if (!s->ops->index) {
-    fprintf(stderr, "greenlight: bug: gl_store_foreach_index on a store without ops->index\n");
+    gl_log_bug("gl_store_foreach_index on a store without ops->index");
     abort();
   }
   for (size_t b = 0; b < s->nbuckets; b++)

@@ -53,11 +53,7 @@ void gl_task_destroy(gl_engine_t *e, gl_task_t *t) {
   free(t->inputs);
   free(t->merge_view);
   if (t->restore_assigned && e->restorer) {
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(l, e->changelog, t->partition);
-    rd_kafka_error_t *err = rd_kafka_incremental_unassign(e->restorer, l);
-    if (err) rd_kafka_error_destroy(err);
-    rd_kafka_topic_partition_list_destroy(l);
+    gl_changelog_unassign(e, t->partition);
     gl_series_add(e->m_tasks_restoring, -1);
   }
   free(t->poison);
@@ -204,42 +200,40 @@ void gl_task_restore_start(gl_engine_t *e, gl_task_t *t) {
   t->stream_time = t->stream_time_logged = 0;
   t->restore_records = 0;
   t->restore_started_ms = gl_now_ms();
-  if (t->store) {
-    gl_store_clear(t->store);
-    gl_store_on_corrupt(t->store, gl_task_store_corrupt, e);
-  }
+  t->restore_pos = RD_KAFKA_OFFSET_BEGINNING;
   if (!e->changelog) {
     t->state = GL_TASK_ACTIVE;
     return;
   }
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(l, e->changelog, t->partition)->offset =
-      RD_KAFKA_OFFSET_BEGINNING;
-  rd_kafka_error_t *err = NULL;
-  if (t->restore_assigned) {
-    rd_kafka_error_t *serr = rd_kafka_seek_partitions(e->restorer, l, 10000);
-    if (serr) rd_kafka_error_destroy(serr);
+  /* A warm copy of the partition (a standby, or this instance's own state
+   * from before a rebalance) restores only what it had not applied yet. */
+  gl_store_t *warm = NULL;
+  bool taken = t->store && gl_standby_take(e, t->partition, &warm, &t->stream_time, &t->restore_pos);
+  if (taken) {
+    gl_store_destroy(t->store);
+    t->store = warm;
+  } else if (t->store) {
+    gl_store_clear(t->store);
+  }
+  if (t->store) gl_store_on_corrupt(t->store, gl_task_store_corrupt, e);
+  if (taken || t->restore_assigned) {
+    gl_changelog_seek(e, t->partition, t->restore_pos);
   } else {
-    err = rd_kafka_incremental_assign(e->restorer, l);
-    gl_series_add(e->m_tasks_restoring, 1);
+    gl_changelog_assign(e, t->partition, t->restore_pos);
   }
-  rd_kafka_topic_partition_list_destroy(l);
-  if (err) {
-    gl_engine_fatal(e, "restore of %s [%d] could not start: %s", e->changelog, t->partition,
-                    rd_kafka_error_string(err));
-    rd_kafka_error_destroy(err);
-    return;
-  }
+  if (e->closed) return; /* The restorer refused: the engine failed. */
+  if (!t->restore_assigned) gl_series_add(e->m_tasks_restoring, 1);
   t->restore_assigned = true;
-  gl_info(e->log, "restore_start", "restoring partition %d from %s", t->partition, e->changelog);
+  char from[64] = "";
+  if (taken) snprintf(from, sizeof from, ", from offset %lld (a warm copy)", (long long)t->restore_pos);
+  gl_log_kv(e->log, GL_LOG_INFO, "restore_start",
+            GL_LOG_FIELDS(GL_LOG_STR("topic", e->changelog), GL_LOG_INT("partition", t->partition),
+                          GL_LOG_INT("from_offset", t->restore_pos)),
+            "restoring partition %d from %s%s", t->partition, e->changelog, from);
 }
 
 static void gl_task_restore_done(gl_engine_t *e, gl_task_t *t) {
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(l, e->changelog, t->partition);
-  rd_kafka_error_t *err = rd_kafka_incremental_unassign(e->restorer, l);
-  if (err) rd_kafka_error_destroy(err);
-  rd_kafka_topic_partition_list_destroy(l);
+  gl_changelog_unassign(e, t->partition);
   t->restore_assigned = false;
   t->state = GL_TASK_ACTIVE;
   t->stream_time_logged = t->stream_time;
@@ -248,55 +242,45 @@ static void gl_task_restore_done(gl_engine_t *e, gl_task_t *t) {
     gl_ctx_t ctx = {.e = e, .task = t};
     e->proc->restored(&ctx, e->proc->opaque);
   }
-  gl_info(e->log, "restore_done",
-          "partition %d restored: %lld changelog records, %zu keys, stream time %lld, %llu ms",
-          t->partition, (long long)t->restore_records, t->store ? gl_store_count(t->store) : 0,
-          (long long)t->stream_time, (unsigned long long)(gl_now_ms() - t->restore_started_ms));
+  size_t keys = t->store ? gl_store_count(t->store) : 0;
+  int64_t ms = gl_now_ms() - t->restore_started_ms;
+  gl_log_kv(e->log, GL_LOG_INFO, "restore_done",
+            GL_LOG_FIELDS(GL_LOG_STR("topic", e->changelog), GL_LOG_INT("partition", t->partition),
+                          GL_LOG_INT("records", t->restore_records), GL_LOG_INT("keys", keys),
+                          GL_LOG_INT("stream_time_ms", t->stream_time),
+                          GL_LOG_INT("duration_ms", ms)),
+            "partition %d restored: %lld changelog records, %zu keys, stream time %lld, %lld ms",
+            t->partition, (long long)t->restore_records, keys, (long long)t->stream_time,
+            (long long)ms);
   /* The engine's state follows at once (running once no group restores):
    * /readyz, which counts restoring groups, and /healthz agree. */
   gl_engine_settle(e);
 }
 
-static int64_t gl_be64(const void *p) {
-  const unsigned char *b = p;
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v = (v << 8) | b[i];
-  return (int64_t)v;
-}
-
 /* One record of the restorer's queue; returns 1 if it was a changelog
- * record of a restoring task (counted by the caller, once per batch). */
+ * record of a restoring task (counted by the caller, once per batch). A
+ * record of a partition no group restores is a warm copy's. */
 static int gl_task_restore_msg(gl_engine_t *e, rd_kafka_message_t *m) {
   int32_t p = m->partition;
   gl_task_t *t = p >= 0 && p < e->ntasks ? e->tasks[p] : NULL;
-  if (!t || t->state != GL_TASK_RESTORING || !t->restore_assigned) return 0;
+  if (!t || t->state != GL_TASK_RESTORING || !t->restore_assigned) {
+    gl_series_add(e->m_warm_records, gl_standby_msg(e, m));
+    return 0;
+  }
   if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+    t->restore_pos = m->offset;
     gl_task_restore_done(e, t);
     return 0;
   }
   if (m->err) {
-    gl_warn(e->log, "restore_error", "partition %d: %s", p, rd_kafka_message_errstr(m));
+    gl_log_kv(e->log, GL_LOG_WARN, "restore_error",
+              GL_LOG_FIELDS(GL_LOG_STR("topic", e->changelog), GL_LOG_INT("partition", p)),
+              "partition %d: %s", p, rd_kafka_message_errstr(m));
     return 0;
   }
   t->restore_records++;
-  if (m->key_len == GL_META_STREAM_TIME_LEN &&
-      memcmp(m->key, GL_META_STREAM_TIME, GL_META_STREAM_TIME_LEN) == 0) {
-    if (m->len == 8) t->stream_time = gl_be64(m->payload);
-    return 1;
-  }
-  /* Kept as the changelog's bytes: decoded when the key is first read. A
-   * store with index numbers keeps the record's too (from its header). */
-  if (!m->key || !t->store) return 1;
-  const void *index = NULL;
-  size_t index_len = 0;
-  rd_kafka_headers_t *hdrs;
-  if (m->payload && gl_store_has_index(t->store) &&
-      rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-      rd_kafka_header_get_last(hdrs, GL_STORE_INDEX_HEADER, &index, &index_len) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR)
-    index = NULL;
-  gl_store_restore(t->store, m->key, m->key_len, m->payload, m->len, index, index_len);
-  return 1;
+  t->restore_pos = m->offset + 1;
+  return gl_changelog_apply(t->store, &t->stream_time, m);
 }
 
 void gl_task_restore_poll(gl_engine_t *e) {

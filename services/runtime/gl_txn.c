@@ -57,8 +57,10 @@ int gl_txn_produce(gl_engine_t *e, const char *topic, int32_t partition, int64_t
       gl_overlap_refuse(e, detail);
     else
       gl_poison_local(e, "%s", detail);
-    gl_warn(e->log, "produce_refused", "%s: a record of %zu bytes is over record.max.bytes (%lld)",
-            topic, size, (long long)e->conf.record_max_bytes);
+    gl_log_kv(e->log, GL_LOG_WARN, "produce_refused",
+              GL_LOG_FIELDS(GL_LOG_STR("topic", topic), GL_LOG_INT("bytes", size)),
+              "%s: a record of %zu bytes is over record.max.bytes (%lld)", topic, size,
+              (long long)e->conf.record_max_bytes);
     return GL_EINVAL;
   }
   if (gl_overlap_active(e)) {
@@ -85,8 +87,9 @@ int gl_txn_send(gl_engine_t *e, const char *topic, int32_t partition, int64_t ti
     }
     size_t size = gl_txn_record_size(klen, vlen, hdrs); /* Before the headers go. */
     if (hdrs) rd_kafka_headers_destroy(hdrs);
-    gl_warn(e->log, "produce_failed", "produce to %s: %s; the transaction will abort", topic,
-            rd_kafka_err2str(err));
+    gl_log_kv(e->log, GL_LOG_WARN, "produce_failed",
+              GL_LOG_FIELDS(GL_LOG_STR("topic", topic), GL_LOG_STR("error", rd_kafka_err2name(err))),
+              "produce to %s: %s; the transaction will abort", topic, rd_kafka_err2str(err));
     if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
       gl_poison_local(e, "%s refused a record of %zu bytes: %s", topic, size, rd_kafka_err2str(err));
     else
@@ -351,14 +354,18 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
         if (t->store) gl_store_commit(t->store); /* What the flush wrote; later writes stay. */
         for (int i = 0; i < t->ninputs; i++) gl_txn_input_committed(&t->inputs[i]);
       }
-      gl_debug(e->log, "commit", "committed %lld records in %.1f ms", (long long)records,
-               secs * 1000);
+      gl_log_kv(e->log, GL_LOG_DEBUG, "commit",
+                GL_LOG_FIELDS(GL_LOG_INT("records", records),
+                              GL_LOG_INT("duration_ms", (int64_t)(secs * 1000))),
+                "committed %lld records in %.1f ms", (long long)records, secs * 1000);
       gl_txn_replay(e);
       break;
     case GL_COMMIT_ABORTED:
       e->consecutive_aborts++;
       gl_series_add(e->m_aborts, 1);
-      gl_warn(e->log, "abort",
+      gl_log_kv(e->log, GL_LOG_WARN, "abort",
+                GL_LOG_FIELDS(GL_LOG_INT("records", records),
+                              GL_LOG_INT("consecutive_aborts", e->consecutive_aborts)),
               "transaction aborted (%s); rewinding inputs to the last commit and restoring state",
               e->commit_err);
       /* Only groups that processed records in the aborted transaction hold

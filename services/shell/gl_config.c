@@ -375,39 +375,104 @@ static void gl_conf_env_name(const char *key, char *out, size_t outlen) {
   out[n] = '\0';
 }
 
+/* The variables greenlight's programs and scripts read that are no
+ * setting: exact names, then prefixes (a name ending in '_'). */
+static const char *const gl_conf_tool_vars[] = {
+    GL_ENV_PREFIX "CONFIG",     /* The config file (gl_conf_scan_args). */
+    GL_ENV_PREFIX "BOOTSTRAP",  /* Short for GREENLIGHT_KAFKA_BOOTSTRAP_SERVERS. */
+    GL_ENV_PREFIX "PARTITIONS", /* greenlight topics create's default. */
+    GL_ENV_PREFIX "CLI",        /* deploy/local and tests/kafka: the CLI to run. */
+    GL_ENV_PREFIX "BUILD",      /* deploy/local/seed.sh: the build directory. */
+    GL_ENV_PREFIX "CACHE",      /* deploy/local/kafka.sh: the jar cache. */
+    GL_ENV_PREFIX "BROKER_",    /* deploy/local/kafka.sh: the local broker. */
+    GL_ENV_PREFIX "TEST_",      /* The test scripts. */
+    NULL,
+};
+
+bool gl_conf_tool_env(const char *name) {
+  for (const char *const *v = gl_conf_tool_vars; *v; v++) {
+    size_t n = strlen(*v);
+    if ((*v)[n - 1] == '_' ? strncmp(name, *v, n) == 0 : strcmp(name, *v) == 0) return true;
+  }
+  return false;
+}
+
+static void gl_conf_note_unknown(gl_conf_t *c, const char *name) {
+  char **grown = realloc(c->unknown_env, sizeof(char *) * (c->n_unknown_env + 2));
+  if (!grown) abort();
+  c->unknown_env = grown;
+  if (!(grown[c->n_unknown_env++] = strdup(name))) abort();
+  grown[c->n_unknown_env] = NULL;
+}
+
+const char *const *gl_conf_unknown_env(const gl_conf_t *c) {
+  return (const char *const *)c->unknown_env;
+}
+
+/* Applies one table key's variable, if name is one. Returns 1 if it was,
+ * 0 if no table has it, or GL_ECONFIG. */
+static int gl_conf_env_table(gl_conf_t *c, const char *name, const char *value, char *errstr,
+                             size_t errlen) {
+  for (int t = 0; t < c->ntables; t++) {
+    for (const gl_conf_prop_t *p = c->tables[t].props; p->name; p++) {
+      char want[256];
+      gl_conf_env_name(p->name, want, sizeof(want));
+      if (strcmp(want, name) != 0) continue;
+      char inner[512];
+      if (gl_conf_assign(p, c->tables[t].base, value, inner, sizeof(inner)) < 0) {
+        snprintf(errstr, errlen, "%s (from environment %s)", inner, name);
+        return GL_ECONFIG;
+      }
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Applies one GREENLIGHT_KAFKA_<PROPERTY> variable. */
+static int gl_conf_env_kafka(gl_conf_t *c, const char *name, const char *value, char *errstr,
+                             size_t errlen) {
+  char key[256];
+  size_t n = 0;
+  for (const char *k = name; *k && n + 1 < sizeof(key); k++)
+    key[n++] = *k == '_' ? '.' : (char)tolower((unsigned char)*k);
+  key[n] = '\0';
+  return gl_conf_kafka_set(c, key, value, errstr, errlen);
+}
+
 int gl_conf_load_env(gl_conf_t *c, char **envp, char *errstr, size_t errlen) {
   static const char kafka_env[] = GL_ENV_PREFIX "KAFKA_";
+  static const char alias[] = GL_ENV_PREFIX "BOOTSTRAP=";
+  for (size_t i = 0; i < c->n_unknown_env; i++) free(c->unknown_env[i]);
+  free(c->unknown_env);
+  c->unknown_env = NULL;
+  c->n_unknown_env = 0;
+  /* The short name first, so that the long one wins wherever it stands. */
+  for (char **e = envp; e && *e; e++)
+    if (strncmp(*e, alias, strlen(alias)) == 0 && (*e)[strlen(alias)] &&
+        gl_conf_kafka_set(c, "bootstrap.servers", *e + strlen(alias), errstr, errlen) < 0)
+      return GL_ECONFIG;
   for (char **e = envp; e && *e; e++) {
     const char *eq = strchr(*e, '=');
     if (!eq || strncmp(*e, GL_ENV_PREFIX, strlen(GL_ENV_PREFIX)) != 0) continue;
     size_t nlen = (size_t)(eq - *e);
     char name[256];
-    if (nlen >= sizeof(name)) continue;
+    bool cut = nlen >= sizeof(name); /* No setting is that long: reported, cut. */
+    if (cut) nlen = sizeof(name) - 1;
     memcpy(name, *e, nlen);
     name[nlen] = '\0';
-    const char *value = eq + 1;
-    if (strncmp(name, kafka_env, strlen(kafka_env)) == 0) {
-      char key[256];
-      size_t n = 0;
-      for (const char *k = name + strlen(kafka_env); *k && n + 1 < sizeof(key); k++)
-        key[n++] = *k == '_' ? '.' : (char)tolower((unsigned char)*k);
-      key[n] = '\0';
-      if (gl_conf_kafka_set(c, key, value, errstr, errlen) < 0) return GL_ECONFIG;
+    if (cut) {
+      gl_conf_note_unknown(c, name);
       continue;
     }
-    for (int t = 0; t < c->ntables; t++) {
-      for (const gl_conf_prop_t *p = c->tables[t].props; p->name; p++) {
-        char want[256];
-        gl_conf_env_name(p->name, want, sizeof(want));
-        if (strcmp(want, name) == 0) {
-          char inner[512];
-          if (gl_conf_assign(p, c->tables[t].base, value, inner, sizeof(inner)) < 0) {
-            snprintf(errstr, errlen, "%s (from environment %s)", inner, name);
-            return GL_ECONFIG;
-          }
-        }
-      }
-    }
+    const char *value = eq + 1;
+    int rc;
+    if (strncmp(name, kafka_env, strlen(kafka_env)) == 0)
+      rc = gl_conf_env_kafka(c, name + strlen(kafka_env), value, errstr, errlen) < 0 ? GL_ECONFIG : 1;
+    else
+      rc = gl_conf_env_table(c, name, value, errstr, errlen);
+    if (rc < 0) return GL_ECONFIG;
+    if (rc == 0 && !gl_conf_tool_env(name)) gl_conf_note_unknown(c, name);
   }
   return GL_OK;
 }
@@ -426,6 +491,10 @@ static int gl_conf_scan_args(gl_conf_t *c, int argc, char **argv, char **envp, c
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       gl_conf_usage(c, stdout);
+      return 1;
+    }
+    if (!strcmp(argv[i], "--help-man")) {
+      gl_conf_man(c, stdout);
       return 1;
     }
     if (!strcmp(argv[i], "--version")) {
@@ -513,38 +582,6 @@ int gl_conf_load(gl_conf_t *c, int argc, char **argv, char **envp, char *errstr,
   return GL_OK;
 }
 
-void gl_conf_usage(const gl_conf_t *c, FILE *out) {
-  fprintf(out,
-          "usage: %s [--config FILE] [--KEY=VALUE ...] [-X KEY=VALUE ...] [-b BOOTSTRAP]\n\n"
-          "Each KEY may also come from the config file (KEY = VALUE lines) or the\n"
-          "environment (GREENLIGHT_KEY, dots as underscores). librdkafka properties\n"
-          "pass through with the prefix kafka. (e.g. -X kafka.security.protocol=ssl).\n"
-          "--check-config validates the settings, prints them and exits; --version\n"
-          "prints the versions of greenlight and its libraries.\n\n",
-          c->program ? c->program : "greenlight");
-  /* Defaults are shown as they stand before the file, the environment and
-   * the flags: the daemon's own overrides of the engine's defaults included. */
-  for (int t = 0; t < c->ntables; t++) {
-    for (const gl_conf_prop_t *p = c->tables[t].props; p->name; p++) {
-      const char *slot = (const char *)c->tables[t].base + p->offset;
-      fprintf(out, "  %-26s %s\n", p->name, p->doc);
-      if (p->type == GL_CONF_INT)
-        fprintf(out, "  %-26s (integer %lld..%lld, default %lld)\n", "", (long long)p->min,
-                (long long)p->max, (long long)*(const int64_t *)slot);
-      else if (p->type == GL_CONF_BOOL)
-        fprintf(out, "  %-26s (true or false, default %s)\n", "",
-                *(const bool *)slot ? "true" : "false");
-      else if (p->type == GL_CONF_ENUM)
-        fprintf(out, "  %-26s (one of %s, default %s)\n", "", p->choices, *(char *const *)slot);
-      else if (p->min > 0)
-        fprintf(out, "  %-26s (at least %lld byte%s, default '%s')\n", "", (long long)p->min,
-                p->min == 1 ? "" : "s", *(char *const *)slot);
-      else
-        fprintf(out, "  %-26s (default '%s')\n", "", *(char *const *)slot);
-    }
-  }
-}
-
 static int gl_conf_kafka_apply(const gl_conf_t *c, rd_kafka_conf_t *kc, char *errstr,
                                size_t errlen);
 
@@ -560,6 +597,9 @@ static void gl_conf_dump(const gl_conf_t *c, FILE *out) {
         fprintf(out, "%s = %s\n", p->name, *(char *const *)slot);
     }
   }
+  /* The broker is the first thing to check, so it is always shown. */
+  if (!gl_conf_kafka_get(c, "bootstrap.servers"))
+    fprintf(out, "kafka.bootstrap.servers = %s\n", GL_CONF_DEFAULT_BOOTSTRAP);
   for (size_t i = 0; i < c->nkafka; i += 2)
     fprintf(out, "kafka.%s = %s\n", c->kafka[i],
             gl_conf_secret(c->kafka[i]) ? "(secret)" : c->kafka[i + 1]);
@@ -571,6 +611,9 @@ int gl_conf_check(const gl_conf_t *c, FILE *out, char *errstr, size_t errlen) {
   rd_kafka_conf_destroy(kc);
   if (rc < 0) return GL_ECONFIG;
   gl_conf_dump(c, out);
+  for (size_t i = 0; i < c->n_unknown_env; i++)
+    fprintf(stderr, "%s: warning: environment %s names no setting (see --help); ignored\n",
+            c->program ? c->program : "greenlight", c->unknown_env[i]);
   return 1;
 }
 
@@ -608,4 +651,8 @@ void gl_conf_destroy(gl_conf_t *c) {
   free(c->kafka);
   c->kafka = NULL;
   c->nkafka = 0;
+  for (size_t i = 0; i < c->n_unknown_env; i++) free(c->unknown_env[i]);
+  free(c->unknown_env);
+  c->unknown_env = NULL;
+  c->n_unknown_env = 0;
 }

@@ -54,7 +54,9 @@ void gl_kafka_log(const gl_log_t *log, const rd_kafka_t *rk, int level, const ch
                      : level <= 6 ? GL_LOG_INFO
                                   : GL_LOG_DEBUG;
   if (fac && strcmp(fac, "CONFWARN") == 0) l = GL_LOG_DEBUG;
-  gl_log(log, l, "librdkafka", "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+  gl_log_kv(log, l, "librdkafka",
+            GL_LOG_FIELDS(GL_LOG_STR("client", rd_kafka_name(rk)), GL_LOG_STR("facility", fac)),
+            "%s: %s: %s", rd_kafka_name(rk), fac, buf);
 }
 
 bool gl_kafka_error(const gl_log_t *log, rd_kafka_t *rk, int err, const char *reason, char *fatal,
@@ -63,8 +65,10 @@ bool gl_kafka_error(const gl_log_t *log, rd_kafka_t *rk, int err, const char *re
     rd_kafka_fatal_error(rk, fatal, fatal_len);
     return true;
   }
-  gl_warn(log, "kafka_error", "%s: %s: %s", rd_kafka_name(rk),
-          rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+  const char *name = rd_kafka_err2name((rd_kafka_resp_err_t)err);
+  gl_log_kv(log, GL_LOG_WARN, "kafka_error",
+            GL_LOG_FIELDS(GL_LOG_STR("client", rd_kafka_name(rk)), GL_LOG_STR("error", name)),
+            "%s: %s: %s", rd_kafka_name(rk), name, reason);
   return false;
 }
 

@@ -35,6 +35,7 @@ bool gl_shell_on_loop(const gl_shell_t *sh) {
 /* Calls the stop callback, never re-entrantly: a fatal error that comes
  * while it runs (a flush inside it may serve one) calls it again after. */
 static void gl_shell_stop(gl_shell_t *sh) {
+  if (!sh->stopping) gl_shell__notify_stopping(sh);
   sh->stopping = true;
   if (sh->in_stop) {
     sh->stop_again = true;
@@ -56,12 +57,12 @@ static void gl_shell_fatal_act(gl_shell_t *sh) {
   if (!atomic_load(&sh->fatal_pending) || sh->fatal_done) return;
   sh->fatal_done = true;
   sh->exit_code = sh->fatal_exit_code ? sh->fatal_exit_code : 1;
-  if (sh->exit_code == 1)
-    gl_error(&sh->log, "fatal", "%s; exiting so that a supervisor restarts the daemon",
-             sh->fatal_msg);
-  else
-    gl_error(&sh->log, "fatal", "%s; exiting with status %d: a restart alone will not mend it",
-             sh->fatal_msg, sh->exit_code);
+  char then[96] = "exiting so that a supervisor restarts the daemon";
+  if (sh->exit_code != 1)
+    snprintf(then, sizeof then, "exiting with status %d: a restart alone will not mend it",
+             sh->exit_code);
+  gl_log_kv(&sh->log, GL_LOG_ERROR, "fatal", GL_LOG_FIELDS(GL_LOG_INT("exit_code", sh->exit_code)),
+            "%s; %s", sh->fatal_msg, then);
   if (sh->handles_open)
     gl_shell_stop(sh);
   else
@@ -109,15 +110,13 @@ static void gl_shell_wake_cb(uv_async_t *h) { gl_shell_fatal_act(h->data); }
 
 static void gl_shell_signal_cb(uv_signal_t *h, int signum) {
   gl_shell_t *sh = h->data;
-  if (signum == SIGHUP) {
-    gl_info(&sh->log, "sighup",
-            "signal %d: settings are read at start; restart to change them", signum);
-  } else if (sh->stopping) {
-    gl_info(&sh->log, "stopping", "signal %d: already stopping; ignored", signum);
-  } else {
-    gl_info(&sh->log, "stopping", "signal %d: draining, committing and exiting", signum);
-    gl_shell_stop(sh);
-  }
+  const char *event = signum == SIGHUP ? "sighup" : "stopping";
+  const char *what = signum == SIGHUP  ? "settings are read at start; restart to change them"
+                     : sh->stopping    ? "already stopping; ignored"
+                                       : "draining, committing and exiting";
+  gl_log_kv(&sh->log, GL_LOG_INFO, event, GL_LOG_FIELDS(GL_LOG_INT("signal", signum)),
+            "signal %d: %s", signum, what);
+  if (signum != SIGHUP && !sh->stopping) gl_shell_stop(sh);
 }
 
 /* ---- The admin port --------------------------------------------------- */
@@ -167,8 +166,9 @@ int gl_shell_listen(gl_shell_t *sh, char *errstr, size_t errlen) {
   int err = gl_http_listen(&sh->http, &sh->loop, sh->settings.http_host,
                            (int)sh->settings.http_port, gl_shell_http_cb, sh, errstr, errlen);
   if (err < 0) return err; /* GL_ECONFIG, GL_EIO or GL_ENOMEM, as gl_http_listen() says. */
-  gl_info(&sh->log, "http", "listening on http://%s:%d (/healthz, /readyz, /metrics)",
-          sh->settings.http_host, gl_http_port(sh->http));
+  gl_log_kv(&sh->log, GL_LOG_INFO, "http", GL_LOG_FIELDS(GL_LOG_INT("port", gl_http_port(sh->http))),
+            "listening on http://%s:%d (/healthz, /readyz, /metrics)", sh->settings.http_host,
+            gl_http_port(sh->http));
   return GL_OK;
 }
 
@@ -235,6 +235,11 @@ void gl_shell_on_check(gl_shell_t *sh, gl_shell_check_fn fn, void *opaque) {
   sh->on_check_opaque = opaque;
 }
 
+void gl_shell_on_status(gl_shell_t *sh, gl_shell_status_fn fn, void *opaque) {
+  sh->on_status = fn;
+  sh->on_status_opaque = opaque;
+}
+
 /* Everything after the sources are loaded. Returns GL_OK, GL_ECONFIG or 1
  * (--check-config answered). */
 static int gl_shell_judge(gl_shell_t *sh, char *errstr, size_t errlen) {
@@ -256,6 +261,9 @@ int gl_shell_configure(gl_shell_t *sh, int argc, char **argv, const char *const 
     rc = gl_conf_set(&sh->conf, d[0], d[1], errstr, errlen);
   if (rc == 0) rc = gl_conf_load(&sh->conf, argc, argv, environ, errstr, errlen);
   if (rc != 0) return rc < 0 ? GL_ECONFIG : 1; /* 1: --help answered. */
+  for (const char *const *u = gl_conf_unknown_env(&sh->conf); u && *u; u++)
+    if (!sh->conf.check) /* --check-config prints them itself. */
+      gl_warn(&sh->log, "unknown_env", "environment %s names no setting (see --help); ignored", *u);
   if ((rc = gl_shell_judge(sh, errstr, errlen)) != GL_OK) return rc;
   if (!sh->handles_open) {
     snprintf(errstr, errlen, "signals: the shell is closed");
@@ -300,11 +308,13 @@ void gl_shell_close(gl_shell_t *sh) {
   sh->wake_open = false;
   uv_mutex_unlock(&sh->wake_lock);
   gl_shell_close_handle((uv_handle_t *)&sh->wake);
+  gl_shell__notify_close(sh);
   if (sh->http) gl_http_close(sh->http, NULL, NULL);
   sh->http = NULL;
 }
 
 int gl_shell_run(gl_shell_t *sh) {
+  gl_shell__notify_start(sh);
   uv_run(&sh->loop, UV_RUN_DEFAULT);
   /* A fatal error handed over while the shell closed never reached the wake. */
   gl_shell_fatal_act(sh);

@@ -46,7 +46,7 @@ static int gl_kafka_conf_layer(rd_kafka_conf_t *kc, const char *const *kv, const
 rd_kafka_conf_t *gl_kafka_conf_build(const char *bootstrap, const char *const *defaults,
                                      const char *const *passthrough, const char *pass_label,
                                      const char *const *forced, char *errstr, size_t errlen) {
-  const char *const base[] = {"bootstrap.servers", bootstrap ? bootstrap : "127.0.0.1:19092",
+  const char *const base[] = {"bootstrap.servers", bootstrap ? bootstrap : GL_CONF_DEFAULT_BOOTSTRAP,
                               NULL};
   rd_kafka_conf_t *kc = rd_kafka_conf_new();
   if (!kc) {

@@ -837,6 +837,10 @@ def chaos(opts):
         broker.close(clean=not opts.keep)
         if broker.pid() is not None:
             run.failure("cleanup", f"the private broker on {broker.data_dir} still runs")
+    try:  # Every line the daemons wrote is JSON (gl_log.h); read before the run dir goes.
+        harness.check_daemon_logs()
+    except AssertionError as e:
+        run.failure("log", str(e))
     summary.update(
         orders=opts.orders, orders_produced=producer.orders_done if producer else 0,
         producer_transactions=producer.chunks if producer else 0,

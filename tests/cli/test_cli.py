@@ -71,13 +71,13 @@ BAD = [
 
 
 def usage_example():
-    """The envelope the usage text gives as its example, as one JSON line."""
+    """The envelope produce's help gives as its example, as one JSON line."""
     text = []
-    code, _, _ = run(["help"], out=text)
-    check(code == 0, f"greenlight help: exit {code}")
+    code, _, _ = run(["produce", "--help"], out=text)
+    check(code == 0, f"greenlight produce --help: exit {code}")
     out = text[0]
     start = out.index("e.g.\n") + len("e.g.\n")
-    lines = out[start:out.index("\n  optionally", start)].splitlines()
+    lines = out[start:out.index("\noptionally", start)].splitlines()
     return json.loads("".join(l.strip() for l in lines))
 
 
@@ -208,7 +208,7 @@ def test_usage_errors():
     for args, want in cases:
         code, err, _ = run(args)
         check(code == 2 and want in err, f"{args}: exit {code} (want 2), {want!r} not in: {err}")
-        check("tail:" not in err or args[:1] == ["tail"], f"{args}: names tail: {err}")
+        check("greenlight: tail:" not in err or args[:1] == ["tail"], f"{args}: names tail: {err}")
 
 
 def test_dlq_usage():

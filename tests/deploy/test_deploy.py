@@ -12,11 +12,17 @@ settings without connecting anywhere. It checks that:
   where its command reads the config;
 - a config or policy path that is not a regular file, a file with a NUL
   byte and an http.host the daemon could not bind stop it with exit 2 and
-  the key, the value and what was expected, at once (a FIFO never blocks).
+  the key, the value and what was expected, at once (a FIFO never blocks),
+  said in exactly one JSON log line on stderr (event "config");
+- the units are Type=notify with a watchdog, and systemd-analyze verify
+  accepts them when it is installed;
+- the pods carry the Prometheus scrape annotations of their metrics port.
 """
+import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -97,11 +103,26 @@ def test_configs():
                 fail(f"{path}: {k} = {v!r}, but the daemon has {got.get(k)!r}")
 
 
+def config_error(p, what):
+    """The message of the one line a refused start writes on stderr: exactly
+    one line, a JSON object at level error with event "config"."""
+    lines = p.stderr.splitlines()
+    if len(lines) != 1:
+        fail(f"{what}: {len(lines)} lines on stderr, expected one JSON line: {p.stderr!r}")
+    try:
+        line = json.loads(lines[0])
+    except ValueError as e:
+        fail(f"{what}: stderr is not a JSON line ({e}): {lines[0]!r}")
+    if line.get("level") != "error" or line.get("event") != "config":
+        fail(f"{what}: expected level error, event config: {lines[0]}")
+    return line.get("msg", "")
+
+
 def bad_value_status(argv):
     cmd = [binary(argv[0])] + [local(a) for a in argv[1:]] + ["--http.port", "eighty"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=30,
                        env={"PATH": os.environ.get("PATH", "")})
-    if "http.port = 'eighty'" not in p.stderr:
+    if "http.port = 'eighty'" not in config_error(p, f"{argv[0]} --http.port eighty"):
         fail(f"{argv[0]}: a bad setting did not name the key: {p.stderr.strip()}")
     return p.returncode
 
@@ -111,7 +132,7 @@ def test_bad_policy():
     cmd = [binary("greenlight-orderd"), "--policy.file", "/nonexistent.policy", "--check-config"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=30,
                        env={"PATH": os.environ.get("PATH", "")})
-    if p.returncode != 2 or "policy.file = '/nonexistent.policy'" not in p.stderr:
+    if p.returncode != 2 or "policy.file = '/nonexistent.policy'" not in config_error(p, "policy"):
         fail(f"a missing policy file: exit {p.returncode}, {p.stderr.strip()}")
 
 
@@ -123,7 +144,7 @@ def expect_bad_setting(args, want, what):
                            env={"PATH": os.environ.get("PATH", "")})
     except subprocess.TimeoutExpired:
         fail(f"{what}: {' '.join(cmd)} did not exit within 10 s")
-    if p.returncode != 2 or want not in p.stderr:
+    if p.returncode != 2 or want not in config_error(p, what):
         fail(f"{what}: exit {p.returncode} (want 2), stderr lacks {want!r}: {p.stderr.strip()}")
 
 
@@ -147,6 +168,9 @@ def test_bad_files_and_host():
         expect_bad_setting(["--policy.file", fifo, "-b", "127.0.0.1:1"],
                            f"config: policy.file = '{fifo}': expected a regular file (it is a FIFO)",
                            "a FIFO as policy.file")
+    # Bytes that are not UTF-8 in a value are escaped in the log line, which stays UTF-8.
+    expect_bad_setting(["--http.port", b"8\xff", "--check-config"],
+                       "config: http.port = '8\\xff'", "a value that is not UTF-8")
     # Outputs are named: a count or a name that does not fit the daemon's
     # outputs (status, repartition) is a bad setting, judged by --check-config too.
     want = "config: output.topics = '%s': expected 2 topics, one per output (status, repartition)"
@@ -195,6 +219,32 @@ def test_systemd():
             fail(f"{u}: a bad setting exits {status}, RestartPreventExitStatus is {want}")
         if keys.get("KillSignal") != ["SIGTERM"] or keys.get("Restart") != ["on-failure"]:
             fail(f"{u}: expected KillSignal=SIGTERM and Restart=on-failure")
+        # The daemons speak sd_notify (gl_notify.c): READY, STATUS, WATCHDOG.
+        if keys.get("Type") != ["notify"] or keys.get("NotifyAccess") != ["main"]:
+            fail(f"{u}: expected Type=notify and NotifyAccess=main, got {keys.get('Type')}")
+        watchdog = keys.get("WatchdogSec", ["0"])[0]
+        if not watchdog.isdigit() or int(watchdog) < 2:
+            fail(f"{u}: expected WatchdogSec of at least 2 s (pings every second), got {watchdog!r}")
+        verify_unit(path, u, argv[0])
+
+
+def verify_unit(path, unit, exe):
+    """systemd-analyze verify, when installed, on the unit with its binary
+    mapped into this build (and a template given an instance). It exits 0
+    even for a line it ignores, so any line naming the unit fails."""
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        print(f"test_deploy.py: no systemd-analyze; {unit} checked by the keys above only")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        name = unit.replace("@.", "@7.")
+        with open(path) as f, open(os.path.join(tmp, name), "w") as out:
+            out.write(f.read().replace(exe, os.path.abspath(binary(exe))))
+        p = subprocess.run([analyze, "verify", os.path.join(tmp, name)], capture_output=True,
+                           text=True, timeout=60)
+        said = [l for l in (p.stdout + p.stderr).splitlines() if name in l]
+        if p.returncode != 0 or said:
+            fail(f"{unit}: systemd-analyze verify (exit {p.returncode}): {said or p.stderr}")
 
 
 def env_of(container, pod_name):
@@ -251,6 +301,11 @@ def test_kubernetes():
         if mounts.get("config") != conf_dir or \
                 vols["config"]["configMap"]["name"] != "greenlight-config":
             fail(f"{name}: the config map is not mounted at {conf_dir}")
+        want = {"prometheus.io/scrape": "true", "prometheus.io/port": str(ports["http"]),
+                "prometheus.io/path": "/metrics"}
+        notes = tpl["metadata"].get("annotations", {})
+        if {k: notes.get(k) for k in want} != want:
+            fail(f"{name}: pod annotations {notes}, expected {want}")
         svc = services.get(name)
         if svc and svc["spec"]["ports"][0]["port"] != ports["http"]:
             fail(f"{name}: Service port differs from the container's")

@@ -161,23 +161,28 @@ def show(prefix, key, *extra, timeout=60):
 class Daemon:
     """A daemon process with its log in LOGDIR; killed at exit no matter what."""
 
-    def __init__(self, binary, name, args):
+    def __init__(self, binary, name, args, env=None):
         os.makedirs(LOGDIR, exist_ok=True)
         self.binary, self.name, self.args = binary, name, args
+        self.env = env  # Added to the test's environment, e.g. NOTIFY_SOCKET.
         self.log_path = os.path.join(LOGDIR, f"{name}.log")
         self.proc = None
         self.port = None
         self.starts = 0
         self.expect_exit = False
+        self.log_from = None  # Where this test's lines begin in the log file.
         _daemons.append(self)
 
     def start(self):
         self.starts += 1
         self.expect_exit = False
+        if self.log_from is None:
+            self.log_from = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         log = open(self.log_path, "a")
         log.write(f"--- start {self.starts} ---\n")
         log.flush()
-        self.proc = subprocess.Popen([self.binary, *self.args], stdout=log, stderr=log)
+        self.proc = subprocess.Popen([self.binary, *self.args], stdout=log, stderr=log,
+                                     env={**os.environ, **self.env} if self.env else None)
         _procs.append(self.proc)
         log.close()
         self.port = None
@@ -258,11 +263,11 @@ class Daemon:
         return self.proc is not None and self.proc.poll() is None
 
 
-def orderd(prefix, name="orderd", extra=()):
+def orderd(prefix, name="orderd", extra=(), env=None):
     args = ["-b", BOOTSTRAP, "--topic.prefix", prefix, "--policy.file", POLICY,
             "--http.port", "0", "--commit.interval.ms", "50",
             "--kafka.session.timeout.ms", "6000", *extra]
-    return Daemon(ORDERD, name, args)
+    return Daemon(ORDERD, name, args, env)
 
 
 def count_inputs(prefix):
@@ -331,12 +336,46 @@ def check_versions(orders):
               f"order {oid}: versions {versions} are not 1..{len(versions)}")
 
 
+LOG_KEYS = ("ts", "level", "service", "event", "msg")
+START_MARK = re.compile(rb"--- start \d+ ---")
+
+
+def check_json_lines(data, what):
+    """Every line of a daemon's log (bytes) is one JSON object in valid UTF-8
+    with the keys every line has (gl_log.h); the harness's own start marks
+    are skipped. Fails naming the first bad line."""
+    for i, line in enumerate(data.split(b"\n"), 1):
+        if not line or START_MARK.fullmatch(line):
+            continue
+        try:
+            obj = json.loads(line.decode("utf-8"))
+        except ValueError as e:  # UnicodeDecodeError is a ValueError too.
+            fail(f"{what} line {i} is not a JSON line in UTF-8 ({e}): {line[:500]!r}")
+        missing = [k for k in LOG_KEYS if not isinstance(obj, dict) or k not in obj]
+        check(not missing, f"{what} line {i} lacks {missing}: {line[:500]!r}")
+
+
+def check_daemon_logs():
+    """check_json_lines over what every daemon of this test wrote (its log
+    file from where the file stood at its first start). A log a test removed
+    is skipped: chaos removes its run's on a pass, after checking it."""
+    for d in _daemons:
+        if d.log_from is None or not os.path.exists(d.log_path):
+            continue
+        with open(d.log_path, "rb") as f:
+            f.seek(d.log_from)
+            check_json_lines(f.read(), f"{d.name}'s log {d.log_path}")
+
+
 def run(main):
-    """Runs a test's main(), printing a closing line ctest shows."""
+    """Runs a test's main(), printing a closing line ctest shows. Once it
+    passes, every line every daemon wrote must be JSON (check_daemon_logs)."""
     name = os.path.basename(sys.argv[0])
     t0 = time.monotonic()
     try:
         main()
+        _kill_all()  # No line is half written while the logs are read.
+        check_daemon_logs()
     except AssertionError as e:
         print(f"FAIL {name}: {e}", flush=True)
         sys.exit(1)
@@ -402,6 +441,20 @@ def free_ports(n, lo=20000, hi=32000, rnd=None):
     return ports
 
 
+def broker_pid(node_dir):
+    """The pid of the broker kafka.sh runs on node_dir (a data dir, or a
+    cluster's node dir), else None: the same test as kafka.sh's, the pid's
+    command line names its server.properties."""
+    try:
+        with open(os.path.join(node_dir, "kafka.pid")) as f:
+            pid = int(f.read().strip())
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except (OSError, ValueError):
+        return None
+    return pid if f"kafka.Kafka {node_dir}/server.properties" in cmd else None
+
+
 class PrivateBroker:
     """A single-node broker of the caller's own, run by deploy/local/kafka.sh
     with GREENLIGHT_BROKER_DIR/PORT/CONTROLLER_PORT/SASL_PORT, so that start,
@@ -447,16 +500,8 @@ class PrivateBroker:
         return r.returncode, r.stdout.decode(errors="replace")
 
     def pid(self):
-        """The broker's pid if it runs on this data dir, else None (the same
-        test as kafka.sh's: the pid's command line names our server.properties)."""
-        try:
-            with open(os.path.join(self.data_dir, "kafka.pid")) as f:
-                pid = int(f.read().strip())
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, ValueError):
-            return None
-        return pid if f"kafka.Kafka {self.data_dir}/server.properties" in cmd else None
+        """The broker's pid if it runs on this data dir, else None."""
+        return broker_pid(self.data_dir)
 
     def start(self):
         """kafka.sh start: returns when the port accepts connections and the

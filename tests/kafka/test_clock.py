@@ -37,6 +37,7 @@ def clockd_run(args, timeout=60):
     """Runs clockd to completion; returns (exit code, stderr)."""
     r = subprocess.run([CLOCKD, "-b", BOOTSTRAP, "--http.port", "-1", *args],
                        capture_output=True, timeout=timeout)
+    check_json_lines(r.stderr, f"clockd {' '.join(args)}: stderr")
     return r.returncode, r.stderr.decode()
 
 

@@ -35,11 +35,11 @@ class Follower:
     """`greenlight tail` of the status topic, following: (monotonic time,
     partition, key, value) of every record as it becomes visible."""
 
-    def __init__(self, prefix):
+    def __init__(self, prefix, bootstrap=BOOTSTRAP):
         self.seen = []
         self.lock = threading.Lock()
         self.p = register_process(subprocess.Popen(
-            [CLI, "tail", "greenlight.order-status", "-b", BOOTSTRAP, "--prefix", prefix,
+            [CLI, "tail", "greenlight.order-status", "-b", bootstrap, "--prefix", prefix,
              "--from-beginning"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL))
         self.t = threading.Thread(target=self.read, daemon=True)
         self.t.start()
@@ -62,22 +62,37 @@ class Follower:
 
 
 class Producer:
-    """Sends BATCH orders' events per upstream transaction until all are sent."""
+    """Sends BATCH orders' events per upstream transaction until all `orders`
+    are sent, each transaction given timeout_ms; notes (start, end) of each
+    transaction in self.txns (monotonic times)."""
 
-    def __init__(self, prefix):
-        self.prefix, self.sent, self.error = prefix, 0, None
+    def __init__(self, prefix, bootstrap=BOOTSTRAP, orders=ORDERS, timeout_ms=30000):
+        self.prefix, self.bootstrap, self.orders, self.timeout_ms = prefix, bootstrap, orders, timeout_ms
+        self.sent, self.error, self.txns = 0, None, []
         self.t = threading.Thread(target=self.run, daemon=True)
         self.t.start()
 
     def run(self):
-        for start in range(0, ORDERS, BATCH):
-            events = [e for i in range(start, min(start + BATCH, ORDERS))
+        for start in range(0, self.orders, BATCH):
+            events = [e for i in range(start, min(start + BATCH, self.orders))
                       for e in lifecycle_events("SC", i, order_id(i), 1000 + i, T0 + i * 10, "scale")]
-            code, err = produce_at(BOOTSTRAP, self.prefix, events, transactional=True)
+            t = time.monotonic()
+            code, err = produce_at(self.bootstrap, self.prefix, events, transactional=True,
+                                   timeout_ms=self.timeout_ms)
             if code != 0:
                 self.error = f"produce exit {code}: {err[-800:]}"
                 return
-            self.sent = min(start + BATCH, ORDERS)
+            self.txns.append((t, time.monotonic()))
+            self.sent = min(start + BATCH, self.orders)
+
+
+def audit(follower, orders):
+    """audit_status() of what the follower saw against the Producer's first
+    `orders` orders: each CLEARED in full at version 6."""
+    expected = {order_id(i): LIFECYCLE for i in range(orders)}
+    final = {order_id(i): dict(order_id=order_id(i), version=len(LIFECYCLE), units_cleared=1000 + i)
+             for i in range(orders)}
+    return audit_status([r for _, _, r in follower.seen], expected, final)
 
 
 def owned(ds):
@@ -152,11 +167,7 @@ def main():
     wait_until(lambda: follower.count() >= ORDERS * len(LIFECYCLE), 300, "every status")
     d1.wait_committed(0)
     follower.stop()
-    records = [r for _, _, r in follower.seen]
-    expected = {order_id(i): LIFECYCLE for i in range(ORDERS)}
-    final = {order_id(i): dict(order_id=order_id(i), version=len(LIFECYCLE), units_cleared=1000 + i)
-             for i in range(ORDERS)}
-    f = audit_status(records, expected, final)
+    f = audit(follower, ORDERS)
     check(audit_clean(f), f"not exactly once over 1 -> 3 -> 1: {f}")
     for name, gap, part, length in pauses(follower.seen, windows):
         print(f"rebalance {name}: took {length:.1f} s; longest pause of a partition "

@@ -16,7 +16,7 @@ LAYERS = ["shell", "codec", "runtime", "programs"]
 # hands the runtime its decode hook); programs use both.
 SIBLINGS = {("runtime", "codec"), ("codec", "runtime")}
 HEADERS = {
-    "shell": {"gl_error.h", "gl_version.h", "gl_log.h", "gl_config.h", "gl_metrics.h", "gl_http.h", "gl_kafka.h",
+    "shell": {"gl_error.h", "gl_version.h", "gl_man.h", "gl_log.h", "gl_config.h", "gl_metrics.h", "gl_http.h", "gl_kafka.h",
               "gl_shell.h"},
     "codec": {"gl_codec.h", "gl_json.h", "v1/greenlight.pb-c.h", "v1/state.pb-c.h"},
     "runtime": {"gl_engine.h", "gl_store.h"},

@@ -291,6 +291,72 @@ static void test_config_duplicate_key_and_crlf(void **state) {
   expect_in(f->err, " line 2: kafka.linger.ms = '2': set again (first on line 1)", NULL, NULL);
 }
 
+/* GREENLIGHT_BOOTSTRAP is short for GREENLIGHT_KAFKA_BOOTSTRAP_SERVERS, which
+ * wins wherever it stands; variables that name no setting are kept for the
+ * program to report, the tools' own are not. */
+static void test_env_alias_and_unknown(void **state) {
+  fx_t *f = *state;
+  char *envp[] = {"GREENLIGHT_KAFKA_BOOTSTRAP_SERVERS=long:1", "GREENLIGHT_TOPIC_PREFX=typo.",
+                  "GREENLIGHT_BOOTSTRAP=short:1", "GREENLIGHT_BROKER_PORT=19092",
+                  "GREENLIGHT_CONFIG=", "GREENLIGHT_CLI=/bin/true", "GREENLIGHT_PARTITIONS=4",
+                  "GREENLIGHT_APP_ID=a", "GREENLIGHT_NOPE=1", "NOT_OURS=1", NULL};
+  assert_int_equal(gl_conf_load_env(&f->c, envp, f->err, sizeof(f->err)), GL_OK);
+  assert_string_equal(gl_conf_kafka_get(&f->c, "bootstrap.servers"), "long:1");
+  const char *const *u = gl_conf_unknown_env(&f->c);
+  assert_non_null(u);
+  assert_string_equal(u[0], "GREENLIGHT_TOPIC_PREFX");
+  assert_string_equal(u[1], "GREENLIGHT_NOPE");
+  assert_null(u[2]);
+  /* Alone, the short name sets the servers; a second load starts afresh. */
+  char *alone[] = {"GREENLIGHT_BOOTSTRAP=short:2", NULL};
+  assert_int_equal(gl_conf_load_env(&f->c, alone, f->err, sizeof(f->err)), GL_OK);
+  assert_string_equal(gl_conf_kafka_get(&f->c, "bootstrap.servers"), "short:2");
+  assert_null(gl_conf_unknown_env(&f->c));
+  assert_true(gl_conf_tool_env("GREENLIGHT_BROKER_SASL_PORT"));
+  assert_false(gl_conf_tool_env("GREENLIGHT_BROKER"));
+}
+
+/* Captures what fn writes to a FILE. */
+static char *capture(void (*fn)(const gl_conf_t *, FILE *), const gl_conf_t *c) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *out = open_memstream(&buf, &len);
+  fn(c, out);
+  fclose(out);
+  return buf;
+}
+
+static void check_to(const gl_conf_t *c, FILE *out) {
+  char err[256];
+  assert_int_equal(gl_conf_check(c, out, err, sizeof err), 1);
+}
+
+/* --check-config shows the bootstrap servers: the default when unset. */
+static void test_check_shows_bootstrap(void **state) {
+  fx_t *f = *state;
+  char *text = capture(check_to, &f->c);
+  assert_non_null(strstr(text, "\nkafka.bootstrap.servers = " GL_CONF_DEFAULT_BOOTSTRAP "\n"));
+  free(text);
+  assert_int_equal(gl_conf_set(&f->c, "kafka.bootstrap.servers", "b:9", f->err, sizeof f->err), 0);
+  text = capture(check_to, &f->c);
+  assert_non_null(strstr(text, "\nkafka.bootstrap.servers = b:9\n"));
+  assert_null(strstr(text, GL_CONF_DEFAULT_BOOTSTRAP));
+  free(text);
+}
+
+/* --help and --help-man list every key, the environment and the exit codes. */
+static void test_usage_and_man(void **state) {
+  fx_t *f = *state;
+  f->c.summary = "a test program";
+  char *usage = capture(gl_conf_usage, &f->c), *man = capture(gl_conf_man, &f->c);
+  expect_in(usage, "a test program", "\n  commit.interval.ms ", "GREENLIGHT_CONFIG");
+  expect_in(usage, "Exit codes:\n  0  ", "\n  2  a bad setting", "--help-man");
+  expect_in(man, ".TH \"TEST\" 1", "test \\- a test program", ".SH \"EXIT STATUS\"");
+  expect_in(man, ".TP\ncommit.interval.ms\n", "GREENLIGHT_CONFIG", "\\-\\-check\\-config");
+  free(usage);
+  free(man);
+}
+
 static void test_int_strict(void **state) {
   fx_t *f = *state;
   static const char *const bad[] = {" 5", "5 ", "12abc", "", "99999999999999999999", "0x10", "+",
@@ -368,6 +434,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_int_strict, setup, teardown),
       cmocka_unit_test_setup_teardown(test_value_control_chars_and_spaces, setup, teardown),
       cmocka_unit_test_setup_teardown(test_required_string, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_env_alias_and_unknown, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_check_shows_bootstrap, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_usage_and_man, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -577,6 +578,109 @@ static void test_kafka_bad_pass_through(void **state) {
   gl_shell_destroy(&sh);
 }
 
+/* ---- systemd's notify socket ------------------------------------------ */
+
+typedef struct notify_fx {
+  fixture_t fx;
+  int sock;
+  int calls;        /* Of the status callback. */
+  int started_call; /* The call that first said started. */
+  char got[4096];   /* Every datagram, each followed by "|". */
+  int watchdogs_after_ready;
+} notify_fx_t;
+
+/* Starting for 3 calls, then started but restoring for 2, then ready. */
+static const char *notify_status(void *opaque, bool *started, char *buf, size_t len) {
+  notify_fx_t *n = opaque;
+  n->calls++;
+  *started = n->calls > 3;
+  if (*started && !n->started_call) n->started_call = n->calls;
+  if (n->calls <= 3) {
+    snprintf(buf, len, "starting: step %d\nof 3", n->calls); /* A newline must not split it. */
+    return buf;
+  }
+  return n->calls <= 5 ? "restoring 1 of 2 partitions" : NULL;
+}
+
+static void notify_read(notify_fx_t *n) {
+  char d[512];
+  ssize_t r;
+  while ((r = recv(n->sock, d, sizeof d - 1, MSG_DONTWAIT)) > 0) {
+    d[r] = '\0';
+    if (strstr(n->got, "STATUS=ready") && strstr(d, "WATCHDOG=1")) n->watchdogs_after_ready++;
+    strncat(n->got, d, sizeof n->got - strlen(n->got) - 2);
+    strcat(n->got, "|");
+  }
+}
+
+static void notify_step(uv_timer_t *t) {
+  notify_fx_t *n = t->data;
+  notify_read(n);
+  if (n->watchdogs_after_ready >= 3 && !n->fx.sh.stopping) {
+    n->fx.close_in_stop = true;
+    gl_shell_fatal(&n->fx.sh, "enough"); /* A stop: STOPPING=1. */
+  }
+}
+
+static void test_notify(void **state) {
+  (void)state;
+  notify_fx_t n = {.sock = socket(AF_UNIX, SOCK_DGRAM, 0)};
+  assert_true(n.sock >= 0);
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  snprintf(a.sun_path, sizeof a.sun_path, "/tmp/gl-test-notify-%d", (int)getpid());
+  unlink(a.sun_path);
+  assert_int_equal(bind(n.sock, (struct sockaddr *)&a, sizeof a), 0);
+  setenv("NOTIFY_SOCKET", a.sun_path, 1);
+  setenv("WATCHDOG_USEC", "20000", 1); /* A ping every 10 ms. */
+  fx_setup_quiet(&n.fx);
+  gl_shell_on_status(&n.fx.sh, notify_status, &n);
+  n.fx.step.data = &n;
+  uv_timer_start(&n.fx.step, notify_step, 1, 1);
+  assert_int_equal(fx_run(&n.fx), 1);
+  notify_read(&n);
+  unsetenv("NOTIFY_SOCKET");
+  unsetenv("WATCHDOG_USEC");
+  close(n.sock);
+  unlink(a.sun_path);
+  /* READY=1 once, in the datagram of the call that first said started. */
+  const char *ready = strstr(n.got, "READY=1");
+  assert_non_null(ready);
+  assert_null(strstr(ready + 1, "READY=1"));
+  int datagram = 0;
+  for (const char *p = n.got; p < ready; p++) datagram += *p == '|';
+  assert_int_equal(datagram + 1, n.started_call);
+  /* Each status once, in order, on one line; then a watchdog in every datagram. */
+  const char *s1 = strstr(n.got, "STATUS=starting: step 1 of 3\n"),
+             *s2 = strstr(n.got, "STATUS=starting: step 2 of 3\n"),
+             *s4 = strstr(n.got, "STATUS=restoring 1 of 2 partitions\n"),
+             *s6 = strstr(n.got, "STATUS=ready\n");
+  assert_true(s1 && s2 && s4 && s6 && s1 < s2 && s2 < ready && ready < s4 && s4 < s6);
+  assert_null(strstr(s6 + 1, "STATUS="));
+  assert_true(n.watchdogs_after_ready >= 3);
+  for (const char *p = n.got; *p; p = strchr(p, '|') + 1) {
+    const char *end = strchr(p, '|'), *w = strstr(p, "WATCHDOG=1");
+    if (!strncmp(p, "STOPPING=1", 10)) continue;
+    assert_true(w && w < end);
+  }
+  assert_non_null(strstr(n.got, "|STOPPING=1|"));
+  assert_non_null(strstr(fx_log(&n.fx), "\"event\":\"notify\",\"watchdog_ms\":10,"));
+  fx_teardown(&n.fx);
+}
+
+/* Without NOTIFY_SOCKET no timer runs: the loop ends as it always did. */
+static void test_notify_off(void **state) {
+  (void)state;
+  fixture_t fx;
+  unsetenv("NOTIFY_SOCKET");
+  fx_setup_quiet(&fx);
+  fx.close_in_stop = true;
+  gl_shell_fatal(&fx.sh, "at once");
+  assert_int_equal(fx_run(&fx), 1);
+  assert_false(fx.sh.notify_on);
+  assert_null(strstr(fx_log(&fx), "\"event\":\"notify\""));
+  fx_teardown(&fx);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fatal_from_thread),
@@ -591,6 +695,8 @@ int main(void) {
       cmocka_unit_test(test_kafka_bad_pass_through),
       cmocka_unit_test(test_kafka_callbacks),
       cmocka_unit_test(test_not_ready),
+      cmocka_unit_test(test_notify),
+      cmocka_unit_test(test_notify_off),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
