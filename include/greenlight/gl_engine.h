@@ -78,6 +78,7 @@ typedef struct gl_engine_conf {
   int64_t merge_settle_min_ms; /* The least it waits (0 = none). */
   char *stop_at;               /* never | end: a bounded run up to the end offsets at connection. */
   int64_t stop_at_time_ms;     /* A bounded run up to this record time (0 = none). */
+  char *group_protocol;        /* classic | consumer (KIP-848: incremental rebalances). */
 } gl_engine_conf_t;
 
 extern const gl_conf_prop_t gl_engine_conf_props[];

@@ -53,6 +53,47 @@ static int gl_connect_known_outputs(gl_engine_t *e, char *errstr, size_t errlen)
   return 0;
 }
 
+bool gl_connect_kip848(const gl_engine_conf_t *c) {
+  return c->group_protocol && strcmp(c->group_protocol, "consumer") == 0;
+}
+
+/* KIP-848's consumer protocol is generally available from librdkafka 2.12
+ * on (earlier releases had it as early access; 2.0.2 has no such setting). */
+#define GL_KIP848_MIN_RDKAFKA 0x020c0000
+
+int gl_connect_group_protocol_check(const gl_engine_conf_t *c, const char *const *kafka,
+                                    char *errstr, size_t errlen) {
+  if (!gl_connect_kip848(c)) return 0;
+  rd_kafka_conf_t *probe = rd_kafka_conf_new();
+  char why[256];
+  bool known = rd_kafka_conf_set(probe, "group.protocol", "consumer", why, sizeof why) ==
+               RD_KAFKA_CONF_OK;
+  rd_kafka_conf_destroy(probe);
+  if (!known || rd_kafka_version() < GL_KIP848_MIN_RDKAFKA) {
+    snprintf(errstr, errlen,
+             "config: group.protocol = '%s': expected classic: this build runs with librdkafka "
+             "%s, which lacks KIP-848's consumer protocol (it needs 2.12 or later; "
+             "deploy/local/setup.sh's gl_build_848 builds against one)",
+             c->group_protocol, rd_kafka_version_str());
+    return -1;
+  }
+  /* The broker decides these for a KIP-848 group; librdkafka refuses them. */
+  static const char *const broker_side[] = {"session.timeout.ms", "heartbeat.interval.ms",
+                                            "partition.assignment.strategy", "group.protocol.type",
+                                            NULL};
+  for (; kafka && kafka[0] && kafka[1]; kafka += 2)
+    for (int i = 0; broker_side[i]; i++)
+      if (strcmp(kafka[0], broker_side[i]) == 0) {
+        snprintf(errstr, errlen,
+                 "config: kafka.%s = '%s': expected unset with group.protocol = consumer: the "
+                 "broker sets it for a KIP-848 group (group.consumer.* broker settings; "
+                 "group.remote.assignor picks the assignor)",
+                 kafka[0], kafka[1]);
+        return -1;
+      }
+  return 0;
+}
+
 int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen) {
   gl_engine_conf_t *c = &e->conf;
   /* The prefix separates environments on one cluster: groups and
@@ -70,14 +111,24 @@ int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen) {
    * restarts takes its partitions back at once anyway, and a broker outage
    * shorter than the session is ridden out; past it, librdkafka 2.0.2 can
    * be fenced while its commit waits for the broker (exit 1, clean). */
-  const char *cons_def[] = {"auto.offset.reset", "earliest", "session.timeout.ms", "45000",
-                            "fetch.wait.max.ms", "100", NULL};
+  /* KIP-848 (group.protocol=consumer): the broker assigns (its range
+   * assignor keeps partition N of every input on one member; its default,
+   * uniform, would split them) and owns the session, so the client's
+   * session and assignment strategy are left out: librdkafka refuses them. */
+  bool kip848 = gl_connect_kip848(&e->conf);
+  if (kip848 && gl_connect_group_protocol_check(&e->conf, gl_conf_kafka_pairs(&e->sh->conf),
+                                                errstr, errlen) < 0)
+    return -1;
+  const char *cons_def[] = {"auto.offset.reset", "earliest", "fetch.wait.max.ms", "100",
+                            kip848 ? NULL : "session.timeout.ms", "45000", NULL};
   const char *cons_forced[] = {"group.id", group, "group.instance.id", member,
-                               "partition.assignment.strategy", "range",
                                "enable.auto.commit", "false", "enable.auto.offset.store", "false",
                                "enable.partition.eof", "true",
                                "isolation.level", e->eos ? "read_committed" : "read_uncommitted",
-                               "client.id", member, NULL};
+                               "client.id", member,
+                               kip848 ? "group.protocol" : "partition.assignment.strategy",
+                               kip848 ? "consumer" : "range",
+                               kip848 ? "group.remote.assignor" : NULL, "range", NULL};
   rd_kafka_conf_t *kc = gl_kafka_conf(e, cons_def, cons_forced, errstr, errlen);
   if (!kc) return -1;
   rd_kafka_conf_set_rebalance_cb(kc, gl_engine_rebalance_cb);

@@ -59,6 +59,8 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
      "Warm copies of each partition's state kept by other instances of the group, which follow its changelog, so that the instance taking a partition over restores only the changelog's tail (as Kafka Streams). Placed through the owners topic, so it needs the admin port (http.port)."},
     {"state.cleanup.delay.ms", GL_CONF_INT, "600000", 0, 86400000, NULL, GL_OFF(state_cleanup_delay_ms),
      "How long the state of a partition group this instance lost in a rebalance (or a standby no longer wanted) is kept as a warm copy, following its changelog, in case the partition comes back: a rebalance revokes every partition, and most return to the same instance. 0 = dropped at once (a standby is still kept while wanted)."},
+    {"group.protocol", GL_CONF_ENUM, "classic", 0, 0, "classic|consumer", GL_OFF(group_protocol),
+     "classic: the consumer group protocol of every Kafka release, range assignment by the client; a rebalance revokes every partition of every instance. consumer: KIP-848's protocol (Kafka 4.0 or later, and a librdkafka that has it: 2.12 or later; refused at start otherwise), range assignment by the broker (group.remote.assignor=range keeps partition N of every input together); a rebalance moves only the partitions that change owner, and the others keep processing. The session is then the broker's (group.consumer.session.timeout.ms, 45 s by default): kafka.session.timeout.ms and kafka.partition.assignment.strategy are refused."},
     {"startup.timeout.ms", GL_CONF_INT, "120000", 1000, 86400000, NULL, GL_OFF(startup_timeout_ms),
      "How long a start waits for the broker and the topics (answering /healthz meanwhile) before it exits 1 for a supervisor to retry."},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};
@@ -403,10 +405,12 @@ typedef struct gl_daemon {
  * outputs, so that --check-config refuses what a start would. */
 static int gl_daemon_check(gl_shell_t *sh, void *opaque, char *errstr, size_t errlen) {
   gl_daemon_t *d = opaque;
-  (void)sh;
   gl_output_t *outs = NULL;
   int n = 0, rc = gl_outputs_parse(d->proc, &d->conf, &outs, &n, errstr, errlen);
   gl_outputs_free(outs, n);
+  if (rc == GL_OK &&
+      gl_connect_group_protocol_check(&d->conf, gl_conf_kafka_pairs(&sh->conf), errstr, errlen) < 0)
+    rc = GL_ECONFIG;
   if (rc == GL_OK && d->on_config && d->on_config(d->extra_conf, d->proc, errstr, errlen) < 0)
     rc = GL_ECONFIG;
   return rc;

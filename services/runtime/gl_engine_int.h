@@ -287,8 +287,9 @@ bool gl_standby_take(gl_engine_t *e, int32_t p, gl_store_t **store, int64_t *str
 int gl_standby_msg(gl_engine_t *e, const rd_kafka_message_t *m);
 /* In the revocation, before the groups are dropped: clean (the commit
  * succeeded, nothing lost) keeps their stores as warm copies, unless the
- * engine is stopping or keeps no copies. */
-void gl_standby_revoked(gl_engine_t *e, bool clean);
+ * engine is stopping or keeps no copies. only: the groups revoked, by
+ * partition (e->ntasks entries), or NULL for every group. */
+void gl_standby_revoked(gl_engine_t *e, bool clean, const bool *only);
 /* From the cron: starts the standbys the placement names, drops expired copies. */
 void gl_standby_poll(gl_engine_t *e);
 void gl_standby_destroy(gl_engine_t *e);
@@ -316,6 +317,13 @@ int gl_task_find_rank(gl_engine_t *e, const char *topic);
 void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m);
 void gl_task_eof(gl_task_t *t, int rank, int64_t end_offset);
 /* Pauses or resumes an input partition. */
+/* Every input of the group is assigned here: only then does it restore
+ * and process. */
+bool gl_task_complete(const gl_task_t *t);
+bool gl_task_any_assigned(const gl_task_t *t);
+/* An incremental revocation took input rank: its buffer is dropped, and it
+ * starts again at the committed offset when assigned again. */
+void gl_task_input_revoke(gl_engine_t *e, gl_task_t *t, int rank);
 void gl_task_pause(gl_engine_t *e, gl_task_t *t, gl_input_t *in, bool pause);
 /* The next record to process in merge order (ownership passes to the
  * caller), or NULL if none may be taken now. */
@@ -443,6 +451,14 @@ void gl_rebalance_drop_tasks(gl_engine_t *e);
 int gl_topics_check(gl_engine_t *e, char *why, size_t len);
 
 /* gl_connect.c */
+/* group.protocol = consumer (KIP-848)? Pure. */
+bool gl_connect_kip848(const gl_engine_conf_t *c);
+/* Refuses group.protocol = consumer when the librdkafka this process runs
+ * with lacks it, or with a client setting the broker decides then (kafka:
+ * the kafka.* pass-through pairs): -1 with errstr (exit 2), else 0. Pure;
+ * any thread. */
+int gl_connect_group_protocol_check(const gl_engine_conf_t *c, const char *const *kafka,
+                                    char *errstr, size_t errlen);
 /* Creates the consumer, the restorer and the producer; no connection yet.
  * Returns 0, or -1 with errstr (a bad setting: exit 2). */
 int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen);

@@ -37,13 +37,19 @@ const char *gl_health_not_ready(gl_engine_t *e, char *buf, size_t len) {
              (long long)e->consecutive_aborts);
     return buf;
   }
-  int tasks = 0, restoring = 0;
+  int tasks = 0, restoring = 0, incomplete = 0;
   for (int p = 0; p < e->ntasks; p++)
     if (e->tasks[p]) {
       tasks++;
       restoring += e->tasks[p]->state == GL_TASK_RESTORING;
+      incomplete += !gl_task_complete(e->tasks[p]);
     }
   if (tasks == 0) return "rebalancing: no partitions assigned";
+  if (incomplete) {
+    snprintf(buf, len, "rebalancing: %d of %d partition groups wait for the rest of their inputs",
+             incomplete, tasks);
+    return buf;
+  }
   if (restoring) {
     snprintf(buf, len, "restoring %d of %d partitions", restoring, tasks);
     return buf;

@@ -142,12 +142,14 @@ static rd_kafka_t *gl_owners_producer_new(gl_engine_t *e, char *errstr, size_t e
   return rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errlen);
 }
 
-/* Produces the current claim: the partitions of the tasks this instance has. */
+/* Produces the current claim: the partitions of the tasks this instance
+ * has with every input (a group an incremental rebalance has handed over
+ * in part is not this instance's to claim yet). */
 static void gl_owners_produce(gl_engine_t *e) {
   gl_owners_t *o = e->owners;
   json_t *parts = json_array();
   for (int p = 0; p < e->ntasks; p++)
-    if (e->tasks[p]) json_array_append_new(parts, json_integer(p));
+    if (e->tasks[p] && gl_task_complete(e->tasks[p])) json_array_append_new(parts, json_integer(p));
   json_t *v = json_pack("{s:s, s:s, s:o}", "instance", o->member, "url", o->url, "partitions", parts);
   char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
   json_decref(v);
@@ -368,7 +370,8 @@ void gl_owners_destroy(gl_engine_t *e) {
 
 gl_ownership_t gl_engine_ownership(gl_engine_t *e, int32_t p) {
   if (p < 0 || p >= e->ntasks || !e->tasks[p]) return GL_NOT_OWNED;
-  return e->tasks[p]->state == GL_TASK_ACTIVE ? GL_OWNED : GL_RESTORING;
+  return e->tasks[p]->state == GL_TASK_ACTIVE && gl_task_complete(e->tasks[p]) ? GL_OWNED
+                                                                               : GL_RESTORING;
 }
 
 gl_store_t *gl_engine_store(gl_engine_t *e, int32_t p) {

@@ -10,8 +10,10 @@
  *   empty at the changelog's beginning;
  * - revocations: a partition group revoked after a clean commit (or while
  *   it still restored) leaves its store behind instead of dropping it.
- *   Range assignment is eager: every join revokes every partition, and
- *   most come back to the instance that had them.
+ *   Range assignment is eager under the classic group protocol: every
+ *   join revokes every partition, and most come back to the instance that
+ *   had them. Under KIP-848's (group.protocol=consumer) only the groups
+ *   that move are revoked, and only theirs are kept.
  * The restorer consumer, which restores owned groups, keeps each copy's
  * changelog partition assigned, and the copy follows it: every committed
  * changelog record is applied as a restore applies it (the restorer reads
@@ -232,13 +234,13 @@ int gl_standby_msg(gl_engine_t *e, const rd_kafka_message_t *m) {
   return gl_changelog_apply(w->store, &w->stream_time, m);
 }
 
-/* The end of each changelog partition in parts (the revoked groups'), or
- * -1 where the broker did not say. */
-static void gl_standby_ends(gl_engine_t *e, int64_t *ends, int n) {
+/* The end of each changelog partition of the revoked groups (only[p], or
+ * every group when only is NULL), or -1 where the broker did not say. */
+static void gl_standby_ends(gl_engine_t *e, int64_t *ends, int n, const bool *only) {
   for (int p = 0; p < n; p++) {
     ends[p] = -1;
     gl_task_t *t = e->tasks[p];
-    if (!t || !t->store || t->state != GL_TASK_ACTIVE) continue;
+    if (!t || !t->store || t->state != GL_TASK_ACTIVE || (only && !only[p])) continue;
     int64_t lo = -1, hi = -1;
     rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
         e->restorer, e->changelog, p, &lo, &hi, GL_STANDBY_END_TIMEOUT_MS);
@@ -253,7 +255,7 @@ static void gl_standby_ends(gl_engine_t *e, int64_t *ends, int n) {
   }
 }
 
-void gl_standby_revoked(gl_engine_t *e, bool clean) {
+void gl_standby_revoked(gl_engine_t *e, bool clean, const bool *only) {
   /* Not kept: stores that may hold values never committed, groups revoked
    * by the consumer's close, or no copy wanted at all. The copies of other
    * partitions stay as they are: they hold only committed records. */
@@ -262,11 +264,11 @@ void gl_standby_revoked(gl_engine_t *e, bool clean) {
     return;
   int64_t *ends = calloc((size_t)e->ntasks + 1, sizeof(*ends));
   if (!ends) abort();
-  gl_standby_ends(e, ends, e->ntasks);
+  gl_standby_ends(e, ends, e->ntasks, only);
   int kept = 0;
   for (int p = 0; p < e->ntasks; p++) {
     gl_task_t *t = e->tasks[p];
-    if (!t || !t->store) continue;
+    if (!t || !t->store || (only && !only[p])) continue;
     /* A group still restoring keeps reading where it is; an active one
      * starts again at the changelog's end (or its restore's end). */
     bool assigned = t->restore_assigned;

@@ -62,6 +62,28 @@ void gl_task_destroy(gl_engine_t *e, gl_task_t *t) {
   free(t);
 }
 
+bool gl_task_complete(const gl_task_t *t) {
+  for (int i = 0; i < t->ninputs; i++)
+    if (!t->inputs[i].assigned) return false;
+  return true;
+}
+
+bool gl_task_any_assigned(const gl_task_t *t) {
+  for (int i = 0; i < t->ninputs; i++)
+    if (t->inputs[i].assigned) return true;
+  return false;
+}
+
+void gl_task_input_revoke(gl_engine_t *e, gl_task_t *t, int rank) {
+  gl_input_t *in = &t->inputs[rank];
+  gl_input_clear(in);
+  /* Not paused when it comes back (a pause outlives an unassignment). */
+  if (in->paused) gl_task_pause(e, t, in, false);
+  /* As gl_task_new leaves it: an assignment starts at the committed offset. */
+  in->assigned = in->paused = in->fetched = in->eof = in->bound_reached = false;
+  in->rewind_offset = in->next_offset = in->prep_offset = in->position = in->committed = -1;
+}
+
 void gl_task_pause(gl_engine_t *e, gl_task_t *t, gl_input_t *in, bool pause) {
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(l, e->inputs[in->rank], t->partition);
@@ -162,7 +184,9 @@ static rd_kafka_message_t *gl_task_pop(gl_engine_t *e, gl_task_t *t, int rank) {
 }
 
 rd_kafka_message_t *gl_task_next(gl_engine_t *e, gl_task_t *t, uint64_t now_ms, int *rank) {
-  if (t->state != GL_TASK_ACTIVE) return NULL;
+  /* Partition N of every input together, or nothing (an incremental
+   * rebalance may hand the inputs over one by one). */
+  if (t->state != GL_TASK_ACTIVE || !gl_task_complete(t)) return NULL;
   gl_merge_input_t *view = t->merge_view;
   gl_task_merge_view(e, t, view);
   /* While a commit runs the consumer is not polled: a lagging input's

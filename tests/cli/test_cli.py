@@ -319,6 +319,39 @@ def test_version():
             check(word == lib and ver[:1].isdigit() and "." in ver, f"{cmd}: {line!r} for {lib}")
 
 
+def test_group_protocol():
+    """group.protocol: classic|consumer. consumer (KIP-848) is refused at start (exit 2,
+    naming the key, the value and what was expected) when the librdkafka the daemon runs
+    with lacks it (Debian bookworm's 2.0.2), and with it, so is a client setting the broker
+    decides for such a group (kafka.session.timeout.ms)."""
+    orderd = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(CLI))), "orderd",
+                          "greenlight-orderd")
+
+    def daemon(*args):
+        r = subprocess.run([orderd, "-b", UNREACHABLE, "--check-config", *args],
+                           capture_output=True, timeout=30)
+        return r.returncode, r.stderr.decode(errors="replace")
+
+    version = subprocess.run([orderd, "--version"], capture_output=True,
+                             timeout=30).stdout.decode().splitlines()[1].split(" ")[1]
+    has_848 = tuple(int(x) for x in version.split(".")[:2]) >= (2, 12)
+    code, err = daemon("--group.protocol", "eager")
+    check(code == 2 and "group.protocol" in err and "classic|consumer" in err,
+          f"group.protocol=eager: exit {code} (want 2), {err[-600:]}")
+    code, err = daemon("--group.protocol", "classic")
+    check(code == 0, f"group.protocol=classic: exit {code} (want 0), {err[-600:]}")
+    code, err = daemon("--group.protocol", "consumer")
+    if has_848:
+        check(code == 0, f"group.protocol=consumer on librdkafka {version}: exit {code}, {err[-600:]}")
+        code, err = daemon("--group.protocol", "consumer", "--kafka.session.timeout.ms", "6000")
+        check(code == 2 and "kafka.session.timeout.ms = '6000'" in err and "expected unset" in err,
+              f"group.protocol=consumer with a session: exit {code} (want 2), {err[-600:]}")
+    else:
+        check(code == 2 and "group.protocol = 'consumer'" in err and "expected classic" in err
+              and version in err,
+              f"group.protocol=consumer on librdkafka {version}: exit {code} (want 2), {err[-600:]}")
+
+
 def test_runtime_failures_exit_1():
     # Timed out (2 before the exit-code rule, now 1), and every line says show.
     code, err, _ = run(["show", "O-1", "-b", UNREACHABLE, "--timeout-ms", "1000"])
@@ -346,6 +379,7 @@ def main():
     test_topics_usage()
     test_reset_usage()
     test_version()
+    test_group_protocol()
     print(f"cli: {len(FAILURES)} failures")
     return 1 if FAILURES else 0
 
