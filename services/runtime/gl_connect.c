@@ -308,14 +308,18 @@ static void gl_connect_after(uv_work_t *req, int status) {
   gl_engine_settle(e);
   gl_connect_set_why(e, "connected");
   const gl_engine_conf_t *c = &e->conf;
+  bool kip848 = gl_connect_kip848(c);
   gl_log_kv(e->log, GL_LOG_INFO, "started",
             GL_LOG_FIELDS(GL_LOG_STR("member", e->member), GL_LOG_STR("guarantee", c->guarantee),
                           GL_LOG_STR("input_topics", c->input_topics),
                           GL_LOG_STR("output_topics", c->output_topics),
                           GL_LOG_STR("changelog", e->changelog),
-                          GL_LOG_INT("commit_interval_ms", c->commit_interval_ms)),
-          "%s: member %s, %s, inputs %s, outputs %s, changelog %s, commit every %lld ms or %lld records",
-          e->proc->name, e->member, c->guarantee, c->input_topics, c->output_topics,
+                          GL_LOG_INT("commit_interval_ms", c->commit_interval_ms),
+                          GL_LOG_STR("group_protocol", kip848 ? "consumer" : "classic")),
+          "%s: member %s (%s rebalances), %s, inputs %s, outputs %s, changelog %s, "
+          "commit every %lld ms or %lld records",
+          e->proc->name, e->member, kip848 ? "incremental" : "eager", c->guarantee,
+          c->input_topics, c->output_topics,
           e->changelog ? e->changelog : "(none)", (long long)c->commit_interval_ms,
           (long long)c->commit_max_records);
   /* Queue io events fire only on empty -> non-empty: serve what is there now. */

@@ -149,7 +149,8 @@ static void gl_owners_produce(gl_engine_t *e) {
   gl_owners_t *o = e->owners;
   json_t *parts = json_array();
   for (int p = 0; p < e->ntasks; p++)
-    if (e->tasks[p] && gl_task_complete(e->tasks[p])) json_array_append_new(parts, json_integer(p));
+    if (e->tasks[p] && gl_task_complete(e->tasks[p]))
+      json_array_append_new(parts, json_integer(p));
   json_t *v = json_pack("{s:s, s:s, s:o}", "instance", o->member, "url", o->url, "partitions", parts);
   char *s = v ? json_dumps(v, JSON_COMPACT) : NULL;
   json_decref(v);
