@@ -268,6 +268,15 @@ num.io.threads=4
 # times far in the past: time-based retention would delete them as soon as they land.
 log.retention.ms=-1
 EOF
+  # Groups of KIP-848's consumer protocol (group.protocol=consumer, generally available from
+  # Kafka 4.0) take their session and heartbeat from the broker, not the client: as short as
+  # the tests give classic members (a 6 s session, librdkafka's classic heartbeat of 3 s),
+  # where Kafka's defaults are 45 s and 5 s with minimums that high.
+  if ((KAFKA_MAJOR >= 4)); then
+    printf '%s\n' group.consumer.min.session.timeout.ms=1000 group.consumer.session.timeout.ms=6000 \
+      group.consumer.min.heartbeat.interval.ms=1000 group.consumer.heartbeat.interval.ms=3000 \
+      >>"$dir/server.properties"
+  fi
   # The broker logs warnings only, plus the line that says it has started, to kafka.out.
   write_log_config "$(log_config "$dir/")" WARN out kafka.server.KafkaRaftServer=INFO
 }

@@ -32,6 +32,18 @@ CLOCKD = os.path.join(BUILD, "services", "clockd", "greenlight-clockd")
 POLICY = os.path.join(SRC, "deploy", "config", "h200.policy")
 LOGDIR = os.environ.get("GL_TEST_LOGDIR", os.path.join(BUILD, "test-logs"))
 PARTITIONS = int(os.environ.get("GREENLIGHT_PARTITIONS", "4"))  # As kafka.sh creates topics.
+# The consumer group protocol the daemons run with (their group.protocol): deploy/local/test.sh
+# runs some tests again with "consumer" (KIP-848) on a build against a newer librdkafka.
+GROUP_PROTOCOL = os.environ.get("GREENLIGHT_TEST_GROUP_PROTOCOL", "classic")
+
+
+def group_settings(session_ms=6000):
+    """The daemons' group settings: the protocol, and under the classic one a short session
+    (for tests that kill a static member; Kafka's default is 45 s). A KIP-848 group's session
+    is the broker's (kafka.sh sets it to 6 s on 4.x), and the client may not set one."""
+    if GROUP_PROTOCOL == "classic":
+        return ["--kafka.session.timeout.ms", str(session_ms)]
+    return ["--group.protocol", GROUP_PROTOCOL]
 
 _procs = []
 _daemons = []  # Daemons expected to be running; a wait fails fast if one died.
@@ -236,6 +248,35 @@ class Daemon:
                    self.metric("greenlight_uncommitted_records") == 0, timeout,
                    f"{self.name} to process and commit {n_records} records")
 
+    def restart_after_kill(self, timeout=60):
+        """Starts the daemon again after a kill -9, as its supervisor would, and waits until
+        it is ready. Under KIP-848's protocol the broker refuses a static member's instance
+        id until the killed member's session runs out (6 s on the test broker): the start
+        exits 1 ("instance ID is still used") and is started again, until the deadline.
+        Under the classic protocol the first start takes the member over at once."""
+        deadline = time.monotonic() + timeout
+
+        def settled():
+            if not self.alive():
+                return True
+            try:
+                return self.get("/readyz")[0] == 200
+            except Exception:  # It exited while asked.
+                return not self.alive()
+        while True:
+            self.start()
+            self.expect_exit = True  # Judged here.
+            wait_until(settled, max(1, deadline - time.monotonic()), f"{self.name} to start again")
+            if self.alive():
+                self.expect_exit = False
+                return self
+            text = self.log_text().split(f"--- start {self.starts} ---")[-1]
+            check(GROUP_PROTOCOL == "consumer" and self.proc.returncode == 1 and
+                  "instance ID is still used" in text,
+                  f"{self.name} exited with {self.proc.returncode} after a restart:\n{text[-3000:]}")
+            check(time.monotonic() < deadline,
+                  f"{self.name}'s instance id still refused {timeout}s after the kill")
+
     def kill9(self):
         self.expect_exit = True
         self.proc.kill()
@@ -266,7 +307,7 @@ class Daemon:
 def orderd(prefix, name="orderd", extra=(), env=None):
     args = ["-b", BOOTSTRAP, "--topic.prefix", prefix, "--policy.file", POLICY,
             "--http.port", "0", "--commit.interval.ms", "50",
-            "--kafka.session.timeout.ms", "6000", *extra]
+            *group_settings(), *extra]
     return Daemon(ORDERD, name, args, env)
 
 
@@ -283,7 +324,7 @@ def batchd(prefix, name="batchd", extra=()):
     """The batch daemon under the test's prefix, on a free HTTP port."""
     args = ["-b", BOOTSTRAP, "--topic.prefix", prefix, "--http.port", "0",
             "--commit.interval.ms", "50",
-            "--kafka.session.timeout.ms", "6000", *extra]
+            *group_settings(), *extra]
     return Daemon(BATCHD, name, args)
 
 

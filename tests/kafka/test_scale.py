@@ -108,18 +108,17 @@ def owned(ds):
 def pauses(seen, windows):
     """For each (name, start, end): the longest gap between two visible
     records of one partition that spans part of [start, end], and its
-    partition."""
+    partition; and each partition's longest such gap (a partition that
+    kept its owner pauses little when the rebalance is incremental)."""
     by_part = {}
     for t, p, _ in seen:
         by_part.setdefault(p, []).append(t)
     out = []
     for name, start, end in windows:
-        best = (0.0, None)
-        for p, ts in by_part.items():
-            for a, b in zip(ts, ts[1:]):
-                if b > start and a < end and b - a > best[0]:
-                    best = (b - a, p)
-        out.append((name, best[0], best[1], end - start))
+        each = {p: max([b - a for a, b in zip(ts, ts[1:]) if b > start and a < end], default=0.0)
+                for p, ts in sorted(by_part.items())}
+        part = max(each, key=each.get) if each else None
+        out.append((name, each.get(part, 0.0), part, end - start, each))
     return out
 
 
@@ -169,9 +168,10 @@ def main():
     follower.stop()
     f = audit(follower, ORDERS)
     check(audit_clean(f), f"not exactly once over 1 -> 3 -> 1: {f}")
-    for name, gap, part, length in pauses(follower.seen, windows):
-        print(f"rebalance {name}: took {length:.1f} s; longest pause of a partition "
-              f"{gap:.2f} s (partition {part})", flush=True)
+    for name, gap, part, length, each in pauses(follower.seen, windows):
+        print(f"rebalance {name}, group.protocol={GROUP_PROTOCOL}: took {length:.1f} s; "
+              f"longest pause of a partition {gap:.2f} s (partition {part}); by partition "
+              + ", ".join(f"{p}: {g:.2f} s" for p, g in each.items()), flush=True)
     print(f"{f['records']} status records, {ORDERS} orders, exactly once "
           f"(other path: {f['other_path']})", flush=True)
     d1.stop()
