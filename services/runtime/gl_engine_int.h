@@ -441,7 +441,7 @@ void gl_engine_commit_now(gl_engine_t *e);
 /* gl_rebalance.c: librdkafka calls it from rd_kafka_consumer_poll(). */
 void gl_engine_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                             rd_kafka_topic_partition_list_t *parts, void *opaque);
-/* Destroys every partition group (after a revocation, or at the end). */
+/* Destroys every partition group (at the end). */
 void gl_rebalance_drop_tasks(gl_engine_t *e);
 
 /* gl_topics.c: the start-up check of the daemon's topics (pool thread).
