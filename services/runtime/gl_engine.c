@@ -57,8 +57,8 @@ const gl_conf_prop_t gl_engine_conf_props[] = {
      "A bounded run by time (epoch ms, 0 = none): records stamped at or after it are not processed; once every input partition has one waiting (or reached stop.at=end's offset), commit and exit 0."},
     {"num.standby.replicas", GL_CONF_INT, "0", 0, 16, NULL, GL_OFF(num_standby_replicas),
      "Warm copies of each partition's state kept by other instances of the group, which follow its changelog, so that the instance taking a partition over restores only the changelog's tail (as Kafka Streams). Placed through the owners topic, so it needs the admin port (http.port)."},
-    {"state.cleanup.delay.ms", GL_CONF_INT, "600000", 0, 86400000, NULL, GL_OFF(state_cleanup_delay_ms),
-     "How long the state of a partition group this instance lost in a rebalance (or a standby no longer wanted) is kept as a warm copy, following its changelog, in case the partition comes back: a rebalance revokes every partition, and most return to the same instance. 0 = dropped at once (a standby is still kept while wanted)."},
+    {"state.cleanup.delay.ms", GL_CONF_INT, "60000", 0, 86400000, NULL, GL_OFF(state_cleanup_delay_ms),
+     "How long the state of a partition group this instance lost in a rebalance (or a standby no longer wanted) is kept in memory as a warm copy, following its changelog, in case the partition comes back: a rebalance revokes every partition, and most return to the same instance at once. The copies cost memory like owned state. 0 = dropped at once (a standby is still kept while wanted)."},
     {"startup.timeout.ms", GL_CONF_INT, "120000", 1000, 86400000, NULL, GL_OFF(startup_timeout_ms),
      "How long a start waits for the broker and the topics (answering /healthz meanwhile) before it exits 1 for a supervisor to retry."},
     {NULL, 0, NULL, 0, 0, NULL, 0, NULL}};

@@ -80,7 +80,8 @@ static void gl_engine_rebalance(gl_engine_t *e, rd_kafka_t *rk, rd_kafka_resp_er
     }
   }
   /* Committed state stays as warm copies, in case it comes back here. */
-  gl_standby_revoked(e, clean && e->result == GL_OK);
+  /* Lost meanwhile (the commit can take long): the state may be another's now. */
+  gl_standby_revoked(e, clean && e->result == GL_OK && !rd_kafka_assignment_lost(rk));
   gl_rebalance_drop_tasks(e);
   e->assigned_now = false;
   gl_owners_publish(e);
