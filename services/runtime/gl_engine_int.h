@@ -185,6 +185,7 @@ struct gl_engine {
   uint64_t txn_timeout_ms;   /* The producer's transaction.timeout.ms. */
   bool producer_stale;       /* Fenced: replaced before the next transaction. */
   rd_kafka_t *producer_old;  /* Destroyed by the recreation's work (pool). */
+  rd_kafka_topic_partition_list_t *recreate_probe; /* Committed offsets: the membership check. */
   uv_work_t recreate_work;
   void (*recreate_done)(gl_engine_t *e);
   int recreate_result;       /* 0 replaced, 1 a stop came, -1 failed (set by the work). */

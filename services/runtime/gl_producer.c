@@ -25,8 +25,12 @@
  *  - the transaction had been open at least transaction.timeout.ms (the
  *    only way its coordinator aborts it; a successor's init_transactions
  *    fences at any age),
- *  - the consumer is still a member of the group (no fatal error: a static
- *    member replaced by a newer one is fenced, FENCED_INSTANCE_ID),
+ *  - the consumer is still a member of the group: it has no fatal error (a
+ *    static member replaced by a newer one is fenced, FENCED_INSTANCE_ID),
+ *    and, before the new producer takes the transactional id, the group
+ *    coordinator accepts from it a commit of the offsets already committed
+ *    (it answers only the current member: the heartbeat that would tell a
+ *    replaced member may come after the fence),
  *  - and it was not replaced GL_PRODUCER_RECREATE_MAX times in the last
  *    GL_PRODUCER_RECREATE_WINDOW_MS.
  *
@@ -188,15 +192,43 @@ bool gl_producer_replaceable(gl_engine_t *e, char *why, size_t len) {
   return true;
 }
 
+/* Pool thread: is the consumer still the group's member? A newer instance
+ * with the same instance.id may have fenced the producer (its
+ * init_transactions) and joined before this one's heartbeat learnt it:
+ * taking the transactional id back would fence the successor. The group
+ * coordinator answers an offset commit only from the current member, so
+ * the offsets already committed are committed again (no change). Waits
+ * for the coordinator up to the deadline. Returns 0 (a member, or nothing
+ * to ask with), 1 (a stop came) or -1 with recreate_err set. */
+static int gl_producer_member_check(gl_engine_t *e, uint64_t deadline) {
+  rd_kafka_topic_partition_list_t *offs = e->recreate_probe;
+  while (offs && offs->cnt > 0 && !atomic_load(&e->connect_stop)) {
+    rd_kafka_resp_err_t err = rd_kafka_commit(e->consumer, offs, 0);
+    if (!err) return 0;
+    snprintf(e->recreate_err, sizeof e->recreate_err,
+             "the consumer is not the group's member any more: commit of its offsets: %s",
+             rd_kafka_err2str(err));
+    if (err == RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID || err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+        err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION ||
+        err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS || err == RD_KAFKA_RESP_ERR__FATAL ||
+        gl_now_ms() >= deadline)
+      return -1;
+    uv_sleep(200); /* The coordinator moves: ask again. */
+  }
+  return atomic_load(&e->connect_stop) ? 1 : 0;
+}
+
 /* Pool thread: the old producer goes (nothing of it is kept: its
- * transaction was aborted by the coordinator), and the new one takes the
- * transactional id, waiting for the coordinator up to startup.timeout.ms. */
+ * transaction was aborted by the coordinator), and once the consumer is
+ * known to be the member still, the new one takes the transactional id,
+ * waiting for the coordinators up to startup.timeout.ms. */
 static void gl_producer_recreate_work(uv_work_t *req) {
   gl_engine_t *e = req->data;
   rd_kafka_purge(e->producer_old, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
   rd_kafka_destroy(e->producer_old);
   e->producer_old = NULL;
   uint64_t deadline = gl_now_ms() + (uint64_t)e->conf.startup_timeout_ms;
+  if ((e->recreate_result = gl_producer_member_check(e, deadline)) != 0) return;
   e->recreate_result = 1;
   while (!atomic_load(&e->connect_stop)) {
     uint64_t now = gl_now_ms(), left = deadline > now ? deadline - now : 1;
@@ -219,6 +251,8 @@ static void gl_producer_recreate_work(uv_work_t *req) {
 static void gl_producer_recreate_after(uv_work_t *req, int status) {
   gl_engine_t *e = req->data;
   (void)status;
+  if (e->recreate_probe) rd_kafka_topic_partition_list_destroy(e->recreate_probe);
+  e->recreate_probe = NULL;
   if (e->closed) return; /* gl_engine_destroy destroys the new producer. */
   void (*done)(gl_engine_t *) = e->recreate_done;
   e->recreate_done = NULL;
@@ -267,6 +301,14 @@ static void gl_producer_io_closed(uv_handle_t *h) {
     gl_producer_recreate_after(&e->recreate_work, 0);
     return;
   }
+  /* The offsets committed last (where the groups rewound to), for the
+   * membership check. */
+  e->recreate_probe = rd_kafka_topic_partition_list_new(16);
+  for (int p = 0; p < e->ntasks; p++)
+    for (int i = 0; e->tasks[p] && i < e->tasks[p]->ninputs; i++)
+      if (e->tasks[p]->inputs[i].committed >= 0)
+        rd_kafka_topic_partition_list_add(e->recreate_probe, e->inputs[i], p)->offset =
+            e->tasks[p]->inputs[i].committed;
   e->recreate_work.data = e;
   if (uv_queue_work(e->loop, &e->recreate_work, gl_producer_recreate_work,
                     gl_producer_recreate_after) < 0) {
