@@ -342,7 +342,11 @@ launch() {
     "$(log_option "$(log_config "$dir/")")" -Dkafka.logs.dir="$dir" \
     -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" \
     </dev/null >"$dir/kafka.out" 2>&1 9>&-) &
-  echo $! >"$dir/kafka.pid"
+  local pid=$! deadline=$((SECONDS + 10))
+  echo "$pid" >"$dir/kafka.pid"
+  # Until the subshell has become java (exec), its command line is this script's and
+  # is_running would take a broker that is starting for one that exited: wait for the exec.
+  while kill -0 "$pid" 2>/dev/null && ! is_running "$1" && ((SECONDS < deadline)); do sleep 0.05; done
 }
 
 # Waits until node k's port accepts connections, failing early if the broker exits.

@@ -113,12 +113,15 @@ typedef enum gl_engine_state {
  *   committing  the commit runs on the thread pool (or, at a revocation or
  *               a stop, on the loop)
  *   aborting    the commit failed and the transaction is being aborted
+ *   recreating  the coordinator aborted the transaction and fenced the
+ *               producer: a new one takes the transactional id
  *   fatal       the producer cannot go on (fenced, fatal error; terminal) */
 typedef enum gl_txn_state {
   GL_TXN_IDLE = 0,
   GL_TXN_OPEN,
   GL_TXN_COMMITTING,
   GL_TXN_ABORTING,
+  GL_TXN_RECREATING,
   GL_TXN_FATAL,
   GL_TXN_STATE_COUNT
 } gl_txn_state_t;

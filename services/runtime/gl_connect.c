@@ -1,5 +1,5 @@
-/* gl_connect: the engine's Kafka clients (their settings and the delivery
- * report callback) and the connection at start, which waits for the broker
+/* gl_connect: the engine's Kafka clients (their settings; the producer's
+ * are gl_producer.c's) and the connection at start, which waits for the broker
  * and the topics on the thread pool while the loop answers /healthz and
  * /readyz (a broker not there yet is not a bad setting: exit 1 once
  * startup.timeout.ms has passed, for a supervisor to retry). */
@@ -10,48 +10,7 @@
 
 #include "gl_engine_int.h"
 
-
-/* Any thread that serves the producer's queue: the loop (rd_kafka_poll),
- * or the commit's pool thread (the flush inside a commit). Only atomics
- * and the log. */
-static void gl_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-  gl_engine_t *e = gl_shell_client_opaque(opaque);
-  (void)rk;
-  if (m->err) gl_poison_dr(e, m);
-  if (m->err && atomic_fetch_add(&e->delivery_failures, 1) < 10)
-    gl_log_kv(e->log, GL_LOG_WARN, "delivery_failed",
-              GL_LOG_FIELDS(GL_LOG_STR("topic", rd_kafka_topic_name(m->rkt)),
-                            GL_LOG_INT("partition", m->partition),
-                            GL_LOG_STR("error", rd_kafka_err2name(m->err))),
-              "%s [%d]: %s", rd_kafka_topic_name(m->rkt), m->partition, rd_kafka_err2str(m->err));
-}
-
 static void gl_qpoll_cb(void *arg) { gl_engine_pump(arg); }
-
-/* The producer learns every topic it writes (outputs, changelog, DLQ)
- * now, not at the first record: a produce to a topic the client does not
- * know waits for its metadata, and the first records after a start or a
- * failover would pay for it. */
-static int gl_connect_known_outputs(gl_engine_t *e, char *errstr, size_t errlen) {
-  const char **topics = calloc((size_t)e->noutputs + 2, sizeof(*topics));
-  e->out_topics = calloc((size_t)e->noutputs + 2, sizeof(*e->out_topics));
-  if (!topics || !e->out_topics) abort();
-  int n = 0;
-  for (int i = 0; i < e->noutputs; i++) topics[n++] = e->outputs[i].topic;
-  if (e->changelog) topics[n++] = e->changelog;
-  if (e->dlq) topics[n++] = e->dlq;
-  for (int i = 0; i < n; i++) {
-    if (!(e->out_topics[i] = rd_kafka_topic_new(e->producer, topics[i], NULL))) {
-      snprintf(errstr, errlen, "producer: %s: %s", topics[i],
-               rd_kafka_err2str(rd_kafka_last_error()));
-      free(topics);
-      return -1;
-    }
-    e->nout_topics = i + 1;
-  }
-  free(topics);
-  return 0;
-}
 
 bool gl_connect_kip848(const gl_engine_conf_t *c) {
   return c->group_protocol && strcmp(c->group_protocol, "consumer") == 0;
@@ -164,28 +123,7 @@ int gl_connect_clients(gl_engine_t *e, char *errstr, size_t errlen) {
     return -1;
   }
 
-  /* Only failed deliveries are reported: a failure aborts the transaction
-   * anyway, and a report per record costs the loop thread dearly. */
-  /* transaction.timeout.ms 10 s, as Kafka Streams sets it under exactly
-   * once: an instance killed with a transaction open holds back every
-   * read_committed reader of the partitions it wrote (the last stable
-   * offset) until the broker aborts that transaction, and nothing else ends
-   * it when the instance does not come back (librdkafka's default: 60 s). */
-  const char *prod_def_eos[] = {"linger.ms", "5", "queue.buffering.max.messages", "1000000",
-                                "delivery.report.only.error", "true",
-                                "transaction.timeout.ms", "10000", NULL};
-  const char *prod_def_alo[] = {"linger.ms", "5", "queue.buffering.max.messages", "1000000",
-                                "delivery.report.only.error", "true", NULL};
-  const char *prod_forced_eos[] = {"transactional.id", member, "enable.idempotence", "true",
-                                   "acks", "all", "partitioner", "murmur2_random", NULL};
-  const char *prod_forced_alo[] = {"enable.idempotence", "true", "acks", "all", "partitioner",
-                                   "murmur2_random", NULL};
-  if (!(kc = gl_kafka_conf(e, e->eos ? prod_def_eos : prod_def_alo,
-                           e->eos ? prod_forced_eos : prod_forced_alo, errstr, errlen)))
-    return -1;
-  rd_kafka_conf_set_dr_msg_cb(kc, gl_dr_cb);
-  if (!(e->producer = rd_kafka_new(RD_KAFKA_PRODUCER, kc, errstr, errlen))) return -1;
-  if (gl_connect_known_outputs(e, errstr, errlen) < 0) return -1;
+  if (gl_producer_new(e, errstr, errlen) < 0) return -1;
   if (gl_bound_prober_new(e, errstr, errlen) < 0) return -1;
   return gl_owners_start(e, errstr, errlen);
 }

@@ -18,6 +18,10 @@
 #define GL_META_STREAM_TIME "\0gl.stream_time"
 #define GL_META_STREAM_TIME_LEN 15
 
+/* A fenced producer is replaced at most this many times in
+ * GL_PRODUCER_RECREATE_WINDOW_MS (gl_producer.c); the next fence is fatal. */
+#define GL_PRODUCER_RECREATE_MAX 3
+
 /* Partition owners, learnt from the owners topic (gl_owners.c). */
 typedef struct gl_owners gl_owners_t;
 
@@ -177,6 +181,19 @@ struct gl_engine {
 
   int64_t consecutive_aborts;
 
+  /* The producer's replacement after its coordinator fenced it (gl_producer.c). */
+  uint64_t txn_timeout_ms;   /* The producer's transaction.timeout.ms. */
+  bool producer_stale;       /* Fenced: replaced before the next transaction. */
+  rd_kafka_t *producer_old;  /* Destroyed by the recreation's work (pool). */
+  rd_kafka_topic_partition_list_t *recreate_probe; /* Committed offsets: the membership check. */
+  uv_work_t recreate_work;
+  void (*recreate_done)(gl_engine_t *e);
+  int recreate_result;       /* 0 replaced, 1 a stop came, -1 failed (set by the work). */
+  char recreate_why[512];
+  char recreate_err[512];    /* Set by the work. */
+  uint64_t recreate_started_ms;
+  uint64_t recreated_ms[GL_PRODUCER_RECREATE_MAX]; /* The latest replacements, newest first. */
+
   /* Bounded runs (gl_bound.c). */
   bool bounded;         /* Some bound is set: the engine stops once all are reached. */
   bool bound_at_end;    /* stop.at=end: capture the end offsets when connecting. */
@@ -201,7 +218,7 @@ struct gl_engine {
   /* Metrics the engine updates on the hot path. */
   gl_series_t *m_records, *m_overlap_records, *m_commits, *m_aborts, *m_commit_latency, *m_restore_records,
       *m_tasks_restoring, *m_idle_waits, *m_txn_records, *m_open_records,
-      *m_consecutive_aborts, *m_ready, *m_warm, *m_warm_records, *m_warm_lag;
+      *m_consecutive_aborts, *m_ready, *m_warm, *m_warm_records, *m_warm_lag, *m_recreations;
   gl_series_t *m_state[GL_ENGINE_STATE_COUNT], *m_txn_state[GL_TXN_STATE_COUNT];
   atomic_uint_fast64_t delivery_failures;
 };
@@ -232,9 +249,11 @@ void gl_engine_close(gl_engine_t *e);
  * defaults, the kafka.* pass-through, then forced. */
 rd_kafka_conf_t *gl_kafka_conf(gl_engine_t *e, const char *const *defaults,
                                const char *const *forced, char *errstr, size_t errlen);
-/* A commit or an abort is in flight (the thread pool, or the loop itself). */
+/* A commit, an abort or the producer's replacement is in flight (the
+ * thread pool, or the loop itself): nothing is produced or polled. */
 static inline bool gl_txn_busy(const gl_engine_t *e) {
-  return e->txn_state == GL_TXN_COMMITTING || e->txn_state == GL_TXN_ABORTING;
+  return e->txn_state == GL_TXN_COMMITTING || e->txn_state == GL_TXN_ABORTING ||
+         e->txn_state == GL_TXN_RECREATING;
 }
 /* Records were processed since the last commit, and the producer lives. */
 static inline bool gl_txn_is_open(const gl_engine_t *e) {
@@ -336,6 +355,22 @@ void gl_task_restore_start(gl_engine_t *e, gl_task_t *t);
 void gl_task_restore_poll(gl_engine_t *e);
 /* Drops buffers and state and rewinds the inputs to the last commit. */
 void gl_task_rewind(gl_engine_t *e, gl_task_t *t);
+
+/* gl_producer.c: the producer, and its replacement after a fence. */
+/* Creates e->producer (with the same configuration every time: the
+ * transactional.id is the member's) and its topic handles. Returns 0, or
+ * -1 with errstr (a bad setting). */
+int gl_producer_new(gl_engine_t *e, char *errstr, size_t errlen);
+/* After a fatal transactional error: true if the producer may be replaced
+ * (its coordinator fenced it after aborting a transaction that outlived
+ * transaction.timeout.ms, the consumer is still a member, and the bound of
+ * replacements holds); why says why, or why not. */
+bool gl_producer_replaceable(gl_engine_t *e, char *why, size_t len);
+/* From idle, with e->recreate_why set: replaces the producer (the
+ * transaction "recreating" meanwhile: nothing is polled or produced) and
+ * calls done(e) once the new one took the transactional id, unless the
+ * engine closed; fatal if it could not. */
+void gl_producer_recreate(gl_engine_t *e, void (*done)(gl_engine_t *e));
 
 /* gl_txn.c: the transaction cycle. */
 void gl_txn_begin(gl_engine_t *e);

@@ -136,8 +136,10 @@ static void gl_rebalance_revoke(gl_engine_t *e, rd_kafka_t *rk,
     gone[t->partition] = !gl_task_any_assigned(t);
   }
   if (incremental && !clean) gl_rebalance_rewind_kept(e, gone);
-  /* Committed state stays as warm copies, in case it comes back here. */
-  gl_standby_revoked(e, clean && e->result == GL_OK, gone);
+  /* Committed state stays as warm copies, in case it comes back here;
+   * not when lost meanwhile (the commit can take long): the state may be
+   * another's now. */
+  gl_standby_revoked(e, clean && e->result == GL_OK && !rd_kafka_assignment_lost(rk), gone);
   int dropped = 0;
   bool assigned = false;
   for (int p = 0; p < e->ntasks; p++) {

@@ -47,8 +47,8 @@
 #include "gl_engine_int.h"
 #include "gl_placement.h"
 
-/* How long the revocation waits for the broker to name a changelog's end. */
-#define GL_STANDBY_END_TIMEOUT_MS 1000
+/* How long the revocation waits for the broker to name the changelogs' ends. */
+#define GL_STANDBY_END_TIMEOUT_MS 2000
 
 struct gl_warm {
   gl_store_t *store;
@@ -234,25 +234,34 @@ int gl_standby_msg(gl_engine_t *e, const rd_kafka_message_t *m) {
   return gl_changelog_apply(w->store, &w->stream_time, m);
 }
 
-/* The end of each changelog partition of the revoked groups (only[p], or
- * every group when only is NULL), or -1 where the broker did not say. */
+/* The end of the changelog partition of each active group revoked (only[p],
+ * or every group when only is NULL; its last stable offset: the restorer
+ * reads read_committed), or -1 where the broker did not say: one
+ * ListOffsets request per leader (offset -1 asks for the latest), within
+ * one time budget for all. */
 static void gl_standby_ends(gl_engine_t *e, int64_t *ends, int n, const bool *only) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n > 0 ? n : 1);
   for (int p = 0; p < n; p++) {
     ends[p] = -1;
     gl_task_t *t = e->tasks[p];
-    if (!t || !t->store || t->state != GL_TASK_ACTIVE || (only && !only[p])) continue;
-    int64_t lo = -1, hi = -1;
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-        e->restorer, e->changelog, p, &lo, &hi, GL_STANDBY_END_TIMEOUT_MS);
-    if (err) {
-      gl_log_kv(e->log, GL_LOG_WARN, "standby_end_unknown",
-                GL_LOG_FIELDS(GL_LOG_STR("topic", e->changelog), GL_LOG_INT("partition", p)),
-                "%s [%d]: its end is not known (%s): the copy will replay from its restore's end",
-                e->changelog, p, rd_kafka_err2str(err));
+    if (t && t->store && t->state == GL_TASK_ACTIVE && (!only || only[p]))
+      rd_kafka_topic_partition_list_add(l, e->changelog, p)->offset = RD_KAFKA_OFFSET_END;
+  }
+  rd_kafka_resp_err_t err =
+      l->cnt ? rd_kafka_offsets_for_times(e->restorer, l, GL_STANDBY_END_TIMEOUT_MS) : 0;
+  for (int i = 0; i < l->cnt; i++) {
+    const rd_kafka_topic_partition_t *tp = &l->elems[i];
+    rd_kafka_resp_err_t perr = err ? err : tp->err;
+    if (!perr && tp->offset >= 0) {
+      ends[tp->partition] = tp->offset;
       continue;
     }
-    ends[p] = hi;
+    gl_log_kv(e->log, GL_LOG_WARN, "standby_end_unknown",
+              GL_LOG_FIELDS(GL_LOG_STR("topic", e->changelog), GL_LOG_INT("partition", tp->partition)),
+              "%s [%d]: its end is not known (%s): the copy will replay from its restore's end",
+              e->changelog, tp->partition, rd_kafka_err2str(perr));
   }
+  rd_kafka_topic_partition_list_destroy(l);
 }
 
 void gl_standby_revoked(gl_engine_t *e, bool clean, const bool *only) {
@@ -290,7 +299,9 @@ void gl_standby_revoked(gl_engine_t *e, bool clean, const bool *only) {
  * expiry of copies nobody names. */
 void gl_standby_poll(gl_engine_t *e) {
   if (!e->changelog || !e->restorer || !e->connected || e->stopping || e->closed) return;
-  int n = e->partition_count;
+  /* Copies kept from revocations may outnumber the partitions known at
+   * start (partitions added since): they expire too. */
+  int n = e->partition_count > e->nwarm ? e->partition_count : e->nwarm;
   if (n <= 0) return;
   const char **owner = calloc((size_t)n, sizeof(*owner));
   if (!owner) abort();
@@ -319,6 +330,9 @@ void gl_standby_poll(gl_engine_t *e) {
       int64_t from = w->position >= 0 ? w->position : lo > 0 ? lo : 0;
       if (hi > from) lag += hi - from;
     }
+    /* No owner known (between a revocation's empty claim and the next
+     * owner's): nothing changes, or every handoff would drop its standbys. */
+    if (!owner[p] && w->named) continue;
     if (named) {
       w->named = true;
       w->unnamed_since_ms = 0;

@@ -28,16 +28,19 @@ static const unsigned engine_next[GL_ENGINE_STATE_COUNT] = {
 #undef S
 
 static const char *const txn_names[GL_TXN_STATE_COUNT] = {"idle", "open", "committing",
-                                                          "aborting", "fatal"};
+                                                          "aborting", "recreating", "fatal"};
 
 #define T(x) (1u << GL_TXN_##x)
 /* A commit either ends the transaction (idle) or fails into an abort; a
- * lost assignment aborts an open transaction directly. Fatal is terminal. */
+ * lost assignment aborts an open transaction directly. A producer its
+ * coordinator fenced is replaced from idle, once the failed transaction was
+ * dropped (gl_producer.c). Fatal is terminal. */
 static const unsigned txn_next[GL_TXN_STATE_COUNT] = {
-    [GL_TXN_IDLE] = T(OPEN) | T(FATAL),
+    [GL_TXN_IDLE] = T(OPEN) | T(RECREATING) | T(FATAL),
     [GL_TXN_OPEN] = T(COMMITTING) | T(ABORTING) | T(FATAL),
     [GL_TXN_COMMITTING] = T(IDLE) | T(ABORTING) | T(FATAL),
     [GL_TXN_ABORTING] = T(IDLE) | T(FATAL),
+    [GL_TXN_RECREATING] = T(IDLE) | T(FATAL),
     [GL_TXN_FATAL] = 0,
 };
 #undef T

@@ -384,6 +384,25 @@ static void gl_txn_finish(gl_engine_t *e, bool rewind) {
   }
 }
 
+/* A fatal result ends the engine, unless it was the coordinator fencing
+ * the producer after aborting the transaction itself (gl_producer.c): then
+ * the transaction is dropped as an abort drops it, and the producer is
+ * replaced before the next one (at once after an asynchronous commit; after
+ * a revocation's or a lost assignment's, at the next pump, gl_txn_due). */
+static void gl_txn_fatal_or_fenced(gl_engine_t *e) {
+  if (e->commit_result != GL_COMMIT_FATAL) return;
+  char why[512];
+  if (gl_producer_replaceable(e, why, sizeof why)) {
+    snprintf(e->recreate_why, sizeof e->recreate_why, "%s", why);
+    e->producer_stale = true;
+    e->commit_result = GL_COMMIT_ABORTED;
+    return;
+  }
+  size_t n = strlen(e->commit_err);
+  snprintf(e->commit_err + n, sizeof(e->commit_err) - n, "; not replaced: %s", why);
+  gl_txn_set_state(e, GL_TXN_FATAL);
+}
+
 static void gl_txn_after_work(uv_work_t *req, int status);
 
 /* Runs work on the thread pool, or here if the pool refuses it. */
@@ -405,14 +424,19 @@ static void gl_txn_after_work(uv_work_t *req, int status) {
     gl_txn_queue(e, gl_txn_abort_work);
     return;
   }
-  if (e->commit_result == GL_COMMIT_FATAL) gl_txn_set_state(e, GL_TXN_FATAL);
+  gl_txn_fatal_or_fenced(e);
   gl_txn_finish(e, true);
   void (*done)(gl_engine_t *) = e->commit_done;
   e->commit_done = NULL;
+  if (e->producer_stale && !e->closed && !e->stopping) {
+    gl_producer_recreate(e, done); /* done once the new producer is ready. */
+    return;
+  }
   if (done && !e->closed) done(e);
 }
 
 bool gl_txn_due(gl_engine_t *e, uint64_t now_ms) {
+  if (e->producer_stale && e->txn_state == GL_TXN_IDLE) return !e->stopping; /* Replace it first. */
   if (e->txn_state != GL_TXN_OPEN) return false;
   return e->txn_poisoned ||
          (e->conf.commit_max_records > 0 && e->txn_records >= e->conf.commit_max_records) ||
@@ -420,6 +444,10 @@ bool gl_txn_due(gl_engine_t *e, uint64_t now_ms) {
 }
 
 void gl_txn_commit_async(gl_engine_t *e, void (*done)(gl_engine_t *e)) {
+  if (e->producer_stale && e->txn_state == GL_TXN_IDLE && !e->stopping) {
+    gl_producer_recreate(e, done);
+    return;
+  }
   if (e->txn_state != GL_TXN_OPEN) return;
   e->commit_begin_ns = uv_hrtime();
   e->commit_offsets = gl_txn_prepare(e);
@@ -444,7 +472,7 @@ gl_commit_result_t gl_txn_commit_sync(gl_engine_t *e) {
     gl_txn_set_state(e, GL_TXN_ABORTING);
     e->commit_result = gl_txn_abort_blocking(e);
   }
-  if (e->commit_result == GL_COMMIT_FATAL) gl_txn_set_state(e, GL_TXN_FATAL);
+  gl_txn_fatal_or_fenced(e);
   gl_commit_result_t r = e->commit_result;
   /* The callers (revocation, shutdown) drop their tasks next: no rewind. */
   gl_txn_finish(e, false);
@@ -456,7 +484,7 @@ void gl_txn_abort_sync(gl_engine_t *e) {
   snprintf(e->commit_err, sizeof(e->commit_err), "partitions lost");
   gl_txn_set_state(e, GL_TXN_ABORTING);
   e->commit_result = gl_txn_abort_blocking(e);
-  if (e->commit_result == GL_COMMIT_FATAL) gl_txn_set_state(e, GL_TXN_FATAL);
+  gl_txn_fatal_or_fenced(e);
   e->commit_begin_ns = uv_hrtime();
   e->commit_offsets = rd_kafka_topic_partition_list_new(1);
   gl_txn_finish(e, false);

@@ -109,8 +109,17 @@ def test_interrupt_and_resume(prefix, bulk):
     # Interrupted once it is under way: some records copied, not all (2,000
     # at 50/s take 40 s, room for a loaded machine; a tail to see the first
     # ones takes well under one; the resume is run at full speed).
-    wait_until(lambda: len(tail(prefix, "replay.resume", raw=True)) > 0, 30,
+    # Each look is short and needs one record only (a look that waits for
+    # the end of partitions still being written, or for a topic not there
+    # yet, could outlast the whole copy).
+    def copied_one():
+        r = subprocess.run([CLI, "tail", "replay.resume", "-b", BOOTSTRAP, "--prefix", prefix,
+                            "--from-beginning", "--count", "1", "--timeout-ms", "3000", "--raw"],
+                           capture_output=True, timeout=60)
+        return r.returncode == 0 and r.stdout.strip()
+    wait_until(lambda: p.poll() is not None or copied_one(), 30,
                "the interrupted replay to copy its first records", interval=0.1)
+    check(p.poll() is None, "the replay ended before it could be interrupted")
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=90)
     err = err.decode()

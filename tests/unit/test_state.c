@@ -29,7 +29,8 @@ static const int txn_allowed[][2] = {
     {T(IDLE), T(OPEN)},         {T(IDLE), T(FATAL)},       {T(OPEN), T(COMMITTING)},
     {T(OPEN), T(ABORTING)},     {T(OPEN), T(FATAL)},       {T(COMMITTING), T(IDLE)},
     {T(COMMITTING), T(ABORTING)}, {T(COMMITTING), T(FATAL)}, {T(ABORTING), T(IDLE)},
-    {T(ABORTING), T(FATAL)},
+    {T(ABORTING), T(FATAL)},    {T(IDLE), T(RECREATING)},  {T(RECREATING), T(IDLE)},
+    {T(RECREATING), T(FATAL)},
 };
 
 static bool listed(const int (*pairs)[2], size_t n, int from, int to) {
@@ -111,6 +112,13 @@ static void test_terminal_and_range(void **state) {
   assert_int_equal(gl_txn_state_move(&t, GL_TXN_ABORTING), GL_OK);
   assert_int_equal(gl_txn_state_move(&t, GL_TXN_COMMITTING), GL_ESTATE);
   assert_int_equal(gl_txn_state_move(&t, GL_TXN_IDLE), GL_OK);
+  /* A fenced producer is replaced only once its transaction was dropped. */
+  t = GL_TXN_ABORTING;
+  assert_int_equal(gl_txn_state_move(&t, GL_TXN_RECREATING), GL_ESTATE);
+  t = GL_TXN_IDLE;
+  assert_int_equal(gl_txn_state_move(&t, GL_TXN_RECREATING), GL_OK);
+  assert_int_equal(gl_txn_state_move(&t, GL_TXN_OPEN), GL_ESTATE); /* Nothing while replacing. */
+  assert_int_equal(gl_txn_state_move(&t, GL_TXN_IDLE), GL_OK);
 }
 
 static void test_names(void **state) {
@@ -119,7 +127,8 @@ static void test_names(void **state) {
                                        "draining", "closed", "failed"};
   for (int i = 0; i < GL_ENGINE_STATE_COUNT; i++)
     assert_string_equal(gl_engine_state_name((gl_engine_state_t)i), engine[i]);
-  static const char *const txn[] = {"idle", "open", "committing", "aborting", "fatal"};
+  static const char *const txn[] = {"idle", "open", "committing", "aborting", "recreating",
+                                    "fatal"};
   for (int i = 0; i < GL_TXN_STATE_COUNT; i++)
     assert_string_equal(gl_txn_state_name((gl_txn_state_t)i), txn[i]);
   assert_string_equal(gl_engine_state_name(GL_ENGINE_STATE_COUNT), "unknown");
