@@ -68,6 +68,20 @@ typedef struct gl_task {
   int npoison;
 } gl_task_t;
 
+/* Every input of the group is assigned here: only then does it restore
+ * and process (an incremental rebalance may hand them over one by one).
+ * Inline: every file that looks at groups asks, from the owners up. */
+static inline bool gl_task_complete(const gl_task_t *t) {
+  for (int i = 0; i < t->ninputs; i++)
+    if (!t->inputs[i].assigned) return false;
+  return true;
+}
+static inline bool gl_task_any_assigned(const gl_task_t *t) {
+  for (int i = 0; i < t->ninputs; i++)
+    if (t->inputs[i].assigned) return true;
+  return false;
+}
+
 /* A warm copy of a partition's state (gl_standby.c). */
 typedef struct gl_warm gl_warm_t;
 
@@ -336,10 +350,6 @@ int gl_task_find_rank(gl_engine_t *e, const char *topic);
 void gl_task_push(gl_engine_t *e, gl_task_t *t, int rank, rd_kafka_message_t *m);
 void gl_task_eof(gl_task_t *t, int rank, int64_t end_offset);
 /* Pauses or resumes an input partition. */
-/* Every input of the group is assigned here: only then does it restore
- * and process. */
-bool gl_task_complete(const gl_task_t *t);
-bool gl_task_any_assigned(const gl_task_t *t);
 /* An incremental revocation took input rank: its buffer is dropped, and it
  * starts again at the committed offset when assigned again. */
 void gl_task_input_revoke(gl_engine_t *e, gl_task_t *t, int rank);

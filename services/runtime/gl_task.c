@@ -62,18 +62,6 @@ void gl_task_destroy(gl_engine_t *e, gl_task_t *t) {
   free(t);
 }
 
-bool gl_task_complete(const gl_task_t *t) {
-  for (int i = 0; i < t->ninputs; i++)
-    if (!t->inputs[i].assigned) return false;
-  return true;
-}
-
-bool gl_task_any_assigned(const gl_task_t *t) {
-  for (int i = 0; i < t->ninputs; i++)
-    if (t->inputs[i].assigned) return true;
-  return false;
-}
-
 void gl_task_input_revoke(gl_engine_t *e, gl_task_t *t, int rank) {
   gl_input_t *in = &t->inputs[rank];
   gl_input_clear(in);
