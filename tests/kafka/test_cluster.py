@@ -295,7 +295,7 @@ def run_cluster(cluster):
     check(od.stop() == 0 and bd.stop() == 0, "a daemon did not exit 0 on SIGTERM")
     t_end = time.monotonic()
 
-    (gap, part, _), = [x[1:] for x in pauses(follower.seen, [("kill", t_kill, t_kill)])]
+    (gap, part), = [x[1:3] for x in pauses(follower.seen, [("kill", t_kill, t_kill)])]
     print(f"cluster up after {t_up - t0:.1f} s, kill at {t_kill - t0:.1f} s, done at {t_end - t0:.1f} s",
           flush=True)
     print(f"killed node {node} (leader of {INPUT} {in_parts} and {STATUS} {st_parts}"
@@ -303,7 +303,7 @@ def run_cluster(cluster):
     print(f"new leaders after {t_moved - t_kill:.1f} s; every status partition moving again after "
           f"{t_resumed - t_kill:.1f} s; node {node} back in sync after {t_back - t_kill:.1f} s", flush=True)
     for p in range(PARTITIONS):
-        (g, _, _), = [x[1:] for x in pauses([s for s in follower.seen if s[1] == p],
+        (g,), = [x[1:2] for x in pauses([s for s in follower.seen if s[1] == p],
                                              [("kill", t_kill, t_kill)])]
         print(f"  status partition {p}{' (led by the killed node)' if p in st_parts else ''}: "
               f"paused {g:.2f} s across the kill", flush=True)
